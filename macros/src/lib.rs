@@ -1,0 +1,32 @@
+//! The `#[migration]` attribute of godwit.
+//!
+//! This crate only forwards to plain `proc_macro2` functions so that the logic can be unit
+//! tested: [`parse`] reads the attribute arguments and the function, [`validate`] checks them and
+//! collects every error, [`expand`] writes the output. Use the attribute through
+//! `godwit::prelude::*`; the generated code names only `::godwit::__private::…`.
+
+use proc_macro::TokenStream;
+
+mod expand;
+mod parse;
+mod validate;
+
+/// Registers a migration function and checks its dependencies at compile time.
+///
+/// ```ignore
+/// use godwit::prelude::*;
+///
+/// #[migration]
+/// fn create_users(m: &mut Migration) { /* record ops */ }
+///
+/// #[migration(after = [create_users], id = "posts_v1", transactional = false, down = drop_posts)]
+/// fn create_posts(m: &mut Migration) { /* ... */ }
+/// ```
+///
+/// Keys: `after = [path, ...]` (dependencies: other `#[migration]` functions), `id = "..."`
+/// (stable id stored in the history table, default: the function's name), `transactional =
+/// false` (run outside a transaction), `down = path` (explicit downgrade function).
+#[proc_macro_attribute]
+pub fn migration(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::migration(args.into(), input.into()).into()
+}

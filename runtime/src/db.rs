@@ -1,0 +1,186 @@
+//! A connection to any supported database, and the execution of rendered ops on it.
+
+use sqlx::{AssertSqlSafe, Connection as _, Row};
+
+use crate::op::Dialect;
+use crate::render::RenderedOp;
+
+/// A live connection to one of the supported databases.
+#[derive(Debug)]
+pub enum Connection {
+    Postgres(sqlx::PgConnection),
+    Mysql(sqlx::MySqlConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+/// A database error, with the statement that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL `{0}`: expected postgres://, mysql://, mariadb:// or sqlite:")]
+    UnsupportedUrl(String),
+    #[error("{source}\n  while running: {sql}")]
+    Statement {
+        sql: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("verification failed, it returned rows: {sql}")]
+    Verification { sql: String },
+    #[error(transparent)]
+    Connect(#[from] sqlx::Error),
+}
+
+impl Connection {
+    /// Connects by URL scheme: `postgres://`, `mysql://` (or `mariadb://`), `sqlite:`.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Ok(match dialect_of_url(url)? {
+            Dialect::Postgres => Connection::Postgres(sqlx::PgConnection::connect(url).await?),
+            Dialect::Mysql => {
+                let url = url.replacen("mariadb://", "mysql://", 1);
+                Connection::Mysql(sqlx::MySqlConnection::connect(&url).await?)
+            }
+            Dialect::Sqlite => Connection::Sqlite(sqlx::SqliteConnection::connect(url).await?),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Connection::Postgres(_) => Dialect::Postgres,
+            Connection::Mysql(_) => Dialect::Mysql,
+            Connection::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Runs `sql` (one or several statements) and discards any result.
+    pub async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
+        let result = match self {
+            Connection::Postgres(c) => query().execute(c).await.map(drop),
+            Connection::Mysql(c) => query().execute(c).await.map(drop),
+            Connection::Sqlite(c) => query().execute(c).await.map(drop),
+        };
+        result.map_err(|source| DbError::Statement {
+            sql: sql.to_owned(),
+            source,
+        })
+    }
+
+    /// Runs one query and returns every row with every column as text (`NULL` as `None`).
+    /// Callers cast non-text columns in SQL, so that decoding is uniform across dialects.
+    pub async fn fetch_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let sql_owned = || AssertSqlSafe(sql.to_owned());
+        let rows = match self {
+            Connection::Postgres(c) => sqlx::query(sql_owned()).fetch_all(c).await.map(|r| texts(&r)),
+            Connection::Mysql(c) => sqlx::query(sql_owned()).fetch_all(c).await.map(|r| texts(&r)),
+            Connection::Sqlite(c) => sqlx::query(sql_owned()).fetch_all(c).await.map(|r| texts(&r)),
+        };
+        rows.map_err(|source| DbError::Statement {
+            sql: sql.to_owned(),
+            source,
+        })
+    }
+
+    /// Runs one rendered op: in a transaction unless it must run outside one, with SQLite's
+    /// foreign keys off around a table rebuild, checking verification queries. MySQL commits DDL
+    /// implicitly, so its statements run one by one.
+    pub async fn run(&mut self, op: &RenderedOp) -> Result<(), DbError> {
+        let transactional = !op.outside_transaction && self.dialect() != Dialect::Mysql;
+        if op.foreign_keys_off {
+            self.execute("PRAGMA foreign_keys = OFF").await?;
+        }
+        let result = async {
+            if transactional {
+                self.execute(self.begin_sql()).await?;
+            }
+            let mut result = Ok(());
+            for statement in &op.statements {
+                result = if statement.expect_no_rows {
+                    match self.fetch_text(&statement.sql).await {
+                        Ok(rows) if rows.is_empty() => Ok(()),
+                        Ok(_) => Err(DbError::Verification {
+                            sql: statement.sql.clone(),
+                        }),
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    self.execute(&statement.sql).await
+                };
+                if result.is_err() {
+                    break;
+                }
+            }
+            if transactional {
+                match &result {
+                    Ok(()) => self.execute("COMMIT").await?,
+                    Err(_) => self.execute("ROLLBACK").await?,
+                }
+            }
+            result
+        }
+        .await;
+        if op.foreign_keys_off {
+            self.execute("PRAGMA foreign_keys = ON").await?;
+        }
+        result
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        match self {
+            // Take the write lock up front, so that a concurrent writer fails fast.
+            Connection::Sqlite(_) => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        }
+    }
+
+    pub async fn close(self) -> Result<(), DbError> {
+        match self {
+            Connection::Postgres(c) => c.close().await?,
+            Connection::Mysql(c) => c.close().await?,
+            Connection::Sqlite(c) => c.close().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The dialect a database URL points at.
+pub fn dialect_of_url(url: &str) -> Result<Dialect, DbError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "postgres" | "postgresql" => Ok(Dialect::Postgres),
+        "mysql" | "mariadb" => Ok(Dialect::Mysql),
+        "sqlite" => Ok(Dialect::Sqlite),
+        _ => Err(DbError::UnsupportedUrl(url.to_owned())),
+    }
+}
+
+fn texts<R: Row>(rows: &[R]) -> Vec<Vec<Option<String>>>
+where
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    rows.iter()
+        .map(|r| (0..r.len()).map(|i| text(r, i)).collect())
+        .collect()
+}
+
+/// One column as text, whatever its SQL type.
+fn text<R: Row>(row: &R, i: usize) -> Option<String>
+where
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+        return v;
+    }
+    if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+        return v.map(|v| v.to_string());
+    }
+    row.try_get::<Option<Vec<u8>>, _>(i)
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}

@@ -1,0 +1,319 @@
+//! Reading a live database's schema into a [`Catalog`], and the catalog the schema model expects
+//! on a dialect, so the two can be compared (tests, drift detection).
+//!
+//! A catalog holds what each dialect can report faithfully: where a database does not keep a
+//! name (MySQL primary keys, SQLite unique constraints and foreign keys), the name is `None` on
+//! both sides.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::db::{Connection, DbError};
+use crate::op::{Column, ColumnType, DefaultValue, Dialect, Literal, ReferentialAction};
+use crate::schema::Schema;
+
+/// A dialect-specific, comparable description of a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Catalog {
+    pub tables: BTreeMap<String, CatalogTable>,
+    /// Native enum types (PostgreSQL only), with their values in order.
+    pub enums: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CatalogTable {
+    pub columns: Vec<CatalogColumn>,
+    /// Name (where the dialect keeps it) and columns in key order.
+    pub primary_key: Option<(Option<String>, Vec<String>)>,
+    pub uniques: BTreeSet<(Option<String>, Vec<String>)>,
+    pub indexes: BTreeSet<CatalogIndex>,
+    pub checks: BTreeSet<String>,
+    pub foreign_keys: BTreeSet<CatalogForeignKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// The native type as the database reports it.
+    pub ty: String,
+    pub nullable: bool,
+    /// The default, normalized (see [`normalize_default`]).
+    pub default: Option<String>,
+    pub auto_increment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CatalogIndex {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub partial: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CatalogForeignKey {
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+/// Reads the schema of the connected database (the current schema / database), leaving out
+/// `exclude_tables` (e.g. the history table).
+pub async fn introspect(conn: &mut Connection, exclude_tables: &[&str]) -> Result<Catalog, DbError> {
+    let mut catalog = match conn {
+        Connection::Postgres(_) => postgres::introspect(conn).await?,
+        Connection::Mysql(_) => mysql::introspect(conn).await?,
+        Connection::Sqlite(_) => sqlite::introspect(conn).await?,
+    };
+    catalog.tables.retain(|name, _| !exclude_tables.contains(&name.as_str()));
+    Ok(catalog)
+}
+
+impl Catalog {
+    /// What introspecting `dialect` should find after the ops that built `schema`.
+    pub fn expected(schema: &Schema, dialect: Dialect) -> Catalog {
+        let mut catalog = Catalog::default();
+        for t in schema.tables() {
+            let mut table = CatalogTable {
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| CatalogColumn {
+                        name: c.name.clone(),
+                        ty: native_type(schema, c, dialect),
+                        nullable: c.nullable,
+                        default: c.default.as_ref().map(|d| expected_default(&c.ty, d)),
+                        auto_increment: c.auto_increment,
+                    })
+                    .collect(),
+                primary_key: t.primary_key.as_ref().map(|pk| {
+                    let name = (dialect == Dialect::Postgres).then(|| pk.name.clone());
+                    (name, pk.columns.clone())
+                }),
+                checks: t.checks.iter().map(|c| c.name.clone()).collect(),
+                ..CatalogTable::default()
+            };
+            for u in &t.uniques {
+                match dialect {
+                    Dialect::Postgres => {
+                        table.uniques.insert((Some(u.name.clone()), u.columns.clone()));
+                    }
+                    // MySQL keeps a unique constraint as a unique index of the same name.
+                    Dialect::Mysql => {
+                        table.indexes.insert(CatalogIndex {
+                            name: u.name.clone(),
+                            columns: u.columns.clone(),
+                            unique: true,
+                            partial: false,
+                        });
+                    }
+                    Dialect::Sqlite => {
+                        table.uniques.insert((None, u.columns.clone()));
+                    }
+                }
+            }
+            for i in &t.indexes {
+                table.indexes.insert(CatalogIndex {
+                    name: i.name.clone(),
+                    columns: i.columns.clone(),
+                    unique: i.unique,
+                    partial: i.predicate.is_some(),
+                });
+            }
+            for fk in &t.foreign_keys {
+                table.foreign_keys.insert(CatalogForeignKey {
+                    name: (dialect != Dialect::Sqlite).then(|| fk.name.clone()),
+                    columns: fk.columns.clone(),
+                    ref_table: fk.ref_table.clone(),
+                    ref_columns: fk.ref_columns.clone(),
+                    on_delete: action_name(fk.on_delete),
+                    on_update: action_name(fk.on_update),
+                });
+            }
+            catalog.tables.insert(t.name.clone(), table);
+        }
+        if dialect == Dialect::Postgres {
+            for (name, values) in schema.enums() {
+                catalog.enums.insert(name.to_owned(), values.to_vec());
+            }
+        }
+        catalog
+    }
+
+    /// A readable list of the differences from `other`, empty when they are equal.
+    pub fn diff(&self, other: &Catalog) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, table) in &self.tables {
+            match other.tables.get(name) {
+                None => out.push(format!("table `{name}` only on the left")),
+                Some(o) if o != table => {
+                    out.push(format!("table `{name}` differs:\n  left:  {table:?}\n  right: {o:?}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for name in other.tables.keys().filter(|n| !self.tables.contains_key(*n)) {
+            out.push(format!("table `{name}` only on the right"));
+        }
+        if self.enums != other.enums {
+            out.push(format!(
+                "enum types differ:\n  left:  {:?}\n  right: {:?}",
+                self.enums, other.enums
+            ));
+        }
+        out
+    }
+}
+
+fn native_type(schema: &Schema, c: &Column, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres => crate::render::postgres_native_type(&c.ty),
+        Dialect::Mysql => {
+            let values = match &c.ty {
+                ColumnType::Enum(name) => schema.enum_values(name),
+                _ => None,
+            };
+            normalize_mysql_type(&crate::render::mysql_native_type(&c.ty, values))
+        }
+        Dialect::Sqlite => crate::render::sqlite_native_type(c),
+    }
+}
+
+/// MariaDB reports integer display widths (`int(11)`) and stores JSON as `longtext`.
+pub(crate) fn normalize_mysql_type(ty: &str) -> String {
+    let ty = ty.to_ascii_lowercase();
+    for int in ["smallint", "int", "bigint", "mediumint"] {
+        if let Some(rest) = ty.strip_prefix(int)
+            && rest.starts_with('(')
+            && rest.ends_with(')')
+            && rest[1..rest.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        {
+            return int.to_owned();
+        }
+    }
+    if ty == "json" {
+        return "longtext".into();
+    }
+    ty
+}
+
+fn action_name(action: ReferentialAction) -> String {
+    action.sql().to_owned()
+}
+
+fn expected_default(ty: &ColumnType, default: &DefaultValue) -> String {
+    match default {
+        DefaultValue::Literal(Literal::Bool(b)) => b.to_string(),
+        DefaultValue::Literal(Literal::Int(i)) => normalize_number(&i.to_string(), ty),
+        DefaultValue::Literal(Literal::Float(f)) => normalize_number(&f.to_string(), ty),
+        DefaultValue::Literal(Literal::String(s)) => s.clone(),
+        DefaultValue::Now => "now()".into(),
+        // Databases rewrite expressions; only their presence is compared.
+        DefaultValue::Expr(_) => "(expression)".into(),
+    }
+}
+
+fn normalize_number(n: &str, ty: &ColumnType) -> String {
+    match (ty, n.parse::<f64>()) {
+        (ColumnType::Boolean, Ok(v)) => (v != 0.0).to_string(),
+        (_, Ok(v)) => v.to_string(),
+        _ => n.to_owned(),
+    }
+}
+
+/// Normalizes a default as a database reports it: casts and quotes stripped from literals, the
+/// spellings of the current timestamp unified, other expressions reduced to their presence.
+pub(crate) fn normalize_default(raw: &str, ty: &ColumnType) -> String {
+    let mut s = raw.trim();
+    // PostgreSQL: 'draft'::post_status, 'x'::character varying
+    while let Some(at) = s.rfind("::") {
+        let tail = &s[at + 2..];
+        if tail.contains('\'') || tail.contains(')') && !tail.ends_with(')') {
+            break;
+        }
+        s = s[..at].trim_end();
+    }
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "now()" | "current_timestamp" | "current_timestamp()" | "current_timestamp(6)"
+    ) {
+        return "now()".into();
+    }
+    let unquoted = s
+        .strip_prefix("E'")
+        .or_else(|| s.strip_prefix('\''))
+        .and_then(|rest| rest.strip_suffix('\''));
+    if let Some(inner) = unquoted {
+        let value = inner.replace("''", "'").replace("\\'", "'");
+        return match ty {
+            ColumnType::Boolean => normalize_bool(&value).unwrap_or(value),
+            t if t.is_integer() || matches!(t, ColumnType::Real | ColumnType::Double | ColumnType::Decimal(..)) => {
+                normalize_number(&value, t)
+            }
+            _ => value,
+        };
+    }
+    if let Some(b) = normalize_bool(&lower).filter(|_| *ty == ColumnType::Boolean) {
+        return b;
+    }
+    let bare = lower.trim_start_matches('(').trim_end_matches(')');
+    if bare.parse::<f64>().is_ok() {
+        return normalize_number(bare, ty);
+    }
+    "(expression)".into()
+}
+
+fn normalize_bool(s: &str) -> Option<String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" => Some("true".into()),
+        "false" | "0" => Some("false".into()),
+        _ => None,
+    }
+}
+
+/// A referential action as the databases spell it.
+pub(crate) fn normalize_action(raw: &str) -> String {
+    match raw {
+        "a" => "NO ACTION",
+        "r" => "RESTRICT",
+        "c" => "CASCADE",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        other => other,
+    }
+    .to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_normalize_across_dialects() {
+        let text = ColumnType::Text;
+        assert_eq!(normalize_default("'draft'::post_status", &text), "draft");
+        assert_eq!(normalize_default("'it''s'::text", &text), "it's");
+        assert_eq!(normalize_default("current_timestamp(6)", &ColumnType::Timestamp), "now()");
+        assert_eq!(normalize_default("CURRENT_TIMESTAMP", &ColumnType::Timestamp), "now()");
+        assert_eq!(normalize_default("1", &ColumnType::Boolean), "true");
+        assert_eq!(normalize_default("false", &ColumnType::Boolean), "false");
+        assert_eq!(normalize_default("1.50", &ColumnType::Decimal(10, 2)), "1.5");
+        assert_eq!(normalize_default("lower('X'::text)", &text), "(expression)");
+        assert_eq!(normalize_default("(1 + 2)", &ColumnType::Integer), "(expression)");
+    }
+
+    #[test]
+    fn mysql_types_lose_display_widths() {
+        assert_eq!(normalize_mysql_type("int(11)"), "int");
+        assert_eq!(normalize_mysql_type("bigint(20)"), "bigint");
+        assert_eq!(normalize_mysql_type("tinyint(1)"), "tinyint(1)");
+        assert_eq!(normalize_mysql_type("decimal(10,2)"), "decimal(10,2)");
+    }
+}

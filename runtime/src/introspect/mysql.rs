@@ -1,0 +1,126 @@
+//! MySQL and MariaDB: `information_schema`, restricted to the current database.
+
+use super::postgres::{split, take};
+use super::{Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_default, normalize_mysql_type};
+use crate::db::{Connection, DbError};
+use crate::op::ColumnType;
+
+const COLUMNS: &str = "
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE()
+ORDER BY TABLE_NAME, ORDINAL_POSITION";
+
+const INDEXES: &str = "
+SELECT TABLE_NAME, INDEX_NAME, CAST(NON_UNIQUE AS CHAR),
+       GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR 0x1f)
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = DATABASE()
+GROUP BY TABLE_NAME, INDEX_NAME, NON_UNIQUE";
+
+const FOREIGN_KEYS: &str = "
+SELECT r.TABLE_NAME, r.CONSTRAINT_NAME, r.REFERENCED_TABLE_NAME, r.DELETE_RULE, r.UPDATE_RULE,
+       GROUP_CONCAT(k.COLUMN_NAME ORDER BY k.ORDINAL_POSITION SEPARATOR 0x1f),
+       GROUP_CONCAT(k.REFERENCED_COLUMN_NAME ORDER BY k.ORDINAL_POSITION SEPARATOR 0x1f)
+FROM information_schema.REFERENTIAL_CONSTRAINTS r
+JOIN information_schema.KEY_COLUMN_USAGE k
+  ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME
+ AND k.TABLE_NAME = r.TABLE_NAME
+WHERE r.CONSTRAINT_SCHEMA = DATABASE()
+GROUP BY r.TABLE_NAME, r.CONSTRAINT_NAME, r.REFERENCED_TABLE_NAME, r.DELETE_RULE, r.UPDATE_RULE";
+
+/// Table-level checks. MariaDB also lists the `json_valid` check it adds to JSON columns, named
+/// after the column; those are left out by the caller.
+const CHECKS: &str = "
+SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE
+FROM information_schema.TABLE_CONSTRAINTS tc
+JOIN information_schema.CHECK_CONSTRAINTS cc
+  ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
+WHERE tc.CONSTRAINT_TYPE = 'CHECK' AND tc.TABLE_SCHEMA = DATABASE()";
+
+pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError> {
+    let mut catalog = Catalog::default();
+    for row in conn.fetch_text(COLUMNS).await? {
+        let nullable_default = row.get(4).cloned().flatten();
+        let [table, name, ty, nullable, _, extra] = take(row);
+        let ty = normalize_mysql_type(&ty);
+        let column_type = if ty == "tinyint(1)" {
+            ColumnType::Boolean
+        } else if ty.starts_with("datetime") || ty.starts_with("timestamp") {
+            ColumnType::Timestamp
+        } else if ty.starts_with("decimal") || ty == "float" || ty == "double" {
+            ColumnType::Double
+        } else {
+            ColumnType::Text
+        };
+        // MariaDB reports "no default" of a nullable column as the text NULL.
+        let default = nullable_default
+            .filter(|d| !d.eq_ignore_ascii_case("null"))
+            .map(|d| normalize_default(&quote_bare_mariadb_literal(&d, &column_type), &column_type));
+        catalog.tables.entry(table).or_default().columns.push(CatalogColumn {
+            name,
+            ty,
+            nullable: nullable == "YES",
+            default,
+            auto_increment: extra.to_ascii_lowercase().contains("auto_increment"),
+        });
+    }
+    let mut foreign_key_names = Vec::new();
+    for row in conn.fetch_text(FOREIGN_KEYS).await? {
+        let [table, name, ref_table, on_delete, on_update, columns, ref_columns] = take(row);
+        foreign_key_names.push((table.clone(), name.clone()));
+        if let Some(t) = catalog.tables.get_mut(&table) {
+            t.foreign_keys.insert(CatalogForeignKey {
+                name: Some(name),
+                columns: split(&columns),
+                ref_table,
+                ref_columns: split(&ref_columns),
+                on_delete,
+                on_update,
+            });
+        }
+    }
+    for row in conn.fetch_text(INDEXES).await? {
+        let [table, name, non_unique, columns] = take(row);
+        let Some(t) = catalog.tables.get_mut(&table) else {
+            continue;
+        };
+        let columns = split(&columns);
+        if name == "PRIMARY" {
+            t.primary_key = Some((None, columns));
+        } else if non_unique == "1" && foreign_key_names.contains(&(table.clone(), name.clone())) {
+            // The index MySQL creates for a foreign key that no other index covers.
+        } else {
+            t.indexes.insert(CatalogIndex {
+                name,
+                columns,
+                unique: non_unique == "0",
+                partial: false,
+            });
+        }
+    }
+    for row in conn.fetch_text(CHECKS).await? {
+        let [table, name, clause] = take(row);
+        let Some(t) = catalog.tables.get_mut(&table) else {
+            continue;
+        };
+        let is_json_check = clause.starts_with("json_valid(") && t.columns.iter().any(|c| c.name == name);
+        if !is_json_check {
+            t.checks.insert(name);
+        }
+    }
+    Ok(catalog)
+}
+
+/// MySQL (unlike MariaDB) reports string defaults without quotes; quote them so that
+/// normalization treats them as literals.
+fn quote_bare_mariadb_literal(raw: &str, ty: &ColumnType) -> String {
+    let looks_quoted = raw.starts_with('\'');
+    let is_number = raw.parse::<f64>().is_ok();
+    let is_function = raw.contains('(');
+    if looks_quoted || is_number || is_function || *ty == ColumnType::Boolean {
+        raw.to_owned()
+    } else {
+        format!("'{}'", raw.replace('\'', "''"))
+    }
+}

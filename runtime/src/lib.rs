@@ -1,0 +1,25 @@
+//! godwit: database migrations as typed Rust operations.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the map of this crate.
+
+pub mod db;
+pub mod introspect;
+pub mod migration;
+pub mod op;
+pub mod render;
+pub mod schema;
+
+pub use migration::Migration;
+pub use op::{Dialect, Op};
+pub use schema::{Inverse, Schema, SchemaError};
+
+pub mod graph;
+pub mod registry;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use godwit_macros::migration;
+
+pub mod prelude;

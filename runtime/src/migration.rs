@@ -1,0 +1,757 @@
+//! The builder a migration function receives: it records [`Op`]s in order and touches no database.
+//!
+//! Naming convention of the builder: columns are addressed `(table, column)`; named objects
+//! (indexes, constraints, enum types) are addressed `(name, table)`, as SQL writes them.
+
+use crate::op::{
+    Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect, ForeignKey, Index, Literal, Op,
+    PrimaryKey, RawSql, ReferentialAction, Table, Unique,
+};
+
+/// The ops of one migration, recorded by its function.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    dialect: Dialect,
+    ops: Vec<Op>,
+}
+
+impl Migration {
+    /// An empty recording for `dialect`. The dialect lets a migration branch on it; the recorded ops
+    /// themselves stay dialect-free.
+    pub fn new(dialect: Dialect) -> Self {
+        Migration {
+            dialect,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Records `up` for `dialect` and returns its ops.
+    pub fn record(dialect: Dialect, up: impl FnOnce(&mut Migration)) -> Vec<Op> {
+        let mut m = Migration::new(dialect);
+        up(&mut m);
+        m.ops
+    }
+
+    /// The dialect the migration is being recorded for.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+
+    /// Records an op built elsewhere.
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    pub fn create_table(&mut self, name: &str, define: impl FnOnce(&mut TableBuilder)) {
+        let mut builder = TableBuilder {
+            table: Table::new(name),
+        };
+        define(&mut builder);
+        self.ops.push(Op::CreateTable(builder.table));
+    }
+
+    pub fn drop_table(&mut self, name: &str) {
+        self.ops.push(Op::DropTable { name: name.into() });
+    }
+
+    pub fn rename_table(&mut self, from: &str, to: &str) {
+        self.ops.push(Op::RenameTable {
+            from: from.into(),
+            to: to.into(),
+        });
+    }
+
+    /// Adds a column; chain `.not_null()`, `.default(..)`, `.references(..)` on the result.
+    pub fn add_column(&mut self, table: &str, column: &str, ty: ColumnType) -> ColumnBuilder<'_> {
+        let at = self.ops.len();
+        self.ops.push(Op::AddColumn {
+            table: table.into(),
+            column: Column::new(column, ty),
+        });
+        ColumnBuilder {
+            target: ColumnTarget::Op { ops: &mut self.ops, at },
+        }
+    }
+
+    pub fn drop_column(&mut self, table: &str, column: &str) {
+        self.ops.push(Op::DropColumn {
+            table: table.into(),
+            column: column.into(),
+        });
+    }
+
+    pub fn rename_column(&mut self, table: &str, from: &str, to: &str) {
+        self.ops.push(Op::RenameColumn {
+            table: table.into(),
+            from: from.into(),
+            to: to.into(),
+        });
+    }
+
+    /// Changes a column's type; chain `.using(expr)` to convert existing values.
+    pub fn set_column_type(&mut self, table: &str, column: &str, ty: ColumnType) -> SetType<'_> {
+        self.alter_column(
+            table,
+            column,
+            ColumnChange::SetType { ty, using: None },
+        );
+        match self.ops.last_mut() {
+            Some(Op::AlterColumn {
+                change: ColumnChange::SetType { using, .. },
+                ..
+            }) => SetType { using },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    pub fn set_not_null(&mut self, table: &str, column: &str) {
+        self.alter_column(table, column, ColumnChange::SetNullable(false));
+    }
+
+    pub fn drop_not_null(&mut self, table: &str, column: &str) {
+        self.alter_column(table, column, ColumnChange::SetNullable(true));
+    }
+
+    pub fn set_default(&mut self, table: &str, column: &str, default: impl Into<DefaultValue>) {
+        self.alter_column(table, column, ColumnChange::SetDefault(default.into()));
+    }
+
+    pub fn drop_default(&mut self, table: &str, column: &str) {
+        self.alter_column(table, column, ColumnChange::DropDefault);
+    }
+
+    pub fn alter_column(&mut self, table: &str, column: &str, change: ColumnChange) {
+        self.ops.push(Op::AlterColumn {
+            table: table.into(),
+            column: column.into(),
+            change,
+        });
+    }
+
+    /// Creates an index; chain `.unique()`, `.predicate(..)` or `.concurrently()`.
+    pub fn create_index<C: AsRef<str>>(
+        &mut self,
+        name: &str,
+        table: &str,
+        columns: impl IntoIterator<Item = C>,
+    ) -> IndexBuilder<'_> {
+        self.ops.push(Op::CreateIndex {
+            table: table.into(),
+            index: Index {
+                name: name.into(),
+                columns: strings(columns),
+                unique: false,
+                predicate: None,
+            },
+            concurrently: false,
+        });
+        match self.ops.last_mut() {
+            Some(Op::CreateIndex {
+                index,
+                concurrently,
+                ..
+            }) => IndexBuilder {
+                index,
+                concurrently: Some(concurrently),
+            },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    /// Drops an index; chain `.concurrently()` to drop it without blocking writes (PostgreSQL).
+    pub fn drop_index(&mut self, name: &str, table: &str) -> DropIndex<'_> {
+        self.ops.push(Op::DropIndex {
+            table: table.into(),
+            name: name.into(),
+            concurrently: false,
+        });
+        match self.ops.last_mut() {
+            Some(Op::DropIndex { concurrently, .. }) => DropIndex { concurrently },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    pub fn add_primary_key<C: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: impl IntoIterator<Item = C>,
+    ) {
+        self.ops.push(Op::AddPrimaryKey {
+            table: table.into(),
+            primary_key: PrimaryKey {
+                name: default_primary_key_name(table),
+                columns: strings(columns),
+            },
+        });
+    }
+
+    pub fn drop_primary_key(&mut self, table: &str) {
+        self.ops.push(Op::DropPrimaryKey {
+            table: table.into(),
+        });
+    }
+
+    pub fn add_unique<C: AsRef<str>>(
+        &mut self,
+        name: &str,
+        table: &str,
+        columns: impl IntoIterator<Item = C>,
+    ) {
+        self.ops.push(Op::AddUnique {
+            table: table.into(),
+            unique: Unique {
+                name: name.into(),
+                columns: strings(columns),
+            },
+        });
+    }
+
+    pub fn drop_unique(&mut self, name: &str, table: &str) {
+        self.ops.push(Op::DropUnique {
+            table: table.into(),
+            name: name.into(),
+        });
+    }
+
+    pub fn add_check(&mut self, name: &str, table: &str, expr: &str) {
+        self.ops.push(Op::AddCheck {
+            table: table.into(),
+            check: Check {
+                name: name.into(),
+                expr: expr.into(),
+            },
+        });
+    }
+
+    pub fn drop_check(&mut self, name: &str, table: &str) {
+        self.ops.push(Op::DropCheck {
+            table: table.into(),
+            name: name.into(),
+        });
+    }
+
+    /// Adds a foreign key; chain `.on_delete(..)` / `.on_update(..)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_foreign_key<C: AsRef<str>, R: AsRef<str>>(
+        &mut self,
+        name: &str,
+        table: &str,
+        columns: impl IntoIterator<Item = C>,
+        ref_table: &str,
+        ref_columns: impl IntoIterator<Item = R>,
+    ) -> ForeignKeyBuilder<'_> {
+        self.ops.push(Op::AddForeignKey {
+            table: table.into(),
+            foreign_key: ForeignKey {
+                name: name.into(),
+                columns: strings(columns),
+                ref_table: ref_table.into(),
+                ref_columns: strings(ref_columns),
+                on_delete: ReferentialAction::NoAction,
+                on_update: ReferentialAction::NoAction,
+            },
+        });
+        match self.ops.last_mut() {
+            Some(Op::AddForeignKey { foreign_key, .. }) => ForeignKeyBuilder { foreign_key },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    pub fn drop_foreign_key(&mut self, name: &str, table: &str) {
+        self.ops.push(Op::DropForeignKey {
+            table: table.into(),
+            name: name.into(),
+        });
+    }
+
+    pub fn create_enum<V: AsRef<str>>(&mut self, name: &str, values: impl IntoIterator<Item = V>) {
+        self.ops.push(Op::CreateEnum {
+            name: name.into(),
+            values: strings(values),
+        });
+    }
+
+    pub fn add_enum_value(&mut self, name: &str, value: &str) {
+        self.ops.push(Op::AddEnumValue {
+            name: name.into(),
+            value: value.into(),
+        });
+    }
+
+    pub fn remove_enum_value(&mut self, name: &str, value: &str) {
+        self.ops.push(Op::RemoveEnumValue {
+            name: name.into(),
+            value: value.into(),
+        });
+    }
+
+    pub fn drop_enum(&mut self, name: &str) {
+        self.ops.push(Op::DropEnum { name: name.into() });
+    }
+
+    /// Raw SQL for every dialect; chain `.on(dialect, sql)` for variants and `.reverse(sql)`.
+    pub fn sql(&mut self, sql: &str) -> RawSqlBuilder<'_> {
+        self.push_raw(RawSql {
+            sql: Some(sql.into()),
+            ..RawSql::default()
+        })
+    }
+
+    /// Raw SQL that runs only on `dialect` (nothing runs on the others).
+    pub fn sql_on(&mut self, dialect: Dialect, sql: &str) -> RawSqlBuilder<'_> {
+        self.push_raw(RawSql {
+            per_dialect: [(dialect, sql.to_owned())].into(),
+            ..RawSql::default()
+        })
+    }
+
+    fn push_raw(&mut self, raw: RawSql) -> RawSqlBuilder<'_> {
+        self.ops.push(Op::RawSql(raw));
+        match self.ops.last_mut() {
+            Some(Op::RawSql(raw)) => RawSqlBuilder { raw },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+}
+
+/// Defines a table inside [`Migration::create_table`].
+#[derive(Debug)]
+pub struct TableBuilder {
+    table: Table,
+}
+
+macro_rules! column_types {
+    ($($(#[$doc:meta])* $method:ident => $ty:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $method(&mut self, name: &str) -> ColumnBuilder<'_> {
+                self.column(name, $ty)
+            }
+        )*
+    };
+}
+
+impl TableBuilder {
+    /// A column of any type.
+    pub fn column(&mut self, name: &str, ty: ColumnType) -> ColumnBuilder<'_> {
+        self.table.columns.push(Column::new(name, ty));
+        let at = self.table.columns.len() - 1;
+        ColumnBuilder {
+            target: ColumnTarget::Table {
+                table: &mut self.table,
+                at,
+            },
+        }
+    }
+
+    /// A `bigint` primary key whose values the database generates.
+    pub fn id(&mut self, name: &str) -> ColumnBuilder<'_> {
+        let mut column = self.column(name, ColumnType::BigInt).not_null();
+        column.column_mut().auto_increment = true;
+        column.primary_key()
+    }
+
+    column_types! {
+        smallint => ColumnType::SmallInt;
+        integer => ColumnType::Integer;
+        bigint => ColumnType::BigInt;
+        text => ColumnType::Text;
+        boolean => ColumnType::Boolean;
+        real => ColumnType::Real;
+        double => ColumnType::Double;
+        date => ColumnType::Date;
+        time => ColumnType::Time;
+        timestamp => ColumnType::Timestamp;
+        /// Timestamp with time zone (`timestamptz`; `timestamp` on MySQL, which stores UTC).
+        timestamp_tz => ColumnType::TimestampTz;
+        json => ColumnType::Json;
+        uuid => ColumnType::Uuid;
+        binary => ColumnType::Binary;
+    }
+
+    pub fn string(&mut self, name: &str, max_len: u32) -> ColumnBuilder<'_> {
+        self.column(name, ColumnType::String(max_len))
+    }
+
+    pub fn decimal(&mut self, name: &str, precision: u32, scale: u32) -> ColumnBuilder<'_> {
+        self.column(name, ColumnType::Decimal(precision, scale))
+    }
+
+    /// A column of the enum type `enum_name` (created with [`Migration::create_enum`]).
+    pub fn enumeration(&mut self, name: &str, enum_name: &str) -> ColumnBuilder<'_> {
+        self.column(name, ColumnType::Enum(enum_name.into()))
+    }
+
+    /// A (possibly composite) primary key, named `<table>_pkey`.
+    pub fn primary_key<C: AsRef<str>>(&mut self, columns: impl IntoIterator<Item = C>) {
+        self.table.primary_key = Some(PrimaryKey {
+            name: default_primary_key_name(&self.table.name),
+            columns: strings(columns),
+        });
+    }
+
+    pub fn unique<C: AsRef<str>>(&mut self, name: &str, columns: impl IntoIterator<Item = C>) {
+        self.table.uniques.push(Unique {
+            name: name.into(),
+            columns: strings(columns),
+        });
+    }
+
+    pub fn check(&mut self, name: &str, expr: &str) {
+        self.table.checks.push(Check {
+            name: name.into(),
+            expr: expr.into(),
+        });
+    }
+
+    pub fn foreign_key<C: AsRef<str>, R: AsRef<str>>(
+        &mut self,
+        name: &str,
+        columns: impl IntoIterator<Item = C>,
+        ref_table: &str,
+        ref_columns: impl IntoIterator<Item = R>,
+    ) -> ForeignKeyBuilder<'_> {
+        self.table.foreign_keys.push(ForeignKey {
+            name: name.into(),
+            columns: strings(columns),
+            ref_table: ref_table.into(),
+            ref_columns: strings(ref_columns),
+            on_delete: ReferentialAction::NoAction,
+            on_update: ReferentialAction::NoAction,
+        });
+        ForeignKeyBuilder {
+            foreign_key: self.table.foreign_keys.last_mut().expect("pushed above"),
+        }
+    }
+
+    pub fn index<C: AsRef<str>>(
+        &mut self,
+        name: &str,
+        columns: impl IntoIterator<Item = C>,
+    ) -> IndexBuilder<'_> {
+        self.table.indexes.push(Index {
+            name: name.into(),
+            columns: strings(columns),
+            unique: false,
+            predicate: None,
+        });
+        IndexBuilder {
+            index: self.table.indexes.last_mut().expect("pushed above"),
+            concurrently: None,
+        }
+    }
+}
+
+enum ColumnTarget<'a> {
+    /// A column of a table being created.
+    Table { table: &'a mut Table, at: usize },
+    /// The column of an `AddColumn` op; constraints become ops of their own.
+    Op { ops: &'a mut Vec<Op>, at: usize },
+}
+
+/// Sets a column's nullability, default and constraints.
+pub struct ColumnBuilder<'a> {
+    target: ColumnTarget<'a>,
+}
+
+impl<'a> ColumnBuilder<'a> {
+    fn column_mut(&mut self) -> &mut Column {
+        match &mut self.target {
+            ColumnTarget::Table { table, at } => &mut table.columns[*at],
+            ColumnTarget::Op { ops, at } => match &mut ops[*at] {
+                Op::AddColumn { column, .. } => column,
+                _ => unreachable!("ColumnTarget::Op always points at an AddColumn op"),
+            },
+        }
+    }
+
+    fn table_name(&self) -> &str {
+        match &self.target {
+            ColumnTarget::Table { table, .. } => &table.name,
+            ColumnTarget::Op { ops, at } => match &ops[*at] {
+                Op::AddColumn { table, .. } => table,
+                _ => unreachable!("ColumnTarget::Op always points at an AddColumn op"),
+            },
+        }
+    }
+
+    pub fn not_null(mut self) -> Self {
+        self.column_mut().nullable = false;
+        self
+    }
+
+    pub fn nullable(mut self) -> Self {
+        self.column_mut().nullable = true;
+        self
+    }
+
+    /// A literal default: `.default(0)`, `.default("draft")`, `.default(false)`.
+    pub fn default(mut self, value: impl Into<Literal>) -> Self {
+        self.column_mut().default = Some(DefaultValue::Literal(value.into()));
+        self
+    }
+
+    /// Defaults to the current timestamp.
+    pub fn default_now(mut self) -> Self {
+        self.column_mut().default = Some(DefaultValue::Now);
+        self
+    }
+
+    /// A SQL expression default, written as-is on every dialect.
+    pub fn default_expr(mut self, expr: &str) -> Self {
+        self.column_mut().default = Some(DefaultValue::Expr(expr.into()));
+        self
+    }
+
+    /// Values generated by the database (identity / AUTO_INCREMENT).
+    pub fn auto_increment(mut self) -> Self {
+        self.column_mut().auto_increment = true;
+        self
+    }
+
+    /// Makes this column the table's primary key.
+    pub fn primary_key(mut self) -> Self {
+        let column = self.column_mut().name.clone();
+        let table = self.table_name().to_owned();
+        let primary_key = PrimaryKey {
+            name: default_primary_key_name(&table),
+            columns: vec![column],
+        };
+        match &mut self.target {
+            ColumnTarget::Table { table, .. } => table.primary_key = Some(primary_key),
+            ColumnTarget::Op { ops, .. } => ops.push(Op::AddPrimaryKey { table, primary_key }),
+        }
+        self
+    }
+
+    /// A unique constraint on this column, named `uq_<table>_<column>`.
+    pub fn unique(mut self) -> Self {
+        let column = self.column_mut().name.clone();
+        let table = self.table_name().to_owned();
+        let unique = Unique {
+            name: generated_name("uq", &table, &column),
+            columns: vec![column],
+        };
+        match &mut self.target {
+            ColumnTarget::Table { table, .. } => table.uniques.push(unique),
+            ColumnTarget::Op { ops, .. } => ops.push(Op::AddUnique { table, unique }),
+        }
+        self
+    }
+
+    /// A foreign key from this column, named `fk_<table>_<column>`; chain `.on_delete(..)`.
+    pub fn references(mut self, ref_table: &str, ref_column: &str) -> ForeignKeyBuilder<'a> {
+        let column = self.column_mut().name.clone();
+        let table = self.table_name().to_owned();
+        let foreign_key = ForeignKey {
+            name: generated_name("fk", &table, &column),
+            columns: vec![column],
+            ref_table: ref_table.into(),
+            ref_columns: vec![ref_column.into()],
+            on_delete: ReferentialAction::NoAction,
+            on_update: ReferentialAction::NoAction,
+        };
+        let foreign_key = match self.target {
+            ColumnTarget::Table { table, .. } => {
+                table.foreign_keys.push(foreign_key);
+                table.foreign_keys.last_mut()
+            }
+            ColumnTarget::Op { ops, .. } => {
+                ops.push(Op::AddForeignKey { table, foreign_key });
+                match ops.last_mut() {
+                    Some(Op::AddForeignKey { foreign_key, .. }) => Some(foreign_key),
+                    _ => None,
+                }
+            }
+        };
+        ForeignKeyBuilder {
+            foreign_key: foreign_key.expect("pushed above"),
+        }
+    }
+}
+
+/// Sets a foreign key's name and referential actions.
+pub struct ForeignKeyBuilder<'a> {
+    foreign_key: &'a mut ForeignKey,
+}
+
+impl ForeignKeyBuilder<'_> {
+    pub fn on_delete(self, action: ReferentialAction) -> Self {
+        self.foreign_key.on_delete = action;
+        self
+    }
+
+    pub fn on_update(self, action: ReferentialAction) -> Self {
+        self.foreign_key.on_update = action;
+        self
+    }
+
+    /// Overrides the generated constraint name.
+    pub fn name(self, name: &str) -> Self {
+        self.foreign_key.name = name.into();
+        self
+    }
+}
+
+/// Sets an index's uniqueness, predicate and build mode.
+pub struct IndexBuilder<'a> {
+    index: &'a mut Index,
+    /// `None` inside `create_table`, where a new table needs no concurrent build.
+    concurrently: Option<&'a mut bool>,
+}
+
+impl IndexBuilder<'_> {
+    pub fn unique(self) -> Self {
+        self.index.unique = true;
+        self
+    }
+
+    /// Makes it a partial index over the rows matching `predicate` (a SQL expression).
+    pub fn predicate(self, predicate: &str) -> Self {
+        self.index.predicate = Some(predicate.into());
+        self
+    }
+
+    /// Builds the index without blocking writes (PostgreSQL `CREATE INDEX CONCURRENTLY`, which
+    /// runs outside a transaction). Other dialects refuse it: branch on `m.dialect()`.
+    pub fn concurrently(self) -> Self {
+        if let Some(concurrently) = self.concurrently {
+            *concurrently = true;
+            return IndexBuilder {
+                index: self.index,
+                concurrently: Some(concurrently),
+            };
+        }
+        self
+    }
+}
+
+/// See [`Migration::drop_index`].
+pub struct DropIndex<'a> {
+    concurrently: &'a mut bool,
+}
+
+impl DropIndex<'_> {
+    pub fn concurrently(self) -> Self {
+        *self.concurrently = true;
+        self
+    }
+}
+
+/// See [`Migration::set_column_type`].
+pub struct SetType<'a> {
+    using: &'a mut Option<String>,
+}
+
+impl SetType<'_> {
+    /// Converts existing values with this SQL expression over the old column.
+    pub fn using(self, expr: &str) -> Self {
+        *self.using = Some(expr.into());
+        self
+    }
+}
+
+/// Adds dialect variants and a reverse to a raw SQL step.
+pub struct RawSqlBuilder<'a> {
+    raw: &'a mut RawSql,
+}
+
+impl RawSqlBuilder<'_> {
+    /// The SQL to run on `dialect` instead of the default.
+    pub fn on(self, dialect: Dialect, sql: &str) -> Self {
+        self.raw.per_dialect.insert(dialect, sql.into());
+        self
+    }
+
+    /// The SQL that undoes this step on every dialect.
+    pub fn reverse(self, sql: &str) -> Self {
+        self.raw.reverse.get_or_insert_default().sql = Some(sql.into());
+        self
+    }
+
+    /// The SQL that undoes this step on `dialect`.
+    pub fn reverse_on(self, dialect: Dialect, sql: &str) -> Self {
+        self.raw
+            .reverse
+            .get_or_insert_default()
+            .per_dialect
+            .insert(dialect, sql.into());
+        self
+    }
+}
+
+impl<T: Into<Literal>> From<T> for DefaultValue {
+    fn from(v: T) -> Self {
+        DefaultValue::Literal(v.into())
+    }
+}
+
+fn strings<C: AsRef<str>>(items: impl IntoIterator<Item = C>) -> Vec<String> {
+    items.into_iter().map(|c| c.as_ref().to_owned()).collect()
+}
+
+fn default_primary_key_name(table: &str) -> String {
+    fit_identifier(format!("{table}_pkey"))
+}
+
+fn generated_name(prefix: &str, table: &str, column: &str) -> String {
+    fit_identifier(format!("{prefix}_{table}_{column}"))
+}
+
+/// Shortens a generated name to PostgreSQL's 63 bytes, keeping it unique with a hash suffix.
+fn fit_identifier(name: String) -> String {
+    const MAX: usize = crate::schema::MAX_IDENTIFIER_BYTES;
+    if name.len() <= MAX {
+        return name;
+    }
+    // FNV-1a: stable across platforms and releases, unlike std's hasher.
+    let hash = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let mut cut = MAX - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{:08x}", &name[..cut], hash as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_generated_names_fit_and_stay_distinct() {
+        let a = generated_name("fk", &"t".repeat(60), "alpha");
+        let b = generated_name("fk", &"t".repeat(60), "beta");
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn add_column_constraints_become_ops() {
+        let ops = Migration::record(Dialect::Postgres, |m| {
+            m.add_column("posts", "author_id", ColumnType::BigInt)
+                .not_null()
+                .references("users", "id")
+                .on_delete(ReferentialAction::Cascade);
+        });
+        assert_eq!(ops.len(), 2);
+        assert!(matches!(&ops[0], Op::AddColumn { column, .. } if !column.nullable));
+        assert!(matches!(
+            &ops[1],
+            Op::AddForeignKey { foreign_key, .. }
+                if foreign_key.name == "fk_posts_author_id"
+                    && foreign_key.on_delete == ReferentialAction::Cascade
+        ));
+    }
+}

@@ -1,0 +1,263 @@
+//! The process-wide registry of migrations.
+//!
+//! Every `#[migration]` submits one [`MigrationEntry`] with `inventory`; [`Registry::collect`]
+//! gathers them, sorts them by id and rejects duplicate ids (naming both source locations)
+//! before anything touches a database. [`Registry::graph`] then builds the [`Graph`].
+//!
+//! # Linking: a migrations crate must be referenced
+//!
+//! `inventory` registrations live in the crate that defines the migrations. A crate that the
+//! final binary (your xtask, your server, a test) never names is not linked, and its migrations
+//! **silently vanish** from the registry. Name the crate once, anywhere in the binary:
+//!
+//! ```ignore
+//! use my_migrations as _; // links my_migrations' #[migration] functions
+//!
+//! let registry = godwit::registry::Registry::collect()?;
+//! ```
+//!
+//! A dependency in `Cargo.toml` alone is not enough. Migrations that another crate's migration
+//! names in `after = [...]` are always linked, because naming them references their crate.
+//! Each test binary has its own registry: a test sees only the migrations linked into it.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::graph::{Graph, GraphError};
+use crate::migration::Migration;
+use crate::op::Dialect;
+
+/// Where a migration is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    file: &'static str,
+    line: u32,
+    module_path: &'static str,
+}
+
+impl Location {
+    pub const fn new(module_path: &'static str, file: &'static str, line: u32) -> Self {
+        Location {
+            file,
+            line,
+            module_path,
+        }
+    }
+
+    pub fn module_path(&self) -> &'static str {
+        self.module_path
+    }
+
+    pub fn file(&self) -> &'static str {
+        self.file
+    }
+
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+}
+
+/// `file:line (module path)`.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} ({})", self.file, self.line, self.module_path)
+    }
+}
+
+/// One registered migration. `#[migration]` builds these; build them by hand only for tests.
+#[derive(Clone, Copy)]
+pub struct MigrationEntry {
+    id: &'static str,
+    after: &'static [&'static str],
+    up: fn(&mut Migration),
+    down: Option<fn(&mut Migration)>,
+    transactional: bool,
+    location: Location,
+}
+
+inventory::collect!(MigrationEntry);
+
+impl MigrationEntry {
+    /// A transactional migration without an explicit `down`.
+    pub const fn new(
+        id: &'static str,
+        after: &'static [&'static str],
+        up: fn(&mut Migration),
+        location: Location,
+    ) -> Self {
+        MigrationEntry {
+            id,
+            after,
+            up,
+            down: None,
+            transactional: true,
+            location,
+        }
+    }
+
+    /// Sets the explicit downgrade function (`down = ...`).
+    pub const fn with_down(mut self, down: fn(&mut Migration)) -> Self {
+        self.down = Some(down);
+        self
+    }
+
+    /// `transactional = false`: run outside a transaction.
+    pub const fn with_transactional(mut self, transactional: bool) -> Self {
+        self.transactional = transactional;
+        self
+    }
+
+    /// The stable id stored in the history table.
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// The ids of the dependencies, as declared.
+    pub fn after(&self) -> &'static [&'static str] {
+        self.after
+    }
+
+    pub fn up(&self) -> fn(&mut Migration) {
+        self.up
+    }
+
+    /// The explicit downgrade function; `None` means "derive it from the schema model".
+    pub fn down(&self) -> Option<fn(&mut Migration)> {
+        self.down
+    }
+
+    /// `false` when declared `transactional = false`; `true` means "in a transaction where the
+    /// dialect allows".
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
+    pub fn location(&self) -> Location {
+        self.location
+    }
+
+    /// Runs the migration function and returns what it recorded.
+    pub fn record_up(&self, dialect: Dialect) -> Migration {
+        let mut m = Migration::new(dialect);
+        (self.up)(&mut m);
+        m
+    }
+
+    /// Runs the explicit downgrade function, if there is one.
+    pub fn record_down(&self, dialect: Dialect) -> Option<Migration> {
+        self.down.map(|down| {
+            let mut m = Migration::new(dialect);
+            down(&mut m);
+            m
+        })
+    }
+}
+
+impl fmt::Debug for MigrationEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MigrationEntry")
+            .field("id", &self.id)
+            .field("after", &self.after)
+            .field("down", &self.down.is_some())
+            .field("transactional", &self.transactional)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Several migrations registered under one id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateId {
+    pub id: &'static str,
+    /// Every definition, sorted by file and line.
+    pub locations: Vec<Location>,
+}
+
+impl fmt::Display for DuplicateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "migration id `{}` is registered {} times: ", self.id, self.locations.len())?;
+        for (i, location) in self.locations.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            write!(f, "at {location}")?;
+        }
+        write!(
+            f,
+            "; ids default to the function name: give all but one an explicit `#[migration(id = \"...\")]`"
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RegistryError {
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    DuplicateIds(Vec<DuplicateId>),
+}
+
+/// Every registered migration, sorted by id, ids unique.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    entries: Vec<MigrationEntry>,
+}
+
+impl Registry {
+    /// Collects the migrations linked into this binary (see the [module docs](self) on linking).
+    pub fn collect() -> Result<Registry, RegistryError> {
+        Registry::from_entries(inventory::iter::<MigrationEntry>.into_iter().copied())
+    }
+
+    /// A registry from explicit entries: the same checks as [`Registry::collect`].
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = MigrationEntry>,
+    ) -> Result<Registry, RegistryError> {
+        let mut entries: Vec<MigrationEntry> = entries.into_iter().collect();
+        entries.sort_unstable_by(|a, b| a.id.cmp(b.id).then(a.location.cmp(&b.location)));
+        let mut duplicates = Vec::new();
+        let mut i = 0;
+        while i < entries.len() {
+            let j = i + entries[i..]
+                .iter()
+                .take_while(|e| e.id == entries[i].id)
+                .count();
+            if j - i > 1 {
+                duplicates.push(DuplicateId {
+                    id: entries[i].id,
+                    locations: entries[i..j].iter().map(|e| e.location).collect(),
+                });
+            }
+            i = j;
+        }
+        if duplicates.is_empty() {
+            Ok(Registry { entries })
+        } else {
+            Err(RegistryError::DuplicateIds(duplicates))
+        }
+    }
+
+    /// The graph of these migrations.
+    pub fn graph(&self) -> Result<Graph, GraphError> {
+        Graph::new(self.entries.iter().map(|e| (e.id, e.after)))
+    }
+
+    /// Every entry, sorted by id.
+    pub fn entries(&self) -> &[MigrationEntry] {
+        &self.entries
+    }
+
+    pub fn get(&self, id: &str) -> Option<&MigrationEntry> {
+        self.entries
+            .binary_search_by(|e| e.id.cmp(id))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

@@ -1,0 +1,67 @@
+//! Every key, and what the registry records for it.
+use godwit::Dialect;
+use godwit::prelude::*;
+use godwit::registry::Registry;
+
+/// Doc comments and other attributes stay on the function.
+#[migration]
+#[allow(unused_mut)]
+pub fn create_users(m: &mut Migration) {
+    m.sql("CREATE TABLE users (id INTEGER)");
+}
+
+#[migration(id = "teams_v1", transactional = false)]
+fn create_teams(m: &mut Migration) {
+    m.sql("CREATE TABLE teams (id INTEGER)");
+}
+
+fn drop_posts(m: &mut Migration) {
+    m.sql("DROP TABLE posts");
+}
+
+#[migration(after = [create_users, create_teams], down = drop_posts, transactional = true,)]
+fn create_posts(m: &mut Migration) {
+    m.sql("CREATE TABLE posts (id INTEGER)");
+}
+
+#[migration(after = [])]
+const fn create_nothing(m: &mut Migration) -> () {
+    let _ = m;
+}
+
+fn main() {
+    let registry = Registry::collect().expect("ids are unique");
+    let ids: Vec<&str> = registry.entries().iter().map(|e| e.id()).collect();
+    assert_eq!(ids, ["create_nothing", "create_posts", "create_users", "teams_v1"]);
+
+    let posts = registry.get("create_posts").unwrap();
+    // The dependency's `id` override is what gets recorded.
+    assert_eq!(posts.after(), ["create_users", "teams_v1"]);
+    assert!(posts.is_transactional());
+    assert!(posts.down().is_some());
+    assert_eq!(posts.location().file(), file!());
+    assert_eq!(posts.location().line(), 22);
+    assert_eq!(posts.location().module_path(), module_path!());
+    let up = posts.record_up(Dialect::Postgres);
+    assert_eq!(up.ops().len(), 1);
+    assert_eq!(posts.record_down(Dialect::Postgres).unwrap().ops().len(), 1);
+
+    let teams = registry.get("teams_v1").unwrap();
+    assert!(!teams.is_transactional());
+    assert!(teams.down().is_none());
+    assert!(teams.record_down(Dialect::Sqlite).is_none());
+    assert!(registry.get("create_teams").is_none());
+
+    let graph = registry.graph().unwrap();
+    assert_eq!(graph.heads(), ["create_nothing", "create_posts"]);
+    let plan = graph
+        .upgrade_plan(std::iter::empty::<&str>(), &["create_posts".parse().unwrap()])
+        .unwrap();
+    assert_eq!(plan.ids(), ["create_users", "teams_v1", "create_posts"]);
+
+    // The functions are ordinary functions.
+    let mut m = Migration::new(Dialect::Mysql);
+    create_users(&mut m);
+    drop_posts(&mut m);
+    assert_eq!(m.ops().len(), 2);
+}

@@ -1,0 +1,8 @@
+use godwit::prelude::*;
+
+#[migration(after = [])]
+struct CreatePosts;
+
+fn main() {
+    let _ = CreatePosts;
+}
