@@ -7,17 +7,20 @@
 //!   `fn c` and makes `c` nameable as a type from any `after = [...]`;
 //! - `impl MigrationMarker for c` with the id, the dependencies' ids (read from *their* marker,
 //!   so their `id = "..."` overrides are honoured) and `DEPTH = max(deps' DEPTH) + 1`;
-//! - `const _: usize = <c as MigrationMarker>::DEPTH;`, which forces evaluation: a dependency
+//! - a constant equal to `<c as MigrationMarker>::DEPTH`, which forces evaluation: a dependency
 //!   cycle is then a compile error (E0391), and a missing dependency is an unresolved type at the
 //!   user's path;
-//! - the registry entry, submitted with `inventory`.
+//! - the registry entry, submitted with `inventory`, after checking `fn c` and `down` against
+//!   `fn(&mut Migration)` at the user's tokens.
 //!
 //! On any error from parse/validate, the function, the struct and the marker are still emitted
 //! (so migrations that depend on this one see no extra errors), the registration is not, and one
 //! `compile_error!` per problem is appended.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, Path};
 
 use crate::parse::{self, Args, Errors, MigrationFn};
 use crate::validate;
@@ -35,8 +38,9 @@ pub(crate) fn migration(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let args = parse::args(args, &mut errors);
-    let id = validate::migration(&args, &func, &mut errors);
-    let marker = marker(&func, &args, &id, errors.is_empty());
+    let checked = validate::migration(&args, &func, &mut errors);
+    let register = errors.is_empty().then_some(&args);
+    let marker = marker(&func, &checked.deps, &checked.id, register);
     let compile_errors = errors.to_compile_errors();
     quote! {
         #func
@@ -47,62 +51,120 @@ pub(crate) fn migration(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// The marker struct, its `MigrationMarker` impl, the forced `DEPTH`, and (if `register`) the
 /// registry entry.
-fn marker(func: &MigrationFn, args: &Args, id: &str, register: bool) -> TokenStream {
+fn marker(func: &MigrationFn, deps: &[&Path], id: &str, register: Option<&Args>) -> TokenStream {
     let name = &func.sig.ident;
     let vis = &func.vis;
-    let paths = args.after.as_ref().map(|a| a.paths.as_slice()).unwrap_or(&[]);
     // One alias per dependency: each user path is resolved exactly once, so a missing or wrong
     // dependency gives exactly one error, at the user's path.
-    let aliases: Vec<_> = (0..paths.len())
+    let aliases: Vec<Ident> = (0..deps.len())
         .map(|i| format_ident!("__GodwitDependency{}", i))
         .collect();
-    let registration = register.then(|| registration(func, args));
+    // `<dep as MigrationMarker>` carries the span of the dependency's name, so "`x` is not a
+    // `#[migration]` function" points at `x` in `after = [...]`.
+    let spans: Vec<Span> = deps.iter().map(|path| last_ident_span(path)).collect();
+    // The alias itself too: rustc reports an unimplemented trait at the `Self` type.
+    let respanned = |alias: &Ident, span: Span| {
+        let mut alias = alias.clone();
+        alias.set_span(span);
+        alias
+    };
+    let ids = spans.iter().zip(&aliases).map(|(&span, alias)| {
+        let alias = respanned(alias, span);
+        quote_spanned!(span=> <#alias as ::godwit::__private::MigrationMarker>::ID)
+    });
+    // `deeper(deeper(0, A::DEPTH), B::DEPTH)`: no array, so no promoted constant that would
+    // double the notes of a cycle error.
+    let depth = spans
+        .iter()
+        .zip(&aliases)
+        .fold(quote!(0usize), |acc, (&span, alias)| {
+            let alias = respanned(alias, span);
+            let dep =
+                quote_spanned!(span=> <#alias as ::godwit::__private::MigrationMarker>::DEPTH);
+            quote!(::godwit::__private::deeper(#acc, #dep))
+        });
+    let registration = register.map(|args| registration(func, args));
     quote! {
         #[allow(non_camel_case_types, dead_code)]
         #[doc(hidden)]
         #vis struct #name {}
 
         const _: () = {
-            #( type #aliases = #paths; )*
+            #( type #aliases = #deps; )*
 
             impl ::godwit::__private::MigrationMarker for #name {
                 const ID: &'static str = #id;
-                const DEPS: &'static [&'static str] = &[
-                    #( <#aliases as ::godwit::__private::MigrationMarker>::ID, )*
-                ];
-                const DEPTH: usize = ::godwit::__private::depth(&[
-                    #( <#aliases as ::godwit::__private::MigrationMarker>::DEPTH, )*
-                ]);
+                const DEPS: &'static [&'static str] = &[#( #ids, )*];
+                const DEPTH: usize = #depth;
             }
 
-            // Forces evaluation of DEPTH: a dependency cycle fails here (E0391).
-            const _: usize = <#name as ::godwit::__private::MigrationMarker>::DEPTH;
+            // Forces evaluation of DEPTH: a dependency cycle fails here (E0391), and the name
+            // shows in the last note of that error.
+            #[allow(dead_code, non_upper_case_globals)]
+            const godwit_dependency_cycle_check: usize =
+                <#name as ::godwit::__private::MigrationMarker>::DEPTH;
 
             #registration
         };
     }
 }
 
+fn last_ident_span(path: &Path) -> Span {
+    path.segments
+        .last()
+        .map(|segment| segment.ident.span())
+        .unwrap_or_else(Span::call_site)
+}
+
 fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
     let name = &func.sig.ident;
-    let down = args.down.as_ref().map(|path| quote!(.with_down(#path)));
+    // The coercion to `fn(&mut Migration)` is checked at the parameter's type, so a wrong
+    // parameter type is reported there and not inside generated code.
+    let at_param = func
+        .sig
+        .inputs
+        .first()
+        .map(|arg| match arg {
+            FnArg::Typed(typed) => typed.ty.span(),
+            FnArg::Receiver(receiver) => receiver.span(),
+        })
+        .unwrap_or_else(|| name.span());
+    let mut up_name = name.clone();
+    up_name.set_span(at_param);
+    let up = quote_spanned!(at_param=>
+        const __GODWIT_UP: fn(&mut ::godwit::__private::Migration) = #up_name;
+    );
+    let (down_const, with_down) = match &args.down {
+        Some(path) => {
+            let span = last_ident_span(path);
+            (
+                quote_spanned!(span=>
+                    const __GODWIT_DOWN: fn(&mut ::godwit::__private::Migration) = #path;
+                ),
+                quote!(.with_down(__GODWIT_DOWN)),
+            )
+        }
+        None => (TokenStream::new(), TokenStream::new()),
+    };
     let transactional = args
         .transactional
         .as_ref()
         .map(|lit| quote!(.with_transactional(#lit)));
     quote! {
+        #up
+        #down_const
         ::godwit::__private::inventory::submit! {
             ::godwit::__private::MigrationEntry::new(
                 <#name as ::godwit::__private::MigrationMarker>::ID,
                 <#name as ::godwit::__private::MigrationMarker>::DEPS,
-                #name,
+                __GODWIT_UP,
                 ::godwit::__private::Location::new(
                     ::core::module_path!(),
                     ::core::file!(),
                     ::core::line!(),
                 ),
             )
-            #down
+            #with_down
             #transactional
         }
     }
@@ -150,12 +212,17 @@ mod tests {
         )
         .to_string();
         assert!(
-            out.starts_with("pub fn create_users (m : & mut Migration) { m . sql (\"select 1\") ; }"),
+            out.starts_with(
+                "pub fn create_users (m : & mut Migration) { m . sql (\"select 1\") ; }"
+            ),
             "{out}"
         );
         assert!(out.contains("pub struct create_users { }"), "{out}");
-        assert!(out.contains("const ID : & 'static str = \"create_users\""), "{out}");
-        assert!(out.contains("const DEPTH : usize = :: godwit :: __private :: depth (& [])"), "{out}");
+        assert!(
+            out.contains("const ID : & 'static str = \"create_users\""),
+            "{out}"
+        );
+        assert!(out.contains("const DEPTH : usize = 0usize ;"), "{out}");
         assert!(out.contains("inventory :: submit !"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
         assert!(!out.contains(". with_down"), "{out}");
@@ -165,7 +232,12 @@ mod tests {
     #[test]
     fn full_expansion_snapshot() {
         let out = migration(
-            quote!(after = [create_users, crate::billing::create_invoices], id = "posts_v1", transactional = false, down = drop_posts),
+            quote!(
+                after = [create_users, crate::billing::create_invoices],
+                id = "posts_v1",
+                transactional = false,
+                down = drop_posts
+            ),
             base_fn(),
         );
         let pretty = out
@@ -185,11 +257,35 @@ mod tests {
             "< __GodwitDependency1 as :: godwit :: __private :: MigrationMarker > :: ID"
         ));
         assert!(out.contains(
-            "< __GodwitDependency1 as :: godwit :: __private :: MigrationMarker > :: DEPTH"
-        ));
+            "const DEPTH : usize = :: godwit :: __private :: deeper (:: godwit :: __private :: deeper (0usize , \
+             < __GodwitDependency0 as :: godwit :: __private :: MigrationMarker > :: DEPTH) , \
+             < __GodwitDependency1 as :: godwit :: __private :: MigrationMarker > :: DEPTH) ;"
+        ), "{out}");
         assert!(out.contains(
-            "const _ : usize = < create_posts as :: godwit :: __private :: MigrationMarker > :: DEPTH ;"
-        ));
+            "const godwit_dependency_cycle_check : usize = < create_posts as :: godwit :: __private :: MigrationMarker > :: DEPTH ;"
+        ), "{out}");
+    }
+
+    #[test]
+    fn reported_dependencies_are_not_emitted_again() {
+        // The self-dependency and the repeated entry are reported by the macro; emitting them
+        // would add a cycle error and nothing else.
+        let out = migration(quote!(after = [create_posts, a, a]), base_fn()).to_string();
+        assert!(out.contains("type __GodwitDependency0 = a ;"), "{out}");
+        assert!(!out.contains("__GodwitDependency1"), "{out}");
+        assert!(!out.contains("= create_posts ;"), "{out}");
+    }
+
+    #[test]
+    fn up_and_down_are_checked_as_fn_pointers() {
+        let out = migration(quote!(down = m::drop_posts), base_fn()).to_string();
+        assert!(out.contains(
+            "const __GODWIT_UP : fn (& mut :: godwit :: __private :: Migration) = create_posts ;"
+        ), "{out}");
+        assert!(out.contains(
+            "const __GODWIT_DOWN : fn (& mut :: godwit :: __private :: Migration) = m :: drop_posts ;"
+        ), "{out}");
+        assert!(out.contains(". with_down (__GODWIT_DOWN)"), "{out}");
     }
 
     #[test]
@@ -201,7 +297,10 @@ mod tests {
             ),
         )
         .to_string();
-        assert!(out.contains("const ID : & 'static str = \"match\""), "{out}");
+        assert!(
+            out.contains("const ID : & 'static str = \"match\""),
+            "{out}"
+        );
     }
 
     #[test]
@@ -262,7 +361,10 @@ mod tests {
     fn self_and_repeated_dependencies() {
         assert_eq!(
             errors(
-                quote!(after = [create_posts, a, self::a, a, self::create_posts], down = create_posts),
+                quote!(
+                    after = [create_posts, a, self::a, a, self::create_posts],
+                    down = create_posts
+                ),
                 base_fn()
             ),
             [
@@ -289,15 +391,32 @@ mod tests {
             ["invalid migration id: `heads` is reserved for the target `heads`"]
         );
         assert_eq!(
-            errors(TokenStream::new(), quote!(fn base(m: &mut Migration) {})),
-            ["the function name cannot be the migration id: `base` is reserved for the target `base`; set one with `#[migration(id = \"...\")]`"]
+            errors(
+                TokenStream::new(),
+                quote!(
+                    fn base(m: &mut Migration) {}
+                )
+            ),
+            [
+                "the function name cannot be the migration id: `base` is reserved for the target `base`; set one with `#[migration(id = \"...\")]`"
+            ]
         );
         // An explicit id makes a reserved function name fine.
-        assert!(errors(quote!(id = "base_schema"), quote!(fn base(m: &mut Migration) {})).is_empty());
+        assert!(
+            errors(
+                quote!(id = "base_schema"),
+                quote!(
+                    fn base(m: &mut Migration) {}
+                )
+            )
+            .is_empty()
+        );
         let long = "x".repeat(129);
         assert_eq!(
             errors(quote!(id = #long), base_fn()),
-            [format!("invalid migration id: `{long}` is 129 bytes long; the limit is 128")]
+            [format!(
+                "invalid migration id: `{long}` is 129 bytes long; the limit is 128"
+            )]
         );
     }
 
@@ -307,38 +426,84 @@ mod tests {
         assert_eq!(
             errors(
                 TokenStream::new(),
-                quote!(async unsafe extern "C" fn f<T>(m: &mut Migration, x: T) -> u32 where T: Copy { 0 })
+                quote!(
+                    async unsafe extern "C" fn f<T>(m: &mut Migration, x: T) -> u32
+                    where
+                        T: Copy,
+                    {
+                        0
+                    }
+                )
             ),
             [
-                format!("a `#[migration]` function cannot be `async`: it records operations, which the runner executes later; {sig}"),
+                format!(
+                    "a `#[migration]` function cannot be `async`: it records operations, which the runner executes later; {sig}"
+                ),
                 format!("a `#[migration]` function cannot be `unsafe`; {sig}"),
                 format!("a `#[migration]` function cannot have an ABI; {sig}"),
                 format!("a `#[migration]` function cannot be generic; {sig}"),
                 format!("a `#[migration]` function cannot have a `where` clause; {sig}"),
                 format!("a `#[migration]` function takes only one parameter; {sig}"),
-                format!("a `#[migration]` function cannot return a value: it records operations on `m`; {sig}"),
+                format!(
+                    "a `#[migration]` function cannot return a value: it records operations on `m`; {sig}"
+                ),
             ]
         );
         assert_eq!(
-            errors(TokenStream::new(), quote!(fn f() {})),
-            [format!("a `#[migration]` function takes one parameter, `m: &mut Migration`; {sig}")]
+            errors(
+                TokenStream::new(),
+                quote!(
+                    fn f() {}
+                )
+            ),
+            [format!(
+                "a `#[migration]` function takes one parameter, `m: &mut Migration`; {sig}"
+            )]
         );
         assert_eq!(
-            errors(TokenStream::new(), quote!(fn f(m: Migration) {})),
-            [format!("the parameter of a `#[migration]` function must be `&mut Migration`; {sig}")]
+            errors(
+                TokenStream::new(),
+                quote!(
+                    fn f(m: Migration) {}
+                )
+            ),
+            [format!(
+                "the parameter of a `#[migration]` function must be `&mut Migration`; {sig}"
+            )]
         );
         assert_eq!(
-            errors(TokenStream::new(), quote!(fn f(&mut self) {})),
-            [format!("a `#[migration]` function cannot take `self`; {sig}")]
+            errors(
+                TokenStream::new(),
+                quote!(
+                    fn f(&mut self) {}
+                )
+            ),
+            [format!(
+                "a `#[migration]` function cannot take `self`; {sig}"
+            )]
         );
         // `-> ()` and `const fn` are fine.
-        assert!(errors(TokenStream::new(), quote!(const fn f(m: &mut Migration) -> () {})).is_empty());
+        assert!(
+            errors(
+                TokenStream::new(),
+                quote!(
+                    const fn f(m: &mut Migration) -> () {}
+                )
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn errors_in_args_and_signature_are_combined() {
         assert_eq!(
-            errors(quote!(colour = "red", id = 1), quote!(async fn f(m: &mut Migration) {})).len(),
+            errors(
+                quote!(colour = "red", id = 1),
+                quote!(
+                    async fn f(m: &mut Migration) {}
+                )
+            )
+            .len(),
             3
         );
     }
@@ -346,7 +511,10 @@ mod tests {
     #[test]
     fn on_error_the_fn_and_marker_are_kept_but_not_registered() {
         let out = migration(quote!(bogus = 1, after = [a]), base_fn()).to_string();
-        assert!(out.starts_with("fn create_posts (m : & mut Migration) { }"), "{out}");
+        assert!(
+            out.starts_with("fn create_posts (m : & mut Migration) { }"),
+            "{out}"
+        );
         assert!(out.contains("struct create_posts { }"), "{out}");
         assert!(out.contains("impl :: godwit :: __private :: MigrationMarker for create_posts"));
         assert!(out.contains("type __GodwitDependency0 = a ;"), "{out}");
@@ -362,7 +530,12 @@ mod tests {
         let out = migration(quote!(bogus = 1), input).to_string();
         assert!(out.starts_with("struct Users ;"), "{out}");
         assert_eq!(
-            errors(quote!(bogus = 1), quote!(struct Users;)),
+            errors(
+                quote!(bogus = 1),
+                quote!(
+                    struct Users;
+                )
+            ),
             [
                 "`#[migration]` applies to a function: `fn name(m: &mut Migration) { ... }`",
                 "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`",

@@ -164,10 +164,7 @@ fn parse_one(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         input.call(Ident::parse_any)?
     } else {
         let bad = take_until_comma(input)?;
-        errors.spanned(
-            bad,
-            format!("expected a key, one of {}", expected_keys()),
-        );
+        errors.spanned(bad, format!("expected a key, one of {}", expected_keys()));
         return Ok(());
     };
     let name = key.to_string();
@@ -208,13 +205,18 @@ fn parse_one(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
     }
     match name.as_str() {
         "after" => args.after = after(value, errors),
-        "id" => args.id = single_literal(&value, errors, "id").and_then(|lit| match lit {
-            Lit::Str(s) => Some(s),
-            other => {
-                errors.spanned(other, "`id` takes a string literal, e.g. `id = \"create_users\"`");
-                None
-            }
-        }),
+        "id" => {
+            args.id = single_literal(&value, errors, "id").and_then(|lit| match lit {
+                Lit::Str(s) => Some(s),
+                other => {
+                    errors.spanned(
+                        other,
+                        "`id` takes a string literal, e.g. `id = \"create_users\"`",
+                    );
+                    None
+                }
+            })
+        }
         "transactional" => {
             args.transactional =
                 single_literal(&value, errors, "transactional").and_then(|lit| match lit {

@@ -17,8 +17,21 @@ pub(crate) const RESERVED_IDS: &[&str] = &["head", "heads", "base"];
 /// Longest id, in bytes. Keep in sync with `godwit::graph::MAX_ID_LEN`.
 pub(crate) const MAX_ID_LEN: usize = 128;
 
-/// Checks everything and returns the migration id (the `id` key, else the function's name).
-pub(crate) fn migration(args: &Args, func: &MigrationFn, errors: &mut Errors) -> String {
+/// What validation lets through to the expansion.
+pub(crate) struct Checked<'a> {
+    /// The `id` key, else the function's name.
+    pub(crate) id: String,
+    /// The dependencies, without the ones reported here (self-dependency, repeated entry), so
+    /// they do not cause a second error from rustc.
+    pub(crate) deps: Vec<&'a Path>,
+}
+
+/// Checks everything that needs no name resolution.
+pub(crate) fn migration<'a>(
+    args: &'a Args,
+    func: &MigrationFn,
+    errors: &mut Errors,
+) -> Checked<'a> {
     signature(func, errors);
     let name = func.sig.ident.unraw().to_string();
     let id = match &args.id {
@@ -42,6 +55,7 @@ pub(crate) fn migration(args: &Args, func: &MigrationFn, errors: &mut Errors) ->
             name.clone()
         }
     };
+    let mut deps = Vec::new();
     if let Some(after) = &args.after {
         let mut seen: Vec<String> = Vec::new();
         for path in &after.paths {
@@ -50,6 +64,8 @@ pub(crate) fn migration(args: &Args, func: &MigrationFn, errors: &mut Errors) ->
                 errors.spanned(path, "a migration cannot depend on itself");
             } else if seen.contains(&text) {
                 errors.spanned(path, format!("`{text}` is listed twice in `after`"));
+            } else {
+                deps.push(path);
             }
             seen.push(text);
         }
@@ -62,7 +78,7 @@ pub(crate) fn migration(args: &Args, func: &MigrationFn, errors: &mut Errors) ->
             );
         }
     }
-    id
+    Checked { id, deps }
 }
 
 /// `name` or `self::name`: certainly this very function.
@@ -161,7 +177,8 @@ fn signature(func: &MigrationFn, errors: &mut Errors) {
             format!("a `#[migration]` function cannot take `self`; expected {SIGNATURE}"),
         ),
         Some(FnArg::Typed(arg)) => match &*arg.ty {
-            Type::Reference(r) if r.mutability.is_some() && r.lifetime.is_none() => {}
+            // A lifetime is reported with the generics, or by the type check if `'static`.
+            Type::Reference(r) if r.mutability.is_some() => {}
             other => errors.spanned(
                 other,
                 format!("the parameter of a `#[migration]` function must be `&mut Migration`; expected {SIGNATURE}"),

@@ -16,7 +16,9 @@ pub enum Connection {
 /// A database error, with the statement that caused it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("unsupported database URL `{0}`: expected postgres://, mysql://, mariadb:// or sqlite:")]
+    #[error(
+        "unsupported database URL `{0}`: expected postgres://, mysql://, mariadb:// or sqlite:"
+    )]
     UnsupportedUrl(String),
     #[error("{source}\n  while running: {sql}")]
     Statement {
@@ -70,9 +72,18 @@ impl Connection {
     pub async fn fetch_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let sql_owned = || AssertSqlSafe(sql.to_owned());
         let rows = match self {
-            Connection::Postgres(c) => sqlx::query(sql_owned()).fetch_all(c).await.map(|r| texts(&r)),
-            Connection::Mysql(c) => sqlx::query(sql_owned()).fetch_all(c).await.map(|r| texts(&r)),
-            Connection::Sqlite(c) => sqlx::query(sql_owned()).fetch_all(c).await.map(|r| texts(&r)),
+            Connection::Postgres(c) => sqlx::query(sql_owned())
+                .fetch_all(c)
+                .await
+                .map(|r| texts(&r)),
+            Connection::Mysql(c) => sqlx::query(sql_owned())
+                .fetch_all(c)
+                .await
+                .map(|r| texts(&r)),
+            Connection::Sqlite(c) => sqlx::query(sql_owned())
+                .fetch_all(c)
+                .await
+                .map(|r| texts(&r)),
         };
         rows.map_err(|source| DbError::Statement {
             sql: sql.to_owned(),

@@ -77,7 +77,10 @@ impl Migration {
             column: Column::new(column, ty),
         });
         ColumnBuilder {
-            target: ColumnTarget::Op { ops: &mut self.ops, at },
+            target: ColumnTarget::Op {
+                ops: &mut self.ops,
+                at,
+            },
         }
     }
 
@@ -98,11 +101,7 @@ impl Migration {
 
     /// Changes a column's type; chain `.using(expr)` to convert existing values.
     pub fn set_column_type(&mut self, table: &str, column: &str, ty: ColumnType) -> SetType<'_> {
-        self.alter_column(
-            table,
-            column,
-            ColumnChange::SetType { ty, using: None },
-        );
+        self.alter_column(table, column, ColumnChange::SetType { ty, using: None });
         match self.ops.last_mut() {
             Some(Op::AlterColumn {
                 change: ColumnChange::SetType { using, .. },
@@ -713,11 +712,9 @@ fn fit_identifier(name: String) -> String {
         return name;
     }
     // FNV-1a: stable across platforms and releases, unlike std's hasher.
-    let hash = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let mut cut = MAX - 9;
     while !name.is_char_boundary(cut) {
         cut -= 1;

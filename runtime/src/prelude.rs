@@ -1,5 +1,28 @@
 //! `use godwit::prelude::*;` brings what a migration file needs: the `#[migration]` attribute,
 //! the [`Migration`] builder and the builder types.
+//!
+//! ```
+//! use godwit::prelude::*;
+//!
+//! fn create_posts(m: &mut Migration) {
+//!     m.create_enum("post_status", ["draft", "published"]);
+//!     m.create_table("posts", |t| {
+//!         t.id("id");
+//!         t.string("title", 200).not_null();
+//!         t.bigint("author_id").not_null().references("users", "id").on_delete(Cascade);
+//!         t.enumeration("status", "post_status").not_null().default("draft");
+//!         t.timestamp_tz("created_at").not_null().default_now();
+//!     });
+//!     if m.dialect() == Dialect::Postgres {
+//!         m.create_index("ix_posts_title", "posts", ["title"]).concurrently();
+//!     }
+//! }
+//! # assert_eq!(Migration::record(Dialect::Postgres, create_posts).len(), 3);
+//! ```
 
-pub use crate::migration::Migration;
+pub use crate::migration::{
+    ColumnBuilder, ForeignKeyBuilder, IndexBuilder, Migration, RawSqlBuilder, TableBuilder,
+};
+pub use crate::op::ReferentialAction::{self, Cascade, NoAction, Restrict, SetDefault, SetNull};
+pub use crate::op::{ColumnType, DefaultValue, Dialect};
 pub use godwit_macros::migration;

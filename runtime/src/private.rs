@@ -25,27 +25,22 @@ pub trait MigrationMarker {
     const DEPTH: usize;
 }
 
-/// `0` for no dependencies, else `1 + max(deps)`.
-pub const fn depth(deps: &[usize]) -> usize {
-    let mut depth = 0;
-    let mut i = 0;
-    while i < deps.len() {
-        if deps[i] + 1 > depth {
-            depth = deps[i] + 1;
-        }
-        i += 1;
+/// One step of `DEPTH = max(deps' DEPTH + 1)`, folded from `0` over the dependencies.
+pub const fn deeper(depth: usize, dependency_depth: usize) -> usize {
+    if dependency_depth + 1 > depth {
+        dependency_depth + 1
+    } else {
+        depth
     }
-    depth
 }
 
 #[cfg(test)]
 mod tests {
-    use super::depth;
+    use super::deeper;
 
     #[test]
     fn depth_is_one_more_than_the_deepest_dependency() {
-        assert_eq!(depth(&[]), 0);
-        assert_eq!(depth(&[0]), 1);
-        assert_eq!(depth(&[3, 7, 2]), 8);
+        assert_eq!(deeper(0, 0), 1);
+        assert_eq!(deeper(deeper(deeper(0, 3), 7), 2), 8);
     }
 }

@@ -176,7 +176,12 @@ pub struct DuplicateId {
 
 impl fmt::Display for DuplicateId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "migration id `{}` is registered {} times: ", self.id, self.locations.len())?;
+        write!(
+            f,
+            "migration id `{}` is registered {} times: ",
+            self.id,
+            self.locations.len()
+        )?;
         for (i, location) in self.locations.iter().enumerate() {
             if i > 0 {
                 f.write_str(" and ")?;

@@ -91,30 +91,36 @@ macro_rules! case {
 
 pub fn all() -> Vec<Case> {
     vec![
-        case!(create_table_every_type, setup = nothing, rows = &[], refused = [], |m| {
-            m.create_enum("mood", ["happy", "sad"]);
-            m.create_table("every_type", |t| {
-                t.id("id");
-                t.smallint("small").default(7);
-                t.integer("int").not_null().default(-1);
-                t.bigint("big");
-                t.string("string", 40).default("it's");
-                t.text("text");
-                t.boolean("flag").not_null().default(true);
-                t.real("real").default(1.5);
-                t.double("double");
-                t.decimal("price", 10, 2).default(9.99);
-                t.date("day");
-                t.time("at");
-                t.timestamp("stamp").default_now();
-                t.timestamp_tz("stamp_tz").not_null().default_now();
-                t.json("doc");
-                t.uuid("uid");
-                t.binary("bytes");
-                t.enumeration("mood", "mood").default("happy");
-                t.integer("expr_default").default_expr("1 + 2");
-            });
-        }),
+        case!(
+            create_table_every_type,
+            setup = nothing,
+            rows = &[],
+            refused = [],
+            |m| {
+                m.create_enum("mood", ["happy", "sad"]);
+                m.create_table("every_type", |t| {
+                    t.id("id");
+                    t.smallint("small").default(7);
+                    t.integer("int").not_null().default(-1);
+                    t.bigint("big");
+                    t.string("string", 40).default("it's");
+                    t.text("text");
+                    t.boolean("flag").not_null().default(true);
+                    t.real("real").default(1.5);
+                    t.double("double");
+                    t.decimal("price", 10, 2).default(9.99);
+                    t.date("day");
+                    t.time("at");
+                    t.timestamp("stamp").default_now();
+                    t.timestamp_tz("stamp_tz").not_null().default_now();
+                    t.json("doc");
+                    t.uuid("uid");
+                    t.binary("bytes");
+                    t.enumeration("mood", "mood").default("happy");
+                    t.integer("expr_default").default_expr("1 + 2");
+                });
+            }
+        ),
         case!(create_table_composite_keys, |m| {
             m.create_table("memberships", |t| {
                 t.bigint("user_id").not_null();
@@ -126,7 +132,8 @@ pub fn all() -> Vec<Case> {
                 t.foreign_key("fk_memberships_user", ["user_id"], "users", ["id"])
                     .on_delete(Cascade)
                     .on_update(Restrict);
-                t.index("ix_memberships_team_role", ["team", "role"]).unique();
+                t.index("ix_memberships_team_role", ["team", "role"])
+                    .unique();
             });
         }),
         case!(drop_table, |m| {
@@ -159,7 +166,8 @@ pub fn all() -> Vec<Case> {
                 .on_delete(SetNull);
         }),
         case!(add_column_unique, |m| {
-            m.add_column("users", "handle", ColumnType::String(30)).unique();
+            m.add_column("users", "handle", ColumnType::String(30))
+                .unique();
         }),
         case!(drop_column_plain, |m| {
             m.drop_column("posts", "body");
@@ -185,10 +193,15 @@ pub fn all() -> Vec<Case> {
         case!(set_column_type_string_length, |m| {
             m.set_column_type("posts", "title", ColumnType::String(300));
         }),
-        case!(set_column_type_using, data = Data::Converted, refused = [Mysql], |m| {
-            m.set_column_type("users", "name", ColumnType::Text)
-                .using("upper(name)");
-        }),
+        case!(
+            set_column_type_using,
+            data = Data::Converted,
+            refused = [Mysql],
+            |m| {
+                m.set_column_type("users", "name", ColumnType::Text)
+                    .using("upper(name)");
+            }
+        ),
         case!(set_not_null, |m| {
             m.set_not_null("users", "name");
         }),
@@ -216,7 +229,8 @@ pub fn all() -> Vec<Case> {
                 .predicate("status = 'published'");
         }),
         case!(create_index_concurrently, refused = [Mysql, Sqlite], |m| {
-            m.create_index("ix_users_age", "users", ["age"]).concurrently();
+            m.create_index("ix_users_age", "users", ["age"])
+                .concurrently();
         }),
         case!(create_index_on_text, refused = [Mysql], |m| {
             m.create_index("ix_posts_body", "posts", ["body"]);
@@ -254,9 +268,15 @@ pub fn all() -> Vec<Case> {
         }),
         case!(add_foreign_key, |m| {
             m.add_column("users", "referrer_id", ColumnType::BigInt);
-            m.add_foreign_key("fk_users_referrer", "users", ["referrer_id"], "users", ["id"])
-                .on_delete(SetNull)
-                .on_update(Cascade);
+            m.add_foreign_key(
+                "fk_users_referrer",
+                "users",
+                ["referrer_id"],
+                "users",
+                ["id"],
+            )
+            .on_delete(SetNull)
+            .on_update(Cascade);
         }),
         case!(drop_foreign_key, |m| {
             m.drop_foreign_key("fk_posts_author_id", "posts");
@@ -271,21 +291,37 @@ pub fn all() -> Vec<Case> {
             m.create_enum("visibility", ["public", "private"]);
             m.drop_enum("visibility");
         }),
-        case!(raw_sql_with_variants_and_reverse, data = Data::Restored, refused = [], |m| {
-            m.sql("UPDATE users SET age = age + 1")
-                .on(Dialect::Mysql, "UPDATE users SET age = age + 1 WHERE id > 0")
-                .reverse("UPDATE users SET age = age - 1");
-        }),
-        case!(hostile_names, setup = nothing, rows = &[], refused = [], |m| {
-            m.create_table("x\"; DROP TABLE y; --", |t| {
-                t.id("id");
-                t.string("a`b\"c'd", 20).not_null().default("q'uote\"");
-                t.index("ix\"`'", ["a`b\"c'd"]);
-            });
-            m.create_table("y", |t| {
-                t.bigint("x_id").references("x\"; DROP TABLE y; --", "id").name("fk\"`'");
-            });
-            m.rename_column("x\"; DROP TABLE y; --", "a`b\"c'd", "c\"`'");
-        }),
+        case!(
+            raw_sql_with_variants_and_reverse,
+            data = Data::Restored,
+            refused = [],
+            |m| {
+                m.sql("UPDATE users SET age = age + 1")
+                    .on(
+                        Dialect::Mysql,
+                        "UPDATE users SET age = age + 1 WHERE id > 0",
+                    )
+                    .reverse("UPDATE users SET age = age - 1");
+            }
+        ),
+        case!(
+            hostile_names,
+            setup = nothing,
+            rows = &[],
+            refused = [],
+            |m| {
+                m.create_table("x\"; DROP TABLE y; --", |t| {
+                    t.id("id");
+                    t.string("a`b\"c'd", 20).not_null().default("q'uote\"");
+                    t.index("ix\"`'", ["a`b\"c'd"]);
+                });
+                m.create_table("y", |t| {
+                    t.bigint("x_id")
+                        .references("x\"; DROP TABLE y; --", "id")
+                        .name("fk\"`'");
+                });
+                m.rename_column("x\"; DROP TABLE y; --", "a`b\"c'd", "c\"`'");
+            }
+        ),
     ]
 }

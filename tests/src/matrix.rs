@@ -31,11 +31,13 @@ pub async fn run_case(dialect: Dialect, case: &Case) {
 
     let ops = Migration::record(dialect, case.op);
     let mut probe = schema.clone();
-    let refusal = ops.iter().find_map(|op| match plan_op(op, &mut probe, dialect) {
-        Ok(_) => None,
-        Err(PlanError::Render(e)) => Some(e),
-        Err(PlanError::Schema(e)) => panic!("case {}: the op is invalid: {e}", case.name),
-    });
+    let refusal = ops
+        .iter()
+        .find_map(|op| match plan_op(op, &mut probe, dialect) {
+            Ok(_) => None,
+            Err(PlanError::Render(e)) => Some(e),
+            Err(PlanError::Schema(e)) => panic!("case {}: the op is invalid: {e}", case.name),
+        });
     let expect_refusal = case.refused_on.contains(&dialect);
     match refusal {
         Some(e) if expect_refusal => {
@@ -52,7 +54,13 @@ pub async fn run_case(dialect: Dialect, case: &Case) {
             }
             assert_matches_model(&mut conn, &schema, "after the op").await;
             let after_rows = rows(&mut conn, &schema).await;
-            compare_rows(&start_rows, &after_rows, None, case.data == Data::Kept, "after the op");
+            compare_rows(
+                &start_rows,
+                &after_rows,
+                None,
+                case.data == Data::Kept,
+                "after the op",
+            );
 
             for inverse in inverses.into_iter().rev() {
                 match inverse {
@@ -92,9 +100,12 @@ async fn apply(conn: &mut Connection, schema: &mut Schema, op: &Op, step: &str) 
     let dialect = conn.dialect();
     let (rendered, inverse) = plan_op(op, schema, dialect)
         .unwrap_or_else(|e| panic!("{step}: {op} cannot be planned on {dialect}: {e}"));
-    conn.run(&rendered)
-        .await
-        .unwrap_or_else(|e| panic!("{step}: {op} failed on {dialect}: {e}\n{}", rendered.to_sql()));
+    conn.run(&rendered).await.unwrap_or_else(|e| {
+        panic!(
+            "{step}: {op} failed on {dialect}: {e}\n{}",
+            rendered.to_sql()
+        )
+    });
     inverse
 }
 
@@ -158,7 +169,11 @@ fn compare_rows(before: &Rows, after: &Rows, through: Option<&Rows>, values: boo
             Some(None) => continue,
             Some(Some((columns, _))) => Some(columns),
         };
-        assert_eq!(rows.len(), after_rows.len(), "{step}: table `{table}` lost or gained rows");
+        assert_eq!(
+            rows.len(),
+            after_rows.len(),
+            "{step}: table `{table}` lost or gained rows"
+        );
         if !values {
             continue;
         }

@@ -25,7 +25,8 @@ pub struct TestDb {
 fn server_url(dialect: Dialect) -> Option<String> {
     match dialect {
         Dialect::Postgres => Some(
-            std::env::var("GODWIT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into()),
+            std::env::var("GODWIT_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into()),
         ),
         Dialect::Mysql => Some(
             std::env::var("GODWIT_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.into()),
@@ -98,7 +99,10 @@ impl TestDb {
             Dialect::Postgres => format!("CREATE DATABASE \"{name}\""),
             _ => format!("CREATE DATABASE `{name}`"),
         };
-        admin.execute(&create).await.expect("create the test database");
+        admin
+            .execute(&create)
+            .await
+            .expect("create the test database");
         admin.close().await.ok();
         Some(TestDb {
             dialect,
@@ -123,7 +127,9 @@ impl TestDb {
                 }
             }
             Some(admin_url) => {
-                let mut admin = Connection::connect(admin_url).await.expect("reconnect to drop");
+                let mut admin = Connection::connect(admin_url)
+                    .await
+                    .expect("reconnect to drop");
                 let drop = match self.dialect {
                     Dialect::Postgres => format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name),
                     _ => format!("DROP DATABASE `{}`", self.name),
@@ -145,6 +151,9 @@ mod tests {
             with_database("postgres://u@h:5432/test?sslmode=disable", "x"),
             "postgres://u@h:5432/x?sslmode=disable"
         );
-        assert_eq!(with_database("mysql://root@h:3306", "x"), "mysql://root@h:3306/x");
+        assert_eq!(
+            with_database("mysql://root@h:3306", "x"),
+            "mysql://root@h:3306/x"
+        );
     }
 }

@@ -127,7 +127,10 @@ pub enum PlanError {
         match .direction { Direction::Up => " downgrade", Direction::Down => "n upgrade" },
         match .direction { Direction::Up => "upgrade", Direction::Down => "downgrade" }
     )]
-    WrongDirection { target: String, direction: Direction },
+    WrongDirection {
+        target: String,
+        direction: Direction,
+    },
 
     #[error("the relative target `{target}` cannot be combined with other targets")]
     RelativeWithOthers { target: String },

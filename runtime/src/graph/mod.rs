@@ -229,7 +229,8 @@ impl Graph {
 
     /// The migrations that list `id` as a dependency, sorted; `None` if `id` is unknown.
     pub fn children(&self, id: &str) -> Option<Vec<&str>> {
-        self.node(id).map(|v| self.names(&self.children[v as usize]))
+        self.node(id)
+            .map(|v| self.names(&self.children[v as usize]))
     }
 
     /// Whether `ancestor` must run before `id` (directly or through other migrations). A

@@ -248,14 +248,17 @@ impl Graph {
             },
             Anchor::Id(prefix) => Some(self.lookup(prefix)?),
         };
-        let ambiguous = |at: Option<Node>, direction, candidates: &[Node]| {
-            PlanError::AmbiguousStep {
+        let ambiguous =
+            |at: Option<Node>, direction, candidates: &[Node]| PlanError::AmbiguousStep {
                 target: target.to_string(),
                 at: at.map(|v| self.id(v).to_string()),
                 direction,
-                candidates: self.names(candidates).iter().map(|s| s.to_string()).collect(),
-            }
-        };
+                candidates: self
+                    .names(candidates)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            };
         let out_of_range = |at: Option<Node>, direction| PlanError::OutOfRange {
             target: target.to_string(),
             reached: at.map(|v| self.id(v).to_string()),

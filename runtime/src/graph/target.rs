@@ -184,7 +184,9 @@ mod tests {
     #[test]
     fn rejects_malformed_targets() {
         assert_eq!(parse("  "), Err(ParseTargetError::Empty));
-        for bad in ["+", "-", "+0", "a+", "a-0", "a+x", "++1", "a+-1", "+ 1", "a+1+2"] {
+        for bad in [
+            "+", "-", "+0", "a+", "a-0", "a+x", "++1", "a+-1", "+ 1", "a+1+2",
+        ] {
             assert!(
                 matches!(
                     parse(bad),

@@ -65,13 +65,18 @@ pub struct CatalogForeignKey {
 
 /// Reads the schema of the connected database (the current schema / database), leaving out
 /// `exclude_tables` (e.g. the history table).
-pub async fn introspect(conn: &mut Connection, exclude_tables: &[&str]) -> Result<Catalog, DbError> {
+pub async fn introspect(
+    conn: &mut Connection,
+    exclude_tables: &[&str],
+) -> Result<Catalog, DbError> {
     let mut catalog = match conn {
         Connection::Postgres(_) => postgres::introspect(conn).await?,
         Connection::Mysql(_) => mysql::introspect(conn).await?,
         Connection::Sqlite(_) => sqlite::introspect(conn).await?,
     };
-    catalog.tables.retain(|name, _| !exclude_tables.contains(&name.as_str()));
+    catalog
+        .tables
+        .retain(|name, _| !exclude_tables.contains(&name.as_str()));
     Ok(catalog)
 }
 
@@ -102,7 +107,9 @@ impl Catalog {
             for u in &t.uniques {
                 match dialect {
                     Dialect::Postgres => {
-                        table.uniques.insert((Some(u.name.clone()), u.columns.clone()));
+                        table
+                            .uniques
+                            .insert((Some(u.name.clone()), u.columns.clone()));
                     }
                     // MySQL keeps a unique constraint as a unique index of the same name.
                     Dialect::Mysql => {
@@ -152,13 +159,17 @@ impl Catalog {
         for (name, table) in &self.tables {
             match other.tables.get(name) {
                 None => out.push(format!("table `{name}` only on the left")),
-                Some(o) if o != table => {
-                    out.push(format!("table `{name}` differs:\n  left:  {table:?}\n  right: {o:?}"))
-                }
+                Some(o) if o != table => out.push(format!(
+                    "table `{name}` differs:\n  left:  {table:?}\n  right: {o:?}"
+                )),
                 Some(_) => {}
             }
         }
-        for name in other.tables.keys().filter(|n| !self.tables.contains_key(*n)) {
+        for name in other
+            .tables
+            .keys()
+            .filter(|n| !self.tables.contains_key(*n))
+        {
             out.push(format!("table `{name}` only on the right"));
         }
         if self.enums != other.enums {
@@ -254,7 +265,12 @@ pub(crate) fn normalize_default(raw: &str, ty: &ColumnType) -> String {
         let value = inner.replace("''", "'").replace("\\'", "'");
         return match ty {
             ColumnType::Boolean => normalize_bool(&value).unwrap_or(value),
-            t if t.is_integer() || matches!(t, ColumnType::Real | ColumnType::Double | ColumnType::Decimal(..)) => {
+            t if t.is_integer()
+                || matches!(
+                    t,
+                    ColumnType::Real | ColumnType::Double | ColumnType::Decimal(..)
+                ) =>
+            {
                 normalize_number(&value, t)
             }
             _ => value,
@@ -300,13 +316,25 @@ mod tests {
         let text = ColumnType::Text;
         assert_eq!(normalize_default("'draft'::post_status", &text), "draft");
         assert_eq!(normalize_default("'it''s'::text", &text), "it's");
-        assert_eq!(normalize_default("current_timestamp(6)", &ColumnType::Timestamp), "now()");
-        assert_eq!(normalize_default("CURRENT_TIMESTAMP", &ColumnType::Timestamp), "now()");
+        assert_eq!(
+            normalize_default("current_timestamp(6)", &ColumnType::Timestamp),
+            "now()"
+        );
+        assert_eq!(
+            normalize_default("CURRENT_TIMESTAMP", &ColumnType::Timestamp),
+            "now()"
+        );
         assert_eq!(normalize_default("1", &ColumnType::Boolean), "true");
         assert_eq!(normalize_default("false", &ColumnType::Boolean), "false");
-        assert_eq!(normalize_default("1.50", &ColumnType::Decimal(10, 2)), "1.5");
+        assert_eq!(
+            normalize_default("1.50", &ColumnType::Decimal(10, 2)),
+            "1.5"
+        );
         assert_eq!(normalize_default("lower('X'::text)", &text), "(expression)");
-        assert_eq!(normalize_default("(1 + 2)", &ColumnType::Integer), "(expression)");
+        assert_eq!(
+            normalize_default("(1 + 2)", &ColumnType::Integer),
+            "(expression)"
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! MySQL and MariaDB: `information_schema`, restricted to the current database.
 
 use super::postgres::{split, take};
-use super::{Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_default, normalize_mysql_type};
+use super::{
+    Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_default,
+    normalize_mysql_type,
+};
 use crate::db::{Connection, DbError};
 use crate::op::ColumnType;
 
@@ -56,18 +59,33 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         // MariaDB reports "no default" of a nullable column as the text NULL.
         let default = nullable_default
             .filter(|d| !d.eq_ignore_ascii_case("null"))
-            .map(|d| normalize_default(&quote_bare_mariadb_literal(&d, &column_type), &column_type));
-        catalog.tables.entry(table).or_default().columns.push(CatalogColumn {
-            name,
-            ty,
-            nullable: nullable == "YES",
-            default,
-            auto_increment: extra.to_ascii_lowercase().contains("auto_increment"),
-        });
+            .map(|d| {
+                normalize_default(&quote_bare_mariadb_literal(&d, &column_type), &column_type)
+            });
+        catalog
+            .tables
+            .entry(table)
+            .or_default()
+            .columns
+            .push(CatalogColumn {
+                name,
+                ty,
+                nullable: nullable == "YES",
+                default,
+                auto_increment: extra.to_ascii_lowercase().contains("auto_increment"),
+            });
     }
     let mut foreign_key_names = Vec::new();
     for row in conn.fetch_text(FOREIGN_KEYS).await? {
-        let [table, name, ref_table, on_delete, on_update, columns, ref_columns] = take(row);
+        let [
+            table,
+            name,
+            ref_table,
+            on_delete,
+            on_update,
+            columns,
+            ref_columns,
+        ] = take(row);
         foreign_key_names.push((table.clone(), name.clone()));
         if let Some(t) = catalog.tables.get_mut(&table) {
             t.foreign_keys.insert(CatalogForeignKey {
@@ -104,7 +122,8 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         let Some(t) = catalog.tables.get_mut(&table) else {
             continue;
         };
-        let is_json_check = clause.starts_with("json_valid(") && t.columns.iter().any(|c| c.name == name);
+        let is_json_check =
+            clause.starts_with("json_valid(") && t.columns.iter().any(|c| c.name == name);
         if !is_json_check {
             t.checks.insert(name);
         }

@@ -1,6 +1,8 @@
 //! PostgreSQL: `pg_catalog`, restricted to the current schema.
 
-use super::{Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_action, normalize_default};
+use super::{
+    Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_action, normalize_default,
+};
 use crate::db::{Connection, DbError};
 use crate::op::ColumnType;
 
@@ -67,16 +69,30 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         } else {
             ColumnType::Text
         };
-        catalog.tables.entry(table).or_default().columns.push(CatalogColumn {
-            name,
-            default: (!default.is_empty()).then(|| normalize_default(&default, &column_type)),
-            ty,
-            nullable: not_null != "true",
-            auto_increment: identity == "true",
-        });
+        catalog
+            .tables
+            .entry(table)
+            .or_default()
+            .columns
+            .push(CatalogColumn {
+                name,
+                default: (!default.is_empty()).then(|| normalize_default(&default, &column_type)),
+                ty,
+                nullable: not_null != "true",
+                auto_increment: identity == "true",
+            });
     }
     for row in conn.fetch_text(CONSTRAINTS).await? {
-        let [table, name, kind, columns, ref_table, ref_columns, on_delete, on_update] = take(row);
+        let [
+            table,
+            name,
+            kind,
+            columns,
+            ref_table,
+            ref_columns,
+            on_delete,
+            on_update,
+        ] = take(row);
         let Some(t) = catalog.tables.get_mut(&table) else {
             continue;
         };

@@ -18,7 +18,9 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         let quoted = quote(&name);
         let mut pk: Vec<(i64, String)> = Vec::new();
         for row in conn
-            .fetch_text(&format!("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info({quoted})"))
+            .fetch_text(&format!(
+                "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info({quoted})"
+            ))
             .await?
         {
             let [column, ty, not_null, default, pk_position] = take(row);
@@ -82,7 +84,8 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
                 _ => {}
             }
         }
-        let mut foreign_keys: std::collections::BTreeMap<i64, CatalogForeignKey> = Default::default();
+        let mut foreign_keys: std::collections::BTreeMap<i64, CatalogForeignKey> =
+            Default::default();
         for row in conn
             .fetch_text(&format!(
                 "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list({quoted}) ORDER BY id, seq"

@@ -20,7 +20,7 @@ use sea_query::{
 };
 use thiserror::Error;
 
-use crate::op::{Dialect, ForeignKey, Literal, Op};
+use crate::op::{Check, Dialect, ForeignKey, Literal, Op, PrimaryKey, Unique};
 use crate::schema::{Inverse, Schema, SchemaError};
 
 /// One SQL statement of a rendered op.
@@ -160,15 +160,21 @@ impl Ctx<'_> {
 
     /// A table of the schema after the op; the schema model validated that it exists.
     pub fn after_table(&self, name: &str) -> Result<&crate::op::Table, RenderError> {
-        self.after
-            .table(name)
-            .ok_or_else(|| self.refuse(format!("table `{name}` is not in the schema"), "apply the op to the schema it was validated on"))
+        self.after.table(name).ok_or_else(|| {
+            self.refuse(
+                format!("table `{name}` is not in the schema"),
+                "apply the op to the schema it was validated on",
+            )
+        })
     }
 
     pub fn before_table(&self, name: &str) -> Result<&crate::op::Table, RenderError> {
-        self.before
-            .table(name)
-            .ok_or_else(|| self.refuse(format!("table `{name}` is not in the schema"), "apply the op to the schema it was validated on"))
+        self.before.table(name).ok_or_else(|| {
+            self.refuse(
+                format!("table `{name}` is not in the schema"),
+                "apply the op to the schema it was validated on",
+            )
+        })
     }
 }
 
@@ -231,6 +237,33 @@ impl Sql {
             .join(", ")
     }
 
+    /// `CONSTRAINT "pk" PRIMARY KEY ("a", "b")` (MySQL ignores the name: its key is `PRIMARY`).
+    pub fn primary_key(self, pk: &PrimaryKey) -> String {
+        format!(
+            "CONSTRAINT {} PRIMARY KEY ({})",
+            self.ident(&pk.name),
+            self.idents(&pk.columns)
+        )
+    }
+
+    /// `CONSTRAINT "uq" UNIQUE ("a", "b")`
+    pub fn unique(self, unique: &Unique) -> String {
+        format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            self.ident(&unique.name),
+            self.idents(&unique.columns)
+        )
+    }
+
+    /// `CONSTRAINT "ck" CHECK (expr)`
+    pub fn check(self, check: &Check) -> String {
+        format!(
+            "CONSTRAINT {} CHECK ({})",
+            self.ident(&check.name),
+            check.expr
+        )
+    }
+
     /// `CONSTRAINT "fk" FOREIGN KEY ("a") REFERENCES "t" ("id") ON DELETE … ON UPDATE …`
     pub fn foreign_key(self, fk: &ForeignKey) -> String {
         format!(
@@ -281,7 +314,8 @@ pub(crate) mod common {
     use sea_query::{Alias, Table};
 
     pub fn drop_table(ctx: &Ctx, name: &str) -> String {
-        ctx.sql.build(Table::drop().table(Alias::new(name)).to_owned())
+        ctx.sql
+            .build(Table::drop().table(Alias::new(name)).to_owned())
     }
 
     pub fn rename_table(ctx: &Ctx, from: &str, to: &str) -> String {

@@ -21,11 +21,25 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             // (the model drops them with the column). Indexes on it go away with it.
             let t = ctx.before_table(table)?;
             let mut out = Vec::new();
-            for fk in t.foreign_keys.iter().filter(|f| f.columns == [column.clone()]) {
-                out.push(alter(table, format!("DROP FOREIGN KEY {}", sql.ident(&fk.name))));
+            for fk in t
+                .foreign_keys
+                .iter()
+                .filter(|f| f.columns == [column.clone()])
+            {
+                out.push(alter(
+                    table,
+                    format!("DROP FOREIGN KEY {}", sql.ident(&fk.name)),
+                ));
             }
-            for check in t.checks.iter().filter(|c| mentions_identifier(&c.expr, column)) {
-                out.push(alter(table, format!("DROP CONSTRAINT {}", sql.ident(&check.name))));
+            for check in t
+                .checks
+                .iter()
+                .filter(|c| mentions_identifier(&c.expr, column))
+            {
+                out.push(alter(
+                    table,
+                    format!("DROP CONSTRAINT {}", sql.ident(&check.name)),
+                ));
             }
             out.push(common::drop_column(ctx, table, column));
             out
@@ -47,7 +61,10 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
                 .after_table(table)?
                 .column(column)
                 .ok_or_else(|| ctx.refuse("the column is not in the schema", "check the op"))?;
-            vec![alter(table, format!("MODIFY COLUMN {}", column_definition(ctx, c)?))]
+            vec![alter(
+                table,
+                format!("MODIFY COLUMN {}", column_definition(ctx, c)?),
+            )]
         }
         Op::CreateIndex {
             table,
@@ -95,35 +112,41 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             out
         }
         Op::AddUnique { table, unique } => {
-            check_indexable(ctx, ctx.after_table(table)?, "the unique constraint", &unique.columns)?;
-            vec![alter(
-                table,
-                format!(
-                    "ADD CONSTRAINT {} UNIQUE ({})",
-                    sql.ident(&unique.name),
-                    sql.idents(&unique.columns)
-                ),
-            )]
+            check_indexable(
+                ctx,
+                ctx.after_table(table)?,
+                "the unique constraint",
+                &unique.columns,
+            )?;
+            vec![alter(table, format!("ADD {}", sql.unique(unique)))]
         }
         Op::DropUnique { table, name } => {
             let mut out = restore_foreign_key_indexes(ctx, table)?;
             out.push(drop_index(ctx, table, name));
             out
         }
-        Op::AddCheck { table, check } => vec![alter(
-            table,
-            format!("ADD CONSTRAINT {} CHECK ({})", sql.ident(&check.name), check.expr),
-        )],
+        Op::AddCheck { table, check } => vec![alter(table, format!("ADD {}", sql.check(check)))],
         Op::DropCheck { table, name } => {
             vec![alter(table, format!("DROP CONSTRAINT {}", sql.ident(name)))]
         }
         Op::AddForeignKey { table, foreign_key } => {
-            check_indexable(ctx, ctx.after_table(table)?, "the foreign key", &foreign_key.columns)?;
-            vec![alter(table, format!("ADD {}", sql.foreign_key(foreign_key)))]
+            check_indexable(
+                ctx,
+                ctx.after_table(table)?,
+                "the foreign key",
+                &foreign_key.columns,
+            )?;
+            vec![alter(
+                table,
+                format!("ADD {}", sql.foreign_key(foreign_key)),
+            )]
         }
         Op::DropForeignKey { table, name } => {
             let t = ctx.before_table(table)?;
-            let mut out = vec![alter(table, format!("DROP FOREIGN KEY {}", sql.ident(name)))];
+            let mut out = vec![alter(
+                table,
+                format!("DROP FOREIGN KEY {}", sql.ident(name)),
+            )];
             // MySQL created an index named after the key if no other index covered its columns,
             // and keeps it after the key is dropped.
             if let Some(fk) = t.foreign_keys.iter().find(|f| f.name == *name)
@@ -137,7 +160,11 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
         Op::AddEnumValue { name, .. } | Op::RemoveEnumValue { name, .. } => {
             let mut out = Vec::new();
             for t in ctx.after.tables() {
-                for c in t.columns.iter().filter(|c| c.ty == ColumnType::Enum(name.clone())) {
+                for c in t
+                    .columns
+                    .iter()
+                    .filter(|c| c.ty == ColumnType::Enum(name.clone()))
+                {
                     out.push(alter(
                         &t.name,
                         format!("MODIFY COLUMN {}", column_definition(ctx, c)?),
@@ -163,15 +190,16 @@ fn create_table(ctx: &Ctx, t: &Table) -> Result<String, RenderError> {
     }
     if let Some(pk) = &t.primary_key {
         check_indexable(ctx, t, "the primary key", &pk.columns)?;
-        parts.push(format!("PRIMARY KEY ({})", sql.idents(&pk.columns)));
+        parts.push(sql.primary_key(pk));
     }
     for u in &t.uniques {
-        check_indexable(ctx, t, &format!("unique constraint `{}`", u.name), &u.columns)?;
-        parts.push(format!(
-            "CONSTRAINT {} UNIQUE ({})",
-            sql.ident(&u.name),
-            sql.idents(&u.columns)
-        ));
+        check_indexable(
+            ctx,
+            t,
+            &format!("unique constraint `{}`", u.name),
+            &u.columns,
+        )?;
+        parts.push(sql.unique(u));
     }
     // Indexes inline, so that foreign keys find them and MySQL adds no index of its own.
     for i in &t.indexes {
@@ -184,7 +212,7 @@ fn create_table(ctx: &Ctx, t: &Table) -> Result<String, RenderError> {
         ));
     }
     for c in &t.checks {
-        parts.push(format!("CONSTRAINT {} CHECK ({})", sql.ident(&c.name), c.expr));
+        parts.push(sql.check(c));
     }
     for fk in &t.foreign_keys {
         check_indexable(ctx, t, &format!("foreign key `{}`", fk.name), &fk.columns)?;
@@ -198,7 +226,11 @@ fn create_table(ctx: &Ctx, t: &Table) -> Result<String, RenderError> {
 }
 
 fn drop_index(ctx: &Ctx, table: &str, name: &str) -> String {
-    format!("DROP INDEX {} ON {}", ctx.sql.ident(name), ctx.sql.ident(table))
+    format!(
+        "DROP INDEX {} ON {}",
+        ctx.sql.ident(name),
+        ctx.sql.ident(table)
+    )
 }
 
 /// MySQL drops the index it made for a foreign key once another index covers the key's columns,
@@ -233,7 +265,10 @@ fn has_covering_index(t: &Table, fk: &ForeignKey) -> bool {
 fn check_index(ctx: &Ctx, t: &Table, index: &Index) -> Result<(), RenderError> {
     if index.predicate.is_some() {
         return Err(ctx.refuse(
-            format!("MySQL has no partial indexes (index `{}` has a predicate)", index.name),
+            format!(
+                "MySQL has no partial indexes (index `{}` has a predicate)",
+                index.name
+            ),
             "index all rows on MySQL, or add a generated column for the condition and index it",
         ));
     }
@@ -241,10 +276,18 @@ fn check_index(ctx: &Ctx, t: &Table, index: &Index) -> Result<(), RenderError> {
 }
 
 /// MySQL indexes text, JSON and binary columns only by a prefix, which godwit does not model.
-fn check_indexable(ctx: &Ctx, t: &Table, what: &str, columns: &[String]) -> Result<(), RenderError> {
+fn check_indexable(
+    ctx: &Ctx,
+    t: &Table,
+    what: &str,
+    columns: &[String],
+) -> Result<(), RenderError> {
     for name in columns {
         if let Some(c) = t.column(name)
-            && matches!(c.ty, ColumnType::Text | ColumnType::Json | ColumnType::Binary)
+            && matches!(
+                c.ty,
+                ColumnType::Text | ColumnType::Json | ColumnType::Binary
+            )
         {
             return Err(ctx.refuse(
                 format!(
@@ -296,7 +339,10 @@ pub(crate) fn native_type(ty: &ColumnType, enum_values: Option<&[String]>) -> St
 fn column_definition(ctx: &Ctx, c: &Column) -> Result<String, RenderError> {
     let values = match &c.ty {
         ColumnType::Enum(name) => Some(ctx.after.enum_values(name).ok_or_else(|| {
-            ctx.refuse(format!("enum type `{name}` is not in the schema"), "create it first")
+            ctx.refuse(
+                format!("enum type `{name}` is not in the schema"),
+                "create it first",
+            )
         })?),
         _ => None,
     };

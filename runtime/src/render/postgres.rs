@@ -11,7 +11,10 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
         Op::DropTable { name } => vec![common::drop_table(ctx, name)],
         Op::RenameTable { from, to } => vec![common::rename_table(ctx, from, to)],
         Op::AddColumn { table, column } => {
-            vec![alter(table, format!("ADD COLUMN {}", column_definition(ctx, column)))]
+            vec![alter(
+                table,
+                format!("ADD COLUMN {}", column_definition(ctx, column)),
+            )]
         }
         // Dependent single-column indexes and constraints go with the column, as in the model.
         Op::DropColumn { table, column } => vec![common::drop_column(ctx, table, column)],
@@ -61,11 +64,7 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
         }
         Op::AddPrimaryKey { table, primary_key } => vec![alter(
             table,
-            format!(
-                "ADD CONSTRAINT {} PRIMARY KEY ({})",
-                sql.ident(&primary_key.name),
-                sql.idents(&primary_key.columns)
-            ),
+            format!("ADD {}", sql.primary_key(primary_key)),
         )],
         Op::DropPrimaryKey { table } => {
             let pk = ctx
@@ -73,22 +72,20 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
                 .primary_key
                 .as_ref()
                 .ok_or_else(|| ctx.refuse("the table has no primary key", "remove this op"))?;
-            vec![alter(table, format!("DROP CONSTRAINT {}", sql.ident(&pk.name)))]
+            vec![alter(
+                table,
+                format!("DROP CONSTRAINT {}", sql.ident(&pk.name)),
+            )]
         }
-        Op::AddUnique { table, unique } => vec![alter(
-            table,
-            format!(
-                "ADD CONSTRAINT {} UNIQUE ({})",
-                sql.ident(&unique.name),
-                sql.idents(&unique.columns)
-            ),
-        )],
-        Op::AddCheck { table, check } => vec![alter(
-            table,
-            format!("ADD CONSTRAINT {} CHECK ({})", sql.ident(&check.name), check.expr),
-        )],
+        Op::AddUnique { table, unique } => {
+            vec![alter(table, format!("ADD {}", sql.unique(unique)))]
+        }
+        Op::AddCheck { table, check } => vec![alter(table, format!("ADD {}", sql.check(check)))],
         Op::AddForeignKey { table, foreign_key } => {
-            vec![alter(table, format!("ADD {}", sql.foreign_key(foreign_key)))]
+            vec![alter(
+                table,
+                format!("ADD {}", sql.foreign_key(foreign_key)),
+            )]
         }
         Op::DropUnique { table, name }
         | Op::DropCheck { table, name }
@@ -118,23 +115,19 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
 
 fn create_table(ctx: &Ctx, t: &Table) -> Vec<String> {
     let sql = ctx.sql;
-    let mut parts: Vec<String> = t.columns.iter().map(|c| column_definition(ctx, c)).collect();
+    let mut parts: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| column_definition(ctx, c))
+        .collect();
     if let Some(pk) = &t.primary_key {
-        parts.push(format!(
-            "CONSTRAINT {} PRIMARY KEY ({})",
-            sql.ident(&pk.name),
-            sql.idents(&pk.columns)
-        ));
+        parts.push(sql.primary_key(pk));
     }
     for u in &t.uniques {
-        parts.push(format!(
-            "CONSTRAINT {} UNIQUE ({})",
-            sql.ident(&u.name),
-            sql.idents(&u.columns)
-        ));
+        parts.push(sql.unique(u));
     }
     for c in &t.checks {
-        parts.push(format!("CONSTRAINT {} CHECK ({})", sql.ident(&c.name), c.expr));
+        parts.push(sql.check(c));
     }
     for fk in &t.foreign_keys {
         parts.push(sql.foreign_key(fk));
@@ -213,14 +206,24 @@ fn replace_enum_type(ctx: &Ctx, name: &str) -> Vec<String> {
     let values = ctx.after.enum_values(name).unwrap_or_default();
     let mut out = vec![
         format!("ALTER TYPE {} RENAME TO {old}", sql.ident(name)),
-        format!("CREATE TYPE {} AS ENUM ({})", sql.ident(name), sql.strings(values)),
+        format!(
+            "CREATE TYPE {} AS ENUM ({})",
+            sql.ident(name),
+            sql.strings(values)
+        ),
     ];
     for t in ctx.after.tables() {
-        for c in t.columns.iter().filter(|c| c.ty == ColumnType::Enum(name.into())) {
+        for c in t
+            .columns
+            .iter()
+            .filter(|c| c.ty == ColumnType::Enum(name.into()))
+        {
             let table = sql.ident(&t.name);
             let column = sql.ident(&c.name);
             if c.default.is_some() {
-                out.push(format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"));
+                out.push(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"
+                ));
             }
             out.push(format!(
                 "ALTER TABLE {table} ALTER COLUMN {column} TYPE {} USING ({column}::text::{})",

@@ -75,7 +75,10 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             // The values live in each column's CHECK: rebuild every table that uses the type.
             let mut rendered = RenderedOp::default();
             for t in ctx.after.tables() {
-                if t.columns.iter().any(|c| c.ty == ColumnType::Enum(name.clone())) {
+                if t.columns
+                    .iter()
+                    .any(|c| c.ty == ColumnType::Enum(name.clone()))
+                {
                     let table = rebuild(ctx, &t.name, None)?;
                     rendered.statements.extend(table.statements);
                     rendered.foreign_keys_off = true;
@@ -114,7 +117,9 @@ fn can_drop_column(t: &Table, column: &str) -> bool {
         || t.indexes.iter().any(|i| uses(&i.columns))
         || t.uniques.iter().any(|u| uses(&u.columns))
         || t.foreign_keys.iter().any(|f| uses(&f.columns))
-        || t.checks.iter().any(|ck| mentions_identifier(&ck.expr, column)))
+        || t.checks
+            .iter()
+            .any(|ck| mentions_identifier(&ck.expr, column)))
 }
 
 /// `CREATE TABLE` for `t` under the name `name`, and its indexes.
@@ -128,21 +133,13 @@ fn create_table(ctx: &Ctx, t: &Table, name: &str) -> Vec<String> {
         .map(|c| column_definition(ctx, c, true))
         .collect();
     if let Some(pk) = t.primary_key.as_ref().filter(|_| !inline_key) {
-        parts.push(format!(
-            "CONSTRAINT {} PRIMARY KEY ({})",
-            sql.ident(&pk.name),
-            sql.idents(&pk.columns)
-        ));
+        parts.push(sql.primary_key(pk));
     }
     for u in &t.uniques {
-        parts.push(format!(
-            "CONSTRAINT {} UNIQUE ({})",
-            sql.ident(&u.name),
-            sql.idents(&u.columns)
-        ));
+        parts.push(sql.unique(u));
     }
     for c in &t.checks {
-        parts.push(format!("CONSTRAINT {} CHECK ({})", sql.ident(&c.name), c.expr));
+        parts.push(sql.check(c));
     }
     for fk in &t.foreign_keys {
         parts.push(sql.foreign_key(fk));

@@ -3,8 +3,7 @@
 use super::expr::{mentions_identifier, rename_identifier};
 use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K};
 use crate::op::{
-    Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey,
-    Table,
+    Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey, Table,
 };
 
 /// Prefix of the temporary tables of a SQLite rebuild; reserved.
@@ -80,9 +79,20 @@ fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
         }
         Op::DropUnique { table, name } => {
             let t = table_ref(s, table)?;
-            let at = position(&t.uniques, |u| u.name == *name, table, "unique constraint", name)?;
+            let at = position(
+                &t.uniques,
+                |u| u.name == *name,
+                table,
+                "unique constraint",
+                name,
+            )?;
             let unique = t.uniques[at].clone();
-            refuse_if_referenced(s, table, &unique.columns, &format!("unique constraint `{name}`"))?;
+            refuse_if_referenced(
+                s,
+                table,
+                &unique.columns,
+                &format!("unique constraint `{name}`"),
+            )?;
             table_mut(s, table)?.uniques.remove(at);
             ops(Op::AddUnique {
                 table: table.clone(),
@@ -101,7 +111,13 @@ fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
         }
         Op::DropCheck { table, name } => {
             let t = table_mut(s, table)?;
-            let at = position(&t.checks, |c| c.name == *name, table, "check constraint", name)?;
+            let at = position(
+                &t.checks,
+                |c| c.name == *name,
+                table,
+                "check constraint",
+                name,
+            )?;
             let check = t.checks.remove(at);
             ops(Op::AddCheck {
                 table: table.clone(),
@@ -120,7 +136,13 @@ fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
         }
         Op::DropForeignKey { table, name } => {
             let t = table_mut(s, table)?;
-            let at = position(&t.foreign_keys, |f| f.name == *name, table, "foreign key", name)?;
+            let at = position(
+                &t.foreign_keys,
+                |f| f.name == *name,
+                table,
+                "foreign key",
+                name,
+            )?;
             let foreign_key = t.foreign_keys.remove(at);
             ops(Op::AddForeignKey {
                 table: table.clone(),
@@ -133,7 +155,9 @@ fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
                 return Err(K::DuplicateEnum(name.clone()));
             }
             if values.is_empty() {
-                return Err(K::Invalid(format!("enum type `{name}` needs at least one value")));
+                return Err(K::Invalid(format!(
+                    "enum type `{name}` needs at least one value"
+                )));
             }
             for (i, value) in values.iter().enumerate() {
                 check_enum_value(name, value)?;
@@ -355,11 +379,11 @@ fn drop_column(s: &mut Schema, table: &str, column: &str) -> Result<Inverse> {
             "drop that index first",
         ));
     }
-    if let Some(index) = t
-        .indexes
-        .iter()
-        .find(|i| i.predicate.as_deref().is_some_and(|p| mentions_identifier(p, column)))
-    {
+    if let Some(index) = t.indexes.iter().find(|i| {
+        i.predicate
+            .as_deref()
+            .is_some_and(|p| mentions_identifier(p, column))
+    }) {
         return Err(in_use(
             format!("the predicate of index `{}`", index.name),
             "drop that index first",
@@ -405,8 +429,10 @@ fn drop_column(s: &mut Schema, table: &str, column: &str) -> Result<Inverse> {
         table: table.into(),
         unique,
     }));
-    let (dropped, kept): (Vec<_>, Vec<_>) =
-        t.checks.drain(..).partition(|c| mentions_identifier(&c.expr, column));
+    let (dropped, kept): (Vec<_>, Vec<_>) = t
+        .checks
+        .drain(..)
+        .partition(|c| mentions_identifier(&c.expr, column));
     t.checks = kept;
     inverse.extend(dropped.into_iter().map(|check| Op::AddCheck {
         table: table.into(),
@@ -471,7 +497,12 @@ fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) -> Result<In
     })
 }
 
-fn alter_column(s: &mut Schema, table: &str, column: &str, change: &ColumnChange) -> Result<Inverse> {
+fn alter_column(
+    s: &mut Schema,
+    table: &str,
+    column: &str,
+    change: &ColumnChange,
+) -> Result<Inverse> {
     let t = table_ref(s, table)?;
     let at = column_position(t, column)?;
     let before = t.columns[at].clone();
@@ -596,7 +627,10 @@ fn drop_primary_key(s: &mut Schema, table: &str) -> Result<Inverse> {
 }
 
 fn remove_enum_value(s: &mut Schema, name: &str, value: &str) -> Result<Inverse> {
-    let values = s.enums.get(name).ok_or_else(|| K::UnknownEnum(name.into()))?;
+    let values = s
+        .enums
+        .get(name)
+        .ok_or_else(|| K::UnknownEnum(name.into()))?;
     let at = values
         .iter()
         .position(|v| v == value)
@@ -662,11 +696,14 @@ fn position<T>(
     what: &'static str,
     name: &str,
 ) -> Result<usize> {
-    items.iter().position(matches).ok_or_else(|| K::UnknownObject {
-        table: table.into(),
-        what,
-        name: name.into(),
-    })
+    items
+        .iter()
+        .position(matches)
+        .ok_or_else(|| K::UnknownObject {
+            table: table.into(),
+            what,
+            name: name.into(),
+        })
 }
 
 pub(crate) fn check_identifier(name: &str) -> Result<()> {
@@ -705,7 +742,9 @@ fn check_column(s: &Schema, t: &Table, column: &Column) -> Result<()> {
     let name = &column.name;
     match &column.ty {
         ColumnType::String(0) => {
-            return Err(K::Invalid(format!("column `{name}`: string length must be at least 1")));
+            return Err(K::Invalid(format!(
+                "column `{name}`: string length must be at least 1"
+            )));
         }
         ColumnType::Decimal(p, sc) if *p == 0 || *p > 65 || sc > p => {
             return Err(K::Invalid(format!(
@@ -739,7 +778,9 @@ fn check_column(s: &Schema, t: &Table, column: &Column) -> Result<()> {
             }
         }
         Some(DefaultValue::Expr(expr)) if expr.trim().is_empty() => {
-            return Err(K::Invalid(format!("column `{name}`: the default expression is empty")));
+            return Err(K::Invalid(format!(
+                "column `{name}`: the default expression is empty"
+            )));
         }
         _ => {}
     }
@@ -757,7 +798,11 @@ fn check_auto_increment(t: &Table) -> Result<()> {
     let auto: Vec<_> = t.columns.iter().filter(|c| c.auto_increment).collect();
     match auto.as_slice() {
         [] => Ok(()),
-        [column] if t.primary_key.as_ref().is_some_and(|pk| pk.columns == [column.name.clone()]) => {
+        [column]
+            if t.primary_key
+                .as_ref()
+                .is_some_and(|pk| pk.columns == [column.name.clone()]) =>
+        {
             Ok(())
         }
         [column] => Err(K::Invalid(format!(
@@ -790,8 +835,15 @@ fn check_columns(t: &Table, what: &str, columns: &[String]) -> Result<()> {
 fn check_index(t: &Table, index: &Index) -> Result<()> {
     check_identifier(&index.name)?;
     check_columns(t, &format!("index `{}`", index.name), &index.columns)?;
-    if index.predicate.as_deref().is_some_and(|p| p.trim().is_empty()) {
-        return Err(K::Invalid(format!("index `{}` has an empty predicate", index.name)));
+    if index
+        .predicate
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        return Err(K::Invalid(format!(
+            "index `{}` has an empty predicate",
+            index.name
+        )));
     }
     Ok(())
 }
@@ -799,7 +851,10 @@ fn check_index(t: &Table, index: &Index) -> Result<()> {
 fn check_check(check: &Check) -> Result<()> {
     check_identifier(&check.name)?;
     if check.expr.trim().is_empty() {
-        return Err(K::Invalid(format!("check `{}` has an empty expression", check.name)));
+        return Err(K::Invalid(format!(
+            "check `{}` has an empty expression",
+            check.name
+        )));
     }
     Ok(())
 }
@@ -850,8 +905,7 @@ pub(crate) fn is_unique_key(t: &Table, columns: &[String]) -> bool {
     };
     t.primary_key.as_ref().is_some_and(|pk| same(&pk.columns))
         || t.uniques.iter().any(|u| same(&u.columns))
-        || t
-            .indexes
+        || t.indexes
             .iter()
             .any(|i| i.unique && i.predicate.is_none() && same(&i.columns))
 }

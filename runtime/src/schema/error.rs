@@ -29,7 +29,9 @@ pub enum SchemaErrorKind {
     DuplicateTable(String),
     #[error("table `{table}` already has a column `{column}`")]
     DuplicateColumn { table: String, column: String },
-    #[error("the name `{name}` is already used by {existing}; index and constraint names must be unique in the schema")]
+    #[error(
+        "the name `{name}` is already used by {existing}; index and constraint names must be unique in the schema"
+    )]
     DuplicateName { name: String, existing: String },
     #[error("enum type `{0}` already exists")]
     DuplicateEnum(String),

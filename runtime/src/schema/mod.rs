@@ -11,8 +11,8 @@ mod expr;
 
 use std::collections::BTreeMap;
 
-pub use error::{SchemaError, SchemaErrorKind};
 pub(crate) use apply::REBUILD_PREFIX;
+pub use error::{SchemaError, SchemaErrorKind};
 pub(crate) use expr::mentions_identifier;
 
 use crate::op::{Op, Table};

@@ -46,7 +46,7 @@ fn main() {
     assert_eq!(get("create_profiles").after(), ["create_users"]);
     assert_eq!(get("link_profiles").after(), ["create_profiles", "create_customers"]);
     assert_eq!(get("merge_accounts").after(), ["create_users", "link_profiles"]);
-    assert_eq!(get("create_profiles").location().module_path(), "paths_and_modules::accounts::profiles");
+    assert!(get("create_profiles").location().module_path().ends_with("::accounts::profiles"));
     // `create_customers` is in the fixture crate: naming it linked that crate.
     assert!(registry.get("create_customers").is_some());
     assert_eq!(

@@ -9,14 +9,4 @@ fn create_posts(m: &mut Migration) {
     m.sql("CREATE TABLE posts (id INTEGER)");
 }
 
-#[migration(down = drop_tagz)]
-fn create_tags(m: &mut Migration) {
-    m.sql("CREATE TABLE tags (id INTEGER)");
-}
-
-#[migration(down = create_likes)]
-fn create_likes(m: &mut Migration) {
-    m.sql("CREATE TABLE likes (id INTEGER)");
-}
-
 fn main() {}

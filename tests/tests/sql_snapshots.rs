@@ -1,0 +1,41 @@
+//! The SQL of every op case on every dialect, as reviewed snapshots. A refused op records its
+//! error instead, so a change to what godwit refuses shows up here too.
+
+use godwit::render::{PlanError, plan_op};
+use godwit::{Dialect, Migration, Schema};
+use godwit_tests::cases;
+
+fn render_case(case: &cases::Case) -> String {
+    let mut out = String::new();
+    for dialect in Dialect::ALL {
+        out.push_str(&format!("-- {dialect}\n"));
+        let mut schema = Schema::new();
+        for op in Migration::record(dialect, case.setup) {
+            plan_op(&op, &mut schema, dialect).expect("the setup plans");
+        }
+        for op in Migration::record(dialect, case.op) {
+            match plan_op(&op, &mut schema, dialect) {
+                Ok((rendered, _)) => {
+                    if rendered.outside_transaction {
+                        out.push_str("-- outside a transaction\n");
+                    }
+                    if rendered.foreign_keys_off {
+                        out.push_str("-- with PRAGMA foreign_keys = OFF\n");
+                    }
+                    out.push_str(&rendered.to_sql());
+                }
+                Err(PlanError::Render(e)) => out.push_str(&format!("-- refused: {e}\n")),
+                Err(e) => panic!("case {}: {e}", case.name),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn sql_of_every_case() {
+    for case in cases::all() {
+        insta::assert_snapshot!(case.name, render_case(&case));
+    }
+}
