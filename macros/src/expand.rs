@@ -20,7 +20,7 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, Path};
+use syn::{FnArg, Path, Type};
 
 use crate::parse::{self, Args, Errors, MigrationFn};
 use crate::validate;
@@ -98,6 +98,15 @@ fn marker(func: &MigrationFn, deps: &[&Path], id: &str, register: Option<&Args>)
                 const DEPTH: usize = #depth;
             }
 
+            // The same migration reached through two paths (`a` and `self::a`), or two
+            // dependencies sharing an id.
+            const _: () = ::core::assert!(
+                ::godwit::__private::distinct(
+                    <#name as ::godwit::__private::MigrationMarker>::DEPS
+                ),
+                "`after` names the same migration twice (through two paths, or two migrations with the same id)",
+            );
+
             // Forces evaluation of DEPTH: a dependency cycle fails here (E0391), and the name
             // shows in the last note of that error.
             #[allow(dead_code, non_upper_case_globals)]
@@ -116,6 +125,18 @@ fn last_ident_span(path: &Path) -> Span {
         .unwrap_or_else(Span::call_site)
 }
 
+/// The span of the name in a type (`String` in `&mut String`): on stable, a span cannot cover
+/// several tokens, and `&` alone says little.
+fn type_name_span(ty: &Type) -> Span {
+    match ty {
+        Type::Reference(r) => type_name_span(&r.elem),
+        Type::Paren(p) => type_name_span(&p.elem),
+        Type::Group(g) => type_name_span(&g.elem),
+        Type::Path(p) => last_ident_span(&p.path),
+        other => other.span(),
+    }
+}
+
 fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
     let name = &func.sig.ident;
     // The coercion to `fn(&mut Migration)` is checked at the parameter's type, so a wrong
@@ -125,7 +146,7 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
         .inputs
         .first()
         .map(|arg| match arg {
-            FnArg::Typed(typed) => typed.ty.span(),
+            FnArg::Typed(typed) => type_name_span(&typed.ty),
             FnArg::Receiver(receiver) => receiver.span(),
         })
         .unwrap_or_else(|| name.span());

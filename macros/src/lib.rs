@@ -23,9 +23,17 @@ mod validate;
 /// fn create_posts(m: &mut Migration) { /* ... */ }
 /// ```
 ///
-/// Keys: `after = [path, ...]` (dependencies: other `#[migration]` functions), `id = "..."`
-/// (stable id stored in the history table, default: the function's name), `transactional =
-/// false` (run outside a transaction), `down = path` (explicit downgrade function).
+/// Keys: `after = [path, ...]` (dependencies: other `#[migration]` functions, in this crate or
+/// another; several make a merge point), `id = "..."` (stable id stored in the history table,
+/// default: the function's name), `transactional = false` (run outside a transaction), `down =
+/// path` (explicit downgrade function with the same signature).
+///
+/// A missing dependency, a dependency cycle, an `after` entry that is not a `#[migration]`
+/// function, an unknown or repeated key and a wrong signature are compile errors at your tokens.
+///
+/// The function is registered in `godwit::registry`. A binary sees the migrations of a crate
+/// only if it names that crate (`use my_migrations as _;`): an unnamed crate is not linked, and
+/// its migrations silently vanish.
 #[proc_macro_attribute]
 pub fn migration(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::migration(args.into(), input.into()).into()

@@ -70,13 +70,11 @@ pub(crate) fn migration<'a>(
             seen.push(text);
         }
     }
-    if let Some(down) = &args.down {
-        if is_own_name(down, &name) {
-            errors.spanned(
-                down,
-                "a migration cannot be its own `down`: name the function that undoes it",
-            );
-        }
+    if let Some(down) = args.down.as_ref().filter(|down| is_own_name(down, &name)) {
+        errors.spanned(
+            down,
+            "a migration cannot be its own `down`: name the function that undoes it",
+        );
     }
     Checked { id, deps }
 }

@@ -34,9 +34,47 @@ pub const fn deeper(depth: usize, dependency_depth: usize) -> usize {
     }
 }
 
+/// Whether no id appears twice: `after = [a, self::a]` or two dependencies sharing an `id`.
+pub const fn distinct(ids: &[&str]) -> bool {
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i + 1;
+        while j < ids.len() {
+            if same(ids[i], ids[j]) {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
-    use super::deeper;
+    use super::{deeper, distinct};
+
+    #[test]
+    fn distinct_finds_repeated_ids() {
+        assert!(distinct(&[]));
+        assert!(distinct(&["a", "ab", "b"]));
+        assert!(!distinct(&["a", "b", "a"]));
+    }
 
     #[test]
     fn depth_is_one_more_than_the_deepest_dependency() {

@@ -217,8 +217,21 @@ impl Registry {
     pub fn from_entries(
         entries: impl IntoIterator<Item = MigrationEntry>,
     ) -> Result<Registry, RegistryError> {
-        let mut entries: Vec<MigrationEntry> = entries.into_iter().collect();
-        entries.sort_unstable_by(|a, b| a.id.cmp(b.id).then(a.location.cmp(&b.location)));
+        let input: Vec<MigrationEntry> = entries.into_iter().collect();
+        // Sort small (prefix, index) pairs, comparing an 8-byte prefix of the id first so that
+        // most comparisons touch no string; then gather the entries in that order.
+        let mut order: Vec<(u64, u32)> = input
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (crate::graph::prefix_key(e.id), i as u32))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            let (x, y) = (&input[a.1 as usize], &input[b.1 as usize]);
+            a.0.cmp(&b.0)
+                .then_with(|| x.id.cmp(y.id))
+                .then_with(|| x.location.cmp(&y.location))
+        });
+        let entries: Vec<MigrationEntry> = order.iter().map(|&(_, i)| input[i as usize]).collect();
         let mut duplicates = Vec::new();
         let mut i = 0;
         while i < entries.len() {
@@ -264,5 +277,84 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &mut Migration) {}
+
+    fn entry(id: &'static str, after: &'static [&'static str], line: u32) -> MigrationEntry {
+        MigrationEntry::new(id, after, noop, Location::new("m", "src/m.rs", line))
+    }
+
+    #[test]
+    fn entries_are_sorted_by_id_and_found_by_id() {
+        let registry = Registry::from_entries([
+            entry("c", &["a"], 3),
+            entry("a", &[], 1),
+            entry("b", &[], 2),
+        ])
+        .unwrap();
+        let ids: Vec<_> = registry.entries().iter().map(|e| e.id()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(registry.get("c").unwrap().location().line(), 3);
+        assert!(registry.get("d").is_none());
+        assert_eq!(registry.len(), 3);
+        assert_eq!(registry.graph().unwrap().heads(), ["b", "c"]);
+    }
+
+    #[test]
+    fn every_duplicate_is_reported_with_every_location() {
+        let err = Registry::from_entries([
+            entry("x", &[], 30),
+            entry("y", &[], 5),
+            entry("x", &[], 10),
+            entry("x", &[], 20),
+            entry("y", &[], 6),
+            entry("z", &[], 1),
+        ])
+        .unwrap_err();
+        let RegistryError::DuplicateIds(duplicates) = &err;
+        assert_eq!(duplicates.len(), 2);
+        assert_eq!(duplicates[0].id, "x");
+        let lines: Vec<u32> = duplicates[0].locations.iter().map(|l| l.line()).collect();
+        assert_eq!(lines, [10, 20, 30]);
+        assert_eq!(
+            err.to_string(),
+            "migration id `x` is registered 3 times: at src/m.rs:10 (m) and at src/m.rs:20 (m) and \
+             at src/m.rs:30 (m); ids default to the function name: give all but one an explicit \
+             `#[migration(id = \"...\")]`\n\
+             migration id `y` is registered 2 times: at src/m.rs:5 (m) and at src/m.rs:6 (m); ids \
+             default to the function name: give all but one an explicit `#[migration(id = \"...\")]`"
+        );
+    }
+
+    #[test]
+    fn options_and_recording() {
+        fn up(m: &mut Migration) {
+            m.sql("SELECT 1");
+        }
+        fn down(m: &mut Migration) {
+            m.sql("SELECT 2");
+            m.sql("SELECT 3");
+        }
+        let e = MigrationEntry::new("a", &[], up, Location::new("m", "f.rs", 1))
+            .with_down(down)
+            .with_transactional(false);
+        assert!(!e.is_transactional());
+        assert_eq!(e.record_up(Dialect::Sqlite).ops().len(), 1);
+        assert_eq!(e.record_down(Dialect::Sqlite).unwrap().ops().len(), 2);
+        let plain = entry("b", &[], 1);
+        assert!(plain.is_transactional());
+        assert!(plain.record_down(Dialect::Mysql).is_none());
+        assert_eq!(plain.location().to_string(), "src/m.rs:1 (m)");
+    }
+
+    #[test]
+    fn this_binary_registers_nothing() {
+        assert!(Registry::collect().unwrap().is_empty());
     }
 }

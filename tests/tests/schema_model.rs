@@ -33,9 +33,12 @@ fn refused(name: &str, ops: fn(&mut Migration), expected: fn(&K) -> bool) {
     assert_eq!(schema, before, "{name}: a refused op changed the schema");
 }
 
+/// A case name, the ops to apply after the blog setup, and the expected error of the last op.
+type RefusalCase = (&'static str, fn(&mut Migration), fn(&K) -> bool);
+
 #[test]
 fn invalid_ops_are_refused_with_typed_errors() {
-    let table: &[(&str, fn(&mut Migration), fn(&K) -> bool)] = &[
+    let table: &[RefusalCase] = &[
         (
             "unknown table",
             |m| m.drop_table("nope"),

@@ -1,1 +1,30 @@
-fn main() {}
+//! This repository's task runner: `cargo xtask <task> [args]` (alias in `.cargo/config.toml`).
+//! One module per task; this file only dispatches.
+
+use std::process::ExitCode;
+
+mod bench_graph;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  bench graph [--runs N] [--sizes 1000,10000]
+      time registry + graph + full upgrade plan on generated migrations
+      (build in release: cargo run --release -p xtask -- bench graph)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["bench", "graph", rest @ ..] => bench_graph::run(rest),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

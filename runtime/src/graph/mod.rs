@@ -22,7 +22,8 @@ mod plan;
 mod target;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 pub use error::{GraphError, ParseTargetError, PlanError};
 pub use plan::{Direction, Plan};
@@ -47,9 +48,24 @@ pub fn check_id(id: &str) -> Result<(), String> {
             id.len()
         ));
     }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+    // A table, not a chain of comparisons: random ids make those branches unpredictable.
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+            b += 1;
+        }
+        table
+    };
+    let plain = id.bytes().fold(true, |ok, b| ok & PLAIN[b as usize]);
+    if let Some(bad) = (!plain)
+        .then(|| {
+            id.chars()
+                .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+        })
+        .flatten()
     {
         return Err(format!(
             "`{id}` contains `{bad}`; use letters, digits, `_` and `.`"
@@ -61,18 +77,66 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The first 8 bytes of `id`, big-endian, zero-padded: ordering these keys agrees with ordering
+/// the ids (ids contain no NUL), and ties are broken by comparing the ids themselves.
+pub(crate) fn prefix_key(id: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let len = id.len().min(8);
+    bytes[..len].copy_from_slice(&id.as_bytes()[..len]);
+    u64::from_be_bytes(bytes)
+}
+
+/// A fast non-cryptographic hasher for ids while building the graph (ids come from the
+/// program, not from an adversary). Multiply-rotate over 8-byte words, as in rustc's FxHasher.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word))
+                .wrapping_mul(K)
+                .rotate_left(26);
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.0 = (self.0 ^ u64::from_le_bytes(last) ^ bytes.len() as u64)
+            .wrapping_mul(K)
+            .rotate_left(26);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Index of a node; nodes are numbered in id order.
 type Node = u32;
 
 /// The DAG of migrations. See the [module documentation](self).
+///
+/// Storage is flat for speed at 10,000+ migrations: the ids live in one sorted arena, and the
+/// edges in compressed rows (`offsets[v]..offsets[v + 1]` indexes the edge list of node `v`).
 #[derive(Debug, Clone)]
 pub struct Graph {
-    /// Sorted; the index is the node number.
-    ids: Vec<Box<str>>,
-    /// Per node, its dependencies, sorted.
-    parents: Vec<Vec<Node>>,
-    /// Per node, the nodes that depend on it, sorted.
-    children: Vec<Vec<Node>>,
+    /// Every id, concatenated in id order.
+    arena: String,
+    /// Node `v`'s id is `arena[bounds[v]..bounds[v + 1]]`.
+    bounds: Vec<u32>,
+    /// Dependencies of each node, sorted, in compressed rows.
+    parent_offsets: Vec<u32>,
+    parent_list: Vec<Node>,
+    /// Dependents of each node, sorted, in compressed rows.
+    child_offsets: Vec<u32>,
+    child_list: Vec<Node>,
     /// Every node, in topological order with ties broken by id.
     order: Vec<Node>,
     heads: Vec<Node>,
@@ -96,63 +160,126 @@ impl Graph {
         D: IntoIterator,
         D::Item: AsRef<str>,
     {
-        let mut raw: Vec<(S, Vec<D::Item>)> = nodes
-            .into_iter()
-            .map(|(id, deps)| (id, deps.into_iter().collect()))
-            .collect();
-        for (id, _) in &raw {
-            check_id(id.as_ref()).map_err(|reason| GraphError::InvalidId {
-                id: id.as_ref().into(),
+        // The input, flat: the dependencies of input node `i` are
+        // `deps[dep_ends[i - 1]..dep_ends[i]]`.
+        let nodes = nodes.into_iter();
+        let hint = nodes.size_hint().0;
+        let mut names: Vec<S> = Vec::with_capacity(hint);
+        let mut deps: Vec<D::Item> = Vec::with_capacity(hint * 2);
+        let mut dep_ends: Vec<usize> = Vec::with_capacity(hint);
+        for (id, node_deps) in nodes {
+            names.push(id);
+            deps.extend(node_deps);
+            dep_ends.push(deps.len());
+        }
+        let n = names.len();
+        let arena_len: usize = names.iter().map(|id| id.as_ref().len()).sum();
+        if u32::try_from(n).is_err()
+            || u32::try_from(deps.len()).is_err()
+            || u32::try_from(arena_len).is_err()
+        {
+            return Err(GraphError::TooLarge { count: n });
+        }
+        for id in &names {
+            let id = id.as_ref();
+            check_id(id).map_err(|reason| GraphError::InvalidId {
+                id: id.into(),
                 reason,
             })?;
         }
-        raw.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        if let Some(pair) = raw.windows(2).find(|w| w[0].0.as_ref() == w[1].0.as_ref()) {
+
+        // Node numbers are positions in id order. Sorting and lookups compare 8-byte prefixes
+        // first (see `prefix_key`), so most comparisons touch no string.
+        let mut input_of: Vec<(u64, u32)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (prefix_key(id.as_ref()), i as u32))
+            .collect();
+        input_of.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                names[a.1 as usize]
+                    .as_ref()
+                    .cmp(names[b.1 as usize].as_ref())
+            })
+        });
+        if let Some(pair) = input_of.windows(2).find(|w| {
+            w[0].0 == w[1].0 && names[w[0].1 as usize].as_ref() == names[w[1].1 as usize].as_ref()
+        }) {
             return Err(GraphError::DuplicateId {
-                id: pair[0].0.as_ref().into(),
+                id: names[pair[0].1 as usize].as_ref().into(),
             });
         }
-        let n = raw.len();
-        if u32::try_from(n).is_err() {
-            return Err(GraphError::TooLarge { count: n });
+        let mut arena = String::with_capacity(arena_len);
+        let mut bounds: Vec<u32> = Vec::with_capacity(n + 1);
+        bounds.push(0);
+        for &(_, i) in &input_of {
+            arena.push_str(names[i as usize].as_ref());
+            bounds.push(arena.len() as u32);
         }
-        let ids: Vec<Box<str>> = raw.iter().map(|(id, _)| Box::from(id.as_ref())).collect();
-        let find = |id: &str| ids.binary_search_by(|probe| (**probe).cmp(id)).ok();
+        let name = |v: usize| &arena[bounds[v] as usize..bounds[v + 1] as usize];
+        // Dependencies are resolved through a hash map: a binary search per dependency costs
+        // a cache miss per probe once the graph outgrows the cache.
+        let mut index: HashMap<&str, Node, BuildHasherDefault<IdHasher>> =
+            HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default());
+        for (node, &(_, i)) in input_of.iter().enumerate() {
+            index.insert(names[i as usize].as_ref(), node as Node);
+        }
+        let find = |id: &str| index.get(id).copied();
 
-        let mut parents: Vec<Vec<Node>> = Vec::with_capacity(n);
-        let mut children: Vec<Vec<Node>> = vec![Vec::new(); n];
-        for (node, (id, deps)) in raw.iter().enumerate() {
-            let id = id.as_ref();
-            let mut own: Vec<Node> = Vec::with_capacity(deps.len());
-            for dep in deps {
+        let mut parent_offsets: Vec<u32> = Vec::with_capacity(n + 1);
+        let mut parent_list: Vec<Node> = Vec::with_capacity(deps.len());
+        parent_offsets.push(0);
+        for (node, &(_, i)) in input_of.iter().enumerate() {
+            let i = i as usize;
+            let first = if i == 0 { 0 } else { dep_ends[i - 1] };
+            let row_start = parent_list.len();
+            for dep in &deps[first..dep_ends[i]] {
                 let dep = dep.as_ref();
                 let Some(parent) = find(dep) else {
                     return Err(GraphError::UnknownDependency {
-                        id: id.into(),
+                        id: name(node).into(),
                         dependency: dep.into(),
                     });
                 };
-                if parent == node {
-                    return Err(GraphError::SelfDependency { id: id.into() });
+                if parent as usize == node {
+                    return Err(GraphError::SelfDependency {
+                        id: name(node).into(),
+                    });
                 }
-                own.push(parent as Node);
+                parent_list.push(parent);
             }
-            own.sort_unstable();
-            if let Some(pair) = own.windows(2).find(|w| w[0] == w[1]) {
+            let row = &mut parent_list[row_start..];
+            row.sort_unstable();
+            if let Some(pair) = row.windows(2).find(|w| w[0] == w[1]) {
                 return Err(GraphError::DuplicateDependency {
-                    id: id.into(),
-                    dependency: ids[pair[0] as usize].to_string(),
+                    id: name(node).into(),
+                    dependency: name(pair[0] as usize).into(),
                 });
             }
-            for &parent in &own {
-                children[parent as usize].push(node as Node);
-            }
-            parents.push(own);
+            parent_offsets.push(parent_list.len() as u32);
         }
-        // Children were pushed in increasing node order: already sorted.
+
+        // Children by counting; filling in node order keeps every row sorted.
+        let mut child_offsets = vec![0u32; n + 1];
+        for &p in &parent_list {
+            child_offsets[p as usize + 1] += 1;
+        }
+        for v in 0..n {
+            child_offsets[v + 1] += child_offsets[v];
+        }
+        let mut fill: Vec<u32> = child_offsets[..n].to_vec();
+        let mut child_list: Vec<Node> = vec![0; parent_list.len()];
+        for v in 0..n {
+            for &p in &parent_list[parent_offsets[v] as usize..parent_offsets[v + 1] as usize] {
+                child_list[fill[p as usize] as usize] = v as Node;
+                fill[p as usize] += 1;
+            }
+        }
 
         // Kahn's algorithm; the min-heap on node numbers breaks ties by id.
-        let mut waiting: Vec<u32> = parents.iter().map(|p| p.len() as u32).collect();
+        let mut waiting: Vec<u32> = (0..n)
+            .map(|v| parent_offsets[v + 1] - parent_offsets[v])
+            .collect();
         let mut ready: BinaryHeap<Reverse<Node>> = (0..n as Node)
             .filter(|&v| waiting[v as usize] == 0)
             .map(Reverse)
@@ -160,7 +287,8 @@ impl Graph {
         let mut order: Vec<Node> = Vec::with_capacity(n);
         while let Some(Reverse(node)) = ready.pop() {
             order.push(node);
-            for &child in &children[node as usize] {
+            let v = node as usize;
+            for &child in &child_list[child_offsets[v] as usize..child_offsets[v + 1] as usize] {
                 let w = &mut waiting[child as usize];
                 *w -= 1;
                 if *w == 0 {
@@ -168,34 +296,38 @@ impl Graph {
                 }
             }
         }
-        if order.len() < n {
-            return Err(GraphError::Cycle {
-                cycle: find_cycle(&ids, &parents, &waiting),
-            });
-        }
         let heads = (0..n as Node)
-            .filter(|&v| children[v as usize].is_empty())
+            .filter(|&v| child_offsets[v as usize] == child_offsets[v as usize + 1])
             .collect();
         let bases = (0..n as Node)
-            .filter(|&v| parents[v as usize].is_empty())
+            .filter(|&v| parent_offsets[v as usize] == parent_offsets[v as usize + 1])
             .collect();
-        Ok(Graph {
-            ids,
-            parents,
-            children,
+        let graph = Graph {
+            arena,
+            bounds,
+            parent_offsets,
+            parent_list,
+            child_offsets,
+            child_list,
             order,
             heads,
             bases,
-        })
+        };
+        if graph.order.len() < n {
+            return Err(GraphError::Cycle {
+                cycle: graph.find_cycle(&waiting),
+            });
+        }
+        Ok(graph)
     }
 
     /// Number of migrations.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.bounds.len() - 1
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -204,7 +336,7 @@ impl Graph {
 
     /// Every id, sorted.
     pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.ids.iter().map(|id| &**id)
+        (0..self.len() as Node).map(|v| self.id(v))
     }
 
     /// Every id in plan order: topological, ties broken by id.
@@ -224,13 +356,12 @@ impl Graph {
 
     /// The dependencies of `id`, sorted; `None` if `id` is unknown.
     pub fn parents(&self, id: &str) -> Option<Vec<&str>> {
-        self.node(id).map(|v| self.names(&self.parents[v as usize]))
+        self.node(id).map(|v| self.names(self.parents_of(v)))
     }
 
     /// The migrations that list `id` as a dependency, sorted; `None` if `id` is unknown.
     pub fn children(&self, id: &str) -> Option<Vec<&str>> {
-        self.node(id)
-            .map(|v| self.names(&self.children[v as usize]))
+        self.node(id).map(|v| self.names(self.children_of(v)))
     }
 
     /// Whether `ancestor` must run before `id` (directly or through other migrations). A
@@ -256,17 +387,39 @@ impl Graph {
         let applied = self.applied_set(applied)?;
         Ok((0..self.len() as Node)
             .filter(|&v| {
-                applied[v as usize]
-                    && !self.children[v as usize]
-                        .iter()
-                        .any(|&c| applied[c as usize])
+                applied[v as usize] && !self.children_of(v).iter().any(|&c| applied[c as usize])
             })
             .map(|v| self.id(v))
             .collect())
     }
 
     fn id(&self, node: Node) -> &str {
-        &self.ids[node as usize]
+        let v = node as usize;
+        &self.arena[self.bounds[v] as usize..self.bounds[v + 1] as usize]
+    }
+
+    fn parents_of(&self, node: Node) -> &[Node] {
+        let v = node as usize;
+        &self.parent_list[self.parent_offsets[v] as usize..self.parent_offsets[v + 1] as usize]
+    }
+
+    fn children_of(&self, node: Node) -> &[Node] {
+        let v = node as usize;
+        &self.child_list[self.child_offsets[v] as usize..self.child_offsets[v + 1] as usize]
+    }
+
+    /// The first node whose id is not less than `id`.
+    fn lower_bound(&self, id: &str) -> usize {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.id(mid as Node) < id {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     fn names(&self, nodes: &[Node]) -> Vec<&str> {
@@ -274,10 +427,8 @@ impl Graph {
     }
 
     fn node(&self, id: &str) -> Option<Node> {
-        self.ids
-            .binary_search_by(|probe| (**probe).cmp(id))
-            .ok()
-            .map(|i| i as Node)
+        let at = self.lower_bound(id);
+        (at < self.len() && self.id(at as Node) == id).then_some(at as Node)
     }
 
     /// Marks `node` and all its ancestors in `seen`.
@@ -288,7 +439,7 @@ impl Graph {
         seen[node as usize] = true;
         let mut stack = vec![node];
         while let Some(v) = stack.pop() {
-            for &p in &self.parents[v as usize] {
+            for &p in self.parents_of(v) {
                 if !seen[p as usize] {
                     seen[p as usize] = true;
                     stack.push(p);
@@ -298,32 +449,35 @@ impl Graph {
     }
 }
 
-/// A cycle among the nodes Kahn's algorithm could not order (`waiting > 0`). Each such node has
-/// a parent that is also unordered, so walking parents must revisit a node.
-fn find_cycle(ids: &[Box<str>], parents: &[Vec<Node>], waiting: &[u32]) -> Vec<String> {
-    let stuck = |v: Node| waiting[v as usize] > 0;
-    let start = (0..ids.len() as Node)
-        .find(|&v| stuck(v))
-        .expect("called only when some node is unordered");
-    let mut path: Vec<Node> = vec![start];
-    let mut index_in_path = vec![usize::MAX; ids.len()];
-    index_in_path[start as usize] = 0;
-    loop {
-        let v = *path.last().expect("path starts non-empty");
-        let next = parents[v as usize]
-            .iter()
-            .copied()
-            .find(|&p| stuck(p))
-            .expect("an unordered node has an unordered parent");
-        if index_in_path[next as usize] != usize::MAX {
-            let mut cycle: Vec<Node> = path[index_in_path[next as usize]..].to_vec();
-            let smallest = (0..cycle.len())
-                .min_by_key(|&i| cycle[i])
-                .expect("a cycle is not empty");
-            cycle.rotate_left(smallest);
-            return cycle.iter().map(|&v| ids[v as usize].to_string()).collect();
+impl Graph {
+    /// A cycle among the nodes Kahn's algorithm could not order (`waiting > 0`). Each such node
+    /// has a parent that is also unordered, so walking parents must revisit a node.
+    fn find_cycle(&self, waiting: &[u32]) -> Vec<String> {
+        let stuck = |v: Node| waiting[v as usize] > 0;
+        let Some(start) = (0..self.len() as Node).find(|&v| stuck(v)) else {
+            return Vec::new();
+        };
+        let mut path: Vec<Node> = vec![start];
+        let mut index_in_path = vec![usize::MAX; self.len()];
+        index_in_path[start as usize] = 0;
+        while let Some(&v) = path.last() {
+            let Some(next) = self.parents_of(v).iter().copied().find(|&p| stuck(p)) else {
+                break;
+            };
+            if index_in_path[next as usize] != usize::MAX {
+                let mut cycle: Vec<Node> = path[index_in_path[next as usize]..].to_vec();
+                if let Some(smallest) = (0..cycle.len()).min_by_key(|&i| cycle[i]) {
+                    cycle.rotate_left(smallest);
+                }
+                return cycle.iter().map(|&v| self.id(v).to_string()).collect();
+            }
+            index_in_path[next as usize] = path.len();
+            path.push(next);
         }
-        index_in_path[next as usize] = path.len();
-        path.push(next);
+        // Unreachable for a stuck node set; name what could not be ordered rather than panic.
+        (0..self.len() as Node)
+            .filter(|&v| stuck(v))
+            .map(|v| self.id(v).to_string())
+            .collect()
     }
 }

@@ -266,11 +266,11 @@ impl Graph {
         };
         for _ in 0..offset.unsigned_abs() {
             at = if offset > 0 {
-                let next = match at {
+                let next: &[Node] = match at {
                     None => &self.bases,
-                    Some(v) => &self.children[v as usize],
+                    Some(v) => self.children_of(v),
                 };
-                match next.as_slice() {
+                match next {
                     [] => return Err(out_of_range(at, Direction::Up)),
                     [only] => Some(*only),
                     many => return Err(ambiguous(at, Direction::Up, many)),
@@ -279,7 +279,7 @@ impl Graph {
                 let Some(v) = at else {
                     return Err(out_of_range(at, Direction::Down));
                 };
-                match self.parents[v as usize].as_slice() {
+                match self.parents_of(v) {
                     [] => None,
                     [only] => Some(*only),
                     many => return Err(ambiguous(at, Direction::Down, many)),
@@ -294,10 +294,9 @@ impl Graph {
         if let Some(v) = self.node(prefix) {
             return Ok(v);
         }
-        let start = self.ids.partition_point(|id| &**id < prefix);
-        let matches: Vec<Node> = (start..self.len())
-            .take_while(|&i| self.ids[i].starts_with(prefix))
-            .map(|i| i as Node)
+        let start = self.lower_bound(prefix);
+        let matches: Vec<Node> = (start as Node..self.len() as Node)
+            .take_while(|&v| self.id(v).starts_with(prefix))
             .collect();
         match matches.as_slice() {
             [only] => Ok(*only),
@@ -315,8 +314,7 @@ impl Graph {
     /// The id closest to `wanted` by edit distance, if it is close enough to be a typo.
     fn closest(&self, wanted: &str) -> Option<String> {
         let limit = (wanted.chars().count() / 3).max(1);
-        self.ids
-            .iter()
+        self.ids()
             .map(|id| (edit_distance(wanted, id), id))
             .filter(|(d, _)| *d <= limit)
             .min_by_key(|(d, _)| *d)
@@ -329,15 +327,14 @@ fn check_targets(targets: &[Target]) -> Result<(), PlanError> {
     if targets.is_empty() {
         return Err(PlanError::NoTarget);
     }
-    if targets.len() > 1 {
-        if let Some(relative) = targets
-            .iter()
-            .find(|t| matches!(t, Target::Forward(_) | Target::Back(_)))
-        {
-            return Err(PlanError::RelativeWithOthers {
-                target: relative.to_string(),
-            });
-        }
+    if let Some(relative) = targets
+        .iter()
+        .find(|t| matches!(t, Target::Forward(_) | Target::Back(_)))
+        .filter(|_| targets.len() > 1)
+    {
+        return Err(PlanError::RelativeWithOthers {
+            target: relative.to_string(),
+        });
     }
     Ok(())
 }

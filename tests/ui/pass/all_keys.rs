@@ -1,4 +1,5 @@
 //! Every key, and what the registry records for it.
+#![deny(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
 use godwit::Dialect;
 use godwit::prelude::*;
 use godwit::registry::Registry;
@@ -40,7 +41,7 @@ fn main() {
     assert!(posts.is_transactional());
     assert!(posts.down().is_some());
     assert_eq!(posts.location().file(), file!());
-    assert_eq!(posts.location().line(), 22);
+    assert_eq!(posts.location().line(), 23);
     assert_eq!(posts.location().module_path(), module_path!());
     let up = posts.record_up(Dialect::Postgres);
     assert_eq!(up.ops().len(), 1);
