@@ -1,4 +1,9 @@
 //! A connection to any supported database, and the execution of rendered ops on it.
+//!
+//! A Rust data step ([`crate::op::RustStep`]) receives this connection: use
+//! [`Connection::execute`] and [`Connection::fetch_text`], or reach the driver's own connection
+//! with [`Connection::as_postgres`], [`Connection::as_mysql`] or [`Connection::as_sqlite`] for
+//! typed queries and binds.
 
 use sqlx::{AssertSqlSafe, Connection as _, Row};
 
@@ -42,6 +47,68 @@ impl Connection {
                 Connection::Mysql(sqlx::MySqlConnection::connect(&url).await?)
             }
             Dialect::Sqlite => Connection::Sqlite(sqlx::SqliteConnection::connect(url).await?),
+        })
+    }
+
+    /// The sqlx PostgreSQL connection, for typed queries in a data step.
+    pub fn as_postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match self {
+            Connection::Postgres(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The sqlx MySQL/MariaDB connection, for typed queries in a data step.
+    pub fn as_mysql(&mut self) -> Option<&mut sqlx::MySqlConnection> {
+        match self {
+            Connection::Mysql(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The sqlx SQLite connection, for typed queries in a data step.
+    pub fn as_sqlite(&mut self) -> Option<&mut sqlx::SqliteConnection> {
+        match self {
+            Connection::Sqlite(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Runs one statement with bound parameters, written with `?` placeholders on every dialect
+    /// (rewritten to `$1, $2, ...` for PostgreSQL; `sql` must hold no other `?`).
+    pub async fn execute_bound(&mut self, sql: &str, params: &[Param]) -> Result<(), DbError> {
+        macro_rules! bound {
+            ($sql:expr) => {{
+                let mut query = sqlx::query(AssertSqlSafe($sql));
+                for param in params {
+                    query = match param {
+                        Param::Text(v) => query.bind(v.clone()),
+                        Param::Int(v) => query.bind(*v),
+                    };
+                }
+                query
+            }};
+        }
+        let result = match self {
+            Connection::Postgres(c) => {
+                let mut numbered = String::with_capacity(sql.len() + 8);
+                let mut n = 0;
+                for ch in sql.chars() {
+                    if ch == '?' {
+                        n += 1;
+                        numbered.push_str(&format!("${n}"));
+                    } else {
+                        numbered.push(ch);
+                    }
+                }
+                bound!(numbered).execute(c).await.map(drop)
+            }
+            Connection::Mysql(c) => bound!(sql.to_owned()).execute(c).await.map(drop),
+            Connection::Sqlite(c) => bound!(sql.to_owned()).execute(c).await.map(drop),
+        };
+        result.map_err(|source| DbError::Statement {
+            sql: sql.to_owned(),
+            source,
         })
     }
 
@@ -105,6 +172,16 @@ impl Connection {
             }
             let mut result = Ok(());
             for statement in &op.statements {
+                if let Some(probe) = &statement.unless_exists {
+                    match self.fetch_text(probe).await {
+                        Ok(rows) if !rows.is_empty() => continue,
+                        Ok(_) => {}
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
                 result = if statement.expect_no_rows {
                     match self.fetch_text(&statement.sql).await {
                         Ok(rows) if rows.is_empty() => Ok(()),
@@ -150,6 +227,57 @@ impl Connection {
             Connection::Sqlite(c) => c.close().await?,
         }
         Ok(())
+    }
+}
+
+/// A bound parameter of [`Connection::execute_bound`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl From<sqlx::PgConnection> for Connection {
+    fn from(c: sqlx::PgConnection) -> Self {
+        Connection::Postgres(c)
+    }
+}
+
+impl From<sqlx::MySqlConnection> for Connection {
+    fn from(c: sqlx::MySqlConnection) -> Self {
+        Connection::Mysql(c)
+    }
+}
+
+impl From<sqlx::SqliteConnection> for Connection {
+    fn from(c: sqlx::SqliteConnection) -> Self {
+        Connection::Sqlite(c)
+    }
+}
+
+impl DbError {
+    /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL
+    /// `lock_wait_timeout`, a busy or locked SQLite database): the statement can be retried.
+    pub fn is_lock_timeout(&self) -> bool {
+        let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
+            return false;
+        };
+        let Some(db) = source.as_database_error() else {
+            return false;
+        };
+        if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+            return matches!(mysql.number(), 1205 | 1213);
+        }
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+            return db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+        }
+        // PostgreSQL: lock_not_available, deadlock_detected.
+        matches!(db.code().as_deref(), Some("55P03" | "40P01"))
     }
 }
 

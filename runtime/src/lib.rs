@@ -15,6 +15,9 @@ pub use schema::{Inverse, Schema, SchemaError};
 
 pub mod graph;
 pub mod registry;
+pub mod runner;
+
+pub use runner::Migrator;
 
 #[doc(hidden)]
 #[path = "private.rs"]

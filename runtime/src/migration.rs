@@ -3,9 +3,12 @@
 //! Naming convention of the builder: columns are addressed `(table, column)`; named objects
 //! (indexes, constraints, enum types) are addressed `(name, table)`, as SQL writes them.
 
+use std::sync::Arc;
+
+use crate::db::Connection;
 use crate::op::{
     Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect, ForeignKey, Index, Literal, Op,
-    PrimaryKey, RawSql, ReferentialAction, Table, Unique,
+    PrimaryKey, RawSql, ReferentialAction, RustStep, StepFuture, Table, Unique,
 };
 
 /// The ops of one migration, recorded by its function.
@@ -310,6 +313,38 @@ impl Migration {
             per_dialect: [(dialect, sql.to_owned())].into(),
             ..RawSql::default()
         })
+    }
+
+    /// A Rust data step: `run` gets the live connection, inside the migration's transaction
+    /// when it has one, and runs in order with the other ops. The step is known by `name` in
+    /// the checksum and the history: rename it when you change what it does. Chain
+    /// `.reverse(..)` with the step that undoes it, or the migration cannot be derived down.
+    ///
+    /// ```
+    /// # use godwit::prelude::*;
+    /// fn backfill(m: &mut Migration) {
+    ///     m.rust("copy names", |db| {
+    ///         Box::pin(async move {
+    ///             db.execute("UPDATE users SET full_name = name").await?;
+    ///             Ok(())
+    ///         })
+    ///     });
+    /// }
+    /// # assert_eq!(Migration::record(Dialect::Sqlite, backfill).len(), 1);
+    /// ```
+    pub fn rust<F>(&mut self, name: &str, run: F) -> RustStepBuilder<'_>
+    where
+        F: for<'c> Fn(&'c mut Connection) -> StepFuture<'c> + Send + Sync + 'static,
+    {
+        self.ops.push(Op::Rust(RustStep {
+            name: name.into(),
+            run: Arc::new(run),
+            reverse: None,
+        }));
+        match self.ops.last_mut() {
+            Some(Op::Rust(step)) => RustStepBuilder { step },
+            _ => unreachable!("the op was pushed just above"),
+        }
     }
 
     fn push_raw(&mut self, raw: RawSql) -> RawSqlBuilder<'_> {
@@ -683,6 +718,22 @@ impl RawSqlBuilder<'_> {
             .get_or_insert_default()
             .per_dialect
             .insert(dialect, sql.into());
+        self
+    }
+}
+
+/// Adds a reverse to a Rust data step.
+pub struct RustStepBuilder<'a> {
+    step: &'a mut RustStep,
+}
+
+impl RustStepBuilder<'_> {
+    /// The step that undoes this one when the migration is reverted.
+    pub fn reverse<F>(self, reverse: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut Connection) -> StepFuture<'c> + Send + Sync + 'static,
+    {
+        self.step.reverse = Some(Arc::new(reverse));
         self
     }
 }

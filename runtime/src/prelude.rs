@@ -20,9 +20,11 @@
 //! # assert_eq!(Migration::record(Dialect::Postgres, create_posts).len(), 3);
 //! ```
 
+pub use crate::db::Connection;
 pub use crate::migration::{
-    ColumnBuilder, ForeignKeyBuilder, IndexBuilder, Migration, RawSqlBuilder, TableBuilder,
+    ColumnBuilder, ForeignKeyBuilder, IndexBuilder, Migration, RawSqlBuilder, RustStepBuilder,
+    TableBuilder,
 };
 pub use crate::op::ReferentialAction::{self, Cascade, NoAction, Restrict, SetDefault, SetNull};
-pub use crate::op::{ColumnType, DefaultValue, Dialect};
+pub use crate::op::{BoxError, ColumnType, DefaultValue, Dialect};
 pub use godwit_macros::migration;

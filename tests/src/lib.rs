@@ -3,4 +3,5 @@
 
 pub mod cases;
 pub mod matrix;
+pub mod sets;
 pub mod testdb;

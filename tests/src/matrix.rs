@@ -121,6 +121,25 @@ async fn assert_matches_model(conn: &mut Connection, schema: &Schema, step: &str
     );
 }
 
+/// Asserts that the live database (less `exclude`, e.g. the history table) has the schema the
+/// model expects, column order aside: a reverted column drop adds the column back at the end.
+pub async fn assert_live_matches(
+    conn: &mut Connection,
+    schema: &Schema,
+    exclude: &[&str],
+    step: &str,
+) {
+    let live = introspect(conn, exclude).await.expect("introspect");
+    let expected = Catalog::expected(schema, conn.dialect());
+    let diff = without_column_order(&expected).diff(&without_column_order(&live));
+    assert!(
+        diff.is_empty(),
+        "{step}: the {} database differs from the schema model (left: model, right: database):\n{}",
+        conn.dialect(),
+        diff.join("\n")
+    );
+}
+
 fn without_column_order(catalog: &Catalog) -> Catalog {
     let mut catalog = catalog.clone();
     for table in catalog.tables.values_mut() {

@@ -122,7 +122,7 @@ impl TestDb {
     pub async fn drop(self) {
         match &self.admin_url {
             None => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
+                for suffix in ["", "-wal", "-shm", "-journal", "-godwit.lock"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
                 }
             }

@@ -24,18 +24,21 @@ use crate::op::{Check, Dialect, ForeignKey, Literal, Op, PrimaryKey, Unique};
 use crate::schema::{Inverse, Schema, SchemaError};
 
 /// One SQL statement of a rendered op.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Statement {
     pub sql: String,
     /// A verification query (e.g. `PRAGMA foreign_key_check`): the op failed if it returns rows.
     pub expect_no_rows: bool,
+    /// Skip the statement when this query returns rows: for objects the model cannot see
+    /// (the indexes MySQL keeps for foreign keys), whose existence only the database knows.
+    pub unless_exists: Option<String>,
 }
 
 impl Statement {
     fn exec(sql: String) -> Self {
         Statement {
             sql,
-            expect_no_rows: false,
+            ..Statement::default()
         }
     }
 }
@@ -49,6 +52,16 @@ pub struct RenderedOp {
     /// SQLite table rebuild: `PRAGMA foreign_keys` must be OFF around the transaction, or dropping
     /// the old table would fire `ON DELETE` actions in other tables.
     pub foreign_keys_off: bool,
+    /// What an earlier, failed attempt at this op may have left behind, to remove first.
+    pub leftover: Option<Leftover>,
+}
+
+/// An object a failed attempt leaves behind (PostgreSQL keeps the INVALID index of a failed
+/// `CREATE INDEX CONCURRENTLY`): when `probe` returns rows, `remove` runs before the op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub probe: String,
+    pub remove: String,
 }
 
 impl RenderedOp {
@@ -65,6 +78,9 @@ impl RenderedOp {
         for statement in &self.statements {
             if statement.expect_no_rows {
                 let _ = writeln!(out, "-- must return no rows:");
+            }
+            if let Some(probe) = &statement.unless_exists {
+                let _ = writeln!(out, "-- unless this returns rows: {probe}");
             }
             let _ = writeln!(out, "{};", statement.sql);
         }
@@ -129,6 +145,11 @@ pub fn plan_op(
 /// `name` quoted and escaped as an identifier for `dialect`.
 pub fn quote_identifier(dialect: Dialect, name: &str) -> String {
     Sql(dialect).ident(name)
+}
+
+/// `value` as a string literal for `dialect`.
+pub fn quote_literal(dialect: Dialect, value: &str) -> String {
+    Sql(dialect).string(value)
 }
 
 /// The longest prefix of `name` of at most `max` bytes that ends on a character boundary.

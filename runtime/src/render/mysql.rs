@@ -1,7 +1,7 @@
 //! MySQL 8 and MariaDB 10.5+: every DDL statement commits implicitly; enum values live on the
 //! columns (`ENUM(...)`); `MODIFY COLUMN` takes the column's whole definition.
 
-use super::{Ctx, RenderError, RenderedOp, common};
+use super::{Ctx, RenderError, RenderedOp, Statement, common};
 use crate::op::{Column, ColumnType, DefaultValue, ForeignKey, Index, Op, Table};
 use crate::schema::mentions_identifier;
 
@@ -92,8 +92,11 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
                 ));
             }
             let mut out = restore_foreign_key_indexes(ctx, table)?;
-            out.push(drop_index(ctx, table, name));
-            out
+            out.push(Statement::exec(drop_index(ctx, table, name)));
+            return Ok(RenderedOp {
+                statements: out,
+                ..RenderedOp::default()
+            });
         }
         Op::AddPrimaryKey { table, primary_key } => {
             let t = ctx.after_table(table)?;
@@ -108,8 +111,11 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             // Foreign keys the key was backing need an index of their own first. Dropping the
             // key leaves its columns NOT NULL, as the model says.
             let mut out = restore_foreign_key_indexes(ctx, table)?;
-            out.push(alter(table, "DROP PRIMARY KEY".into()));
-            out
+            out.push(Statement::exec(alter(table, "DROP PRIMARY KEY".into())));
+            return Ok(RenderedOp {
+                statements: out,
+                ..RenderedOp::default()
+            });
         }
         Op::AddUnique { table, unique } => {
             check_indexable(
@@ -122,8 +128,11 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
         }
         Op::DropUnique { table, name } => {
             let mut out = restore_foreign_key_indexes(ctx, table)?;
-            out.push(drop_index(ctx, table, name));
-            out
+            out.push(Statement::exec(drop_index(ctx, table, name)));
+            return Ok(RenderedOp {
+                statements: out,
+                ..RenderedOp::default()
+            });
         }
         Op::AddCheck { table, check } => vec![alter(table, format!("ADD {}", sql.check(check)))],
         Op::DropCheck { table, name } => {
@@ -178,6 +187,8 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             .map(str::to_owned)
             .into_iter()
             .collect(),
+        // No SQL: the runner calls the step's function.
+        Op::Rust(_) => Vec::new(),
     };
     Ok(RenderedOp::statements(statements))
 }
@@ -235,21 +246,30 @@ fn drop_index(ctx: &Ctx, table: &str, name: &str) -> String {
 
 /// MySQL drops the index it made for a foreign key once another index covers the key's columns,
 /// and then refuses to drop that other index. Before an index (or the primary key) goes, give each
-/// foreign key it was backing an index of its own, named after the key, as MySQL would.
-fn restore_foreign_key_indexes(ctx: &Ctx, table: &str) -> Result<Vec<String>, RenderError> {
+/// foreign key it was backing an index of its own, named after the key, as MySQL would. An
+/// earlier op may have made that index already (the model does not track it), so it is created
+/// only when missing.
+fn restore_foreign_key_indexes(ctx: &Ctx, table: &str) -> Result<Vec<Statement>, RenderError> {
     let before = ctx.before_table(table)?;
     let after = ctx.after_table(table)?;
     Ok(after
         .foreign_keys
         .iter()
         .filter(|fk| has_covering_index(before, fk) && !has_covering_index(after, fk))
-        .map(|fk| {
-            format!(
+        .map(|fk| Statement {
+            sql: format!(
                 "CREATE INDEX {} ON {} ({})",
                 ctx.sql.ident(&fk.name),
                 ctx.sql.ident(table),
                 ctx.sql.idents(&fk.columns)
-            )
+            ),
+            unless_exists: Some(format!(
+                "SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() \
+                 AND table_name = {} AND index_name = {}",
+                ctx.sql.string(table),
+                ctx.sql.string(&fk.name)
+            )),
+            ..Statement::default()
         })
         .collect())
 }

@@ -1,6 +1,6 @@
 //! PostgreSQL: transactional DDL, native enum types, `CONCURRENTLY` index builds.
 
-use super::{Ctx, RenderError, RenderedOp, common};
+use super::{Ctx, Leftover, RenderError, RenderedOp, common};
 use crate::op::{Column, ColumnChange, ColumnType, DefaultValue, Op, Table};
 
 pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
@@ -45,8 +45,23 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             index,
             concurrently,
         } => {
+            // A failed CONCURRENTLY build leaves an INVALID index under this name; it must be
+            // dropped before the op can run again.
+            let leftover = concurrently.then(|| Leftover {
+                probe: format!(
+                    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE c.relname = {} AND c.relnamespace = current_schema()::regnamespace \
+                     AND NOT i.indisvalid",
+                    sql.string(&index.name)
+                ),
+                remove: format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                    sql.ident(&index.name)
+                ),
+            });
             return Ok(RenderedOp {
                 outside_transaction: *concurrently,
+                leftover,
                 ..RenderedOp::statements([common::create_index(ctx, table, index, *concurrently)])
             });
         }
@@ -109,6 +124,8 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             .map(str::to_owned)
             .into_iter()
             .collect(),
+        // No SQL: the runner calls the step's function.
+        Op::Rust(_) => Vec::new(),
     };
     Ok(RenderedOp::statements(statements))
 }

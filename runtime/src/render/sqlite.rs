@@ -91,6 +91,8 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             .map(str::to_owned)
             .into_iter()
             .collect(),
+        // No SQL: the runner calls the step's function.
+        Op::Rust(_) => Vec::new(),
     };
     Ok(RenderedOp::statements(statements))
 }
@@ -203,11 +205,12 @@ fn rebuild(ctx: &Ctx, table: &str, using: Option<(&str, &str)>) -> Result<Render
     statements.push(Statement {
         sql: "PRAGMA foreign_key_check".into(),
         expect_no_rows: true,
+        ..Statement::default()
     });
     Ok(RenderedOp {
         statements,
-        outside_transaction: false,
         foreign_keys_off: true,
+        ..RenderedOp::default()
     })
 }
 

@@ -221,6 +221,19 @@ fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
                     .into(),
             },
         }),
+        Op::Rust(step) => Ok(match &step.reverse {
+            Some(reverse) => Inverse::Ops(vec![Op::Rust(crate::op::RustStep {
+                name: format!("{} (reverse)", step.name),
+                run: reverse.clone(),
+                reverse: Some(step.run.clone()),
+            })]),
+            None => Inverse::Irreversible {
+                reason: format!(
+                    "Rust step `{}` has no reverse; add `.reverse(..)` or write a `down` migration",
+                    step.name
+                ),
+            },
+        }),
     }
 }
 

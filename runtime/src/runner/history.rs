@@ -1,0 +1,361 @@
+//! The history table: one row per migration that is applied or stopped midway.
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `id` | the migration id (primary key) |
+//! | `checksum` | [`super::checksum`] of the migration when it was applied |
+//! | `state` | `applied`, or `partial`: stopped midway, `ops_done` ops of `ops_total` applied |
+//! | `ops_done`, `ops_total` | progress, in ops; a rerun resumes at op `ops_done` |
+//! | `statements_done` | statements of op `ops_done` already committed (MySQL multi-statement ops) |
+//! | `applied_at`, `execution_ms` | when it was applied (UTC) and how long it took |
+//! | `seq` | the order in which migrations were applied |
+//! | `parents`, `location` | its dependencies (comma-separated) and `file:line`, for reports |
+//! | `down_sql` | the reverse SQL rendered when it was applied ([`super::stored`]) |
+
+use crate::db::{Connection, DbError, Param};
+use crate::op::Dialect;
+use crate::render::quote_identifier;
+
+/// Where the history lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryTable {
+    /// PostgreSQL schema, MySQL database or SQLite attached database; `None`: the connection's
+    /// current one.
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl Default for HistoryTable {
+    fn default() -> Self {
+        HistoryTable {
+            schema: None,
+            name: "godwit_migrations".into(),
+        }
+    }
+}
+
+impl HistoryTable {
+    /// The qualified, quoted name.
+    pub(crate) fn sql(&self, dialect: Dialect) -> String {
+        let name = quote_identifier(dialect, &self.name);
+        match &self.schema {
+            Some(schema) => format!("{}.{name}", quote_identifier(dialect, schema)),
+            None => name,
+        }
+    }
+
+    /// A display name: `schema.name` or `name`.
+    pub fn display(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// One history row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub id: String,
+    pub checksum: String,
+    pub partial: bool,
+    pub ops_done: usize,
+    pub ops_total: usize,
+    pub statements_done: usize,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC.
+    pub applied_at: String,
+    pub execution_ms: i64,
+    pub seq: i64,
+    pub parents: Vec<String>,
+    pub location: String,
+    pub down_sql: String,
+}
+
+/// What a new row records.
+pub(crate) struct NewRow<'a> {
+    pub id: &'a str,
+    pub checksum: &'a str,
+    pub partial: bool,
+    pub ops_done: usize,
+    pub ops_total: usize,
+    pub execution_ms: i64,
+    pub seq: i64,
+    /// Comma-separated.
+    pub parents: &'a str,
+    pub location: &'a str,
+    pub down_sql: &'a str,
+}
+
+fn now(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "now()",
+        Dialect::Mysql => "CURRENT_TIMESTAMP(6)",
+        Dialect::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    }
+}
+
+pub(crate) async fn exists(conn: &mut Connection, table: &HistoryTable) -> Result<bool, DbError> {
+    let name = crate::render::quote_literal(conn.dialect(), &table.name);
+    let sql = match (conn.dialect(), &table.schema) {
+        (Dialect::Sqlite, schema) => format!(
+            "SELECT 1 FROM {}.sqlite_schema WHERE type = 'table' AND name = {name}",
+            quote_identifier(Dialect::Sqlite, schema.as_deref().unwrap_or("main"))
+        ),
+        (dialect, schema) => {
+            let current = if dialect == Dialect::Postgres {
+                "current_schema()"
+            } else {
+                "DATABASE()"
+            };
+            let schema = schema
+                .as_deref()
+                .map(|s| crate::render::quote_literal(dialect, s))
+                .unwrap_or_else(|| current.to_owned());
+            format!(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = {schema} \
+                 AND table_name = {name}"
+            )
+        }
+    };
+    Ok(!conn.fetch_text(&sql).await?.is_empty())
+}
+
+/// Creates the table (and its PostgreSQL schema or MySQL database) if missing.
+pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    if let Some(schema) = &table.schema {
+        match dialect {
+            Dialect::Postgres => {
+                conn.execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    quote_identifier(dialect, schema)
+                ))
+                .await?
+            }
+            Dialect::Mysql => {
+                conn.execute(&format!(
+                    "CREATE DATABASE IF NOT EXISTS {}",
+                    quote_identifier(dialect, schema)
+                ))
+                .await?
+            }
+            // An attached database must exist already.
+            Dialect::Sqlite => {}
+        }
+    }
+    let (text, id, timestamp, tail) = match dialect {
+        Dialect::Postgres => (
+            "TEXT",
+            "VARCHAR(128)",
+            "TIMESTAMPTZ NOT NULL DEFAULT now()",
+            "",
+        ),
+        Dialect::Mysql => (
+            "LONGTEXT",
+            "VARCHAR(128)",
+            "DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        ),
+        Dialect::Sqlite => (
+            "TEXT",
+            "TEXT",
+            "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))",
+            "",
+        ),
+    };
+    conn.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\
+         id {id} NOT NULL PRIMARY KEY, \
+         checksum VARCHAR(64) NOT NULL, \
+         state VARCHAR(16) NOT NULL, \
+         ops_done BIGINT NOT NULL, \
+         ops_total BIGINT NOT NULL, \
+         statements_done BIGINT NOT NULL DEFAULT 0, \
+         applied_at {timestamp}, \
+         execution_ms BIGINT NOT NULL, \
+         seq BIGINT NOT NULL, \
+         parents {text} NOT NULL, \
+         location {text} NOT NULL, \
+         down_sql {text} NOT NULL){tail}",
+        table = table.sql(dialect)
+    ))
+    .await
+}
+
+/// Every row, in the order applied.
+pub(crate) async fn read(conn: &mut Connection, table: &HistoryTable) -> Result<Vec<Row>, String> {
+    let dialect = conn.dialect();
+    let applied_at = match dialect {
+        Dialect::Postgres => "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+        Dialect::Mysql => "DATE_FORMAT(applied_at, '%Y-%m-%d %H:%i:%s')",
+        Dialect::Sqlite => "substr(applied_at, 1, 19)",
+    };
+    let rows = conn
+        .fetch_text(&format!(
+            "SELECT id, checksum, state, ops_done, ops_total, statements_done, {applied_at}, \
+             execution_ms, seq, parents, location, down_sql FROM {} ORDER BY seq, id",
+            table.sql(dialect)
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    rows.into_iter()
+        .map(|row| {
+            let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+            let int = |i: usize| {
+                text(i).parse::<i64>().map_err(|_| {
+                    format!(
+                        "history row `{}` has a non-numeric value `{}` in column {}",
+                        text(0),
+                        text(i),
+                        i + 1
+                    )
+                })
+            };
+            let count = |i: usize| int(i).map(|v| usize::try_from(v).unwrap_or(0));
+            let state = text(2);
+            if state != "applied" && state != "partial" {
+                return Err(format!(
+                    "history row `{}` has state `{state}`; expected `applied` or `partial`",
+                    text(0)
+                ));
+            }
+            Ok(Row {
+                id: text(0),
+                checksum: text(1),
+                partial: state == "partial",
+                ops_done: count(3)?,
+                ops_total: count(4)?,
+                statements_done: count(5)?,
+                applied_at: text(6),
+                execution_ms: int(7)?,
+                seq: int(8)?,
+                parents: text(9)
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                location: text(10),
+                down_sql: text(11),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn insert(
+    conn: &mut Connection,
+    table: &HistoryTable,
+    row: &NewRow<'_>,
+) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    conn.execute_bound(
+        &format!(
+            "INSERT INTO {} (id, checksum, state, ops_done, ops_total, statements_done, \
+             applied_at, execution_ms, seq, parents, location, down_sql) \
+             VALUES (?, ?, ?, ?, ?, 0, {}, ?, ?, ?, ?, ?)",
+            table.sql(dialect),
+            now(dialect)
+        ),
+        &[
+            Param::Text(row.id.into()),
+            Param::Text(row.checksum.into()),
+            Param::Text(state(row.partial).into()),
+            Param::Int(row.ops_done as i64),
+            Param::Int(row.ops_total as i64),
+            Param::Int(row.execution_ms),
+            Param::Int(row.seq),
+            Param::Text(row.parents.into()),
+            Param::Text(row.location.into()),
+            Param::Text(row.down_sql.into()),
+        ],
+    )
+    .await
+}
+
+/// Records progress: `ops_done` ops complete, plus `statements_done` statements of the next.
+pub(crate) async fn progress(
+    conn: &mut Connection,
+    table: &HistoryTable,
+    id: &str,
+    ops_done: usize,
+    statements_done: usize,
+) -> Result<(), DbError> {
+    conn.execute_bound(
+        &format!(
+            "UPDATE {} SET state = 'partial', ops_done = ?, statements_done = ? WHERE id = ?",
+            table.sql(conn.dialect())
+        ),
+        &[
+            Param::Int(ops_done as i64),
+            Param::Int(statements_done as i64),
+            Param::Text(id.into()),
+        ],
+    )
+    .await
+}
+
+/// Marks a migration applied in full.
+pub(crate) async fn complete(
+    conn: &mut Connection,
+    table: &HistoryTable,
+    row: &NewRow<'_>,
+) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    conn.execute_bound(
+        &format!(
+            "UPDATE {} SET checksum = ?, state = 'applied', ops_done = ?, ops_total = ?, \
+             statements_done = 0, applied_at = {}, execution_ms = ?, parents = ?, location = ?, \
+             down_sql = ? WHERE id = ?",
+            table.sql(dialect),
+            now(dialect)
+        ),
+        &[
+            Param::Text(row.checksum.into()),
+            Param::Int(row.ops_total as i64),
+            Param::Int(row.ops_total as i64),
+            Param::Int(row.execution_ms),
+            Param::Text(row.parents.into()),
+            Param::Text(row.location.into()),
+            Param::Text(row.down_sql.into()),
+            Param::Text(row.id.into()),
+        ],
+    )
+    .await
+}
+
+/// Re-records the checksum (and the reverse SQL) of an applied migration.
+pub(crate) async fn rechecksum(
+    conn: &mut Connection,
+    table: &HistoryTable,
+    id: &str,
+    checksum: &str,
+    down_sql: &str,
+) -> Result<(), DbError> {
+    conn.execute_bound(
+        &format!(
+            "UPDATE {} SET checksum = ?, down_sql = ? WHERE id = ?",
+            table.sql(conn.dialect())
+        ),
+        &[
+            Param::Text(checksum.into()),
+            Param::Text(down_sql.into()),
+            Param::Text(id.into()),
+        ],
+    )
+    .await
+}
+
+pub(crate) async fn delete(
+    conn: &mut Connection,
+    table: &HistoryTable,
+    id: &str,
+) -> Result<(), DbError> {
+    conn.execute_bound(
+        &format!("DELETE FROM {} WHERE id = ?", table.sql(conn.dialect())),
+        &[Param::Text(id.into())],
+    )
+    .await
+}
+
+fn state(partial: bool) -> &'static str {
+    if partial { "partial" } else { "applied" }
+}

@@ -1,0 +1,1217 @@
+//! The runner: applies and reverts migrations on a live database.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), godwit::runner::RunError> {
+//! use godwit::Migrator;
+//! let mut migrator = Migrator::connect("postgres://app@localhost/app").await?;
+//! let report = migrator.up().await?;
+//! println!("applied {} migrations", report.applied.len());
+//! # Ok(()) }
+//! ```
+//!
+//! A run, whatever the command:
+//! 1. takes the lock ([`lock`]) and sets the session's DDL lock timeout;
+//! 2. creates the history table if missing and reads it ([`history`]);
+//! 3. replays every applied migration on the schema model, in graph order;
+//! 4. plans, then renders every migration of the plan before running any, so a migration that
+//!    cannot run (an op this dialect refuses, an irreversible op on the way down) stops the run
+//!    before anything changes;
+//! 5. runs each migration ([`execute`]): in one transaction with its history row where the
+//!    dialect and the ops allow, otherwise op by op with the progress in the history row;
+//! 6. releases the lock, also on error.
+
+mod checksum;
+mod execute;
+mod history;
+mod lock;
+mod stored;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::db::{Connection, DbError};
+use crate::graph::{Direction, Graph, GraphError, PlanError as GraphPlanError, Target};
+use crate::op::{Dialect, Op, StepFn};
+use crate::registry::{MigrationEntry, Registry, RegistryError};
+use crate::render::{PlanError as RenderPlanError, RenderedOp, plan_op};
+use crate::schema::{Inverse, Schema};
+
+pub use checksum::checksum;
+pub use history::HistoryTable;
+use history::Row;
+use stored::{StoredDown, StoredUnit};
+
+/// What a caller can observe while a run goes on (the CLI draws its progress from these).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A migration starts. `resume_from` > 0: it stopped midway before and resumes at that op.
+    MigrationStarted {
+        id: String,
+        direction: Direction,
+        /// 1-based position in the plan, and the plan's length.
+        position: usize,
+        total: usize,
+        ops: usize,
+        resume_from: usize,
+    },
+    /// One op of the migration is done (for a downgrade: reverted).
+    OpFinished {
+        id: String,
+        /// 0-based index of the op in the migration.
+        index: usize,
+        ops: usize,
+        description: String,
+        elapsed: Duration,
+    },
+    MigrationFinished {
+        id: String,
+        direction: Direction,
+        elapsed: Duration,
+    },
+    /// A failed earlier attempt left this behind (an INVALID index); it was dropped.
+    LeftoverRemoved { id: String, sql: String },
+    /// A statement gave up waiting for a table lock; the step runs again after `wait`.
+    Retrying {
+        id: String,
+        attempt: u32,
+        wait: Duration,
+        error: String,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Ids applied, in order.
+    pub applied: Vec<String>,
+    /// Ids reverted, in order.
+    pub reverted: Vec<String>,
+    /// Ids recorded as applied or removed from the history without running (`stamp`).
+    pub stamped: Vec<String>,
+    pub unstamped: Vec<String>,
+}
+
+impl Report {
+    /// Whether the run changed nothing.
+    pub fn nothing_to_do(&self) -> bool {
+        self.applied.is_empty()
+            && self.reverted.is_empty()
+            && self.stamped.is_empty()
+            && self.unstamped.is_empty()
+    }
+}
+
+/// The state of one migration, as [`Migrator::status`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Applied,
+    /// Applied, but the migration's ops changed since: the recorded checksum differs.
+    Changed {
+        recorded: String,
+        current: String,
+    },
+    /// Stopped midway: `ops_done` of `ops_total` ops are applied. `up` resumes it.
+    Partial {
+        ops_done: usize,
+        ops_total: usize,
+    },
+    /// Recorded in the database, unknown to this binary (applied by another release or branch).
+    Unknown,
+}
+
+impl State {
+    pub fn label(&self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Applied => "applied",
+            State::Changed { .. } => "changed",
+            State::Partial { .. } => "partial",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+/// One line of [`Migrator::status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub id: String,
+    pub state: State,
+    /// `YYYY-MM-DD HH:MM:SS` UTC, when recorded.
+    pub applied_at: Option<String>,
+    pub execution_ms: Option<i64>,
+    /// `file:line (module)` from this binary, or as recorded for an unknown migration.
+    pub location: String,
+    pub parents: Vec<String>,
+}
+
+/// Every known migration in plan order, then the unknown ones in the order they were applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub migrations: Vec<MigrationStatus>,
+    /// The heads of the graph.
+    pub heads: Vec<String>,
+    pub history_table: String,
+}
+
+/// Why a run stopped. Every variant says what happened, where, and what to do.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Plan(#[from] GraphPlanError),
+    #[error("{context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: DbError,
+    },
+    #[error(
+        "another migration run holds the lock on this database (waited {}s){}; wait for it to \
+         finish, or raise the lock timeout",
+        waited.as_secs_f64(),
+        holder.as_deref().map(|h| format!(": held by {h}")).unwrap_or_default()
+    )]
+    LockTimeout {
+        waited: Duration,
+        holder: Option<String>,
+    },
+    #[error(
+        "cannot use the lock file {path}: {source}; the directory of the database must be writable"
+    )]
+    LockFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the history table is unreadable: {0}; it was not written by this version of godwit, or was edited by hand"
+    )]
+    History(String),
+    #[error("migration `{id}` ({location}) cannot run on {dialect}: {source}", dialect = dialect.name())]
+    Model {
+        id: String,
+        location: String,
+        dialect: Dialect,
+        #[source]
+        source: RenderPlanError,
+    },
+    #[error(
+        "applied migrations changed since they were applied: {}; restore them as applied, or if \
+         the database already matches the new version, accept the change (`accept_changed`, \
+         then `record_checksums`)",
+        .0.join("; ")
+    )]
+    Changed(Vec<String>),
+    #[error(
+        "the database has migrations this binary does not know: {}; they were applied by another \
+         release or branch. Run the binary that has them, or revert them (`down` uses the reverse \
+         SQL stored when they were applied), or allow unknown migrations explicitly",
+        .0.join(", ")
+    )]
+    Unknown(Vec<String>),
+    #[error(
+        "cannot revert migration `{id}` ({location}): op {index} `{op}` is irreversible: {reason}"
+    )]
+    Irreversible {
+        id: String,
+        location: String,
+        /// 1-based.
+        index: usize,
+        op: String,
+        reason: String,
+    },
+    #[error("cannot revert migration `{id}` ({location}): {reason}")]
+    CannotRevert {
+        id: String,
+        location: String,
+        reason: String,
+    },
+    #[error(
+        "migration `{id}` ({location}) failed at op {index} of {ops} `{op}`: {source}\n{applied}",
+        index = index + 1,
+        applied = describe_applied(*direction, *ops_applied, *ops, statements_committed, id)
+    )]
+    Failed {
+        id: String,
+        location: String,
+        direction: Direction,
+        /// 0-based index of the failing op.
+        index: usize,
+        ops: usize,
+        op: String,
+        /// Ops of this migration applied once the run stopped, as recorded in the history.
+        ops_applied: usize,
+        /// Statements of the failing op that committed before it failed (MySQL), with their SQL.
+        statements_committed: Vec<String>,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn describe_applied(
+    direction: Direction,
+    applied: usize,
+    ops: usize,
+    committed: &[String],
+    id: &str,
+) -> String {
+    let mut text = match (direction, applied) {
+        (Direction::Up, 0) => format!("nothing of `{id}` is applied; fix the cause and run again"),
+        (Direction::Up, n) => format!(
+            "ops 1–{n} of {ops} are applied and recorded; run `up` again to resume at op {}, or \
+             `down` to revert the applied ops",
+            n + 1
+        ),
+        (Direction::Down, n) if n == ops => {
+            format!("nothing of `{id}` was reverted; fix the cause and run again")
+        }
+        (Direction::Down, 0) => format!("every op of `{id}` is reverted"),
+        (Direction::Down, n) => format!(
+            "ops 1–{n} of {ops} are still applied (the others are reverted) and recorded; run \
+             `down` again to go on, or `up` to reapply"
+        ),
+    };
+    if !committed.is_empty() {
+        text.push_str(&format!(
+            "; the failing op is half done: these statements of it committed (MySQL cannot roll \
+             DDL back), and a rerun continues after them: {}",
+            committed.join("; ")
+        ));
+    }
+    text
+}
+
+/// One piece of a step: SQL, or a Rust data step.
+#[derive(Clone)]
+pub(crate) enum Part {
+    Sql(RenderedOp),
+    Rust(std::sync::Arc<StepFn>),
+}
+
+/// What applying or reverting one op of a migration takes.
+#[derive(Clone)]
+pub(crate) struct Step {
+    /// Up: the op applied. Down: the op reverted (after it, `op_index` ops remain applied).
+    pub op_index: usize,
+    pub description: String,
+    pub parts: Vec<Part>,
+}
+
+impl Step {
+    fn outside_transaction(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Sql(op) if op.outside_transaction))
+    }
+
+    fn only_rust(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Rust(_)))
+    }
+}
+
+/// One migration to apply or revert, fully rendered.
+pub(crate) struct Job {
+    pub id: String,
+    pub location: String,
+    pub direction: Direction,
+    pub transactional: bool,
+    pub steps: Vec<Step>,
+    pub ops_total: usize,
+    /// Up: ops already applied by an earlier, interrupted run. Down: ops applied now.
+    pub ops_done: usize,
+    /// Statements of op `ops_done` already committed (resuming a MySQL op).
+    pub statements_done: usize,
+    /// A history row exists for it.
+    pub has_row: bool,
+    pub checksum: String,
+    /// Comma-separated.
+    pub parents: String,
+    pub down_sql: String,
+    pub seq: i64,
+}
+
+/// Applies and reverts migrations on one database connection. See the [module docs](self).
+pub struct Migrator {
+    conn: Connection,
+    registry: Registry,
+    graph: Graph,
+    history: HistoryTable,
+    lock_timeout: Duration,
+    ddl_lock_timeout: Duration,
+    retries: u32,
+    accept_changed: BTreeSet<String>,
+    allow_unknown: bool,
+    observer: Option<Box<dyn Fn(&Event) + Send + Sync>>,
+    session_ready: bool,
+}
+
+impl std::fmt::Debug for Migrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migrator")
+            .field("dialect", &self.conn.dialect())
+            .field("migrations", &self.registry.len())
+            .field("history", &self.history)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Migrator {
+    /// Collects the migrations linked into this binary, checks them, then connects to `url`
+    /// (`postgres://`, `mysql://`, `mariadb://`, `sqlite:`). Duplicate ids and graph errors are
+    /// reported before any connection is made.
+    pub async fn connect(url: &str) -> Result<Migrator, RunError> {
+        let registry = Registry::collect()?;
+        let graph = registry.graph()?;
+        let conn = Connection::connect(url)
+            .await
+            .map_err(|source| RunError::Database {
+                context: "connecting to the database".into(),
+                source,
+            })?;
+        Ok(Migrator::assemble(conn, registry, graph))
+    }
+
+    /// Uses an existing connection (`PgConnection`, `MySqlConnection`, `SqliteConnection`, or
+    /// one detached from a pool with `pool.acquire().await?.detach()`) and the migrations
+    /// linked into this binary.
+    pub fn new(conn: impl Into<Connection>) -> Result<Migrator, RunError> {
+        Migrator::with_registry(conn, Registry::collect()?)
+    }
+
+    /// Uses an existing connection and an explicit set of migrations.
+    pub fn with_registry(
+        conn: impl Into<Connection>,
+        registry: Registry,
+    ) -> Result<Migrator, RunError> {
+        let graph = registry.graph()?;
+        Ok(Migrator::assemble(conn.into(), registry, graph))
+    }
+
+    /// Takes one connection out of a sqlx pool for the run (`PgPool`, `MySqlPool`, `SqlitePool`).
+    pub async fn from_pool<DB>(pool: &sqlx::Pool<DB>) -> Result<Migrator, RunError>
+    where
+        DB: sqlx::Database,
+        DB::Connection: Into<Connection>,
+    {
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|e| RunError::Database {
+                context: "taking a connection from the pool".into(),
+                source: DbError::Connect(e),
+            })?
+            .detach();
+        Migrator::new(conn)
+    }
+
+    fn assemble(conn: Connection, registry: Registry, graph: Graph) -> Migrator {
+        Migrator {
+            conn,
+            registry,
+            graph,
+            history: HistoryTable::default(),
+            lock_timeout: Duration::from_secs(60),
+            ddl_lock_timeout: Duration::from_secs(5),
+            retries: 3,
+            accept_changed: BTreeSet::new(),
+            allow_unknown: false,
+            observer: None,
+            session_ready: false,
+        }
+    }
+
+    /// The history table's schema (PostgreSQL schema, MySQL database, SQLite attached database;
+    /// `None`: the connection's current one) and name. Default: `godwit_migrations`.
+    pub fn history_table(mut self, schema: Option<&str>, name: &str) -> Self {
+        self.history = HistoryTable {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        };
+        self
+    }
+
+    /// How long to wait for another runner's lock. Default: 60 s.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long one DDL statement may wait for a table lock before it fails (PostgreSQL
+    /// `lock_timeout`, MySQL `lock_wait_timeout`, SQLite busy timeout), so a migration behind a
+    /// long transaction does not block all traffic queued behind it. The step is then retried.
+    /// Default: 5 s.
+    pub fn ddl_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.ddl_lock_timeout = timeout;
+        self.session_ready = false;
+        self
+    }
+
+    /// How many times a step that timed out waiting for a lock is retried (with backoff from
+    /// 0.5 s). Default: 3.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Accepts that these applied migrations changed since they were applied: upgrades go on,
+    /// and [`Migrator::record_checksums`] re-records them.
+    pub fn accept_changed<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+        self.accept_changed.extend(ids.into_iter().map(Into::into));
+        self
+    }
+
+    /// Lets an upgrade run although the database has migrations this binary does not know.
+    /// The schema model cannot see what they did, so the SQL it renders may not fit.
+    pub fn allow_unknown(mut self, allow: bool) -> Self {
+        self.allow_unknown = allow;
+        self
+    }
+
+    /// Calls `observer` with every [`Event`] of a run.
+    pub fn on_event(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The connection, for queries between runs.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
+
+    /// Upgrades to every head.
+    pub async fn up(&mut self) -> Result<Report, RunError> {
+        self.upgrade(&[Target::Heads]).await
+    }
+
+    /// Applies every migration needed to reach `targets`, in plan order.
+    pub async fn upgrade(&mut self, targets: &[Target]) -> Result<Report, RunError> {
+        let lock = self.begin().await?;
+        let result = self.upgrade_locked(targets, false).await;
+        self.end(lock, result).await
+    }
+
+    /// Reverts every applied migration that `targets` do not need, in reverse plan order.
+    pub async fn downgrade(&mut self, targets: &[Target]) -> Result<Report, RunError> {
+        let lock = self.begin().await?;
+        let result = self.downgrade_locked(targets, false).await;
+        self.end(lock, result).await
+    }
+
+    /// Records the database as being at `targets` without running anything: migrations the
+    /// targets need are recorded as applied, applied ones they do not need are removed.
+    pub async fn stamp(&mut self, targets: &[Target]) -> Result<Report, RunError> {
+        let lock = self.begin().await?;
+        let result = async {
+            let mut report = Report::default();
+            if !targets.iter().any(|t| matches!(t, Target::Back(_))) {
+                report.stamped = self.upgrade_locked(targets, true).await?.stamped;
+            }
+            if !targets.iter().any(|t| matches!(t, Target::Forward(_))) {
+                report.unstamped = self.downgrade_locked(targets, true).await?.unstamped;
+            }
+            Ok(report)
+        }
+        .await;
+        self.end(lock, result).await
+    }
+
+    /// Re-records the checksum (and the reverse SQL) of applied migrations whose ops changed,
+    /// for those accepted with [`Migrator::accept_changed`]. Returns the ids re-recorded.
+    pub async fn record_checksums(&mut self) -> Result<Vec<String>, RunError> {
+        let lock = self.begin().await?;
+        let result = self.record_checksums_locked().await;
+        self.end(lock, result).await
+    }
+
+    /// Every migration's state. Reads only: creates nothing and takes no lock.
+    pub async fn status(&mut self) -> Result<Status, RunError> {
+        let rows = if history::exists(&mut self.conn, &self.history)
+            .await
+            .map_err(|e| db_error("looking for the history table", e))?
+        {
+            history::read(&mut self.conn, &self.history)
+                .await
+                .map_err(RunError::History)?
+        } else {
+            Vec::new()
+        };
+        let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut migrations = Vec::with_capacity(self.graph.len());
+        for id in self.graph.order() {
+            let entry = self.entry(id);
+            let row = by_id.get(id);
+            let state = match row {
+                None => State::Pending,
+                Some(row) if row.partial => State::Partial {
+                    ops_done: row.ops_done,
+                    ops_total: row.ops_total,
+                },
+                Some(row) => {
+                    let current = checksum(entry);
+                    if current == row.checksum {
+                        State::Applied
+                    } else {
+                        State::Changed {
+                            recorded: row.checksum.clone(),
+                            current,
+                        }
+                    }
+                }
+            };
+            migrations.push(MigrationStatus {
+                id: id.to_owned(),
+                state,
+                applied_at: row.map(|r| r.applied_at.clone()),
+                execution_ms: row.filter(|r| !r.partial).map(|r| r.execution_ms),
+                location: entry.location().to_string(),
+                parents: entry.after().iter().map(|p| p.to_string()).collect(),
+            });
+        }
+        for row in rows.iter().filter(|r| !self.graph.contains(&r.id)) {
+            migrations.push(MigrationStatus {
+                id: row.id.clone(),
+                state: State::Unknown,
+                applied_at: Some(row.applied_at.clone()),
+                execution_ms: Some(row.execution_ms),
+                location: row.location.clone(),
+                parents: row.parents.clone(),
+            });
+        }
+        Ok(Status {
+            migrations,
+            heads: self.graph.heads().iter().map(|h| h.to_string()).collect(),
+            history_table: self.history.display(),
+        })
+    }
+
+    /// Releases the connection.
+    pub async fn close(self) -> Result<(), RunError> {
+        self.conn
+            .close()
+            .await
+            .map_err(|e| db_error("closing the connection", e))
+    }
+
+    fn entry(&self, id: &str) -> &MigrationEntry {
+        self.registry
+            .get(id)
+            .expect("the graph and the registry hold the same ids")
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// Session settings, the lock, the history table.
+    async fn begin(&mut self) -> Result<lock::Lock, RunError> {
+        if !self.session_ready {
+            self.configure_session().await?;
+            self.session_ready = true;
+        }
+        let lock = lock::acquire(&mut self.conn, &self.history, self.lock_timeout).await?;
+        if let Err(e) = history::create(&mut self.conn, &self.history).await {
+            let _ = lock.release(&mut self.conn).await;
+            return Err(db_error("creating the history table", e));
+        }
+        Ok(lock)
+    }
+
+    async fn end<T>(
+        &mut self,
+        lock: lock::Lock,
+        result: Result<T, RunError>,
+    ) -> Result<T, RunError> {
+        let released = lock.release(&mut self.conn).await;
+        let value = result?;
+        released.map_err(|e| db_error("releasing the migration lock", e))?;
+        Ok(value)
+    }
+
+    async fn configure_session(&mut self) -> Result<(), RunError> {
+        let ms = self.ddl_lock_timeout.as_millis().max(1);
+        let statements: Vec<String> = match self.conn.dialect() {
+            Dialect::Postgres => vec![format!("SET lock_timeout = '{ms}ms'")],
+            Dialect::Mysql => {
+                let seconds = ms.div_ceil(1000);
+                vec![format!(
+                    "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = \
+                     {seconds}, time_zone = '+00:00', sql_mode = \
+                     REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')"
+                )]
+            }
+            Dialect::Sqlite => vec![format!("PRAGMA busy_timeout = {ms}")],
+        };
+        for sql in statements {
+            self.conn
+                .execute(&sql)
+                .await
+                .map_err(|e| db_error("configuring the session", e))?;
+        }
+        if self.conn.dialect() == Dialect::Postgres {
+            // PostgreSQL 14+: a killed runner's backend notices the closed socket within a
+            // second and releases its locks, even in the middle of a long statement.
+            let _ = self
+                .conn
+                .execute("SET client_connection_check_interval = '1s'")
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn read_history(&mut self) -> Result<Vec<Row>, RunError> {
+        history::read(&mut self.conn, &self.history)
+            .await
+            .map_err(RunError::History)
+    }
+
+    /// Stops on applied migrations whose checksum changed, unless accepted.
+    fn check_changed(&self, rows: &[Row]) -> Result<(), RunError> {
+        let changed: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.partial && !self.accept_changed.contains(&r.id))
+            .filter_map(|r| {
+                let entry = self.registry.get(&r.id)?;
+                let current = checksum(entry);
+                (current != r.checksum).then(|| {
+                    format!(
+                        "`{}` ({}) recorded {} now {}",
+                        r.id,
+                        entry.location(),
+                        short(&r.checksum),
+                        short(&current)
+                    )
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Changed(changed))
+        }
+    }
+
+    async fn upgrade_locked(
+        &mut self,
+        targets: &[Target],
+        stamp_only: bool,
+    ) -> Result<Report, RunError> {
+        let rows = self.read_history().await?;
+        let unknown: Vec<String> = rows
+            .iter()
+            .filter(|r| !self.graph.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        if !unknown.is_empty() && !self.allow_unknown {
+            return Err(RunError::Unknown(unknown));
+        }
+        self.check_changed(&rows)?;
+        let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
+        let applied: Vec<&str> = known
+            .iter()
+            .filter(|r| !r.partial)
+            .map(|r| r.id.as_str())
+            .collect();
+        let plan: Vec<String> = self
+            .graph
+            .upgrade_plan(&applied, targets)?
+            .ids()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut report = Report::default();
+        if plan.is_empty() {
+            return Ok(report);
+        }
+        let rows_by_id: HashMap<&str, &Row> = known.iter().map(|r| (r.id.as_str(), *r)).collect();
+        let dialect = self.conn.dialect();
+        let planned: BTreeSet<&str> = plan.iter().map(String::as_str).collect();
+        let mut replay = self.replay(&known, &planned)?;
+        let mut seq = rows.iter().map(|r| r.seq).max().unwrap_or(0);
+        let mut jobs = Vec::with_capacity(plan.len());
+        for id in &plan {
+            let entry = self.entry(id);
+            let row = rows_by_id.get(id.as_str());
+            let ops = entry.record_up(dialect).into_ops();
+            let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
+            let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
+            let mut steps = Vec::with_capacity(ops.len() - done);
+            for (index, op) in ops.iter().enumerate().skip(done) {
+                let advanced = advance(&mut replay.schema, op, dialect, true)
+                    .map_err(|source| self.model_error(entry, source))?;
+                stored_units.extend(advanced.unit);
+                steps.push(Step {
+                    op_index: index,
+                    description: op.describe(),
+                    parts: vec![part(op, advanced.rendered)],
+                });
+            }
+            let down = match entry.record_down(dialect) {
+                Some(down) => StoredDown {
+                    explicit: true,
+                    units: vec![render_units(&replay.schema, down.ops(), dialect)],
+                },
+                None => StoredDown {
+                    explicit: false,
+                    units: stored_units,
+                },
+            };
+            seq += 1;
+            jobs.push(Job {
+                id: id.clone(),
+                location: entry.location().to_string(),
+                direction: Direction::Up,
+                transactional: entry.is_transactional(),
+                steps,
+                ops_total: ops.len(),
+                ops_done: done,
+                statements_done: row.map_or(0, |r| r.statements_done),
+                has_row: row.is_some(),
+                checksum: checksum(entry),
+                parents: entry.after().join(","),
+                down_sql: down.encode(),
+                seq: row.map_or(seq, |r| r.seq),
+            });
+        }
+        let total = jobs.len();
+        for (position, job) in jobs.iter().enumerate() {
+            if stamp_only {
+                execute::stamp(self, job).await?;
+                report.stamped.push(job.id.clone());
+            } else {
+                execute::run(self, job, position + 1, total).await?;
+                report.applied.push(job.id.clone());
+            }
+        }
+        Ok(report)
+    }
+
+    async fn downgrade_locked(
+        &mut self,
+        targets: &[Target],
+        stamp_only: bool,
+    ) -> Result<Report, RunError> {
+        let rows = self.read_history().await?;
+        let dialect = self.conn.dialect();
+        // Unknown migrations are newer than anything this binary knows: a downgrade reverts
+        // them first, newest first, unless every head is kept.
+        let mut unknown: Vec<&Row> = rows
+            .iter()
+            .filter(|r| !self.graph.contains(&r.id))
+            .collect();
+        unknown.sort_by_key(|r| std::cmp::Reverse(r.seq));
+        let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
+        let applied: Vec<&str> = known.iter().map(|r| r.id.as_str()).collect();
+        let (unknown, plan): (Vec<&Row>, Vec<String>) = match targets {
+            [Target::Back(n)] if *n <= unknown.len() => (unknown[..*n].to_vec(), Vec::new()),
+            [Target::Back(n)] => {
+                let rest = Target::Back(n - unknown.len());
+                let plan = self.graph.downgrade_plan(&applied, &[rest])?;
+                (unknown, plan.ids().iter().map(|s| s.to_string()).collect())
+            }
+            _ if targets.contains(&Target::Heads) => (Vec::new(), Vec::new()),
+            _ => {
+                let plan = self.graph.downgrade_plan(&applied, targets)?;
+                (unknown, plan.ids().iter().map(|s| s.to_string()).collect())
+            }
+        };
+        let mut report = Report::default();
+        if stamp_only {
+            // Nothing runs, so nothing needs to be reversible.
+            for id in unknown
+                .iter()
+                .map(|r| r.id.as_str())
+                .chain(plan.iter().map(String::as_str))
+            {
+                history::delete(&mut self.conn, &self.history, id)
+                    .await
+                    .map_err(|e| db_error("stamping the history", e))?;
+                report.unstamped.push(id.to_owned());
+            }
+            return Ok(report);
+        }
+        if unknown.is_empty() && plan.is_empty() {
+            return Ok(report);
+        }
+        let rows_by_id: HashMap<&str, &Row> = known.iter().map(|r| (r.id.as_str(), *r)).collect();
+        let mut replay = self.replay(&known, &BTreeSet::new())?;
+        let mut jobs = Vec::with_capacity(unknown.len() + plan.len());
+        for row in unknown {
+            jobs.push(self.stored_job(row, row.location.clone())?);
+        }
+        for id in &plan {
+            let entry = self.entry(id);
+            let row = rows_by_id[id.as_str()];
+            let inverses = replay.inverses.remove(id.as_str()).unwrap_or_default();
+            let changed = !row.partial
+                && checksum(entry) != row.checksum
+                && !self.accept_changed.contains(id);
+            if changed {
+                // Revert what was applied, as recorded, not what the code says now; the model
+                // follows the code's inverse as far as it can.
+                for inverse in inverses.iter().rev() {
+                    if let Inverse::Ops(ops) = inverse {
+                        for op in ops {
+                            let _ = replay.schema.apply(op);
+                        }
+                    }
+                }
+                jobs.push(self.stored_job(row, entry.location().to_string())?);
+                continue;
+            }
+            let location = entry.location().to_string();
+            let steps = match entry.record_down(dialect) {
+                Some(down) => {
+                    if row.partial {
+                        return Err(RunError::CannotRevert {
+                            id: id.clone(),
+                            location,
+                            reason: format!(
+                                "it stopped after op {} of {}, and its explicit `down` reverts \
+                                 the whole migration; run `up` to finish it first",
+                                row.ops_done, row.ops_total
+                            ),
+                        });
+                    }
+                    let mut parts = Vec::new();
+                    for op in down.ops() {
+                        let advanced = advance(&mut replay.schema, op, dialect, false)
+                            .map_err(|source| self.model_error(entry, source))?;
+                        parts.push(part(op, advanced.rendered));
+                    }
+                    vec![Step {
+                        op_index: 0,
+                        description: "down".into(),
+                        parts,
+                    }]
+                }
+                None => {
+                    if row.statements_done > 0 {
+                        return Err(half_done(row, location));
+                    }
+                    let ops = entry.record_up(dialect).into_ops();
+                    let mut steps = Vec::new();
+                    for index in (0..row.ops_done.min(inverses.len())).rev() {
+                        let inverse_ops = match &inverses[index] {
+                            Inverse::Ops(ops) => ops,
+                            Inverse::Irreversible { reason } => {
+                                return Err(RunError::Irreversible {
+                                    id: id.clone(),
+                                    location,
+                                    index: index + 1,
+                                    op: ops[index].describe(),
+                                    reason: reason.clone(),
+                                });
+                            }
+                        };
+                        let mut parts = Vec::new();
+                        for op in inverse_ops {
+                            let advanced = advance(&mut replay.schema, op, dialect, false)
+                                .map_err(|source| self.model_error(entry, source))?;
+                            parts.push(part(op, advanced.rendered));
+                        }
+                        steps.push(Step {
+                            op_index: index,
+                            description: format!("revert {}", ops[index].describe()),
+                            parts,
+                        });
+                    }
+                    steps
+                }
+            };
+            jobs.push(Job {
+                id: id.clone(),
+                location,
+                direction: Direction::Down,
+                transactional: entry.is_transactional(),
+                steps,
+                ops_total: row.ops_total,
+                ops_done: row.ops_done,
+                statements_done: 0,
+                has_row: true,
+                checksum: row.checksum.clone(),
+                parents: String::new(),
+                down_sql: String::new(),
+                seq: row.seq,
+            });
+        }
+        let total = jobs.len();
+        for (position, job) in jobs.iter().enumerate() {
+            execute::run(self, job, position + 1, total).await?;
+            report.reverted.push(job.id.clone());
+        }
+        Ok(report)
+    }
+
+    /// A downgrade that runs the reverse SQL stored in the history row.
+    fn stored_job(&self, row: &Row, location: String) -> Result<Job, RunError> {
+        let down = StoredDown::decode(&row.down_sql)
+            .map_err(|e| RunError::History(format!("row `{}`: reverse SQL: {e}", row.id)))?;
+        let cannot = |reason: String| RunError::CannotRevert {
+            id: row.id.clone(),
+            location: location.clone(),
+            reason,
+        };
+        if row.statements_done > 0 {
+            return Err(half_done(row, location.clone()));
+        }
+        let units: Vec<(usize, &StoredUnit)> = if down.explicit {
+            if row.partial {
+                return Err(cannot(format!(
+                    "it stopped after op {} of {}, and its explicit `down` reverts the whole \
+                     migration; finish it with the binary that knows it first",
+                    row.ops_done, row.ops_total
+                )));
+            }
+            down.units.iter().map(|u| (0, u)).collect()
+        } else {
+            (0..row.ops_done.min(down.units.len()))
+                .rev()
+                .map(|i| (i, &down.units[i]))
+                .collect()
+        };
+        let mut steps = Vec::with_capacity(units.len());
+        for (index, unit) in units {
+            match unit {
+                StoredUnit::Sql(ops) => steps.push(Step {
+                    op_index: index,
+                    description: format!("stored reverse of op {}", index + 1),
+                    parts: ops.iter().cloned().map(Part::Sql).collect(),
+                }),
+                StoredUnit::Irreversible(reason) => {
+                    return Err(RunError::Irreversible {
+                        id: row.id.clone(),
+                        location,
+                        index: index + 1,
+                        op: format!("op {}", index + 1),
+                        reason: reason.clone(),
+                    });
+                }
+                StoredUnit::Rust(name) => {
+                    return Err(cannot(format!(
+                        "op {} is the Rust step `{name}`, which only a binary that has this \
+                         migration can revert",
+                        index + 1
+                    )));
+                }
+            }
+        }
+        Ok(Job {
+            id: row.id.clone(),
+            location,
+            direction: Direction::Down,
+            transactional: true,
+            steps,
+            ops_total: row.ops_total,
+            ops_done: row.ops_done,
+            statements_done: 0,
+            has_row: true,
+            checksum: row.checksum.clone(),
+            parents: String::new(),
+            down_sql: String::new(),
+            seq: row.seq,
+        })
+    }
+
+    async fn record_checksums_locked(&mut self) -> Result<Vec<String>, RunError> {
+        let rows = self.read_history().await?;
+        let targets: Vec<&Row> = rows
+            .iter()
+            .filter(|r| !r.partial && self.accept_changed.contains(&r.id))
+            .filter(|r| {
+                self.registry
+                    .get(&r.id)
+                    .is_some_and(|e| checksum(e) != r.checksum)
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
+        let wanted: BTreeSet<&str> = targets.iter().map(|r| r.id.as_str()).collect();
+        let mut replay = self.replay(&known, &wanted)?;
+        let mut recorded = Vec::new();
+        for row in targets {
+            let current = checksum(self.entry(&row.id));
+            let down = StoredDown {
+                explicit: false,
+                units: replay
+                    .prefix_units
+                    .remove(row.id.as_str())
+                    .unwrap_or_default(),
+            };
+            history::rechecksum(
+                &mut self.conn,
+                &self.history,
+                &row.id,
+                &current,
+                &down.encode(),
+            )
+            .await
+            .map_err(|e| db_error("recording a checksum", e))?;
+            recorded.push(row.id.clone());
+        }
+        Ok(recorded)
+    }
+
+    /// Replays the recorded (applied, or partly applied) migrations on an empty schema, in graph
+    /// order, keeping each op's inverse. For the migrations in `render`, also renders the
+    /// reverse SQL of each replayed op.
+    fn replay(&self, rows: &[&Row], render: &BTreeSet<&str>) -> Result<Replay, RunError> {
+        let dialect = self.conn.dialect();
+        let done: HashMap<&str, usize> = rows.iter().map(|r| (r.id.as_str(), r.ops_done)).collect();
+        let mut replay = Replay {
+            schema: Schema::new(),
+            inverses: HashMap::new(),
+            prefix_units: HashMap::new(),
+        };
+        for id in self.graph.order() {
+            let Some(&ops_done) = done.get(id) else {
+                continue;
+            };
+            let entry = self.entry(id);
+            let ops = entry.record_up(dialect).into_ops();
+            let rendering = render.contains(id);
+            let mut inverses = Vec::with_capacity(ops_done);
+            let mut units = Vec::new();
+            for op in ops.iter().take(ops_done) {
+                if rendering {
+                    let advanced = advance(&mut replay.schema, op, dialect, true)
+                        .map_err(|source| self.model_error(entry, source))?;
+                    units.extend(advanced.unit);
+                    inverses.push(advanced.inverse);
+                } else {
+                    inverses.push(
+                        replay
+                            .schema
+                            .apply(op)
+                            .map_err(|e| self.model_error(entry, e.into()))?,
+                    );
+                }
+            }
+            replay.inverses.insert(id.to_owned(), inverses);
+            if rendering {
+                replay.prefix_units.insert(id.to_owned(), units);
+            }
+        }
+        Ok(replay)
+    }
+
+    fn model_error(&self, entry: &MigrationEntry, source: RenderPlanError) -> RunError {
+        RunError::Model {
+            id: entry.id().to_owned(),
+            location: entry.location().to_string(),
+            dialect: self.conn.dialect(),
+            source,
+        }
+    }
+}
+
+/// The schema model after replaying what the history records.
+struct Replay {
+    schema: Schema,
+    /// Per migration, the inverse of each replayed op.
+    inverses: HashMap<String, Vec<Inverse>>,
+    /// Per migration asked for, the reverse SQL of each replayed op.
+    prefix_units: HashMap<String, Vec<StoredUnit>>,
+}
+
+/// Applies `op` to the model and renders it; with `store`, also renders its reverse against
+/// the state right after it, for the history row.
+fn advance(
+    schema: &mut Schema,
+    op: &Op,
+    dialect: Dialect,
+    store: bool,
+) -> Result<Advanced, RenderPlanError> {
+    let (rendered, inverse) = plan_op(op, schema, dialect)?;
+    let unit = store.then(|| match &inverse {
+        Inverse::Ops(ops) => render_units(schema, ops, dialect),
+        Inverse::Irreversible { reason } => StoredUnit::Irreversible(reason.clone()),
+    });
+    Ok(Advanced {
+        rendered,
+        inverse,
+        unit,
+    })
+}
+
+/// An op applied to the model.
+struct Advanced {
+    rendered: RenderedOp,
+    inverse: Inverse,
+    /// Its reverse SQL, when asked for.
+    unit: Option<StoredUnit>,
+}
+
+/// Renders `ops` on a copy of `schema`, as one stored unit.
+fn render_units(schema: &Schema, ops: &[Op], dialect: Dialect) -> StoredUnit {
+    let mut scratch = schema.clone();
+    let mut rendered = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let Op::Rust(step) = op {
+            return StoredUnit::Rust(step.name.clone());
+        }
+        match plan_op(op, &mut scratch, dialect) {
+            Ok((mut sql, _)) => {
+                sql.leftover = None;
+                rendered.push(sql);
+            }
+            Err(e) => return StoredUnit::Irreversible(e.to_string()),
+        }
+    }
+    StoredUnit::Sql(rendered)
+}
+
+fn part(op: &Op, rendered: RenderedOp) -> Part {
+    match op {
+        Op::Rust(step) => Part::Rust(step.run.clone()),
+        _ => Part::Sql(rendered),
+    }
+}
+
+fn half_done(row: &Row, location: String) -> RunError {
+    RunError::CannotRevert {
+        id: row.id.clone(),
+        location,
+        reason: format!(
+            "op {} stopped halfway ({} of its statements committed); run `up` to finish it first",
+            row.ops_done + 1,
+            row.statements_done
+        ),
+    }
+}
+
+fn short(checksum: &str) -> &str {
+    checksum.get(..12).unwrap_or(checksum)
+}
+
+fn db_error(context: &str, source: DbError) -> RunError {
+    RunError::Database {
+        context: context.into(),
+        source,
+    }
+}

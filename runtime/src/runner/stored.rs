@@ -1,0 +1,241 @@
+//! The reverse SQL kept in each history row, so that a binary which does not know a migration
+//! (an older release) can still revert it, and a migration edited after it was applied is
+//! reverted as it was applied.
+//!
+//! The text form is line-based with length-prefixed SQL, so any statement survives intact:
+//!
+//! ```text
+//! godwit-down v1 derived 2          -- `derived`: one unit per op; `explicit`: one unit
+//! unit sql 1                        -- the SQL that reverts op 1: 1 rendered op
+//! op 0 0 1                          -- outside_transaction, foreign_keys_off, statements
+//! stmt 0 21                         -- expect_no_rows, byte length; the SQL follows
+//! DROP TABLE "accounts"
+//! unless 42                         -- optional, before a `stmt`: its `unless_exists` probe
+//! SELECT 1 FROM ...
+//! unit irreversible 31              -- op 2 cannot be reverted; the reason follows
+//! raw SQL has no reverse; add ...
+//! ```
+//! A `unit rust <len>` names a Rust step: only a binary that knows the migration can run it.
+
+use crate::render::{RenderedOp, Statement};
+
+/// How to revert what a migration applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredDown {
+    /// `true`: one unit, the explicit `down`, reverting the whole migration. `false`: unit `i`
+    /// reverts op `i`.
+    pub explicit: bool,
+    pub units: Vec<StoredUnit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoredUnit {
+    Sql(Vec<RenderedOp>),
+    Irreversible(String),
+    /// A Rust step, by name.
+    Rust(String),
+}
+
+const HEADER: &str = "godwit-down v1";
+
+impl StoredDown {
+    pub fn encode(&self) -> String {
+        let mut out = format!(
+            "{HEADER} {} {}\n",
+            if self.explicit { "explicit" } else { "derived" },
+            self.units.len()
+        );
+        let flag = |b: bool| if b { '1' } else { '0' };
+        for unit in &self.units {
+            match unit {
+                StoredUnit::Sql(ops) => {
+                    out.push_str(&format!("unit sql {}\n", ops.len()));
+                    for op in ops {
+                        out.push_str(&format!(
+                            "op {} {} {}\n",
+                            flag(op.outside_transaction),
+                            flag(op.foreign_keys_off),
+                            op.statements.len()
+                        ));
+                        for statement in &op.statements {
+                            if let Some(probe) = &statement.unless_exists {
+                                out.push_str(&format!("unless {}\n{probe}\n", probe.len()));
+                            }
+                            out.push_str(&format!(
+                                "stmt {} {}\n{}\n",
+                                flag(statement.expect_no_rows),
+                                statement.sql.len(),
+                                statement.sql
+                            ));
+                        }
+                    }
+                }
+                StoredUnit::Irreversible(reason) => {
+                    out.push_str(&format!("unit irreversible {}\n{reason}\n", reason.len()));
+                }
+                StoredUnit::Rust(name) => {
+                    out.push_str(&format!("unit rust {}\n{name}\n", name.len()));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn decode(text: &str) -> Result<StoredDown, String> {
+        let mut reader = Reader { rest: text };
+        let header = reader.line()?;
+        let fields: Vec<&str> = header.split(' ').collect();
+        let (explicit, count) = match fields.as_slice() {
+            ["godwit-down", "v1", kind @ ("derived" | "explicit"), count] => {
+                (*kind == "explicit", number(count)?)
+            }
+            _ => {
+                return Err(format!(
+                    "unknown header `{header}`, expected `{HEADER} ...`"
+                ));
+            }
+        };
+        let mut units = Vec::with_capacity(count.min(4096));
+        for _ in 0..count {
+            let line = reader.line()?;
+            let unit = match line.split(' ').collect::<Vec<_>>().as_slice() {
+                ["unit", "sql", n] => {
+                    let mut ops = Vec::new();
+                    for _ in 0..number(n)? {
+                        let op_line = reader.line()?;
+                        let ["op", outside, fk_off, statements] =
+                            op_line.split(' ').collect::<Vec<_>>()[..]
+                        else {
+                            return Err(format!("expected `op ...`, found `{op_line}`"));
+                        };
+                        let mut op = RenderedOp {
+                            outside_transaction: boolean(outside)?,
+                            foreign_keys_off: boolean(fk_off)?,
+                            ..RenderedOp::default()
+                        };
+                        for _ in 0..number(statements)? {
+                            let mut stmt_line = reader.line()?;
+                            let mut unless_exists = None;
+                            if let ["unless", len] = stmt_line.split(' ').collect::<Vec<_>>()[..] {
+                                unless_exists = Some(reader.exact(number(len)?)?.to_owned());
+                                stmt_line = reader.line()?;
+                            }
+                            let ["stmt", expect, len] =
+                                stmt_line.split(' ').collect::<Vec<_>>()[..]
+                            else {
+                                return Err(format!("expected `stmt ...`, found `{stmt_line}`"));
+                            };
+                            op.statements.push(Statement {
+                                expect_no_rows: boolean(expect)?,
+                                sql: reader.exact(number(len)?)?.to_owned(),
+                                unless_exists,
+                            });
+                        }
+                        ops.push(op);
+                    }
+                    StoredUnit::Sql(ops)
+                }
+                ["unit", "irreversible", len] => {
+                    StoredUnit::Irreversible(reader.exact(number(len)?)?.to_owned())
+                }
+                ["unit", "rust", len] => StoredUnit::Rust(reader.exact(number(len)?)?.to_owned()),
+                _ => return Err(format!("expected `unit ...`, found `{line}`")),
+            };
+            units.push(unit);
+        }
+        if !reader.rest.is_empty() {
+            return Err("trailing text after the last unit".into());
+        }
+        Ok(StoredDown { explicit, units })
+    }
+}
+
+struct Reader<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    fn line(&mut self) -> Result<&'a str, String> {
+        let end = self
+            .rest
+            .find('\n')
+            .ok_or("the text ends in the middle of a line")?;
+        let line = &self.rest[..end];
+        self.rest = &self.rest[end + 1..];
+        Ok(line)
+    }
+
+    /// `len` bytes followed by a newline.
+    fn exact(&mut self, len: usize) -> Result<&'a str, String> {
+        let text = self
+            .rest
+            .get(..len)
+            .filter(|_| self.rest.as_bytes().get(len) == Some(&b'\n'))
+            .ok_or("a length does not match the text that follows it")?;
+        self.rest = &self.rest[len + 1..];
+        Ok(text)
+    }
+}
+
+fn number(s: &str) -> Result<usize, String> {
+    s.parse().map_err(|_| format!("`{s}` is not a count"))
+}
+
+fn boolean(s: &str) -> Result<bool, String> {
+    match s {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(format!("`{s}` is not 0 or 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_any_sql() {
+        let down = StoredDown {
+            explicit: false,
+            units: vec![
+                StoredUnit::Sql(vec![RenderedOp {
+                    statements: vec![
+                        Statement {
+                            sql: "DROP TABLE \"x\n\"; -- stmt 0 4\nunit".into(),
+                            expect_no_rows: false,
+                            unless_exists: Some("SELECT 1\nunless 3".into()),
+                        },
+                        Statement {
+                            sql: "PRAGMA foreign_key_check".into(),
+                            expect_no_rows: true,
+                            unless_exists: None,
+                        },
+                    ],
+                    outside_transaction: false,
+                    foreign_keys_off: true,
+                    leftover: None,
+                }]),
+                StoredUnit::Irreversible("raw SQL has no reverse\nat all".into()),
+                StoredUnit::Rust("copy names — ünïcode".into()),
+                StoredUnit::Sql(vec![]),
+            ],
+        };
+        assert_eq!(StoredDown::decode(&down.encode()).unwrap(), down);
+    }
+
+    #[test]
+    fn damaged_text_is_an_error_not_a_panic() {
+        let text = StoredDown {
+            explicit: true,
+            units: vec![StoredUnit::Rust("é".into())],
+        }
+        .encode();
+        for cut in 0..text.len() {
+            if text.is_char_boundary(cut) {
+                assert!(StoredDown::decode(&text[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        assert!(StoredDown::decode("godwit-down v2 derived 0\n").is_err());
+        assert!(StoredDown::decode("godwit-down v1 derived 1\nunit rust 99\nx\n").is_err());
+    }
+}

@@ -1,0 +1,722 @@
+//! The runner against the real servers: every test runs on PostgreSQL, MariaDB and SQLite,
+//! each in its own database.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use godwit::graph::Target;
+use godwit::introspect::introspect;
+use godwit::prelude::*;
+use godwit::registry::MigrationEntry;
+use godwit::runner::{Event, RunError, State};
+use godwit::{Migrator, Schema};
+use godwit_tests::matrix::assert_live_matches;
+use godwit_tests::sets::{self, EVERY_OP_ORDER};
+use godwit_tests::testdb::TestDb;
+use godwit_tests::{entry, sets::registry};
+
+const HISTORY: &str = "godwit_migrations";
+
+macro_rules! on_every_dialect {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(godwit::Dialect::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                super::$name(godwit::Dialect::Mysql).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(godwit::Dialect::Sqlite).await
+            }
+        }
+    )*};
+}
+
+on_every_dialect!(
+    every_op_up_down_up,
+    failing_op_in_a_transactional_migration,
+    failing_op_in_a_non_transactional_migration,
+    downgrade_after_a_failure_reverts_what_was_applied,
+    eight_processes_apply_each_migration_once,
+    killed_runner_is_reported_and_completed,
+    edited_migration_stops_the_upgrade,
+    unknown_migration_is_reported_and_reverted_from_stored_sql,
+    irreversible_migration_refuses_to_go_down,
+    explicit_down_is_used,
+    panic_in_a_data_step_rolls_back_and_releases_the_lock,
+    waiting_for_the_lock_times_out_with_a_message,
+    busy_table_fails_fast_and_is_retried,
+    stamp_records_without_running,
+    history_table_can_be_moved,
+);
+
+async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
+    Migrator::with_registry(db.connect().await, registry(entries)).expect("a valid set")
+}
+
+/// The schema model after `ids`, replayed in order.
+fn model(entries: &[MigrationEntry], ids: &[&str], dialect: Dialect) -> Schema {
+    let mut schema = Schema::new();
+    for id in ids {
+        let entry = entries.iter().find(|e| e.id() == *id).expect("a known id");
+        for op in entry.record_up(dialect).ops() {
+            schema.apply(op).unwrap_or_else(|e| panic!("{id}: {e}"));
+        }
+    }
+    schema
+}
+
+fn states(status: &godwit::runner::Status) -> BTreeMap<String, State> {
+    status
+        .migrations
+        .iter()
+        .map(|m| (m.id.clone(), m.state.clone()))
+        .collect()
+}
+
+async fn count(conn: &mut godwit::db::Connection, sql: &str) -> i64 {
+    conn.fetch_text(sql).await.expect("count")[0][0]
+        .as_deref()
+        .expect("a count")
+        .parse()
+        .expect("a number")
+}
+
+async fn tables(conn: &mut godwit::db::Connection) -> Vec<String> {
+    introspect(conn, &[HISTORY])
+        .await
+        .expect("introspect")
+        .tables
+        .into_keys()
+        .collect()
+}
+
+async fn every_op_up_down_up(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = sets::every_op();
+    let mut m = migrator(&db, entries.clone()).await;
+    for (i, id) in EVERY_OP_ORDER.iter().enumerate() {
+        let report = m.upgrade(&[Target::Forward(1)]).await.unwrap();
+        assert_eq!(report.applied, [*id]);
+        let schema = model(&entries, &EVERY_OP_ORDER[..=i], dialect);
+        assert_live_matches(m.connection(), &schema, &[HISTORY], &format!("up to {id}")).await;
+    }
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM users").await, 2);
+    for i in (0..EVERY_OP_ORDER.len()).rev() {
+        let report = m.downgrade(&[Target::Back(1)]).await.unwrap();
+        assert_eq!(report.reverted, [EVERY_OP_ORDER[i]]);
+        let schema = model(&entries, &EVERY_OP_ORDER[..i], dialect);
+        let step = format!("down from {}", EVERY_OP_ORDER[i]);
+        assert_live_matches(m.connection(), &schema, &[HISTORY], &step).await;
+    }
+    let full = model(&entries, &EVERY_OP_ORDER, dialect);
+    let report = m.up().await.unwrap();
+    assert_eq!(report.applied, EVERY_OP_ORDER);
+    assert_live_matches(m.connection(), &full, &[HISTORY], "up to the heads").await;
+    let status = m.status().await.unwrap();
+    assert!(
+        status
+            .migrations
+            .iter()
+            .all(|s| s.state == State::Applied && s.applied_at.is_some())
+    );
+    assert!(m.up().await.unwrap().nothing_to_do());
+    let report = m.downgrade(&[Target::base()]).await.unwrap();
+    assert_eq!(report.reverted.len(), 6);
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    m.up().await.unwrap();
+    assert_live_matches(m.connection(), &full, &[HISTORY], "up again").await;
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM users").await, 2);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn failing_op_in_a_transactional_migration(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = sets::gated(true);
+    let mut m = migrator(&db, entries.clone()).await;
+    let err = m.up().await.unwrap_err();
+    let RunError::Failed {
+        id,
+        index,
+        ops_applied,
+        ..
+    } = &err
+    else {
+        panic!("expected a failed op, got {err}");
+    };
+    assert_eq!((id.as_str(), *index), ("g2", 1));
+    let message = err.to_string();
+    assert!(message.contains("failed at op 2 of 3"), "{message}");
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["g1"], State::Applied);
+    if dialect == Dialect::Mysql {
+        // DDL commits implicitly: the first op stays, recorded.
+        assert_eq!(*ops_applied, 1);
+        assert!(message.contains("ops 1–1 of 3 are applied"), "{message}");
+        assert_eq!(
+            status["g2"],
+            State::Partial {
+                ops_done: 1,
+                ops_total: 3
+            }
+        );
+        assert_eq!(tables(m.connection()).await, ["one", "two_a"]);
+    } else {
+        // One transaction with the history row: nothing of g2 is left.
+        assert_eq!(*ops_applied, 0);
+        assert!(message.contains("nothing of `g2` is applied"), "{message}");
+        assert_eq!(status["g2"], State::Pending);
+        assert_eq!(tables(m.connection()).await, ["one"]);
+    }
+    m.connection()
+        .execute("CREATE TABLE gate (id INTEGER)")
+        .await
+        .unwrap();
+    let report = m.up().await.unwrap();
+    assert_eq!(report.applied, ["g2", "g3"]);
+    let mut schema = model(&entries, &["g1", "g2", "g3"], dialect);
+    schema
+        .apply(&godwit::Op::CreateTable(godwit::op::Table {
+            columns: vec![godwit::op::Column::new("id", ColumnType::Integer)],
+            ..godwit::op::Table::new("gate")
+        }))
+        .unwrap();
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "after the rerun").await;
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM gate").await, 1);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn failing_op_in_a_non_transactional_migration(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = sets::gated(false);
+    let mut m = migrator(&db, entries.clone()).await;
+    let err = m.up().await.unwrap_err();
+    assert!(
+        matches!(&err, RunError::Failed { id, ops_applied: 1, .. } if id == "g2"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("run `up` again to resume at op 2"));
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(
+        status["g2"],
+        State::Partial {
+            ops_done: 1,
+            ops_total: 3
+        }
+    );
+    assert_eq!(tables(m.connection()).await, ["one", "two_a"]);
+    m.connection()
+        .execute("CREATE TABLE gate (id INTEGER)")
+        .await
+        .unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = m.on_event(move |e| seen.lock().unwrap().push(e.clone()));
+    assert_eq!(m.up().await.unwrap().applied, ["g2", "g3"]);
+    assert!(events.lock().unwrap().iter().any(|e| matches!(
+        e,
+        Event::MigrationStarted { id, resume_from: 1, .. } if id == "g2"
+    )));
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM gate").await, 1);
+    assert_eq!(
+        tables(m.connection()).await,
+        ["gate", "one", "three", "two_a", "two_b"]
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn downgrade_after_a_failure_reverts_what_was_applied(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, sets::gated(false)).await;
+    m.up().await.unwrap_err();
+    let report = m.downgrade(&[Target::base()]).await.unwrap();
+    assert_eq!(report.reverted, ["g2", "g1"]);
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    assert_eq!(
+        count(m.connection(), &format!("SELECT COUNT(*) FROM {HISTORY}")).await,
+        0
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn eight_processes_apply_each_migration_once(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+                .args(["crowded", &db.url, "up"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn a runner")
+        })
+        .collect();
+    let mut applied: Vec<String> = Vec::new();
+    let mut idle = 0;
+    for child in children {
+        let output = child.wait_with_output().expect("wait for a runner");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().unwrap_or_default().to_owned();
+        assert!(output.status.success(), "a runner failed: {stdout}");
+        match last.strip_prefix("applied ") {
+            Some(ids) => applied.extend(ids.split(',').map(str::to_owned)),
+            None if last == "nothing to do" => idle += 1,
+            None => panic!("unexpected runner output: {stdout}"),
+        }
+    }
+    applied.sort();
+    assert_eq!(applied, ["c1", "c2", "c3", "c4", "c5"]);
+    assert!(idle >= 1);
+    let mut m = migrator(&db, sets::crowded()).await;
+    let status = m.status().await.unwrap();
+    assert!(status.migrations.iter().all(|s| s.state == State::Applied));
+    assert_eq!(
+        count(m.connection(), &format!("SELECT COUNT(*) FROM {HISTORY}")).await,
+        5
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn killed_runner_is_reported_and_completed(dialect: Dialect) {
+    use std::io::BufRead;
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+        .args(["killable", &db.url, "up"])
+        .env("GODWIT_TEST_PAUSE", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn a runner");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the runner ended before pausing: {seen:?}"))
+            .expect("read the runner's output");
+        if line == "PAUSED" {
+            break;
+        }
+        seen.push(line);
+    }
+    child.kill().expect("SIGKILL the runner");
+    child.wait().expect("reap the runner");
+
+    let entries = sets::killable();
+    let mut m = migrator(&db, entries.clone()).await;
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["k1"], State::Applied);
+    if dialect == Dialect::Mysql {
+        assert_eq!(
+            status["k2"],
+            State::Partial {
+                ops_done: 1,
+                ops_total: 3
+            }
+        );
+        assert_eq!(tables(m.connection()).await, ["k_one", "k_two"]);
+    } else {
+        assert_eq!(status["k2"], State::Pending);
+        assert_eq!(tables(m.connection()).await, ["k_one"]);
+    }
+    // The data step's insert died with its transaction.
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM k_one").await, 0);
+    assert_eq!(m.up().await.unwrap().applied, ["k2"]);
+    let schema = model(&entries, &["k1", "k2"], dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "after the rerun").await;
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM k_one").await, 1);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn edited_v1(m: &mut Migration) {
+    m.create_table("notes", |t| {
+        t.id("id");
+    });
+}
+
+fn edited_v2(m: &mut Migration) {
+    m.create_table("notes", |t| {
+        t.id("id");
+        t.text("body");
+    });
+}
+
+async fn edited_migration_stops_the_upgrade(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, vec![entry!("notes", [], edited_v1)]).await;
+    m.up().await.unwrap();
+    m.close().await.unwrap();
+
+    let edited = vec![
+        entry!("notes", [], edited_v2),
+        entry!("later", ["notes"], edited_v1_later),
+    ];
+    let mut m = migrator(&db, edited.clone()).await;
+    let err = m.up().await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RunError::Changed(_)), "{message}");
+    assert!(
+        message.contains("`notes`") && message.contains("runner.rs:"),
+        "{message}"
+    );
+    assert_eq!(tables(m.connection()).await, ["notes"]);
+    assert!(matches!(
+        states(&m.status().await.unwrap())["notes"],
+        State::Changed { .. }
+    ));
+    let mut m = m.accept_changed(["notes"]);
+    assert_eq!(m.up().await.unwrap().applied, ["later"]);
+    assert_eq!(m.record_checksums().await.unwrap(), ["notes"]);
+    m.close().await.unwrap();
+
+    let mut m = migrator(&db, edited).await;
+    assert!(m.up().await.unwrap().nothing_to_do());
+    assert_eq!(states(&m.status().await.unwrap())["notes"], State::Applied);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn edited_v1_later(m: &mut Migration) {
+    m.create_table("later", |t| {
+        t.id("id");
+    });
+}
+
+fn unknown_base(m: &mut Migration) {
+    m.create_table("base_table", |t| {
+        t.id("id");
+        t.string("name", 40);
+    });
+}
+
+fn unknown_newer(m: &mut Migration) {
+    m.add_column("base_table", "extra", ColumnType::Integer);
+    m.create_index("ix_base_extra", "base_table", ["extra"]);
+    m.create_table("newer", |t| {
+        t.id("id");
+    });
+}
+
+async fn unknown_migration_is_reported_and_reverted_from_stored_sql(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let newer = vec![
+        entry!("u1", [], unknown_base),
+        entry!("u2", ["u1"], unknown_newer),
+    ];
+    let mut m = migrator(&db, newer).await;
+    m.up().await.unwrap();
+    m.close().await.unwrap();
+
+    let older = vec![entry!("u1", [], unknown_base)];
+    let mut m = migrator(&db, older.clone()).await;
+    let status = m.status().await.unwrap();
+    let unknown = status.migrations.iter().find(|s| s.id == "u2").unwrap();
+    assert_eq!(unknown.state, State::Unknown);
+    assert!(unknown.location.contains("runner.rs:"), "{unknown:?}");
+    assert_eq!(unknown.parents, ["u1"]);
+    let err = m.up().await.unwrap_err();
+    assert!(
+        matches!(&err, RunError::Unknown(ids) if ids == &["u2"]),
+        "{err}"
+    );
+    // The older binary reverts the newer migration with the SQL stored when it was applied.
+    let report = m.downgrade(&[Target::Back(1)]).await.unwrap();
+    assert_eq!(report.reverted, ["u2"]);
+    let schema = model(&older, &["u1"], dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "after reverting u2").await;
+    assert_eq!(
+        m.downgrade(&[Target::base()]).await.unwrap().reverted,
+        ["u1"]
+    );
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn irreversible_data(m: &mut Migration) {
+    m.sql("INSERT INTO base_table (name) VALUES ('x')");
+}
+
+fn irreversible_after(m: &mut Migration) {
+    m.create_table("after_table", |t| {
+        t.id("id");
+    });
+}
+
+async fn irreversible_migration_refuses_to_go_down(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(
+        &db,
+        vec![
+            entry!("r1", [], unknown_base),
+            entry!("r2", ["r1"], irreversible_data),
+            entry!("r3", ["r2"], irreversible_after),
+        ],
+    )
+    .await;
+    m.up().await.unwrap();
+    let err = m.downgrade(&[Target::base()]).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, RunError::Irreversible { id, index: 1, .. } if id == "r2"),
+        "{message}"
+    );
+    assert!(
+        message.contains("sql(\"INSERT INTO base_table") && message.contains("no reverse"),
+        "{message}"
+    );
+    // Refused before anything ran: r3 is still applied.
+    assert_eq!(tables(m.connection()).await, ["after_table", "base_table"]);
+    let status = m.status().await.unwrap();
+    assert!(status.migrations.iter().all(|s| s.state == State::Applied));
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn explicit_down(m: &mut Migration) {
+    m.sql("DELETE FROM base_table WHERE name = 'x'");
+}
+
+async fn explicit_down_is_used(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(
+        &db,
+        vec![
+            entry!("r1", [], unknown_base),
+            entry!("r2", ["r1"], irreversible_data).with_down(explicit_down),
+        ],
+    )
+    .await;
+    m.up().await.unwrap();
+    assert_eq!(
+        count(m.connection(), "SELECT COUNT(*) FROM base_table").await,
+        1
+    );
+    assert_eq!(
+        m.downgrade(&[Target::Back(1)]).await.unwrap().reverted,
+        ["r2"]
+    );
+    assert_eq!(
+        count(m.connection(), "SELECT COUNT(*) FROM base_table").await,
+        0
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn panicking(m: &mut Migration) {
+    m.create_table("before_panic", |t| {
+        t.id("id");
+    });
+    m.rust("explode", |_| {
+        Box::pin(async {
+            panic!("boom");
+        })
+    });
+}
+
+async fn panic_in_a_data_step_rolls_back_and_releases_the_lock(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, vec![entry!("p1", [], panicking)]).await;
+    let err = m.up().await.unwrap_err();
+    assert!(err.to_string().contains("panicked: boom"), "{err}");
+    // On MySQL the table creation committed before the step: `p1` stays, partly applied.
+    let mut other = migrator(&db, sets::crowded())
+        .await
+        .allow_unknown(true)
+        .lock_timeout(Duration::from_secs(5));
+    assert_eq!(other.up().await.unwrap().applied.len(), 5);
+    if dialect != Dialect::Mysql {
+        assert!(
+            !tables(other.connection())
+                .await
+                .contains(&"before_panic".into())
+        );
+    }
+    other.close().await.unwrap();
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn slow(m: &mut Migration) {
+    m.rust("hold the lock", |_| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok(())
+        })
+    });
+}
+
+async fn waiting_for_the_lock_times_out_with_a_message(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut holder = migrator(&db, vec![entry!("slow", [], slow)]).await;
+    let running = tokio::spawn(async move {
+        let report = holder.up().await;
+        (holder, report)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut waiter = migrator(&db, vec![entry!("slow", [], slow)])
+        .await
+        .lock_timeout(Duration::from_millis(200));
+    let err = waiter.up().await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RunError::LockTimeout { .. }), "{message}");
+    assert!(
+        message.contains("another migration run holds the lock"),
+        "{message}"
+    );
+    let (holder, report) = running.await.unwrap();
+    assert_eq!(report.unwrap().applied, ["slow"]);
+    let mut waiter = waiter.lock_timeout(Duration::from_secs(5));
+    assert!(waiter.up().await.unwrap().nothing_to_do());
+    holder.close().await.unwrap();
+    waiter.close().await.unwrap();
+    db.drop().await;
+}
+
+fn busy_base(m: &mut Migration) {
+    m.create_table("busy", |t| {
+        t.id("id");
+    });
+}
+
+fn busy_alter(m: &mut Migration) {
+    m.add_column("busy", "note", ColumnType::Integer);
+}
+
+async fn busy_table_fails_fast_and_is_retried(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        entry!("b1", [], busy_base),
+        entry!("b2", ["b1"], busy_alter),
+    ];
+    let mut m = migrator(&db, entries.clone()).await;
+    m.upgrade(&[Target::id("b1")]).await.unwrap();
+    // Another session holds a lock on the table the migration alters.
+    let mut blocker = db.connect().await;
+    let (lock, unlock) = match dialect {
+        Dialect::Postgres => ("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE", "COMMIT"),
+        Dialect::Mysql => ("LOCK TABLES busy WRITE", "UNLOCK TABLES"),
+        Dialect::Sqlite => ("BEGIN IMMEDIATE", "COMMIT"),
+    };
+    blocker.execute(lock).await.unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        blocker.execute(unlock).await.unwrap();
+        blocker
+    });
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = m
+        .ddl_lock_timeout(Duration::from_millis(200))
+        .retries(6)
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
+    assert_eq!(m.up().await.unwrap().applied, ["b2"]);
+    let retries = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::Retrying { .. }))
+        .count();
+    assert!(retries >= 1, "no retry: {:?}", events.lock().unwrap());
+    let schema = model(&entries, &["b1", "b2"], dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "after the retries").await;
+    release.await.unwrap().close().await.ok();
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn stamp_records_without_running(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, sets::crowded()).await;
+    let report = m.stamp(&[Target::id("c3")]).await.unwrap();
+    assert_eq!(report.stamped, ["c1", "c2", "c3"]);
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["c3"], State::Applied);
+    assert_eq!(status["c4"], State::Pending);
+    let report = m.stamp(&[Target::id("c1")]).await.unwrap();
+    assert_eq!(report.unstamped, ["c3", "c2"]);
+    let report = m.stamp(&[Target::base()]).await.unwrap();
+    assert_eq!(report.unstamped, ["c1"]);
+    assert!(
+        m.status()
+            .await
+            .unwrap()
+            .migrations
+            .iter()
+            .all(|s| s.state == State::Pending)
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn history_table_can_be_moved(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let schema = match dialect {
+        Dialect::Postgres => "audit".to_owned(),
+        // MySQL's schema is a database: use the test's own, named explicitly.
+        Dialect::Mysql => db.url.rsplit('/').next().unwrap().to_owned(),
+        Dialect::Sqlite => "main".to_owned(),
+    };
+    let mut m = migrator(&db, sets::crowded())
+        .await
+        .history_table(Some(&schema), "schema_history");
+    m.up().await.unwrap();
+    assert_eq!(
+        m.status().await.unwrap().history_table,
+        format!("{schema}.schema_history")
+    );
+    let table = godwit::render::quote_identifier(dialect, "schema_history");
+    let qualified = format!(
+        "{}.{table}",
+        godwit::render::quote_identifier(dialect, &schema)
+    );
+    assert_eq!(
+        count(m.connection(), &format!("SELECT COUNT(*) FROM {qualified}")).await,
+        5
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
