@@ -15,6 +15,7 @@ use crate::op::{
 #[derive(Debug, Clone)]
 pub struct Migration {
     dialect: Dialect,
+    id: &'static str,
     ops: Vec<Op>,
 }
 
@@ -24,8 +25,23 @@ impl Migration {
     pub fn new(dialect: Dialect) -> Self {
         Migration {
             dialect,
+            id: "",
             ops: Vec::new(),
         }
+    }
+
+    /// An empty recording of migration `id` for `dialect`.
+    pub fn for_migration(id: &'static str, dialect: Dialect) -> Self {
+        Migration {
+            id,
+            ..Migration::new(dialect)
+        }
+    }
+
+    /// The id of the migration being recorded (empty outside a registered migration): lets a
+    /// function shared by several migrations name what it creates after the migration.
+    pub fn id(&self) -> &'static str {
+        self.id
     }
 
     /// Records `up` for `dialect` and returns its ops.

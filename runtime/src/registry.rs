@@ -139,7 +139,7 @@ impl MigrationEntry {
 
     /// Runs the migration function and returns what it recorded.
     pub fn record_up(&self, dialect: Dialect) -> Migration {
-        let mut m = Migration::new(dialect);
+        let mut m = Migration::for_migration(self.id, dialect);
         (self.up)(&mut m);
         m
     }
@@ -147,7 +147,7 @@ impl MigrationEntry {
     /// Runs the explicit downgrade function, if there is one.
     pub fn record_down(&self, dialect: Dialect) -> Option<Migration> {
         self.down.map(|down| {
-            let mut m = Migration::new(dialect);
+            let mut m = Migration::for_migration(self.id, dialect);
             down(&mut m);
             m
         })

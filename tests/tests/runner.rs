@@ -720,3 +720,124 @@ async fn history_table_can_be_moved(dialect: Dialect) {
     m.close().await.unwrap();
     db.drop().await;
 }
+
+fn codes_table(m: &mut Migration) {
+    m.create_table("codes", |t| {
+        t.id("id");
+        t.string("code", 20).not_null();
+    });
+    m.sql("INSERT INTO codes (code) VALUES ('a'), ('a'), ('b')")
+        .reverse("DELETE FROM codes");
+}
+
+fn codes_unique_concurrently(m: &mut Migration) {
+    m.create_index("ux_codes_code", "codes", ["code"])
+        .unique()
+        .concurrently();
+}
+
+/// PostgreSQL leaves an INVALID index behind a failed `CREATE INDEX CONCURRENTLY`; the rerun
+/// drops it before building the index again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_concurrent_index_is_dropped_before_the_retry() {
+    let Some(db) = TestDb::create(Dialect::Postgres).await else {
+        return;
+    };
+    let entries = vec![
+        entry!("codes", [], codes_table),
+        entry!("codes_unique", ["codes"], codes_unique_concurrently),
+    ];
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = migrator(&db, entries.clone())
+        .await
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
+    let err = m.up().await.unwrap_err();
+    assert!(
+        matches!(&err, RunError::Failed { id, ops_applied: 0, .. } if id == "codes_unique"),
+        "{err}"
+    );
+    let invalid = "SELECT COUNT(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                   WHERE c.relname = 'ux_codes_code' AND NOT i.indisvalid";
+    assert_eq!(count(m.connection(), invalid).await, 1);
+    assert_eq!(
+        states(&m.status().await.unwrap())["codes_unique"],
+        State::Partial {
+            ops_done: 0,
+            ops_total: 1
+        }
+    );
+    m.connection()
+        .execute("DELETE FROM codes WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(m.up().await.unwrap().applied, ["codes_unique"]);
+    assert!(events.lock().unwrap().iter().any(|e| matches!(
+        e,
+        Event::LeftoverRemoved { sql, .. } if sql.contains("ux_codes_code")
+    )));
+    assert_eq!(count(m.connection(), invalid).await, 0);
+    let schema = model(&entries, &["codes", "codes_unique"], Dialect::Postgres);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "after the retry").await;
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+on_every_dialect!(lock_is_released_when_the_caller_panics, runs_on_a_connection_from_a_pool);
+
+async fn lock_is_released_when_the_caller_panics(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let m = migrator(&db, sets::crowded())
+        .await
+        .on_event(|e| {
+            if matches!(e, Event::MigrationStarted { position: 2, .. }) {
+                panic!("the observer fails");
+            }
+        });
+    let task = tokio::spawn(async move {
+        let mut m = m;
+        m.up().await
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    let mut other = migrator(&db, sets::crowded())
+        .await
+        .lock_timeout(Duration::from_secs(10));
+    let report = other.up().await.unwrap();
+    assert_eq!(report.applied, ["c2", "c3", "c4", "c5"]);
+    other.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn runs_on_a_connection_from_a_pool(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let report = match dialect {
+        Dialect::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            with_crowded(Migrator::from_pool(&pool).await.unwrap()).await
+        }
+        Dialect::Mysql => {
+            let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+            with_crowded(Migrator::from_pool(&pool).await.unwrap()).await
+        }
+        Dialect::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            with_crowded(Migrator::from_pool(&pool).await.unwrap()).await
+        }
+    };
+    assert_eq!(report.applied.len(), 5);
+    db.drop().await;
+}
+
+/// A pool-built migrator carries this binary's (empty) registry; run the crowded set on its
+/// connection.
+async fn with_crowded(m: Migrator) -> godwit::runner::Report {
+    let conn = m.into_connection();
+    let mut m = Migrator::with_registry(conn, registry(sets::crowded())).unwrap();
+    let report = m.up().await.unwrap();
+    m.close().await.unwrap();
+    report
+}

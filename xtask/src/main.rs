@@ -3,12 +3,16 @@
 
 use std::process::ExitCode;
 
+mod bench_apply;
 mod bench_graph;
 
 const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  bench apply [--runs N] [--migrations N] [--dialects postgres,mysql,sqlite]
+      time upgrade and downgrade of generated migrations against the same SQL run raw
+      (build in release: cargo run --release -p xtask -- bench apply)
   bench graph [--runs N] [--sizes 1000,10000]
       time registry + graph + full upgrade plan on generated migrations
       (build in release: cargo run --release -p xtask -- bench graph)";
@@ -17,6 +21,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
+        ["bench", "apply", rest @ ..] => bench_apply::run(rest),
         ["bench", "graph", rest @ ..] => bench_graph::run(rest),
         _ => Err(USAGE.to_string()),
     };

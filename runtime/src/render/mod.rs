@@ -136,7 +136,7 @@ pub fn plan_op(
     dialect: Dialect,
 ) -> Result<(RenderedOp, Inverse), PlanError> {
     let mut after = schema.clone();
-    let inverse = after.apply(op)?;
+    let inverse = after.apply_without_rollback(op)?;
     let rendered = render(op, schema, &after, dialect)?;
     *schema = after;
     Ok((rendered, inverse))

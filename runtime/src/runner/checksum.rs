@@ -41,3 +41,74 @@ pub fn checksum(entry: &MigrationEntry) -> String {
             hex
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::checksum;
+    use crate::migration::Migration;
+    use crate::op::{ColumnType, Dialect};
+    use crate::registry::{Location, MigrationEntry};
+
+    fn entry(up: fn(&mut Migration)) -> MigrationEntry {
+        MigrationEntry::new("m", &[], up, Location::new("m", "m.rs", 1))
+    }
+
+    fn compact(m: &mut Migration) {
+        m.create_table("users", |t| {
+            t.id("id");
+            t.string("email", 200).not_null();
+        });
+        m.add_column("users", "age", ColumnType::Integer).default(0);
+    }
+
+    /// The same ops as `compact`, written differently.
+    fn spread(m: &mut Migration) {
+        let table = "users";
+        m.create_table(table, |t| {
+            t.id("id");
+            t.string("email", 200)
+                // a comment
+                .not_null();
+        });
+        m.add_column(table, "age", ColumnType::Integer).default(0);
+    }
+
+    fn different_default(m: &mut Migration) {
+        m.create_table("users", |t| {
+            t.id("id");
+            t.string("email", 200).not_null();
+        });
+        m.add_column("users", "age", ColumnType::Integer).default(1);
+    }
+
+    fn dialect_branch(m: &mut Migration) {
+        compact(m);
+        if m.dialect() == Dialect::Mysql {
+            m.sql("OPTIMIZE TABLE users");
+        }
+    }
+
+    #[test]
+    fn formatting_does_not_change_the_checksum() {
+        assert_eq!(checksum(&entry(compact)), checksum(&entry(spread)));
+    }
+
+    #[test]
+    fn changing_an_op_changes_the_checksum() {
+        let base = checksum(&entry(compact));
+        assert_ne!(base, checksum(&entry(different_default)));
+        assert_ne!(base, checksum(&entry(dialect_branch)));
+        assert_ne!(base, checksum(&entry(compact).with_transactional(false)));
+    }
+
+    /// Pins the canonical form: if this fails, the op model's `Debug` output changed and every
+    /// recorded checksum would change with it; bump the `v1` in the hashed prefix and say so
+    /// in the release notes.
+    #[test]
+    fn the_canonical_form_is_pinned() {
+        assert_eq!(
+            checksum(&entry(compact)),
+            "cfa9f695173c1b782e84f61943d55abf9c5435a30c76e19c9ec8bb5d7e2a6751"
+        );
+    }
+}

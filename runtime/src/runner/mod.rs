@@ -692,15 +692,20 @@ impl Migrator {
     fn check_changed(&self, rows: &[Row]) -> Result<(), RunError> {
         let changed: Vec<String> = rows
             .iter()
-            .filter(|r| !r.partial && !self.accept_changed.contains(&r.id))
+            .filter(|r| !self.accept_changed.contains(&r.id))
             .filter_map(|r| {
                 let entry = self.registry.get(&r.id)?;
                 let current = checksum(entry);
                 (current != r.checksum).then(|| {
                     format!(
-                        "`{}` ({}) recorded {} now {}",
+                        "`{}` ({}{}) recorded {} now {}",
                         r.id,
                         entry.location(),
+                        if r.partial {
+                            format!(", stopped after op {} of {}", r.ops_done, r.ops_total)
+                        } else {
+                            String::new()
+                        },
                         short(&r.checksum),
                         short(&current)
                     )
@@ -1107,7 +1112,7 @@ impl Migrator {
                     inverses.push(
                         replay
                             .schema
-                            .apply(op)
+                            .apply_without_rollback(op)
                             .map_err(|e| self.model_error(entry, e.into()))?,
                     );
                 }
@@ -1147,8 +1152,17 @@ fn advance(
     dialect: Dialect,
     store: bool,
 ) -> Result<Advanced, RenderPlanError> {
-    let (rendered, inverse) = plan_op(op, schema, dialect)?;
+    let before = schema.clone();
+    // The run stops on error and drops the model, so no rollback copy is needed.
+    let inverse = schema.apply_without_rollback(op)?;
+    let rendered = crate::render::render(op, &before, schema, dialect)?;
     let unit = store.then(|| match &inverse {
+        // A one-op inverse leads from this state straight back to `before`: render it
+        // between the two without another copy.
+        Inverse::Ops(ops) if ops.len() == 1 => stored_unit(
+            &ops[0],
+            crate::render::render(&ops[0], schema, &before, dialect),
+        ),
         Inverse::Ops(ops) => render_units(schema, ops, dialect),
         Inverse::Irreversible { reason } => StoredUnit::Irreversible(reason.clone()),
     });
@@ -1165,6 +1179,17 @@ struct Advanced {
     inverse: Inverse,
     /// Its reverse SQL, when asked for.
     unit: Option<StoredUnit>,
+}
+
+fn stored_unit(op: &Op, rendered: Result<RenderedOp, crate::render::RenderError>) -> StoredUnit {
+    match (op, rendered) {
+        (Op::Rust(step), _) => StoredUnit::Rust(step.name.clone()),
+        (_, Ok(mut sql)) => {
+            sql.leftover = None;
+            StoredUnit::Sql(vec![sql])
+        }
+        (_, Err(e)) => StoredUnit::Irreversible(e.to_string()),
+    }
 }
 
 /// Renders `ops` on a copy of `schema`, as one stored unit.

@@ -1,5 +1,7 @@
 //! Validation and application of each op, and derivation of its inverse.
 
+use std::sync::Arc;
+
 use super::expr::{mentions_identifier, rename_identifier};
 use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K};
 use crate::op::{
@@ -22,7 +24,7 @@ pub(super) fn apply(schema: &mut Schema, op: &Op) -> std::result::Result<Inverse
     Ok(inverse)
 }
 
-fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
+pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
     match op {
         Op::CreateTable(table) => create_table(s, table),
         Op::DropTable { name } => drop_table(s, name),
@@ -259,7 +261,7 @@ fn create_table(s: &mut Schema, table: &Table) -> Result<Inverse> {
     }
     // Constraints are checked against the table as it will be, so that a self-referencing
     // foreign key sees its own columns.
-    s.tables.insert(created.name.clone(), created);
+    s.tables.insert(created.name.clone(), Arc::new(created));
     let name = &table.name;
     if let Some(pk) = &table.primary_key {
         add_primary_key(s, name, pk)?;
@@ -319,7 +321,7 @@ fn drop_table(s: &mut Schema, name: &str) -> Result<Inverse> {
         });
     }
     let table = s.tables.remove(name).expect("checked above");
-    ops(Op::CreateTable(table))
+    ops(Op::CreateTable(Arc::unwrap_or_clone(table)))
 }
 
 fn rename_table(s: &mut Schema, from: &str, to: &str) -> Result<Inverse> {
@@ -328,11 +330,14 @@ fn rename_table(s: &mut Schema, from: &str, to: &str) -> Result<Inverse> {
     if s.tables.contains_key(to) {
         return Err(K::DuplicateTable(to.into()));
     }
-    let mut table = s.tables.remove(from).expect("checked above");
+    let mut table = Arc::unwrap_or_clone(s.tables.remove(from).expect("checked above"));
     table.name = to.into();
-    s.tables.insert(to.into(), table);
+    s.tables.insert(to.into(), Arc::new(table));
     for t in s.tables.values_mut() {
-        for fk in &mut t.foreign_keys {
+        if !t.foreign_keys.iter().any(|fk| fk.ref_table == from) {
+            continue;
+        }
+        for fk in &mut Arc::make_mut(t).foreign_keys {
             if fk.ref_table == from {
                 fk.ref_table = to.into();
             }
@@ -499,7 +504,14 @@ fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) -> Result<In
         rename(&mut fk.columns);
     }
     for t in s.tables.values_mut() {
-        for fk in t.foreign_keys.iter_mut().filter(|f| f.ref_table == table) {
+        if !t.foreign_keys.iter().any(|f| f.ref_table == table) {
+            continue;
+        }
+        for fk in Arc::make_mut(t)
+            .foreign_keys
+            .iter_mut()
+            .filter(|f| f.ref_table == table)
+        {
             rename(&mut fk.ref_columns);
         }
     }
@@ -681,14 +693,13 @@ fn remove_enum_value(s: &mut Schema, name: &str, value: &str) -> Result<Inverse>
 }
 
 fn table_ref<'a>(s: &'a Schema, name: &str) -> Result<&'a Table> {
-    s.tables
-        .get(name)
-        .ok_or_else(|| K::UnknownTable(name.into()))
+    s.table(name).ok_or_else(|| K::UnknownTable(name.into()))
 }
 
 fn table_mut<'a>(s: &'a mut Schema, name: &str) -> Result<&'a mut Table> {
     s.tables
         .get_mut(name)
+        .map(Arc::make_mut)
         .ok_or_else(|| K::UnknownTable(name.into()))
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod expr;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub(crate) use apply::REBUILD_PREFIX;
 pub use error::{SchemaError, SchemaErrorKind};
@@ -23,7 +24,9 @@ pub const MAX_IDENTIFIER_BYTES: usize = 63;
 /// Tables and enum types, as replayed from ops or introspected from a database.
 #[derive(Debug, Clone, PartialEq, std::default::Default)]
 pub struct Schema {
-    tables: BTreeMap<String, Table>,
+    /// Shared until written (`Arc::make_mut`): copying a schema, once per op, costs one pointer
+    /// per table instead of every table's columns and constraints.
+    tables: BTreeMap<String, Arc<Table>>,
     enums: BTreeMap<String, Vec<String>>,
 }
 
@@ -51,11 +54,11 @@ impl Schema {
     }
 
     pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.get(name)
+        self.tables.get(name).map(|t| &**t)
     }
 
     pub fn tables(&self) -> impl Iterator<Item = &Table> {
-        self.tables.values()
+        self.tables.values().map(|t| &**t)
     }
 
     /// The values of enum type `name`, in order.
@@ -73,9 +76,18 @@ impl Schema {
         apply::apply(self, op)
     }
 
+    /// [`Schema::apply`] without the copy that makes it atomic: on error the schema may be left
+    /// half-changed. For callers that discard the schema on error (a scratch copy, a replay).
+    pub(crate) fn apply_without_rollback(&mut self, op: &Op) -> Result<Inverse, SchemaError> {
+        apply::apply_to(self, op).map_err(|kind| SchemaError {
+            op: op.describe(),
+            kind,
+        })
+    }
+
     /// Inserts a table as-is, without validation; for building expected states from a catalog.
     pub fn insert_table(&mut self, table: Table) {
-        self.tables.insert(table.name.clone(), table);
+        self.tables.insert(table.name.clone(), Arc::new(table));
     }
 
     pub fn insert_enum(&mut self, name: String, values: Vec<String>) {
@@ -84,7 +96,7 @@ impl Schema {
 
     /// Every table whose foreign keys reference `table`, other than `table` itself.
     pub fn tables_referencing<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a Table> {
-        self.tables.values().filter(move |t| {
+        self.tables().filter(move |t| {
             t.name != table && t.foreign_keys.iter().any(|fk| fk.ref_table == table)
         })
     }
