@@ -2,6 +2,8 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod db;
 pub mod introspect;
 pub mod migration;

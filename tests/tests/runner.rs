@@ -783,19 +783,20 @@ async fn invalid_concurrent_index_is_dropped_before_the_retry() {
     db.drop().await;
 }
 
-on_every_dialect!(lock_is_released_when_the_caller_panics, runs_on_a_connection_from_a_pool);
+on_every_dialect!(
+    lock_is_released_when_the_caller_panics,
+    runs_on_a_connection_from_a_pool
+);
 
 async fn lock_is_released_when_the_caller_panics(dialect: Dialect) {
     let Some(db) = TestDb::create(dialect).await else {
         return;
     };
-    let m = migrator(&db, sets::crowded())
-        .await
-        .on_event(|e| {
-            if matches!(e, Event::MigrationStarted { position: 2, .. }) {
-                panic!("the observer fails");
-            }
-        });
+    let m = migrator(&db, sets::crowded()).await.on_event(|e| {
+        if matches!(e, Event::MigrationStarted { position: 2, .. }) {
+            panic!("the observer fails");
+        }
+    });
     let task = tokio::spawn(async move {
         let mut m = m;
         m.up().await

@@ -243,8 +243,9 @@ impl Scratch {
                 .unwrap_or_default()
         );
         let server = match dialect {
-            Dialect::Postgres => std::env::var("GODWIT_BENCH_POSTGRES_URL")
-                .unwrap_or_else(|_| POSTGRES_URL.into()),
+            Dialect::Postgres => {
+                std::env::var("GODWIT_BENCH_POSTGRES_URL").unwrap_or_else(|_| POSTGRES_URL.into())
+            }
             Dialect::Mysql => {
                 std::env::var("GODWIT_BENCH_MYSQL_URL").unwrap_or_else(|_| MYSQL_URL.into())
             }

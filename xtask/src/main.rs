@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use godwit_example_blog as _; // links the example migrations for `migrate`
+
 mod bench_apply;
 mod bench_graph;
 
@@ -10,6 +12,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  migrate <command> [options]
+      the godwit CLI over the example migrations (examples/blog); `migrate help` lists the
+      commands. Default database: the SQLite file ./godwit.sqlite3
   bench apply [--runs N] [--migrations N] [--dialects postgres,mysql,sqlite]
       time upgrade and downgrade of generated migrations against the same SQL run raw
       (build in release: cargo run --release -p xtask -- bench apply)
@@ -21,6 +26,15 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
+        ["migrate", rest @ ..] => {
+            let args: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            return ExitCode::from(
+                godwit::cli::Cli::default()
+                    .migrations_dir("examples/blog/src/migrations")
+                    .lock_file("examples/blog/godwit.sum")
+                    .run(&args),
+            );
+        }
         ["bench", "apply", rest @ ..] => bench_apply::run(rest),
         ["bench", "graph", rest @ ..] => bench_graph::run(rest),
         _ => Err(USAGE.to_string()),

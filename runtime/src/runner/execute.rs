@@ -292,7 +292,7 @@ async fn run_in_transaction(
                     Part::Sql(op) => run_statements(&mut m.conn, op, 0)
                         .await
                         .map_err(|(_, e)| fail(at, e))?,
-                    Part::Rust(f) => {
+                    Part::Rust(_, f) => {
                         call_step(f.as_ref(), &mut m.conn)
                             .await
                             .map_err(|error| UnitFailure {
@@ -364,7 +364,7 @@ async fn run_alone(
             .iter()
             .map(|p| match p {
                 Part::Sql(op) => op.statements.len(),
-                Part::Rust(_) => 1,
+                Part::Rust(..) => 1,
             })
             .sum::<usize>()
             > 1;
@@ -422,7 +422,7 @@ async fn run_alone(
                     }
                 }
             }
-            Part::Rust(f) => {
+            Part::Rust(_, f) => {
                 // Not inside a transaction only on PostgreSQL/SQLite `transactional = false`
                 // migrations mixed with outside ops; the step's own writes commit as it goes.
                 call_step(f.as_ref(), &mut m.conn)
@@ -440,6 +440,82 @@ async fn run_alone(
     record(m, job, step, last, progress)
         .await
         .map_err(|e| fail(&mut committed, e))
+}
+
+/// The job as a script: what `run` would execute, with its transaction boundaries and history
+/// writes as comments, for offline review.
+pub(super) fn script(job: &Job, dialect: Dialect) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let history = match job.direction {
+        Direction::Up => format!("-- history: record `{}` as applied", job.id),
+        Direction::Down => format!("-- history: remove `{}`", job.id),
+    };
+    let units = units(job, dialect);
+    let atomic = units.len() == 1 && units[0].in_transaction;
+    if !atomic && job.direction == Direction::Up {
+        let _ = writeln!(out, "-- history: record `{}` as started", job.id);
+    }
+    for (u, unit) in units.iter().enumerate() {
+        let steps = &job.steps[unit.steps.clone()];
+        let foreign_keys_off = dialect == Dialect::Sqlite
+            && steps.iter().any(|s| {
+                s.parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Sql(op) if op.foreign_keys_off))
+            });
+        if foreign_keys_off {
+            let _ = writeln!(out, "PRAGMA foreign_keys = OFF;");
+        }
+        if unit.in_transaction {
+            let begin = if dialect == Dialect::Sqlite {
+                "BEGIN IMMEDIATE"
+            } else {
+                "BEGIN"
+            };
+            let _ = writeln!(out, "{begin};");
+        } else if dialect != Dialect::Mysql {
+            let _ = writeln!(out, "-- outside a transaction:");
+        }
+        for step in steps {
+            let _ = writeln!(out, "-- {}", step.description);
+            for part in &step.parts {
+                match part {
+                    Part::Sql(op) => {
+                        if let Some(leftover) = &op.leftover {
+                            let _ = writeln!(
+                                out,
+                                "-- first, if this returns rows: {}\n--   {};",
+                                leftover.probe, leftover.remove
+                            );
+                        }
+                        out.push_str(&op.to_sql());
+                    }
+                    Part::Rust(name, _) => {
+                        let _ = writeln!(out, "-- Rust step `{name}` runs here");
+                    }
+                }
+            }
+        }
+        if foreign_keys_off && unit.in_transaction {
+            let _ = writeln!(out, "-- must return no rows:\nPRAGMA foreign_key_check;");
+        }
+        if u + 1 == units.len() {
+            let _ = writeln!(out, "{history}");
+        } else {
+            let _ = writeln!(out, "-- history: progress of `{}`", job.id);
+        }
+        if unit.in_transaction {
+            let _ = writeln!(out, "COMMIT;");
+        }
+        if foreign_keys_off {
+            let _ = writeln!(out, "PRAGMA foreign_keys = ON;");
+        }
+    }
+    if units.is_empty() {
+        let _ = writeln!(out, "{history}");
+    }
+    out
 }
 
 fn op_finished(job: &Job, step: &Step, started: Instant) -> Event {

@@ -291,7 +291,8 @@ fn describe_applied(
 #[derive(Clone)]
 pub(crate) enum Part {
     Sql(RenderedOp),
-    Rust(std::sync::Arc<StepFn>),
+    /// A Rust data step: its name and its function.
+    Rust(String, std::sync::Arc<StepFn>),
 }
 
 /// What applying or reverting one op of a migration takes.
@@ -311,7 +312,7 @@ impl Step {
     }
 
     fn only_rust(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Rust(_)))
+        self.parts.iter().all(|p| matches!(p, Part::Rust(..)))
     }
 }
 
@@ -688,6 +689,198 @@ impl Migrator {
             .map_err(RunError::History)
     }
 
+    fn planner(&self) -> Planner<'_> {
+        Planner {
+            registry: &self.registry,
+            graph: &self.graph,
+            dialect: self.conn.dialect(),
+            accept_changed: &self.accept_changed,
+            allow_unknown: self.allow_unknown,
+        }
+    }
+
+    async fn upgrade_locked(
+        &mut self,
+        targets: &[Target],
+        stamp_only: bool,
+    ) -> Result<Report, RunError> {
+        let rows = self.read_history().await?;
+        let jobs = self.planner().upgrade_jobs(&rows, targets)?;
+        let mut report = Report::default();
+        let total = jobs.len();
+        for (position, job) in jobs.iter().enumerate() {
+            if stamp_only {
+                execute::stamp(self, job).await?;
+                report.stamped.push(job.id.clone());
+            } else {
+                execute::run(self, job, position + 1, total).await?;
+                report.applied.push(job.id.clone());
+            }
+        }
+        Ok(report)
+    }
+
+    async fn downgrade_locked(
+        &mut self,
+        targets: &[Target],
+        stamp_only: bool,
+    ) -> Result<Report, RunError> {
+        let rows = self.read_history().await?;
+        let mut report = Report::default();
+        if stamp_only {
+            let (unknown, plan) = self.planner().downgrade_plan(&rows, targets)?;
+            // Nothing runs, so nothing needs to be reversible.
+            for id in unknown
+                .iter()
+                .map(|r| r.id.as_str())
+                .chain(plan.iter().map(String::as_str))
+            {
+                history::delete(&mut self.conn, &self.history, id)
+                    .await
+                    .map_err(|e| db_error("stamping the history", e))?;
+                report.unstamped.push(id.to_owned());
+            }
+            return Ok(report);
+        }
+        let jobs = self.planner().downgrade_jobs(&rows, targets)?;
+        let total = jobs.len();
+        for (position, job) in jobs.iter().enumerate() {
+            execute::run(self, job, position + 1, total).await?;
+            report.reverted.push(job.id.clone());
+        }
+        Ok(report)
+    }
+
+    async fn record_checksums_locked(&mut self) -> Result<Vec<String>, RunError> {
+        let rows = self.read_history().await?;
+        let targets: Vec<&Row> = rows
+            .iter()
+            .filter(|r| !r.partial && self.accept_changed.contains(&r.id))
+            .filter(|r| {
+                self.registry
+                    .get(&r.id)
+                    .is_some_and(|e| checksum(e) != r.checksum)
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
+        let wanted: BTreeSet<&str> = targets.iter().map(|r| r.id.as_str()).collect();
+        let mut replay = self.planner().replay(&known, &wanted)?;
+        let mut recorded = Vec::new();
+        for row in targets {
+            let current = checksum(self.planner().entry(&row.id));
+            let down = StoredDown {
+                explicit: false,
+                units: replay
+                    .prefix_units
+                    .remove(row.id.as_str())
+                    .unwrap_or_default(),
+            };
+            history::rechecksum(
+                &mut self.conn,
+                &self.history,
+                &row.id,
+                &current,
+                &down.encode(),
+            )
+            .await
+            .map_err(|e| db_error("recording a checksum", e))?;
+            recorded.push(row.id.clone());
+        }
+        Ok(recorded)
+    }
+}
+
+/// One migration of an offline plan: what it does and the SQL it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedMigration {
+    pub id: String,
+    pub direction: Direction,
+    /// `file:line (module)`.
+    pub location: String,
+    /// The ops (up) or the reverted ops (down), described.
+    pub ops: Vec<String>,
+    /// The statements, with the transaction boundaries and the history writes as the runner
+    /// makes them.
+    pub sql: String,
+}
+
+/// Without a database: what an upgrade from an empty history (`Direction::Up`) or a downgrade
+/// from every migration applied (`Direction::Down`) to `targets` runs on `dialect`.
+pub fn offline_plan(
+    registry: &Registry,
+    dialect: Dialect,
+    direction: Direction,
+    targets: &[Target],
+) -> Result<Vec<ScriptedMigration>, RunError> {
+    let graph = registry.graph()?;
+    let accepted = BTreeSet::new();
+    let planner = Planner {
+        registry,
+        graph: &graph,
+        dialect,
+        accept_changed: &accepted,
+        allow_unknown: false,
+    };
+    let jobs = match direction {
+        Direction::Up => planner.upgrade_jobs(&[], targets)?,
+        Direction::Down => {
+            let rows: Vec<Row> = graph
+                .order()
+                .enumerate()
+                .map(|(seq, id)| {
+                    let entry = planner.entry(id);
+                    let ops = entry.record_up(dialect).ops().len();
+                    Row {
+                        id: id.to_owned(),
+                        checksum: checksum(entry),
+                        partial: false,
+                        ops_done: ops,
+                        ops_total: ops,
+                        statements_done: 0,
+                        applied_at: String::new(),
+                        execution_ms: 0,
+                        seq: seq as i64,
+                        parents: Vec::new(),
+                        location: String::new(),
+                        down_sql: String::new(),
+                    }
+                })
+                .collect();
+            planner.downgrade_jobs(&rows, targets)?
+        }
+    };
+    Ok(jobs
+        .iter()
+        .map(|job| ScriptedMigration {
+            id: job.id.clone(),
+            direction: job.direction,
+            location: job.location.clone(),
+            ops: job.steps.iter().map(|s| s.description.clone()).collect(),
+            sql: execute::script(job, dialect),
+        })
+        .collect())
+}
+
+/// The schema model after replaying what the history records.
+/// Everything planning needs, and no connection: the runner and the offline SQL share it.
+pub(crate) struct Planner<'a> {
+    registry: &'a Registry,
+    graph: &'a Graph,
+    dialect: Dialect,
+    accept_changed: &'a BTreeSet<String>,
+    allow_unknown: bool,
+}
+
+impl Planner<'_> {
+    fn entry(&self, id: &str) -> &MigrationEntry {
+        self.registry
+            .get(id)
+            .expect("the graph and the registry hold the same ids")
+    }
+
     /// Stops on applied migrations whose checksum changed, unless accepted.
     fn check_changed(&self, rows: &[Row]) -> Result<(), RunError> {
         let changed: Vec<String> = rows
@@ -719,12 +912,8 @@ impl Migrator {
         }
     }
 
-    async fn upgrade_locked(
-        &mut self,
-        targets: &[Target],
-        stamp_only: bool,
-    ) -> Result<Report, RunError> {
-        let rows = self.read_history().await?;
+    /// Every migration an upgrade to `targets` runs, rendered.
+    fn upgrade_jobs(&self, rows: &[Row], targets: &[Target]) -> Result<Vec<Job>, RunError> {
         let unknown: Vec<String> = rows
             .iter()
             .filter(|r| !self.graph.contains(&r.id))
@@ -747,12 +936,11 @@ impl Migrator {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let mut report = Report::default();
         if plan.is_empty() {
-            return Ok(report);
+            return Ok(Vec::new());
         }
         let rows_by_id: HashMap<&str, &Row> = known.iter().map(|r| (r.id.as_str(), *r)).collect();
-        let dialect = self.conn.dialect();
+        let dialect = self.dialect;
         let planned: BTreeSet<&str> = plan.iter().map(String::as_str).collect();
         let mut replay = self.replay(&known, &planned)?;
         let mut seq = rows.iter().map(|r| r.seq).max().unwrap_or(0);
@@ -801,26 +989,16 @@ impl Migrator {
                 seq: row.map_or(seq, |r| r.seq),
             });
         }
-        let total = jobs.len();
-        for (position, job) in jobs.iter().enumerate() {
-            if stamp_only {
-                execute::stamp(self, job).await?;
-                report.stamped.push(job.id.clone());
-            } else {
-                execute::run(self, job, position + 1, total).await?;
-                report.applied.push(job.id.clone());
-            }
-        }
-        Ok(report)
+        Ok(jobs)
     }
 
-    async fn downgrade_locked(
-        &mut self,
+    /// What a downgrade to `targets` reverts: unknown migrations (newest first), then known
+    /// ones in reverse plan order.
+    fn downgrade_plan<'r>(
+        &self,
+        rows: &'r [Row],
         targets: &[Target],
-        stamp_only: bool,
-    ) -> Result<Report, RunError> {
-        let rows = self.read_history().await?;
-        let dialect = self.conn.dialect();
+    ) -> Result<(Vec<&'r Row>, Vec<String>), RunError> {
         // Unknown migrations are newer than anything this binary knows: a downgrade reverts
         // them first, newest first, unless every head is kept.
         let mut unknown: Vec<&Row> = rows
@@ -843,23 +1021,16 @@ impl Migrator {
                 (unknown, plan.ids().iter().map(|s| s.to_string()).collect())
             }
         };
-        let mut report = Report::default();
-        if stamp_only {
-            // Nothing runs, so nothing needs to be reversible.
-            for id in unknown
-                .iter()
-                .map(|r| r.id.as_str())
-                .chain(plan.iter().map(String::as_str))
-            {
-                history::delete(&mut self.conn, &self.history, id)
-                    .await
-                    .map_err(|e| db_error("stamping the history", e))?;
-                report.unstamped.push(id.to_owned());
-            }
-            return Ok(report);
-        }
+        Ok((unknown, plan))
+    }
+
+    /// Every migration a downgrade to `targets` reverts, rendered.
+    fn downgrade_jobs(&self, rows: &[Row], targets: &[Target]) -> Result<Vec<Job>, RunError> {
+        let dialect = self.dialect;
+        let (unknown, plan) = self.downgrade_plan(rows, targets)?;
+        let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
         if unknown.is_empty() && plan.is_empty() {
-            return Ok(report);
+            return Ok(Vec::new());
         }
         let rows_by_id: HashMap<&str, &Row> = known.iter().map(|r| (r.id.as_str(), *r)).collect();
         let mut replay = self.replay(&known, &BTreeSet::new())?;
@@ -963,12 +1134,7 @@ impl Migrator {
                 seq: row.seq,
             });
         }
-        let total = jobs.len();
-        for (position, job) in jobs.iter().enumerate() {
-            execute::run(self, job, position + 1, total).await?;
-            report.reverted.push(job.id.clone());
-        }
-        Ok(report)
+        Ok(jobs)
     }
 
     /// A downgrade that runs the reverse SQL stored in the history row.
@@ -1041,52 +1207,11 @@ impl Migrator {
         })
     }
 
-    async fn record_checksums_locked(&mut self) -> Result<Vec<String>, RunError> {
-        let rows = self.read_history().await?;
-        let targets: Vec<&Row> = rows
-            .iter()
-            .filter(|r| !r.partial && self.accept_changed.contains(&r.id))
-            .filter(|r| {
-                self.registry
-                    .get(&r.id)
-                    .is_some_and(|e| checksum(e) != r.checksum)
-            })
-            .collect();
-        if targets.is_empty() {
-            return Ok(Vec::new());
-        }
-        let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
-        let wanted: BTreeSet<&str> = targets.iter().map(|r| r.id.as_str()).collect();
-        let mut replay = self.replay(&known, &wanted)?;
-        let mut recorded = Vec::new();
-        for row in targets {
-            let current = checksum(self.entry(&row.id));
-            let down = StoredDown {
-                explicit: false,
-                units: replay
-                    .prefix_units
-                    .remove(row.id.as_str())
-                    .unwrap_or_default(),
-            };
-            history::rechecksum(
-                &mut self.conn,
-                &self.history,
-                &row.id,
-                &current,
-                &down.encode(),
-            )
-            .await
-            .map_err(|e| db_error("recording a checksum", e))?;
-            recorded.push(row.id.clone());
-        }
-        Ok(recorded)
-    }
-
     /// Replays the recorded (applied, or partly applied) migrations on an empty schema, in graph
     /// order, keeping each op's inverse. For the migrations in `render`, also renders the
     /// reverse SQL of each replayed op.
     fn replay(&self, rows: &[&Row], render: &BTreeSet<&str>) -> Result<Replay, RunError> {
-        let dialect = self.conn.dialect();
+        let dialect = self.dialect;
         let done: HashMap<&str, usize> = rows.iter().map(|r| (r.id.as_str(), r.ops_done)).collect();
         let mut replay = Replay {
             schema: Schema::new(),
@@ -1129,13 +1254,12 @@ impl Migrator {
         RunError::Model {
             id: entry.id().to_owned(),
             location: entry.location().to_string(),
-            dialect: self.conn.dialect(),
+            dialect: self.dialect,
             source,
         }
     }
 }
 
-/// The schema model after replaying what the history records.
 struct Replay {
     schema: Schema,
     /// Per migration, the inverse of each replayed op.
@@ -1213,7 +1337,7 @@ fn render_units(schema: &Schema, ops: &[Op], dialect: Dialect) -> StoredUnit {
 
 fn part(op: &Op, rendered: RenderedOp) -> Part {
     match op {
-        Op::Rust(step) => Part::Rust(step.run.clone()),
+        Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
         _ => Part::Sql(rendered),
     }
 }

@@ -1,0 +1,284 @@
+//! The blog example driven as a user drives it: the `blog-migrate` CLI in its own process, on
+//! PostgreSQL, MariaDB and SQLite.
+
+use std::process::{Command, Output};
+
+use godwit::Dialect;
+use godwit::db::Connection;
+use godwit_tests::testdb::TestDb;
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_blog-migrate"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run blog-migrate")
+}
+
+/// Runs the CLI and checks its exit code; returns its stdout.
+fn expect(code: i32, args: &[&str]) -> String {
+    let output = cli(args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "blog-migrate {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        args.join(" ")
+    );
+    stdout
+}
+
+async fn scalar(conn: &mut Connection, sql: &str) -> String {
+    conn.fetch_text(sql).await.expect(sql)[0][0]
+        .clone()
+        .unwrap_or_default()
+}
+
+async fn round_trip(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let url = db.url.as_str();
+    let out = expect(0, &["up", "--database-url", url]);
+    assert!(out.contains("+ applied  create_users"), "{out}");
+    assert!(out.contains("11 applied, 0 pending"), "{out}");
+
+    let json = expect(0, &["status", "--format", "json", "--database-url", url]);
+    assert_eq!(json.matches("\"state\":\"applied\"").count(), 11, "{json}");
+
+    let mut conn = db.connect().await;
+    assert_eq!(scalar(&mut conn, "SELECT COUNT(*) FROM users").await, "3");
+    assert_eq!(
+        scalar(&mut conn, "SELECT COUNT(*) FROM articles").await,
+        "3"
+    );
+    // The backfill split the names at the last space.
+    assert_eq!(
+        scalar(
+            &mut conn,
+            "SELECT first_name FROM users WHERE email = 'grace@example.com'"
+        )
+        .await,
+        "Grace Brewster"
+    );
+
+    // Down to base reverts everything, the contract through its explicit `down`.
+    let out = expect(0, &["down", "base", "--database-url", url]);
+    assert!(out.contains("- reverted create_users"), "{out}");
+    let tables = godwit::introspect::introspect(&mut conn, &["godwit_migrations"])
+        .await
+        .unwrap()
+        .tables;
+    assert!(tables.is_empty(), "{:?}", tables.keys());
+
+    expect(0, &["up", "--database-url", url]);
+    assert_eq!(scalar(&mut conn, "SELECT COUNT(*) FROM users").await, "3");
+    assert_eq!(
+        scalar(
+            &mut conn,
+            "SELECT last_name FROM users WHERE email = 'ada@example.com'"
+        )
+        .await,
+        "Lovelace"
+    );
+
+    // Down through the contract: `name` comes back, rebuilt from the parts.
+    expect(0, &["down", "split_names_backfill", "--database-url", url]);
+    assert_eq!(
+        scalar(
+            &mut conn,
+            "SELECT name FROM users WHERE email = 'alan@example.com'"
+        )
+        .await,
+        "Alan Turing"
+    );
+    let status = expect(0, &["status", "--database-url", url]);
+    assert!(
+        status.contains("split_names_contract      pending"),
+        "{status}"
+    );
+    expect(0, &["up", "--database-url", url]);
+
+    let out = expect(0, &["redo", "--database-url", url]);
+    assert!(
+        out.contains("- reverted index_articles_by_status")
+            && out.contains("+ applied  index_articles_by_status"),
+        "{out}"
+    );
+    expect(0, &["down", "-1", "--database-url", url]);
+    let json = expect(0, &["status", "--format", "json", "--database-url", url]);
+    assert!(
+        json.contains("{\"id\":\"index_articles_by_status\",\"state\":\"pending\""),
+        "{json}"
+    );
+    let out = expect(
+        0,
+        &["stamp", "index_articles_by_status", "--database-url", url],
+    );
+    assert!(
+        out.contains("recorded index_articles_by_status as applied"),
+        "{out}"
+    );
+    expect(0, &["stamp", "merge_blog_branches", "--database-url", url]);
+    expect(0, &["up", "--database-url", url]);
+
+    // Errors say what to do and exit 1 (a run failed) or 2 (a wrong command line).
+    let output = cli(&["down", "nonexistent", "--database-url", url]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no migration has the id or id prefix `nonexistent`"),
+        "{stderr}"
+    );
+    let output = cli(&["down", "--database-url", url]);
+    assert_eq!(output.status.code(), Some(2));
+
+    conn.close().await.ok();
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_on_postgres() {
+    round_trip(Dialect::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_on_mysql() {
+    round_trip(Dialect::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_on_sqlite() {
+    round_trip(Dialect::Sqlite).await;
+}
+
+#[test]
+fn offline_commands_need_no_database() {
+    let unreachable = "postgres://nobody@127.0.0.1:1/none";
+    for dialect in ["postgres", "mysql", "sqlite"] {
+        let sql = expect(
+            0,
+            &["sql", "--dialect", dialect, "--database-url", unreachable],
+        );
+        assert!(sql.contains("-- migration create_users"), "{sql}");
+        assert!(
+            sql.contains("-- history: record `create_users` as applied"),
+            "{sql}"
+        );
+        let down = expect(0, &["sql", "down", "--dialect", dialect]);
+        assert!(down.contains("-- history: remove `create_users`"), "{down}");
+        let show = expect(0, &["show", "split_names_contract", "--dialect", dialect]);
+        assert!(show.contains("down         explicit"), "{show}");
+    }
+    let sql = expect(
+        0,
+        &[
+            "sql",
+            "up",
+            "index_articles_by_status",
+            "--dialect",
+            "postgres",
+        ],
+    );
+    assert!(sql.contains("CREATE INDEX CONCURRENTLY"), "{sql}");
+    assert!(sql.contains("-- outside a transaction:"), "{sql}");
+    let sql = expect(0, &["sql", "up", "create_posts", "--dialect", "sqlite"]);
+    assert!(
+        sql.contains("BEGIN IMMEDIATE;") && sql.contains("COMMIT;"),
+        "{sql}"
+    );
+    assert!(!sql.contains("rename_posts_to_articles"), "{sql}");
+
+    let history = expect(0, &["history"]);
+    assert!(
+        history.contains("* merge_blog_branches (merge of"),
+        "{history}"
+    );
+    assert!(history.contains("| / /"), "{history}");
+    let json = expect(0, &["history", "--format", "json"]);
+    assert!(
+        json.starts_with("[{\"id\":\"index_articles_by_status\""),
+        "{json}"
+    );
+    let heads = expect(0, &["heads", "--format", "json"]);
+    assert!(
+        heads.starts_with("[{\"id\":\"index_articles_by_status\""),
+        "{heads}"
+    );
+
+    let check = expect(0, &["check"]);
+    assert!(check.contains("no problems"), "{check}");
+    let json = expect(0, &["check", "--format", "json"]);
+    assert!(json.starts_with("{\"ok\":true"), "{json}");
+
+    assert_eq!(cli(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(cli(&["sql"]).status.code(), Some(2));
+}
+
+#[test]
+fn check_catches_an_edited_released_migration() {
+    let dir = std::env::temp_dir().join(format!("godwit-blog-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = dir.join("godwit.sum");
+    let original =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/godwit.sum")).unwrap();
+    let tampered: String = original
+        .lines()
+        .map(|l| match l.strip_prefix("create_posts ") {
+            Some(_) => format!("create_posts {}\n", "0".repeat(64)),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&lock, tampered).unwrap();
+    let lock = lock.to_str().unwrap();
+    let out = expect(3, &["check", "--lock-file", lock]);
+    assert!(
+        out.contains("[checksum] create_posts: changed since it was locked"),
+        "{out}"
+    );
+    expect(0, &["check", "--lock-file", lock, "--update-lock"]);
+    expect(0, &["check", "--lock-file", lock]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn new_and_merge_scaffold_after_the_heads() {
+    let dir = std::env::temp_dir().join(format!("godwit-blog-new-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mod.rs"), "pub mod existing;").unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    let out = expect(0, &["new", "add_avatars", "--dir", dir_arg]);
+    assert!(out.contains("add_avatars.rs"), "{out}");
+    let file = std::fs::read_to_string(dir.join("add_avatars.rs")).unwrap();
+    assert!(
+        file.contains(
+            "#[migration(after = [godwit_example_blog::migrations::index_articles_by_status::index_articles_by_status])]"
+        ),
+        "{file}"
+    );
+    assert!(
+        file.contains("pub fn add_avatars(m: &mut Migration)"),
+        "{file}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("mod.rs")).unwrap(),
+        "pub mod existing;\npub mod add_avatars;\n"
+    );
+    // One head: nothing to merge. A bad name or an existing id is refused.
+    let output = cli(&["merge", "--dir", dir_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to merge"));
+    assert_eq!(
+        cli(&["new", "Bad-Name", "--dir", dir_arg]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        cli(&["new", "create_users", "--dir", dir_arg])
+            .status
+            .code(),
+        Some(1)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,610 @@
+//! What the CLI prints: text (colored on a terminal) or JSON, and the progress line.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::check::CheckReport;
+use super::graph_view::Line;
+use crate::graph::Direction;
+use crate::op::Dialect;
+use crate::registry::MigrationEntry;
+use crate::runner::{Event, ScriptedMigration, State, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Text,
+    Json,
+}
+
+pub(super) struct Printer {
+    format: Format,
+    color: bool,
+    progress: Arc<Mutex<Progress>>,
+}
+
+/// The progress line on stderr, drawn only when stderr is a terminal.
+struct Progress {
+    enabled: bool,
+    drawn: bool,
+    run_started: Option<Instant>,
+    migration: String,
+    position: usize,
+    total: usize,
+    op: String,
+    op_index: usize,
+    ops: usize,
+    finished: usize,
+    direction: Direction,
+}
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const CYAN: &str = "\x1b[36m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+impl Printer {
+    pub fn new(format: Format) -> Printer {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Printer {
+            format,
+            color,
+            progress: Arc::new(Mutex::new(Progress {
+                enabled: std::io::stderr().is_terminal(),
+                drawn: false,
+                run_started: None,
+                migration: String::new(),
+                position: 0,
+                total: 0,
+                op: String::new(),
+                op_index: 0,
+                ops: 0,
+                finished: 0,
+                direction: Direction::Up,
+            })),
+        }
+    }
+
+    fn paint(&self, color: &str, text: &str) -> String {
+        if self.color {
+            format!("{color}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn error(&self, message: &str) {
+        self.finish_progress();
+        let label = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            format!("{RED}{BOLD}error{RESET}")
+        } else {
+            "error".to_owned()
+        };
+        eprintln!("{label}: {message}");
+    }
+
+    pub fn note(&self, message: &str) {
+        if self.format == Format::Text {
+            println!("{message}");
+        }
+    }
+
+    /// Clears the progress line.
+    pub fn finish_progress(&self) {
+        if let Ok(mut progress) = self.progress.lock()
+            && progress.drawn
+        {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+            progress.drawn = false;
+        }
+    }
+
+    /// An observer for [`crate::Migrator::on_event`]: a line per migration on stdout, and the
+    /// progress line (current migration and op, elapsed time, ETA) on a terminal.
+    pub fn progress_observer(&self) -> impl Fn(&Event) + Send + Sync + 'static {
+        let progress = self.progress.clone();
+        let color = self.color;
+        let text = self.format == Format::Text;
+        move |event| {
+            let Ok(mut p) = progress.lock() else {
+                return;
+            };
+            match event {
+                Event::MigrationStarted {
+                    id,
+                    direction,
+                    position,
+                    total,
+                    ops,
+                    resume_from,
+                } => {
+                    if p.run_started.is_none() || *position == 1 {
+                        p.run_started = Some(Instant::now());
+                        p.finished = 0;
+                    }
+                    p.migration = id.clone();
+                    p.position = *position;
+                    p.total = *total;
+                    p.ops = *ops;
+                    p.op_index = *resume_from;
+                    p.op.clear();
+                    p.direction = *direction;
+                    if *resume_from > 0 && text {
+                        p.clear();
+                        println!("resuming {id} at op {} of {ops}", resume_from + 1);
+                    }
+                }
+                Event::OpFinished {
+                    index, description, ..
+                } => {
+                    p.op_index = index + 1;
+                    p.op = description.clone();
+                }
+                Event::MigrationFinished {
+                    id,
+                    direction,
+                    elapsed,
+                } => {
+                    p.finished += 1;
+                    p.clear();
+                    if text {
+                        let (mark, verb) = match direction {
+                            Direction::Up => ("+", "applied "),
+                            Direction::Down => ("-", "reverted"),
+                        };
+                        let mark = if color {
+                            format!("{GREEN}{mark}{RESET}")
+                        } else {
+                            mark.to_owned()
+                        };
+                        println!("{mark} {verb} {id} ({})", duration(*elapsed));
+                    }
+                }
+                Event::LeftoverRemoved { id, sql } => {
+                    p.clear();
+                    if text {
+                        println!("  {id}: removed what a failed attempt left: {sql}");
+                    }
+                }
+                Event::Retrying {
+                    id,
+                    attempt,
+                    wait,
+                    error,
+                } => {
+                    p.clear();
+                    eprintln!(
+                        "  {id}: lock timeout, retry {attempt} in {}: {error}",
+                        duration(*wait)
+                    );
+                }
+            }
+            p.draw();
+        }
+    }
+
+    pub fn status(&self, status: &Status, dialect: Dialect) {
+        if self.format == Format::Json {
+            let mut out = String::from("{");
+            let _ = write!(
+                out,
+                "\"history_table\":{},\"dialect\":{},\"heads\":{},\"migrations\":[",
+                json(&status.history_table),
+                json(dialect.name()),
+                json_list(&status.heads)
+            );
+            for (i, m) in status.migrations.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(
+                    out,
+                    "{{\"id\":{},\"state\":{},\"applied_at\":{},\"execution_ms\":{},\"location\":{},\"parents\":{}",
+                    json(&m.id),
+                    json(m.state.label()),
+                    m.applied_at.as_deref().map_or("null".into(), json),
+                    m.execution_ms.map_or("null".into(), |ms| ms.to_string()),
+                    json(&m.location),
+                    json_list(&m.parents)
+                );
+                match &m.state {
+                    State::Partial {
+                        ops_done,
+                        ops_total,
+                    } => {
+                        let _ = write!(out, ",\"ops_done\":{ops_done},\"ops_total\":{ops_total}");
+                    }
+                    State::Changed { recorded, current } => {
+                        let _ = write!(
+                            out,
+                            ",\"recorded_checksum\":{},\"current_checksum\":{}",
+                            json(recorded),
+                            json(current)
+                        );
+                    }
+                    _ => {}
+                }
+                out.push('}');
+            }
+            out.push_str("]}");
+            println!("{out}");
+            return;
+        }
+        let id_width = status
+            .migrations
+            .iter()
+            .map(|m| m.id.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        println!(
+            "{}",
+            self.paint(
+                BOLD,
+                &format!(
+                    "{:<id_width$}  {:<8}  {:<19}  {:>8}  LOCATION",
+                    "ID", "STATE", "APPLIED AT (UTC)", "TIME"
+                )
+            )
+        );
+        for m in &status.migrations {
+            let state = match &m.state {
+                State::Partial {
+                    ops_done,
+                    ops_total,
+                } => format!("partial {ops_done}/{ops_total}"),
+                other => other.label().to_owned(),
+            };
+            let color = match m.state {
+                State::Applied => GREEN,
+                State::Pending => DIM,
+                State::Changed { .. } | State::Unknown => RED,
+                State::Partial { .. } => YELLOW,
+            };
+            println!(
+                "{:<id_width$}  {}  {:<19}  {:>8}  {}",
+                m.id,
+                self.paint(color, &format!("{state:<8}")),
+                m.applied_at.as_deref().unwrap_or("-"),
+                m.execution_ms.map_or("-".into(), |ms| format!("{ms} ms")),
+                self.paint(DIM, short_location(&m.location))
+            );
+        }
+        let count = |label: &str| {
+            status
+                .migrations
+                .iter()
+                .filter(|m| m.state.label() == label)
+                .count()
+        };
+        println!(
+            "\n{} applied, {} pending{}{}{} · history: {} on {}",
+            count("applied"),
+            count("pending"),
+            plural_note(count("changed"), "changed"),
+            plural_note(count("partial"), "partial"),
+            plural_note(count("unknown"), "unknown"),
+            status.history_table,
+            dialect.name()
+        );
+    }
+
+    pub fn history(&self, lines: &[Line]) {
+        if self.format == Format::Json {
+            let items: Vec<String> = lines
+                .iter()
+                .filter_map(|l| l.node.as_ref())
+                .map(|n| {
+                    format!(
+                        "{{\"id\":{},\"parents\":{},\"children\":{},\"location\":{}}}",
+                        json(&n.id),
+                        json_list(&n.parents),
+                        json_list(&n.children),
+                        json(&n.location)
+                    )
+                })
+                .collect();
+            println!("[{}]", items.join(","));
+            return;
+        }
+        for line in lines {
+            match &line.node {
+                Some(node) => {
+                    let mut tags = Vec::new();
+                    if node.children.is_empty() {
+                        tags.push("head".to_owned());
+                    }
+                    if node.parents.len() > 1 {
+                        tags.push(format!("merge of {}", node.parents.join(", ")));
+                    }
+                    if node.parents.is_empty() {
+                        tags.push("base".to_owned());
+                    }
+                    if node.children.len() > 1 {
+                        tags.push(format!("branch point of {}", node.children.join(", ")));
+                    }
+                    let tags = if tags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", self.paint(YELLOW, &format!("({})", tags.join("; "))))
+                    };
+                    println!(
+                        "{} {}{}  {}",
+                        self.paint(CYAN, &line.graph),
+                        self.paint(BOLD, &node.id),
+                        tags,
+                        self.paint(DIM, short_location(&node.location))
+                    );
+                }
+                None => println!("{}", self.paint(CYAN, &line.graph)),
+            }
+        }
+    }
+
+    pub fn heads(&self, heads: &[(String, String)]) {
+        if self.format == Format::Json {
+            let items: Vec<String> = heads
+                .iter()
+                .map(|(id, location)| {
+                    format!("{{\"id\":{},\"location\":{}}}", json(id), json(location))
+                })
+                .collect();
+            println!("[{}]", items.join(","));
+            return;
+        }
+        for (id, location) in heads {
+            println!("{id}  {}", self.paint(DIM, location));
+        }
+    }
+
+    pub fn show(&self, migration: &ScriptedMigration, entry: &MigrationEntry, dialect: Dialect) {
+        println!("{}", self.paint(BOLD, &migration.id));
+        println!("  defined at   {}", entry.location());
+        println!(
+            "  after        {}",
+            if entry.after().is_empty() {
+                "(a base)".to_owned()
+            } else {
+                entry.after().join(", ")
+            }
+        );
+        println!(
+            "  transactional {}",
+            if entry.is_transactional() {
+                "yes, where the dialect allows"
+            } else {
+                "no"
+            }
+        );
+        println!(
+            "  down         {}",
+            if entry.down().is_some() {
+                "explicit"
+            } else {
+                "derived from the schema model"
+            }
+        );
+        println!("  checksum     {}", crate::runner::checksum(entry));
+        println!("\nops:");
+        for (i, op) in migration.ops.iter().enumerate() {
+            println!("  {}. {op}", i + 1);
+        }
+        println!(
+            "\nSQL on {} (from the state its dependencies leave):",
+            dialect.name()
+        );
+        print!("{}", migration.sql);
+    }
+
+    pub fn script(&self, plan: &[ScriptedMigration], dialect: Dialect) {
+        if plan.is_empty() {
+            println!("-- nothing to run");
+            return;
+        }
+        let direction = match plan[0].direction {
+            Direction::Up => "upgrade",
+            Direction::Down => "downgrade",
+        };
+        println!(
+            "-- godwit {direction} on {}: {} migration(s)",
+            dialect.name(),
+            plan.len()
+        );
+        for migration in plan {
+            println!("\n-- migration {} ({})", migration.id, migration.location);
+            print!("{}", migration.sql);
+        }
+    }
+
+    pub fn check(&self, report: &CheckReport) {
+        if self.format == Format::Json {
+            let problems: Vec<String> = report
+                .problems
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{{\"kind\":{},\"migration\":{},\"dialect\":{},\"message\":{}}}",
+                        json(p.kind),
+                        p.migration.as_deref().map_or("null".into(), json),
+                        p.dialect.map_or("null".into(), |d| json(d.name())),
+                        json(&p.message)
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"ok\":{},\"migrations\":{},\"heads\":{},\"lock_file\":{},\"lock_updated\":{},\"problems\":[{}]}}",
+                report.problems.is_empty(),
+                report.migrations,
+                json_list(&report.heads),
+                json(&report.lock_file),
+                report.lock_updated,
+                problems.join(",")
+            );
+            return;
+        }
+        for line in &report.passed {
+            println!("{} {line}", self.paint(GREEN, "ok"));
+        }
+        if report.lock_updated {
+            println!("{} wrote {}", self.paint(GREEN, "ok"), report.lock_file);
+        }
+        for p in &report.problems {
+            let place = match (&p.migration, p.dialect) {
+                (Some(m), Some(d)) => format!("{m} on {}: ", d.name()),
+                (Some(m), None) => format!("{m}: "),
+                (None, Some(d)) => format!("{}: ", d.name()),
+                (None, None) => String::new(),
+            };
+            println!(
+                "{} [{}] {place}{}",
+                self.paint(RED, "problem"),
+                p.kind,
+                p.message
+            );
+        }
+        if report.problems.is_empty() {
+            println!("\n{} migrations checked, no problems", report.migrations);
+        } else {
+            println!(
+                "\n{} problem(s) in {} migrations",
+                report.problems.len(),
+                report.migrations
+            );
+        }
+    }
+}
+
+impl Progress {
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+
+    fn draw(&mut self) {
+        if !self.enabled || self.total == 0 {
+            return;
+        }
+        let elapsed = self.run_started.map(|s| s.elapsed()).unwrap_or_default();
+        let eta = if self.finished > 0 && self.finished < self.total {
+            let per = elapsed / self.finished as u32;
+            format!(
+                ", ETA {}",
+                duration(per * (self.total - self.finished) as u32)
+            )
+        } else {
+            String::new()
+        };
+        let verb = match self.direction {
+            Direction::Up => "applying",
+            Direction::Down => "reverting",
+        };
+        let width = 30;
+        let filled = (self.finished * width / self.total).min(width);
+        let mut line = format!(
+            "[{}{}] {}/{} {verb} {} op {}/{}",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            self.position,
+            self.total,
+            self.migration,
+            self.op_index,
+            self.ops
+        );
+        if !self.op.is_empty() {
+            let _ = write!(line, " {}", self.op);
+        }
+        let _ = write!(line, " ({}{eta})", duration(elapsed));
+        let line: String = line.chars().take(160).collect();
+        eprint!("\r\x1b[2K{line}");
+        let _ = std::io::stderr().flush();
+        self.drawn = true;
+    }
+}
+
+/// `file:line`, without the module path.
+fn short_location(location: &str) -> &str {
+    location.split(" (").next().unwrap_or(location)
+}
+
+fn plural_note(count: usize, label: &str) -> String {
+    if count == 0 {
+        String::new()
+    } else {
+        format!(", {count} {label}")
+    }
+}
+
+fn duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d < Duration::from_secs(120) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// A JSON string literal.
+pub(super) fn json(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items.iter().map(|s| json(s)).collect::<Vec<_>>().join(",")
+    )
+}
+
+/// The URL without its password.
+pub(super) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{json, redact};
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}
