@@ -20,6 +20,10 @@
 //!    dialect and the ops allow, otherwise op by op with the progress in the history row;
 //! 6. releases the lock, also on error.
 
+// A run returns at most one error, after the database work: its size costs nothing, and a flat
+// enum is what callers match on.
+#![allow(clippy::result_large_err)]
+
 mod checksum;
 mod execute;
 mod history;
@@ -199,7 +203,7 @@ pub enum RunError {
         location: String,
         dialect: Dialect,
         #[source]
-        source: RenderPlanError,
+        source: Box<RenderPlanError>,
     },
     #[error(
         "applied migrations changed since they were applied: {}; restore them as applied, or if \
@@ -337,6 +341,9 @@ pub(crate) struct Job {
     pub seq: i64,
 }
 
+/// A caller's callback for [`Event`]s.
+type Observer = Box<dyn Fn(&Event) + Send + Sync>;
+
 /// Applies and reverts migrations on one database connection. See the [module docs](self).
 pub struct Migrator {
     conn: Connection,
@@ -348,7 +355,7 @@ pub struct Migrator {
     retries: u32,
     accept_changed: BTreeSet<String>,
     allow_unknown: bool,
-    observer: Option<Box<dyn Fn(&Event) + Send + Sync>>,
+    observer: Option<Observer>,
     session_ready: bool,
 }
 
@@ -922,7 +929,7 @@ impl Planner<'_> {
         if !unknown.is_empty() && !self.allow_unknown {
             return Err(RunError::Unknown(unknown));
         }
-        self.check_changed(&rows)?;
+        self.check_changed(rows)?;
         let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
         let applied: Vec<&str> = known
             .iter()
@@ -1255,7 +1262,7 @@ impl Planner<'_> {
             id: entry.id().to_owned(),
             location: entry.location().to_string(),
             dialect: self.dialect,
-            source,
+            source: Box::new(source),
         }
     }
 }
