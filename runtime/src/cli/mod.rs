@@ -1,7 +1,7 @@
 //! The command line: `<program> <command> [options]`, for a user's xtask.
 //!
-//! ```no_run
-//! // xtask/src/main.rs
+//! ```ignore
+//! // xtask/src/main.rs (`my_migrations`: your crate of migrations)
 //! use my_migrations as _; // links the migrations
 //! fn main() -> std::process::ExitCode {
 //!     godwit::cli::main()
