@@ -8,7 +8,7 @@
 use sqlx::{AssertSqlSafe, Connection as _, Row};
 
 use crate::op::Dialect;
-use crate::render::RenderedOp;
+use crate::render::{RenderedOp, Statement};
 
 /// A live connection to one of the supported databases.
 #[derive(Debug)]
@@ -172,27 +172,7 @@ impl Connection {
             }
             let mut result = Ok(());
             for statement in &op.statements {
-                if let Some(probe) = &statement.unless_exists {
-                    match self.fetch_text(probe).await {
-                        Ok(rows) if !rows.is_empty() => continue,
-                        Ok(_) => {}
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-                result = if statement.expect_no_rows {
-                    match self.fetch_text(&statement.sql).await {
-                        Ok(rows) if rows.is_empty() => Ok(()),
-                        Ok(_) => Err(DbError::Verification {
-                            sql: statement.sql.clone(),
-                        }),
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    self.execute(&statement.sql).await
-                };
+                result = self.run_statement(statement).await;
                 if result.is_err() {
                     break;
                 }
@@ -210,6 +190,26 @@ impl Connection {
             self.execute("PRAGMA foreign_keys = ON").await?;
         }
         result
+    }
+
+    /// Runs one statement of a rendered op: skipped when its `unless_exists` probe returns rows;
+    /// a verification query fails when it returns rows.
+    pub async fn run_statement(&mut self, statement: &Statement) -> Result<(), DbError> {
+        if let Some(probe) = &statement.unless_exists
+            && !self.fetch_text(probe).await?.is_empty()
+        {
+            return Ok(());
+        }
+        if statement.expect_no_rows {
+            if !self.fetch_text(&statement.sql).await?.is_empty() {
+                return Err(DbError::Verification {
+                    sql: statement.sql.clone(),
+                });
+            }
+            Ok(())
+        } else {
+            self.execute(&statement.sql).await
+        }
     }
 
     fn begin_sql(&self) -> &'static str {

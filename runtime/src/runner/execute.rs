@@ -26,7 +26,6 @@ use super::{Event, Job, Migrator, Part, RunError, Step};
 use crate::db::{Connection, DbError};
 use crate::graph::Direction;
 use crate::op::{BoxError, Dialect, StepFn, StepFuture};
-use crate::render::RenderedOp;
 
 /// Consecutive steps that run together.
 struct Unit {
@@ -246,6 +245,17 @@ async fn record(
     Ok(())
 }
 
+/// SQLite ignores `PRAGMA foreign_keys` inside a transaction: a unit with a table rebuild needs
+/// it off around the whole transaction, and a final check that no foreign key is left dangling.
+fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
+    dialect == Dialect::Sqlite
+        && steps.iter().any(|s| {
+            s.parts
+                .iter()
+                .any(|p| matches!(p, Part::Sql(op) if op.foreign_keys_off))
+        })
+}
+
 async fn run_in_transaction(
     m: &mut Migrator,
     job: &Job,
@@ -255,14 +265,7 @@ async fn run_in_transaction(
 ) -> Result<(), UnitFailure> {
     let dialect = m.conn.dialect();
     let steps = &job.steps[unit.steps.clone()];
-    // SQLite ignores `PRAGMA foreign_keys` inside a transaction: a table rebuild needs it off
-    // around the whole transaction, and a final check that no foreign key is left dangling.
-    let foreign_keys_off = dialect == Dialect::Sqlite
-        && steps.iter().any(|s| {
-            s.parts
-                .iter()
-                .any(|p| matches!(p, Part::Sql(op) if op.foreign_keys_off))
-        });
+    let foreign_keys_off = needs_foreign_keys_off(steps, dialect);
     let fail = |step: usize, error: DbError| UnitFailure {
         step,
         committed: Vec::new(),
@@ -289,9 +292,14 @@ async fn run_in_transaction(
             let started = Instant::now();
             for part in &step.parts {
                 match part {
-                    Part::Sql(op) => run_statements(&mut m.conn, op, 0)
-                        .await
-                        .map_err(|(_, e)| fail(at, e))?,
+                    Part::Sql(op) => {
+                        for statement in &op.statements {
+                            m.conn
+                                .run_statement(statement)
+                                .await
+                                .map_err(|e| fail(at, e))?;
+                        }
+                    }
                     Part::Rust(_, f) => {
                         call_step(f.as_ref(), &mut m.conn)
                             .await
@@ -401,13 +409,10 @@ async fn run_alone(
                         skip -= 1;
                         continue;
                     }
-                    let single = RenderedOp {
-                        statements: vec![statement.clone()],
-                        ..RenderedOp::default()
-                    };
-                    run_statements(&mut m.conn, &single, 0)
+                    m.conn
+                        .run_statement(statement)
                         .await
-                        .map_err(|(_, e)| fail(&mut committed, e))?;
+                        .map_err(|e| fail(&mut committed, e))?;
                     committed.push(statement.sql.clone());
                     if multi_statement {
                         history::progress(
@@ -458,12 +463,7 @@ pub(super) fn script(job: &Job, dialect: Dialect) -> String {
     }
     for (u, unit) in units.iter().enumerate() {
         let steps = &job.steps[unit.steps.clone()];
-        let foreign_keys_off = dialect == Dialect::Sqlite
-            && steps.iter().any(|s| {
-                s.parts
-                    .iter()
-                    .any(|p| matches!(p, Part::Sql(op) if op.foreign_keys_off))
-            });
+        let foreign_keys_off = needs_foreign_keys_off(steps, dialect);
         if foreign_keys_off {
             let _ = writeln!(out, "PRAGMA foreign_keys = OFF;");
         }
@@ -526,35 +526,6 @@ fn op_finished(job: &Job, step: &Step, started: Instant) -> Event {
         description: step.description.clone(),
         elapsed: started.elapsed(),
     }
-}
-
-/// Runs the statements of `op` from `from` on, checking verification queries.
-async fn run_statements(
-    conn: &mut Connection,
-    op: &RenderedOp,
-    from: usize,
-) -> Result<(), (usize, DbError)> {
-    for (i, statement) in op.statements.iter().enumerate().skip(from) {
-        if let Some(probe) = &statement.unless_exists
-            && !conn.fetch_text(probe).await.map_err(|e| (i, e))?.is_empty()
-        {
-            continue;
-        }
-        if statement.expect_no_rows {
-            let rows = conn.fetch_text(&statement.sql).await.map_err(|e| (i, e))?;
-            if !rows.is_empty() {
-                return Err((
-                    i,
-                    DbError::Verification {
-                        sql: statement.sql.clone(),
-                    },
-                ));
-            }
-        } else {
-            conn.execute(&statement.sql).await.map_err(|e| (i, e))?;
-        }
-    }
-    Ok(())
 }
 
 /// Calls a Rust data step; a panic in it becomes an error, so the transaction rolls back and

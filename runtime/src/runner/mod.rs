@@ -1125,21 +1125,7 @@ impl Planner<'_> {
                     steps
                 }
             };
-            jobs.push(Job {
-                id: id.clone(),
-                location,
-                direction: Direction::Down,
-                transactional: entry.is_transactional(),
-                steps,
-                ops_total: row.ops_total,
-                ops_done: row.ops_done,
-                statements_done: 0,
-                has_row: true,
-                checksum: row.checksum.clone(),
-                parents: String::new(),
-                down_sql: String::new(),
-                seq: row.seq,
-            });
+            jobs.push(down_job(row, location, entry.is_transactional(), steps));
         }
         Ok(jobs)
     }
@@ -1197,21 +1183,7 @@ impl Planner<'_> {
                 }
             }
         }
-        Ok(Job {
-            id: row.id.clone(),
-            location,
-            direction: Direction::Down,
-            transactional: true,
-            steps,
-            ops_total: row.ops_total,
-            ops_done: row.ops_done,
-            statements_done: 0,
-            has_row: true,
-            checksum: row.checksum.clone(),
-            parents: String::new(),
-            down_sql: String::new(),
-            seq: row.seq,
-        })
+        Ok(down_job(row, location, true, steps))
     }
 
     /// Replays the recorded (applied, or partly applied) migrations on an empty schema, in graph
@@ -1346,6 +1318,25 @@ fn part(op: &Op, rendered: RenderedOp) -> Part {
     match op {
         Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
         _ => Part::Sql(rendered),
+    }
+}
+
+/// Reverting the migration `row` records, with these steps.
+fn down_job(row: &Row, location: String, transactional: bool, steps: Vec<Step>) -> Job {
+    Job {
+        id: row.id.clone(),
+        location,
+        direction: Direction::Down,
+        transactional,
+        steps,
+        ops_total: row.ops_total,
+        ops_done: row.ops_done,
+        statements_done: 0,
+        has_row: true,
+        checksum: row.checksum.clone(),
+        parents: String::new(),
+        down_sql: String::new(),
+        seq: row.seq,
     }
 }
 
