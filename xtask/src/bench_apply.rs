@@ -84,40 +84,23 @@ async fn bench(runs: usize, count: usize, dialects: &[Dialect]) -> Result<(), St
     for &dialect in dialects {
         let (up_sql, down_sql) = rendered(&entries, dialect)?;
         let mut times: [Vec<Duration>; 4] = Default::default();
-        for _ in 0..runs {
-            let db = Scratch::create(dialect).await?;
-            let mut conn = db.connect().await?;
-            let start = Instant::now();
-            run_raw(&mut conn, &up_sql).await?;
-            times[1].push(start.elapsed());
-            let start = Instant::now();
-            run_raw(&mut conn, &down_sql).await?;
-            times[3].push(start.elapsed());
-            conn.close().await.map_err(|e| e.to_string())?;
-            db.drop().await?;
-
-            let db = Scratch::create(dialect).await?;
-            let registry = Registry::from_entries(entries.clone()).map_err(|e| e.to_string())?;
-            let mut migrator = Migrator::with_registry(db.connect().await?, registry)
-                .map_err(|e| e.to_string())?;
-            let start = Instant::now();
-            let report = migrator.up().await.map_err(|e| e.to_string())?;
-            times[0].push(start.elapsed());
-            let start = Instant::now();
-            let reverted = migrator
-                .downgrade(&[Target::base()])
-                .await
-                .map_err(|e| e.to_string())?;
-            times[2].push(start.elapsed());
-            if report.applied.len() != count || reverted.reverted.len() != count {
-                return Err(format!(
-                    "{dialect}: applied {} and reverted {} of {count}",
-                    report.applied.len(),
-                    reverted.reverted.len()
-                ));
+        for run in 0..runs {
+            // Alternate which side goes first, so that neither always inherits the server's
+            // background work (purge, file removal) from the database dropped before it.
+            let (first, second) = if run % 2 == 0 {
+                (Side::Raw, Side::Godwit)
+            } else {
+                (Side::Godwit, Side::Raw)
+            };
+            for side in [first, second] {
+                let (up, down) = match side {
+                    Side::Raw => time_raw(dialect, &up_sql, &down_sql).await?,
+                    Side::Godwit => time_godwit(dialect, &entries).await?,
+                };
+                let at = if side == Side::Raw { 1 } else { 0 };
+                times[at].push(up);
+                times[at + 2].push(down);
             }
-            migrator.close().await.map_err(|e| e.to_string())?;
-            db.drop().await?;
         }
         let [up, raw_up, down, raw_down] = times.map(median);
         println!(
@@ -132,6 +115,62 @@ async fn bench(runs: usize, count: usize, dialects: &[Dialect]) -> Result<(), St
         );
     }
     Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Raw,
+    Godwit,
+}
+
+/// The rendered SQL up then down, on a fresh database.
+async fn time_raw(
+    dialect: Dialect,
+    up_sql: &[Vec<RenderedOp>],
+    down_sql: &[Vec<RenderedOp>],
+) -> Result<(Duration, Duration), String> {
+    let db = Scratch::create(dialect).await?;
+    let mut conn = db.connect().await?;
+    let start = Instant::now();
+    run_raw(&mut conn, up_sql).await?;
+    let up = start.elapsed();
+    let start = Instant::now();
+    run_raw(&mut conn, down_sql).await?;
+    let down = start.elapsed();
+    conn.close().await.map_err(|e| e.to_string())?;
+    db.drop().await?;
+    Ok((up, down))
+}
+
+/// `Migrator::up()` then `downgrade(base)`, on a fresh database.
+async fn time_godwit(
+    dialect: Dialect,
+    entries: &[MigrationEntry],
+) -> Result<(Duration, Duration), String> {
+    let count = entries.len();
+    let db = Scratch::create(dialect).await?;
+    let registry = Registry::from_entries(entries.to_vec()).map_err(|e| e.to_string())?;
+    let mut migrator =
+        Migrator::with_registry(db.connect().await?, registry).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let report = migrator.up().await.map_err(|e| e.to_string())?;
+    let up = start.elapsed();
+    let start = Instant::now();
+    let reverted = migrator
+        .downgrade(&[Target::base()])
+        .await
+        .map_err(|e| e.to_string())?;
+    let down = start.elapsed();
+    if report.applied.len() != count || reverted.reverted.len() != count {
+        return Err(format!(
+            "{dialect}: applied {} and reverted {} of {count}",
+            report.applied.len(),
+            reverted.reverted.len()
+        ));
+    }
+    migrator.close().await.map_err(|e| e.to_string())?;
+    db.drop().await?;
+    Ok((up, down))
 }
 
 /// One bench migration: a table and an index named after the migration.

@@ -160,7 +160,9 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
             "TEXT",
             "TEXT",
             "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))",
-            "",
+            // One b-tree keyed by id: a history write touches one page, not a table page and
+            // an index page.
+            " WITHOUT ROWID",
         ),
     };
     conn.execute(&format!(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::expr::{mentions_identifier, rename_identifier};
-use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K};
+use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K, TableMut};
 use crate::op::{
     Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey, Table,
 };
@@ -42,8 +42,7 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             index,
             concurrently,
         } => {
-            let t = table_mut(s, table)?;
-            check_index(t, index)?;
+            check_index(table_ref(s, table)?, index)?;
             check_name_free(s, &index.name)?;
             table_mut(s, table)?.indexes.push(index.clone());
             ops(Op::DropIndex {
@@ -57,7 +56,7 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             name,
             concurrently,
         } => {
-            let t = table_mut(s, table)?;
+            let mut t = table_mut(s, table)?;
             let at = position(&t.indexes, |i| i.name == *name, table, "index", name)?;
             let index = t.indexes.remove(at);
             ops(Op::CreateIndex {
@@ -69,8 +68,7 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
         Op::AddPrimaryKey { table, primary_key } => add_primary_key(s, table, primary_key),
         Op::DropPrimaryKey { table } => drop_primary_key(s, table),
         Op::AddUnique { table, unique } => {
-            let t = table_mut(s, table)?;
-            check_columns(t, "unique constraint", &unique.columns)?;
+            check_columns(table_ref(s, table)?, "unique constraint", &unique.columns)?;
             check_identifier(&unique.name)?;
             check_name_free(s, &unique.name)?;
             table_mut(s, table)?.uniques.push(unique.clone());
@@ -112,7 +110,7 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             })
         }
         Op::DropCheck { table, name } => {
-            let t = table_mut(s, table)?;
+            let mut t = table_mut(s, table)?;
             let at = position(
                 &t.checks,
                 |c| c.name == *name,
@@ -137,7 +135,7 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             })
         }
         Op::DropForeignKey { table, name } => {
-            let t = table_mut(s, table)?;
+            let mut t = table_mut(s, table)?;
             let at = position(
                 &t.foreign_keys,
                 |f| f.name == *name,
@@ -261,7 +259,7 @@ fn create_table(s: &mut Schema, table: &Table) -> Result<Inverse> {
     }
     // Constraints are checked against the table as it will be, so that a self-referencing
     // foreign key sees its own columns.
-    s.tables.insert(created.name.clone(), Arc::new(created));
+    s.put_table(Arc::new(created));
     let name = &table.name;
     if let Some(pk) = &table.primary_key {
         add_primary_key(s, name, pk)?;
@@ -320,7 +318,7 @@ fn drop_table(s: &mut Schema, name: &str) -> Result<Inverse> {
             user: format!("foreign key `{}` of table `{}`", fk.name, other.name),
         });
     }
-    let table = s.tables.remove(name).expect("checked above");
+    let table = s.take_table(name).expect("checked above");
     ops(Op::CreateTable(Arc::unwrap_or_clone(table)))
 }
 
@@ -330,14 +328,11 @@ fn rename_table(s: &mut Schema, from: &str, to: &str) -> Result<Inverse> {
     if s.tables.contains_key(to) {
         return Err(K::DuplicateTable(to.into()));
     }
-    let mut table = Arc::unwrap_or_clone(s.tables.remove(from).expect("checked above"));
+    let mut table = Arc::unwrap_or_clone(s.take_table(from).expect("checked above"));
     table.name = to.into();
-    s.tables.insert(to.into(), Arc::new(table));
-    for t in s.tables.values_mut() {
-        if !t.foreign_keys.iter().any(|fk| fk.ref_table == from) {
-            continue;
-        }
-        for fk in &mut Arc::make_mut(t).foreign_keys {
+    s.put_table(Arc::new(table));
+    for referencing in names_referencing(s, from) {
+        for fk in &mut table_mut(s, &referencing)?.foreign_keys {
             if fk.ref_table == from {
                 fk.ref_table = to.into();
             }
@@ -426,7 +421,7 @@ fn drop_column(s: &mut Schema, table: &str, column: &str) -> Result<Inverse> {
         ));
     }
 
-    let t = table_mut(s, table)?;
+    let mut t = table_mut(s, table)?;
     let only = |columns: &[String]| columns.len() == 1 && columns[0] == column;
     let removed = t.columns.remove(at);
     let mut inverse = vec![Op::AddColumn {
@@ -481,7 +476,7 @@ fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) -> Result<In
             *c = to.into();
         }
     };
-    let t = table_mut(s, table)?;
+    let mut t = table_mut(s, table)?;
     for c in t.columns.iter_mut().filter(|c| c.name == from) {
         c.name = to.into();
     }
@@ -503,11 +498,9 @@ fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) -> Result<In
     for fk in &mut t.foreign_keys {
         rename(&mut fk.columns);
     }
-    for t in s.tables.values_mut() {
-        if !t.foreign_keys.iter().any(|f| f.ref_table == table) {
-            continue;
-        }
-        for fk in Arc::make_mut(t)
+    drop(t);
+    for referencing in names_referencing(s, table) {
+        for fk in table_mut(s, &referencing)?
             .foreign_keys
             .iter_mut()
             .filter(|f| f.ref_table == table)
@@ -611,7 +604,7 @@ fn add_primary_key(s: &mut Schema, table: &str, pk: &PrimaryKey) -> Result<Inver
     let mut inverse = vec![Op::DropPrimaryKey {
         table: table.into(),
     }];
-    let t = table_mut(s, table)?;
+    let mut t = table_mut(s, table)?;
     for column in t
         .columns
         .iter_mut()
@@ -696,10 +689,17 @@ fn table_ref<'a>(s: &'a Schema, name: &str) -> Result<&'a Table> {
     s.table(name).ok_or_else(|| K::UnknownTable(name.into()))
 }
 
-fn table_mut<'a>(s: &'a mut Schema, name: &str) -> Result<&'a mut Table> {
+/// The tables with a foreign key to `table` (itself included), to change them one by one.
+fn names_referencing(s: &Schema, table: &str) -> Vec<String> {
     s.tables
-        .get_mut(name)
-        .map(Arc::make_mut)
+        .values()
+        .filter(|t| t.foreign_keys.iter().any(|fk| fk.ref_table == table))
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+fn table_mut<'a>(s: &'a mut Schema, name: &str) -> Result<TableMut<'a>> {
+    s.table_mut(name)
         .ok_or_else(|| K::UnknownTable(name.into()))
 }
 
@@ -949,7 +949,7 @@ fn check_name_free(s: &Schema, name: &str) -> Result<()> {
     let existing = if s.tables.contains_key(name) {
         Some(format!("table `{name}`"))
     } else {
-        s.tables.values().find_map(|t| {
+        s.object_owner(name).and_then(|t| {
             let on = |what: &str| Some(format!("{what} on table `{}`", t.name));
             if t.primary_key.as_ref().is_some_and(|pk| pk.name == name) {
                 on("the primary key")

@@ -12,6 +12,8 @@ mod expr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use imbl::{OrdMap, OrdSet};
+
 pub(crate) use apply::REBUILD_PREFIX;
 pub use error::{SchemaError, SchemaErrorKind};
 pub(crate) use expr::mentions_identifier;
@@ -22,12 +24,71 @@ use crate::op::{Op, Table};
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// Tables and enum types, as replayed from ops or introspected from a database.
-#[derive(Debug, Clone, PartialEq, std::default::Default)]
+#[derive(Clone, PartialEq, std::default::Default)]
 pub struct Schema {
-    /// Shared until written (`Arc::make_mut`): copying a schema, once per op, costs one pointer
-    /// per table instead of every table's columns and constraints.
-    tables: BTreeMap<String, Arc<Table>>,
+    /// A persistent map of shared tables: the planner keeps the state before every op, and
+    /// copying a schema costs O(1) (a write then copies O(log n) map nodes and, via
+    /// `Arc::make_mut`, the one table it changes), not a pointer per table.
+    tables: OrdMap<String, Arc<Table>>,
+    /// `(name, table)` of every index and constraint, so that a name is looked up rather than
+    /// searched for in every table. Derived from `tables` and kept in step by the only ways to
+    /// change them: [`Schema::put_table`], [`Schema::take_table`] and [`Schema::table_mut`].
+    object_names: OrdSet<(String, String)>,
     enums: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schema")
+            .field("tables", &self.tables)
+            .field("enums", &self.enums)
+            .finish()
+    }
+}
+
+/// The names of a table's primary key, indexes and constraints.
+fn object_names(t: &Table) -> impl Iterator<Item = &str> {
+    t.primary_key
+        .iter()
+        .map(|pk| pk.name.as_str())
+        .chain(t.indexes.iter().map(|i| i.name.as_str()))
+        .chain(t.uniques.iter().map(|u| u.name.as_str()))
+        .chain(t.checks.iter().map(|c| c.name.as_str()))
+        .chain(t.foreign_keys.iter().map(|fk| fk.name.as_str()))
+}
+
+/// A table borrowed for writing; re-records its object names when dropped.
+pub(crate) struct TableMut<'s> {
+    table: &'s mut Table,
+    object_names: &'s mut OrdSet<(String, String)>,
+    name: String,
+    before: Vec<String>,
+}
+
+impl std::ops::Deref for TableMut<'_> {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        self.table
+    }
+}
+
+impl std::ops::DerefMut for TableMut<'_> {
+    fn deref_mut(&mut self) -> &mut Table {
+        self.table
+    }
+}
+
+impl Drop for TableMut<'_> {
+    fn drop(&mut self) {
+        for name in self.before.drain(..) {
+            self.object_names.remove(&(name, self.name.clone()));
+        }
+        for name in object_names(self.table) {
+            self.object_names
+                .insert((name.to_owned(), self.table.name.clone()));
+        }
+    }
 }
 
 /// How to undo an op, derived from the schema before it.
@@ -87,7 +148,47 @@ impl Schema {
 
     /// Inserts a table as-is, without validation; for building expected states from a catalog.
     pub fn insert_table(&mut self, table: Table) {
-        self.tables.insert(table.name.clone(), Arc::new(table));
+        self.put_table(Arc::new(table));
+    }
+
+    /// Adds (or replaces) a table under its name.
+    pub(crate) fn put_table(&mut self, table: Arc<Table>) {
+        if let Some(replaced) = self.take_table(&table.name) {
+            drop(replaced);
+        }
+        for name in object_names(&table) {
+            self.object_names
+                .insert((name.to_owned(), table.name.clone()));
+        }
+        self.tables.insert(table.name.clone(), table);
+    }
+
+    /// Removes a table.
+    pub(crate) fn take_table(&mut self, name: &str) -> Option<Arc<Table>> {
+        let table = self.tables.remove(name)?;
+        for object in object_names(&table) {
+            self.object_names
+                .remove(&(object.to_owned(), table.name.clone()));
+        }
+        Some(table)
+    }
+
+    /// A table to change in place.
+    pub(crate) fn table_mut(&mut self, name: &str) -> Option<TableMut<'_>> {
+        let table = Arc::make_mut(self.tables.get_mut(name)?);
+        Some(TableMut {
+            before: object_names(table).map(str::to_owned).collect(),
+            name: table.name.clone(),
+            table,
+            object_names: &mut self.object_names,
+        })
+    }
+
+    /// The table holding the index or constraint `name`, if any.
+    pub(crate) fn object_owner(&self, name: &str) -> Option<&Table> {
+        let key = (name.to_owned(), String::new());
+        let (object, table) = self.object_names.range(key..).next()?;
+        (object == name).then(|| self.table(table)).flatten()
     }
 
     pub fn insert_enum(&mut self, name: String, values: Vec<String>) {
@@ -99,5 +200,89 @@ impl Schema {
         self.tables().filter(move |t| {
             t.name != table && t.foreign_keys.iter().any(|fk| fk.ref_table == table)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::Migration;
+    use crate::op::Dialect;
+
+    /// `object_names` as it should be: recomputed from the tables.
+    fn recomputed(schema: &Schema) -> OrdSet<(String, String)> {
+        schema
+            .tables()
+            .flat_map(|t| object_names(t).map(|n| (n.to_owned(), t.name.clone())))
+            .collect()
+    }
+
+    #[test]
+    fn object_names_follow_every_change_and_its_inverse() {
+        let ops = Migration::record(Dialect::Postgres, |m| {
+            m.create_table("users", |t| {
+                t.id("id");
+                t.string("email", 200).not_null();
+                t.unique("users_email_key", ["email"]);
+                t.index("users_email_ix", ["email"]);
+            });
+            m.create_table("posts", |t| {
+                t.id("id");
+                t.integer("author");
+                t.integer("parent");
+                t.check("posts_author_check", "author > 0");
+                t.foreign_key("posts_author_fk", ["author"], "users", ["id"]);
+                t.foreign_key("posts_parent_fk", ["parent"], "posts", ["id"]);
+            });
+            m.create_index("posts_author_ix", "posts", ["author"]);
+            m.rename_column("posts", "author", "writer");
+            m.rename_table("posts", "articles");
+            m.drop_index("posts_author_ix", "articles");
+            m.drop_column("users", "email");
+            m.drop_foreign_key("posts_author_fk", "articles");
+            m.drop_table("articles");
+        });
+        let mut schema = Schema::new();
+        let mut inverses = Vec::new();
+        for op in &ops {
+            inverses.push(schema.apply(op).expect("valid op"));
+            assert_eq!(schema.object_names, recomputed(&schema), "after {op:?}");
+        }
+        for inverse in inverses.into_iter().rev() {
+            let Inverse::Ops(undo) = inverse else {
+                panic!("every op here is reversible")
+            };
+            for op in &undo {
+                schema.apply(op).expect("valid inverse");
+                assert_eq!(schema.object_names, recomputed(&schema), "after {op:?}");
+            }
+        }
+        assert_eq!(schema, Schema::new());
+    }
+
+    #[test]
+    fn a_taken_name_is_found_in_the_table_that_holds_it_now() {
+        let ops = Migration::record(Dialect::Postgres, |m| {
+            m.create_table("posts", |t| {
+                t.id("id");
+                t.integer("author");
+                t.index("by_author", ["author"]);
+            });
+            m.rename_table("posts", "articles");
+        });
+        let mut schema = Schema::from_ops(&ops).unwrap();
+        let clash = Migration::record(Dialect::Postgres, |m| {
+            m.create_table("other", |t| {
+                t.id("id");
+                t.index("by_author", ["id"]);
+            });
+        });
+        let error = schema.apply(&clash[0]).unwrap_err().to_string();
+        assert!(
+            error.contains("index on table `articles`"),
+            "unexpected error: {error}"
+        );
+        assert_eq!(schema.object_owner("by_author").unwrap().name, "articles");
+        assert!(schema.object_owner("by_autho").is_none());
     }
 }
