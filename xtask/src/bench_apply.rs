@@ -8,7 +8,9 @@
 //!   transaction per migration (MySQL: statement by statement, as DDL commits there anyway),
 //!   without history or lock.
 //!
-//! The table shows the median of `--runs` runs (default 3). Measure a release build:
+//! The table shows the median of `--runs` runs (default 3) of each time, and the median and range
+//! of the per-run overhead (each run's godwit time over the raw time of the same run). Measure
+//! a release build:
 //! `cargo run --release -p xtask -- bench apply`. Servers: `GODWIT_BENCH_POSTGRES_URL`,
 //! `GODWIT_BENCH_MYSQL_URL` (defaults: the local test servers); SQLite uses a temporary file.
 
@@ -78,8 +80,16 @@ async fn bench(runs: usize, count: usize, dialects: &[Dialect]) -> Result<(), St
         "apply benchmark: {count} migrations (CREATE TABLE + CREATE INDEX each), median of {runs} runs\n"
     );
     println!(
-        "{:<9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9}",
-        "dialect", "godwit up", "raw up", "overhead", "godwit dn", "raw down", "overhead"
+        "{:<9} | {:>10} {:>10} {:>9} {:>17} | {:>10} {:>10} {:>9} {:>17}",
+        "dialect",
+        "godwit up",
+        "raw up",
+        "overhead",
+        "(range)",
+        "godwit dn",
+        "raw down",
+        "overhead",
+        "(range)"
     );
     for &dialect in dialects {
         let (up_sql, down_sql) = rendered(&entries, dialect)?;
@@ -102,16 +112,20 @@ async fn bench(runs: usize, count: usize, dialects: &[Dialect]) -> Result<(), St
                 times[at + 2].push(down);
             }
         }
+        let up_overheads = overheads(&times[0], &times[1]);
+        let down_overheads = overheads(&times[2], &times[3]);
         let [up, raw_up, down, raw_down] = times.map(median);
         println!(
-            "{:<9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9}",
+            "{:<9} | {:>10} {:>10} {:>9} {:>17} | {:>10} {:>10} {:>9} {:>17}",
             dialect.name(),
             seconds(up),
             seconds(raw_up),
-            overhead(up, raw_up),
+            percent(median_of(&up_overheads)),
+            spread(&up_overheads),
             seconds(down),
             seconds(raw_down),
-            overhead(down, raw_down)
+            percent(median_of(&down_overheads)),
+            spread(&down_overheads),
         );
     }
     Ok(())
@@ -348,9 +362,28 @@ fn seconds(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-fn overhead(ours: Duration, raw: Duration) -> String {
-    format!(
-        "{:+.1} %",
-        (ours.as_secs_f64() / raw.as_secs_f64() - 1.0) * 100.0
-    )
+/// The overhead of each run, godwit against the raw side of the same run: pairing the two
+/// cancels the drift of a machine whose disk speed wanders over minutes.
+fn overheads(ours: &[Duration], raw: &[Duration]) -> Vec<f64> {
+    ours.iter()
+        .zip(raw)
+        .map(|(o, r)| (o.as_secs_f64() / r.as_secs_f64() - 1.0) * 100.0)
+        .collect()
+}
+
+fn median_of(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn percent(value: f64) -> String {
+    format!("{value:+.1} %")
+}
+
+/// The smallest and largest per-run overhead.
+fn spread(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("({min:+.0} .. {max:+.0} %)")
 }
