@@ -114,17 +114,18 @@ async fn bench(runs: usize, count: usize, dialects: &[Dialect]) -> Result<(), St
         }
         let up_overheads = overheads(&times[0], &times[1]);
         let down_overheads = overheads(&times[2], &times[3]);
-        let [up, raw_up, down, raw_down] = times.map(median);
+        let [up, raw_up, down, raw_down] =
+            times.map(|t| median(t.iter().map(Duration::as_secs_f64)));
         println!(
             "{:<9} | {:>10} {:>10} {:>9} {:>17} | {:>10} {:>10} {:>9} {:>17}",
             dialect.name(),
             seconds(up),
             seconds(raw_up),
-            percent(median_of(&up_overheads)),
+            percent(median(up_overheads.iter().copied())),
             spread(&up_overheads),
             seconds(down),
             seconds(raw_down),
-            percent(median_of(&down_overheads)),
+            percent(median(down_overheads.iter().copied())),
             spread(&down_overheads),
         );
     }
@@ -353,13 +354,8 @@ impl Scratch {
     }
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
+fn seconds(s: f64) -> String {
+    format!("{s:.3} s")
 }
 
 /// The overhead of each run, godwit against the raw side of the same run: pairing the two
@@ -371,8 +367,8 @@ fn overheads(ours: &[Duration], raw: &[Duration]) -> Vec<f64> {
         .collect()
 }
 
-fn median_of(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
+fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut sorted: Vec<f64> = values.into_iter().collect();
     sorted.sort_by(f64::total_cmp);
     sorted[sorted.len() / 2]
 }

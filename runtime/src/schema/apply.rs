@@ -691,8 +691,7 @@ fn table_ref<'a>(s: &'a Schema, name: &str) -> Result<&'a Table> {
 
 /// The tables with a foreign key to `table` (itself included), to change them one by one.
 fn names_referencing(s: &Schema, table: &str) -> Vec<String> {
-    s.tables
-        .values()
+    s.tables()
         .filter(|t| t.foreign_keys.iter().any(|fk| fk.ref_table == table))
         .map(|t| t.name.clone())
         .collect()

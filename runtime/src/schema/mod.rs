@@ -153,9 +153,7 @@ impl Schema {
 
     /// Adds (or replaces) a table under its name.
     pub(crate) fn put_table(&mut self, table: Arc<Table>) {
-        if let Some(replaced) = self.take_table(&table.name) {
-            drop(replaced);
-        }
+        self.take_table(&table.name);
         for name in object_names(&table) {
             self.object_names
                 .insert((name.to_owned(), table.name.clone()));
