@@ -212,7 +212,8 @@ impl Connection {
         }
     }
 
-    fn begin_sql(&self) -> &'static str {
+    /// How this dialect opens a transaction that will write.
+    pub(crate) fn begin_sql(&self) -> &'static str {
         match self {
             // Take the write lock up front, so that a concurrent writer fails fast.
             Connection::Sqlite(_) => "BEGIN IMMEDIATE",

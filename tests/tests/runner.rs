@@ -54,6 +54,7 @@ on_every_dialect!(
     busy_table_fails_fast_and_is_retried,
     stamp_records_without_running,
     history_table_can_be_moved,
+    start_row_rides_on_the_previous_commit,
 );
 
 async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
@@ -688,6 +689,91 @@ async fn stamp_records_without_running(dialect: Dialect) {
     );
     m.close().await.unwrap();
     db.drop().await;
+}
+
+fn started_first(m: &mut Migration) {
+    m.create_table("first", |t| {
+        t.id("id");
+    });
+}
+
+/// Fails unless, when its first op runs, the history has `s1` applied and `s2` started.
+fn started_second(m: &mut Migration) {
+    m.rust("read the history", |conn| {
+        Box::pin(async move {
+            let rows = conn
+                .fetch_text(&format!(
+                    "SELECT id, state, ops_done FROM {HISTORY} ORDER BY id"
+                ))
+                .await?;
+            let expected = [["s1", "applied", "1"], ["s2", "partial", "0"]];
+            let as_expected = rows.len() == expected.len()
+                && rows
+                    .iter()
+                    .zip(expected)
+                    .all(|(row, want)| row.iter().map(|v| v.as_deref()).eq(want.map(Some)));
+            if as_expected {
+                Ok(())
+            } else {
+                Err(format!("the history at the start of `s2`: {rows:?}").into())
+            }
+        })
+    })
+    .reverse(|_| Box::pin(async { Ok(()) }));
+    m.create_table("second", |t| {
+        t.id("id");
+    });
+}
+
+fn started_pair() -> Vec<MigrationEntry> {
+    vec![
+        entry!("s1", [], started_first),
+        // Op by op on every dialect, so it records its start before its first op.
+        entry!("s2", ["s1"], started_second).with_transactional(false),
+    ]
+}
+
+/// The start row of a migration that runs op by op is written in the commit that ends the
+/// migration before it: the history is right at every point, with one commit fewer.
+async fn start_row_rides_on_the_previous_commit(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, started_pair()).await;
+    assert_eq!(m.up().await.unwrap().applied, ["s1", "s2"]);
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["s1"], State::Applied);
+    assert_eq!(status["s2"], State::Applied);
+    assert_eq!(tables(m.connection()).await, ["first", "second"]);
+    // Alone in its run, `s2` records its own start.
+    m.downgrade(&[Target::id("s1")]).await.unwrap();
+    assert_eq!(m.up().await.unwrap().applied, ["s2"]);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+#[test]
+fn offline_plan_shows_the_start_row_on_the_previous_commit() {
+    let plan = godwit::runner::offline_plan(
+        &registry(started_pair()),
+        Dialect::Mysql,
+        godwit::graph::Direction::Up,
+        &[Target::Heads],
+    )
+    .unwrap();
+    assert!(
+        plan[0]
+            .sql
+            .contains("-- history: record `s1` as applied, and `s2` as started"),
+        "{}",
+        plan[0].sql
+    );
+    assert!(!plan[1].sql.contains("as started"), "{}", plan[1].sql);
+    assert!(
+        plan[1].sql.contains("-- history: record `s2` as applied"),
+        "{}",
+        plan[1].sql
+    );
 }
 
 async fn history_table_can_be_moved(dialect: Dialect) {

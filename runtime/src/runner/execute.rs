@@ -53,13 +53,23 @@ fn units(job: &Job, dialect: Dialect) -> Vec<Unit> {
     units
 }
 
+/// Whether a job records its start in a commit of its own before its first op: it has no
+/// history row yet and does not run as one transaction together with it.
+pub(super) fn records_start(job: &Job, dialect: Dialect) -> bool {
+    let units = units(job, dialect);
+    let atomic = units.len() == 1 && units[0].in_transaction;
+    !atomic && !job.has_row && job.direction == Direction::Up
+}
+
 /// Where a job stands while it runs.
-struct Progress {
+struct Progress<'j> {
     started: Instant,
     /// Ops applied, as recorded in the history (or about to be, in the open transaction).
     ops_done: usize,
     /// A history row exists (or is written in the open transaction).
     has_row: bool,
+    /// The next job of the run, whose start this job's last history write records too.
+    then_start: Option<&'j Job>,
 }
 
 /// Why a unit failed.
@@ -70,12 +80,16 @@ struct UnitFailure {
     retryable: bool,
 }
 
+/// Runs `job`. When `next` (the run's next job) records its start before its first op, the
+/// start row is written in this job's last commit, one commit instead of two: then it returns
+/// `true`, and `next` has a row.
 pub(super) async fn run(
     m: &mut Migrator,
     job: &Job,
+    next: Option<&Job>,
     position: usize,
     total: usize,
-) -> Result<(), RunError> {
+) -> Result<bool, RunError> {
     let dialect = m.conn.dialect();
     m.emit(Event::MigrationStarted {
         id: job.id.clone(),
@@ -92,10 +106,10 @@ pub(super) async fn run(
         started: Instant::now(),
         ops_done: job.ops_done,
         has_row: job.has_row,
+        then_start: next.filter(|next| records_start(next, dialect)),
     };
     let units = units(job, dialect);
-    let atomic = units.len() == 1 && units[0].in_transaction;
-    if !atomic && !progress.has_row && job.direction == Direction::Up {
+    if records_start(job, dialect) {
         // Record that the migration started before its first op commits on its own.
         history::insert(
             &mut m.conn,
@@ -107,7 +121,7 @@ pub(super) async fn run(
         progress.has_row = true;
     }
     if units.is_empty() {
-        finish(m, job, &mut progress)
+        finish(m, job, &mut progress, false)
             .await
             .map_err(|e| super::db_error("recording the migration", e))?;
     }
@@ -168,7 +182,7 @@ pub(super) async fn run(
         direction: job.direction,
         elapsed: progress.started.elapsed(),
     });
-    Ok(())
+    Ok(progress.then_start.is_some())
 }
 
 /// Records a job as done without running it (`stamp`).
@@ -177,8 +191,9 @@ pub(super) async fn stamp(m: &mut Migrator, job: &Job) -> Result<(), RunError> {
         started: Instant::now(),
         ops_done: job.ops_done,
         has_row: job.has_row,
+        then_start: None,
     };
-    finish(m, job, &mut progress)
+    finish(m, job, &mut progress, false)
         .await
         .map_err(|e| super::db_error("stamping the history", e))
 }
@@ -198,8 +213,40 @@ fn new_row(job: &Job, partial: bool, ops_done: usize, execution_ms: i64) -> NewR
     }
 }
 
-/// The history write that ends a job: the applied row, or its removal.
-async fn finish(m: &mut Migrator, job: &Job, progress: &mut Progress) -> Result<(), DbError> {
+/// The history write that ends a job: the applied row, or its removal; with the next job's
+/// start row when `progress.then_start` asks for it, in the same commit.
+async fn finish(
+    m: &mut Migrator,
+    job: &Job,
+    progress: &mut Progress<'_>,
+    in_transaction: bool,
+) -> Result<(), DbError> {
+    let Some(next) = progress.then_start else {
+        return write_finish(m, job, progress).await;
+    };
+    let start_row = new_row(next, true, next.ops_done, 0);
+    if in_transaction {
+        write_finish(m, job, progress).await?;
+        return history::insert(&mut m.conn, &m.history, &start_row).await;
+    }
+    m.conn.execute(m.conn.begin_sql()).await?;
+    let written = async {
+        write_finish(m, job, progress).await?;
+        history::insert(&mut m.conn, &m.history, &start_row).await?;
+        m.conn.execute("COMMIT").await
+    }
+    .await;
+    if written.is_err() {
+        let _ = m.conn.execute("ROLLBACK").await;
+    }
+    written
+}
+
+async fn write_finish(
+    m: &mut Migrator,
+    job: &Job,
+    progress: &mut Progress<'_>,
+) -> Result<(), DbError> {
     let elapsed_ms = i64::try_from(progress.started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match job.direction {
         Direction::Up => {
@@ -234,10 +281,11 @@ async fn record(
     job: &Job,
     step: &Step,
     last: bool,
-    progress: &mut Progress,
+    progress: &mut Progress<'_>,
+    in_transaction: bool,
 ) -> Result<(), DbError> {
     if last {
-        return finish(m, job, progress).await;
+        return finish(m, job, progress, in_transaction).await;
     }
     let ops_done = ops_done_after(job, step);
     history::progress(&mut m.conn, &m.history, &job.id, ops_done, 0).await?;
@@ -261,7 +309,7 @@ async fn run_in_transaction(
     job: &Job,
     unit: &Unit,
     last: bool,
-    progress: &mut Progress,
+    progress: &mut Progress<'_>,
 ) -> Result<(), UnitFailure> {
     let dialect = m.conn.dialect();
     let steps = &job.steps[unit.steps.clone()];
@@ -281,11 +329,7 @@ async fn run_in_transaction(
     }
     let before = (progress.ops_done, progress.has_row);
     let result = async {
-        let begin = if dialect == Dialect::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
+        let begin = m.conn.begin_sql();
         m.conn.execute(begin).await.map_err(|e| fail(first, e))?;
         for (offset, step) in steps.iter().enumerate() {
             let at = first + offset;
@@ -332,7 +376,7 @@ async fn run_in_transaction(
                 ));
             }
         }
-        record(m, job, last_step, last, progress)
+        record(m, job, last_step, last, progress, true)
             .await
             .map_err(|e| fail(unit.steps.end - 1, e))?;
         m.conn
@@ -360,7 +404,7 @@ async fn run_alone(
     job: &Job,
     at: usize,
     last: bool,
-    progress: &mut Progress,
+    progress: &mut Progress<'_>,
     skip_statements: usize,
 ) -> Result<(), UnitFailure> {
     let step = &job.steps[at];
@@ -442,23 +486,26 @@ async fn run_alone(
         }
     }
     m.emit(op_finished(job, step, started));
-    record(m, job, step, last, progress)
+    record(m, job, step, last, progress, false)
         .await
         .map_err(|e| fail(&mut committed, e))
 }
 
 /// The job as a script: what `run` would execute, with its transaction boundaries and history
 /// writes as comments, for offline review.
-pub(super) fn script(job: &Job, dialect: Dialect) -> String {
+/// `next` as in [`run`].
+pub(super) fn script(job: &Job, next: Option<&Job>, dialect: Dialect) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let history = match job.direction {
+    let mut history = match job.direction {
         Direction::Up => format!("-- history: record `{}` as applied", job.id),
         Direction::Down => format!("-- history: remove `{}`", job.id),
     };
+    if let Some(next) = next.filter(|next| records_start(next, dialect)) {
+        let _ = write!(history, ", and `{}` as started", next.id);
+    }
     let units = units(job, dialect);
-    let atomic = units.len() == 1 && units[0].in_transaction;
-    if !atomic && job.direction == Direction::Up {
+    if records_start(job, dialect) {
         let _ = writeln!(out, "-- history: record `{}` as started", job.id);
     }
     for (u, unit) in units.iter().enumerate() {

@@ -712,15 +712,19 @@ impl Migrator {
         stamp_only: bool,
     ) -> Result<Report, RunError> {
         let rows = self.read_history().await?;
-        let jobs = self.planner().upgrade_jobs(&rows, targets)?;
+        let mut jobs = self.planner().upgrade_jobs(&rows, targets)?;
         let mut report = Report::default();
         let total = jobs.len();
-        for (position, job) in jobs.iter().enumerate() {
+        for position in 0..total {
+            let (job, rest) = jobs[position..].split_at_mut(1);
+            let job = &job[0];
             if stamp_only {
                 execute::stamp(self, job).await?;
                 report.stamped.push(job.id.clone());
             } else {
-                execute::run(self, job, position + 1, total).await?;
+                if execute::run(self, job, rest.first(), position + 1, total).await? {
+                    rest[0].has_row = true;
+                }
                 report.applied.push(job.id.clone());
             }
         }
@@ -752,7 +756,7 @@ impl Migrator {
         let jobs = self.planner().downgrade_jobs(&rows, targets)?;
         let total = jobs.len();
         for (position, job) in jobs.iter().enumerate() {
-            execute::run(self, job, position + 1, total).await?;
+            execute::run(self, job, None, position + 1, total).await?;
             report.reverted.push(job.id.clone());
         }
         Ok(report)
@@ -831,7 +835,7 @@ pub fn offline_plan(
         accept_changed: &accepted,
         allow_unknown: false,
     };
-    let jobs = match direction {
+    let mut jobs = match direction {
         Direction::Up => planner.upgrade_jobs(&[], targets)?,
         Direction::Down => {
             let rows: Vec<Row> = graph
@@ -859,16 +863,26 @@ pub fn offline_plan(
             planner.downgrade_jobs(&rows, targets)?
         }
     };
-    Ok(jobs
-        .iter()
-        .map(|job| ScriptedMigration {
+    let mut scripted = Vec::with_capacity(jobs.len());
+    for position in 0..jobs.len() {
+        let (job, rest) = jobs[position..].split_at_mut(1);
+        let job = &job[0];
+        // As in a run: a job's last history write also records the next one's start.
+        let next = rest
+            .first_mut()
+            .filter(|next| execute::records_start(next, dialect));
+        scripted.push(ScriptedMigration {
             id: job.id.clone(),
             direction: job.direction,
             location: job.location.clone(),
             ops: job.steps.iter().map(|s| s.description.clone()).collect(),
-            sql: execute::script(job, dialect),
-        })
-        .collect())
+            sql: execute::script(job, next.as_deref(), dialect),
+        });
+        if let Some(next) = next {
+            next.has_row = true;
+        }
+    }
+    Ok(scripted)
 }
 
 /// The schema model after replaying what the history records.
