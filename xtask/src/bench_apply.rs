@@ -1,16 +1,22 @@
-//! `cargo xtask bench apply`: the runner against the same SQL run raw through the driver.
+//! `cargo xtask bench apply`: the runner against the same SQL run raw through the driver and
+//! through sqlx's own migrator.
 //!
-//! Generates a linear chain of migrations, each `CREATE TABLE` + `CREATE INDEX`, and times on
-//! each dialect, in the same run and on fresh databases:
+//! Generates a linear chain of migrations, each `CREATE TABLE` + `CREATE INDEX`, and times
+//! upgrade-all and downgrade-all on each dialect, in the same run and each on a fresh database:
 //! - godwit: `Migrator::up()` (lock, history, replay, rendering, one transaction per migration
-//!   with its history row) and `Migrator::downgrade(base)` (derived downgrades);
+//!   with its history row; MySQL: op by op with committed progress) and
+//!   `Migrator::downgrade(base)` (derived downgrades);
 //! - raw: the very SQL godwit renders, sent through the same driver connection, one
 //!   transaction per migration (MySQL: statement by statement, as DDL commits there anyway),
-//!   without history or lock.
+//!   without history or lock: the floor;
+//! - sqlx migrate: the same SQL as sqlx reversible migrations, run by `sqlx::migrate::Migrator`
+//!   (`run`, then `undo` to 0), the code `sqlx migrate run` / `revert` drive, minus the CLI's
+//!   process start.
 //!
-//! The table shows the median of `--runs` runs (default 3) of each time, and the median and range
-//! of the per-run overhead (each run's godwit time over the raw time of the same run). Measure
-//! a release build:
+//! The sides take turns going first, and each timed phase starts on a settled server (see
+//! [`settle`]). The table shows the median of `--runs` runs (default 3) of each time, and the
+//! median and range of the per-run ratios (godwit's time over the other side's time in the same
+//! run). `--sides` and `--dialects` narrow the run down. Measure a release build:
 //! `cargo run --release -p xtask -- bench apply`. Servers: `GODWIT_BENCH_POSTGRES_URL`,
 //! `GODWIT_BENCH_MYSQL_URL` (defaults: the local test servers); SQLite uses a temporary file.
 
@@ -29,6 +35,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let mut runs = 3usize;
     let mut count = 1_000usize;
     let mut dialects = Dialect::ALL.to_vec();
+    let mut sides = Side::ALL.to_vec();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
@@ -45,6 +52,19 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                     .and_then(|n| n.parse().ok())
                     .filter(|&n| n > 0)
                     .ok_or("--migrations takes a positive number")?;
+            }
+            "--sides" => {
+                sides = args
+                    .next()
+                    .ok_or("--sides takes a list, e.g. godwit,raw")?
+                    .split(',')
+                    .map(|name| {
+                        Side::ALL
+                            .into_iter()
+                            .find(|side| side.name() == name)
+                            .ok_or(format!("unknown side `{name}`; the sides: godwit,raw,sqlx"))
+                    })
+                    .collect::<Result<_, _>>()?;
             }
             "--dialects" => {
                 dialects = args
@@ -71,90 +91,93 @@ pub fn run(args: &[&str]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(bench(runs, count, &dialects))
+    runtime.block_on(bench(runs, count, &dialects, &sides))
 }
 
-async fn bench(runs: usize, count: usize, dialects: &[Dialect]) -> Result<(), String> {
+async fn bench(
+    runs: usize,
+    count: usize,
+    dialects: &[Dialect],
+    sides: &[Side],
+) -> Result<(), String> {
     let entries = generate(count);
     println!(
         "apply benchmark: {count} migrations (CREATE TABLE + CREATE INDEX each), median of {runs} runs\n"
     );
     println!(
-        "{:<9} | {:>10} {:>10} {:>9} {:>17} | {:>10} {:>10} {:>9} {:>17}",
-        "dialect",
-        "godwit up",
-        "raw up",
-        "overhead",
-        "(range)",
-        "godwit dn",
-        "raw down",
-        "overhead",
-        "(range)"
+        "{:<9} {:<4} | {:>9} {:>9} {:>8} {:>15} | {:>12} {:>8} {:>15}",
+        "dialect", "", "godwit", "raw", "vs raw", "(range)", "sqlx migrate", "vs sqlx", "(range)"
     );
     for &dialect in dialects {
-        let (up_sql, down_sql) = rendered(&entries, dialect)?;
-        let mut times: [Vec<Duration>; 4] = Default::default();
+        let sql = rendered(&entries, dialect)?;
+        let mut times: [Times; 3] = Default::default();
         for run in 0..runs {
-            // Alternate which side goes first, so that neither always inherits the server's
+            // Rotate which side goes first, so that none always inherits the server's
             // background work (purge, file removal) from the database dropped before it.
-            let (first, second) = if run % 2 == 0 {
-                (Side::Raw, Side::Godwit)
-            } else {
-                (Side::Godwit, Side::Raw)
-            };
-            for side in [first, second] {
+            for k in 0..sides.len() {
+                let side = sides[(run + k) % sides.len()];
                 let (up, down) = match side {
-                    Side::Raw => time_raw(dialect, &up_sql, &down_sql).await?,
                     Side::Godwit => time_godwit(dialect, &entries).await?,
+                    Side::Raw => time_raw(dialect, &sql).await?,
+                    Side::Sqlx => time_sqlx(dialect, &sql).await?,
                 };
-                let at = if side == Side::Raw { 1 } else { 0 };
-                times[at].push(up);
-                times[at + 2].push(down);
+                times[side as usize].up.push(up);
+                times[side as usize].down.push(down);
             }
         }
-        let up_overheads = overheads(&times[0], &times[1]);
-        let down_overheads = overheads(&times[2], &times[3]);
-        let [up, raw_up, down, raw_down] =
-            times.map(|t| median(t.iter().map(Duration::as_secs_f64)));
-        println!(
-            "{:<9} | {:>10} {:>10} {:>9} {:>17} | {:>10} {:>10} {:>9} {:>17}",
-            dialect.name(),
-            seconds(up),
-            seconds(raw_up),
-            percent(median(up_overheads.iter().copied())),
-            spread(&up_overheads),
-            seconds(down),
-            seconds(raw_down),
-            percent(median(down_overheads.iter().copied())),
-            spread(&down_overheads),
-        );
+        let [godwit, raw, sqlx] = &times;
+        for (direction, ours, raw, sqlx) in [
+            ("up", &godwit.up, &raw.up, &sqlx.up),
+            ("down", &godwit.down, &raw.down, &sqlx.down),
+        ] {
+            let over_raw = ratios(ours, raw);
+            let over_sqlx = ratios(ours, sqlx);
+            println!(
+                "{:<9} {:<4} | {:>9} {:>9} {:>8} {:>15} | {:>12} {:>8} {:>15}",
+                dialect.name(),
+                direction,
+                seconds(ours),
+                seconds(raw),
+                percent(&over_raw),
+                spread(&over_raw),
+                seconds(sqlx),
+                percent(&over_sqlx),
+                spread(&over_sqlx),
+            );
+        }
     }
+    println!(
+        "\nvs raw, vs sqlx: godwit's time over that side's time in the same run, median and range \
+         over the runs;\nnegative: godwit is faster."
+    );
     Ok(())
 }
 
-#[derive(Clone, Copy, PartialEq)]
+/// The three ways of applying the same migrations that the benchmark compares.
+#[derive(Clone, Copy)]
 enum Side {
-    Raw,
     Godwit,
+    Raw,
+    Sqlx,
 }
 
-/// The rendered SQL up then down, on a fresh database.
-async fn time_raw(
-    dialect: Dialect,
-    up_sql: &[Vec<RenderedOp>],
-    down_sql: &[Vec<RenderedOp>],
-) -> Result<(Duration, Duration), String> {
-    let db = Scratch::create(dialect).await?;
-    let mut conn = db.connect().await?;
-    let start = Instant::now();
-    run_raw(&mut conn, up_sql).await?;
-    let up = start.elapsed();
-    let start = Instant::now();
-    run_raw(&mut conn, down_sql).await?;
-    let down = start.elapsed();
-    conn.close().await.map_err(|e| e.to_string())?;
-    db.drop().await?;
-    Ok((up, down))
+impl Side {
+    const ALL: [Side; 3] = [Side::Godwit, Side::Raw, Side::Sqlx];
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Godwit => "godwit",
+            Side::Raw => "raw",
+            Side::Sqlx => "sqlx",
+        }
+    }
+}
+
+/// One side's upgrade-all and downgrade-all times, one entry per run.
+#[derive(Default)]
+struct Times {
+    up: Vec<Duration>,
+    down: Vec<Duration>,
 }
 
 /// `Migrator::up()` then `downgrade(base)`, on a fresh database.
@@ -167,9 +190,11 @@ async fn time_godwit(
     let registry = Registry::from_entries(entries.to_vec()).map_err(|e| e.to_string())?;
     let mut migrator =
         Migrator::with_registry(db.connect().await?, registry).map_err(|e| e.to_string())?;
+    settle(migrator.connection()).await?;
     let start = Instant::now();
     let report = migrator.up().await.map_err(|e| e.to_string())?;
     let up = start.elapsed();
+    settle(migrator.connection()).await?;
     let start = Instant::now();
     let reverted = migrator
         .downgrade(&[Target::base()])
@@ -186,6 +211,165 @@ async fn time_godwit(
     migrator.close().await.map_err(|e| e.to_string())?;
     db.drop().await?;
     Ok((up, down))
+}
+
+/// The rendered SQL up then down through the driver, one transaction per migration (MySQL:
+/// statement by statement), on a fresh database.
+async fn time_raw(dialect: Dialect, sql: &Rendered) -> Result<(Duration, Duration), String> {
+    let db = Scratch::create(dialect).await?;
+    let mut conn = db.connect().await?;
+    settle(&mut conn).await?;
+    let start = Instant::now();
+    run_raw(&mut conn, &sql.up).await?;
+    let up = start.elapsed();
+    settle(&mut conn).await?;
+    let start = Instant::now();
+    run_raw(&mut conn, &sql.down).await?;
+    let down = start.elapsed();
+    conn.close().await.map_err(|e| e.to_string())?;
+    db.drop().await?;
+    Ok((up, down))
+}
+
+async fn run_raw(conn: &mut Connection, migrations: &[Vec<String>]) -> Result<(), String> {
+    let transactional = conn.dialect() != Dialect::Mysql;
+    for statements in migrations {
+        if transactional {
+            conn.execute("BEGIN").await.map_err(|e| e.to_string())?;
+        }
+        for statement in statements {
+            conn.execute(statement).await.map_err(|e| e.to_string())?;
+        }
+        if transactional {
+            conn.execute("COMMIT").await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// sqlx's own migrator (what `sqlx migrate run` and `sqlx migrate revert` drive) over the same
+/// SQL as reversible migrations: its lock, `_sqlx_migrations` history and SHA-384 checksums,
+/// one transaction per migration, on a fresh database.
+async fn time_sqlx(dialect: Dialect, sql: &Rendered) -> Result<(Duration, Duration), String> {
+    use sqlx::migrate::{Migration as SqlxMigration, MigrationType, Migrator as SqlxMigrator};
+    use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+    let script = |statements: &[String]| AssertSqlSafe(statements.join(";\n")).into_sql_str();
+    let mut migrations = Vec::with_capacity(sql.up.len() * 2);
+    for (i, (up, down)) in sql.up.iter().zip(sql.down.iter().rev()).enumerate() {
+        let version = i as i64 + 1;
+        let description = format!("m{i:05}");
+        migrations.push(SqlxMigration::new(
+            version,
+            description.clone().into(),
+            MigrationType::ReversibleUp,
+            script(up),
+            false,
+        ));
+        migrations.push(SqlxMigration::new(
+            version,
+            description.into(),
+            MigrationType::ReversibleDown,
+            script(down),
+            false,
+        ));
+    }
+    let migrator = SqlxMigrator::with_migrations(migrations);
+    let db = Scratch::create(dialect).await?;
+    let mut conn = db.connect().await?;
+    settle(&mut conn).await?;
+    let start = Instant::now();
+    let applied = match &mut conn {
+        Connection::Postgres(c) => migrator.run(c).await,
+        Connection::Mysql(c) => migrator.run(c).await,
+        Connection::Sqlite(c) => migrator.run(c).await,
+    };
+    applied.map_err(|e| format!("{dialect}: sqlx migrate run: {e}"))?;
+    let up = start.elapsed();
+    settle(&mut conn).await?;
+    let start = Instant::now();
+    let reverted = match &mut conn {
+        Connection::Postgres(c) => migrator.undo(c, 0).await,
+        Connection::Mysql(c) => migrator.undo(c, 0).await,
+        Connection::Sqlite(c) => migrator.undo(c, 0).await,
+    };
+    reverted.map_err(|e| format!("{dialect}: sqlx migrate revert: {e}"))?;
+    let down = start.elapsed();
+    conn.close().await.map_err(|e| e.to_string())?;
+    db.drop().await?;
+    Ok((up, down))
+}
+
+/// Before each timed phase, has the server and the OS write back what earlier phases left dirty,
+/// so that no side pays for another's writes: PostgreSQL `CHECKPOINT`; MariaDB flushes its
+/// buffer pool (it does no idle flushing by default, so a small pool stays mostly dirty and
+/// every later page costs a synchronous eviction); then `sync`.
+async fn settle(conn: &mut Connection) -> Result<(), String> {
+    match conn.dialect() {
+        Dialect::Postgres => conn
+            .execute("CHECKPOINT")
+            .await
+            .map_err(|e| format!("settling PostgreSQL needs a superuser: {e}"))?,
+        Dialect::Mysql => flush_buffer_pool(conn).await?,
+        Dialect::Sqlite => {}
+    }
+    let synced = std::process::Command::new("sync")
+        .status()
+        .map_err(|e| format!("running `sync`: {e}"))?;
+    if !synced.success() {
+        return Err(format!("`sync` failed: {synced}"));
+    }
+    Ok(())
+}
+
+/// Lowers `innodb_max_dirty_pages_pct` to 0 until at most 1 % of the buffer pool is dirty (30 s
+/// at most), then puts the setting back.
+async fn flush_buffer_pool(conn: &mut Connection) -> Result<(), String> {
+    let fail = |e: godwit::db::DbError| {
+        format!("settling MariaDB/MySQL needs SUPER (SET GLOBAL innodb_max_dirty_pages_pct): {e}")
+    };
+    let original = conn
+        .fetch_text("SELECT CAST(@@GLOBAL.innodb_max_dirty_pages_pct AS CHAR)")
+        .await
+        .map_err(fail)?
+        .first()
+        .and_then(|row| row.first().cloned().flatten())
+        .ok_or("innodb_max_dirty_pages_pct has no value")?;
+    conn.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+        .await
+        .map_err(fail)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let drained = async {
+        loop {
+            let rows = conn
+                .fetch_text(
+                    "SHOW GLOBAL STATUS WHERE Variable_name IN \
+                     ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')",
+                )
+                .await
+                .map_err(fail)?;
+            let pages = |name: &str| {
+                rows.iter()
+                    .find(|r| r.first().cloned().flatten().as_deref() == Some(name))
+                    .and_then(|r| r.get(1).cloned().flatten())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or(format!("SHOW GLOBAL STATUS has no number for {name}"))
+            };
+            let dirty = pages("Innodb_buffer_pool_pages_dirty")?;
+            let total = pages("Innodb_buffer_pool_pages_total")?;
+            if dirty * 100 <= total || Instant::now() > deadline {
+                return Ok::<(), String>(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    .await;
+    conn.execute(&format!(
+        "SET GLOBAL innodb_max_dirty_pages_pct = {original}"
+    ))
+    .await
+    .map_err(fail)?;
+    drained
 }
 
 /// One bench migration: a table and an index named after the migration.
@@ -222,60 +406,59 @@ fn generate(count: usize) -> Vec<MigrationEntry> {
         .collect()
 }
 
-/// The SQL godwit renders for each migration, up and (in revert order) down.
-#[allow(clippy::type_complexity)]
-fn rendered(
-    entries: &[MigrationEntry],
-    dialect: Dialect,
-) -> Result<(Vec<Vec<RenderedOp>>, Vec<Vec<RenderedOp>>), String> {
+/// The statements godwit renders for each migration: `up` in apply order, `down` in revert
+/// order (last migration first).
+struct Rendered {
+    up: Vec<Vec<String>>,
+    down: Vec<Vec<String>>,
+}
+
+fn rendered(entries: &[MigrationEntry], dialect: Dialect) -> Result<Rendered, String> {
     let mut schema = Schema::new();
     let mut up = Vec::new();
     let mut inverses = Vec::new();
     for entry in entries {
-        let mut ops = Vec::new();
+        let mut statements = Vec::new();
         let mut undo = Vec::new();
         for op in entry.record_up(dialect).ops() {
             let (sql, inverse) = plan_op(op, &mut schema, dialect).map_err(|e| e.to_string())?;
-            ops.push(sql);
+            statements.extend(plain(sql)?);
             match inverse {
                 Inverse::Ops(inverse) => undo.push(inverse),
                 Inverse::Irreversible { reason } => return Err(reason),
             }
         }
-        up.push(ops);
+        up.push(statements);
         inverses.push(undo);
     }
     let mut down = Vec::new();
     for undo in inverses.into_iter().rev() {
-        let mut ops = Vec::new();
+        let mut statements = Vec::new();
         for op in undo.into_iter().rev().flatten() {
             let (sql, _) = plan_op(&op, &mut schema, dialect).map_err(|e| e.to_string())?;
-            ops.push(sql);
+            statements.extend(plain(sql)?);
         }
-        down.push(ops);
+        down.push(statements);
     }
-    Ok((up, down))
+    Ok(Rendered { up, down })
 }
 
-/// Each migration in one transaction (MySQL: statement by statement).
-async fn run_raw(conn: &mut Connection, migrations: &[Vec<RenderedOp>]) -> Result<(), String> {
-    let transactional = conn.dialect() != Dialect::Mysql;
-    for ops in migrations {
-        if transactional {
-            conn.execute("BEGIN").await.map_err(|e| e.to_string())?;
-        }
-        for op in ops {
-            for statement in &op.statements {
-                conn.execute(&statement.sql)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        if transactional {
-            conn.execute("COMMIT").await.map_err(|e| e.to_string())?;
-        }
+/// The statements of an op that the raw and sqlx sides can send as they are: no probes, no
+/// verification queries, no work outside a transaction.
+fn plain(op: RenderedOp) -> Result<impl Iterator<Item = String>, String> {
+    let special = op.outside_transaction
+        || op.foreign_keys_off
+        || op.leftover.is_some()
+        || op
+            .statements
+            .iter()
+            .any(|s| s.expect_no_rows || s.unless_exists.is_some());
+    if special {
+        return Err(format!(
+            "the bench migrations must render to plain statements; got {op:?}"
+        ));
     }
-    Ok(())
+    Ok(op.statements.into_iter().map(|s| s.sql))
 }
 
 /// A database made for one run and dropped after it.
@@ -354,32 +537,37 @@ impl Scratch {
     }
 }
 
-fn seconds(s: f64) -> String {
-    format!("{s:.3} s")
+/// The median time; `-` for a side not run.
+fn seconds(times: &[Duration]) -> String {
+    median(times.iter().map(Duration::as_secs_f64)).map_or("-".into(), |s| format!("{s:.3} s"))
 }
 
-/// The overhead of each run, godwit against the raw side of the same run: pairing the two
+/// godwit's time over the other side's in each run, in percent: pairing the sides of one run
 /// cancels the drift of a machine whose disk speed wanders over minutes.
-fn overheads(ours: &[Duration], raw: &[Duration]) -> Vec<f64> {
+fn ratios(ours: &[Duration], other: &[Duration]) -> Vec<f64> {
     ours.iter()
-        .zip(raw)
+        .zip(other)
         .map(|(o, r)| (o.as_secs_f64() / r.as_secs_f64() - 1.0) * 100.0)
         .collect()
 }
 
-fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     let mut sorted: Vec<f64> = values.into_iter().collect();
     sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
+    sorted.get(sorted.len() / 2).copied()
 }
 
-fn percent(value: f64) -> String {
-    format!("{value:+.1} %")
+/// The median ratio.
+fn percent(ratios: &[f64]) -> String {
+    median(ratios.iter().copied()).map_or("-".into(), |r| format!("{r:+.1} %"))
 }
 
-/// The smallest and largest per-run overhead.
-fn spread(values: &[f64]) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("({min:+.0} .. {max:+.0} %)")
+/// The smallest and largest ratio.
+fn spread(ratios: &[f64]) -> String {
+    if ratios.is_empty() {
+        return String::new();
+    }
+    let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("({min:+.0}..{max:+.0} %)")
 }
