@@ -764,7 +764,7 @@ fn offline_plan_shows_the_start_row_on_the_previous_commit() {
     assert!(
         plan[0]
             .sql
-            .contains("-- history: record `s1` as applied, and `s2` as started"),
+            .contains("-- history: record `s1` as applied, and `s2` as started, in one commit"),
         "{}",
         plan[0].sql
     );
@@ -773,6 +773,15 @@ fn offline_plan_shows_the_start_row_on_the_previous_commit() {
         plan[1].sql.contains("-- history: record `s2` as applied"),
         "{}",
         plan[1].sql
+    );
+    // `show`: the migration alone, its dependencies applied, records its own start.
+    let alone = godwit::runner::offline_migration(&registry(started_pair()), Dialect::Mysql, "s2")
+        .unwrap()
+        .expect("s2 is in its plan");
+    assert!(
+        alone.sql.contains("-- history: record `s2` as started"),
+        "{}",
+        alone.sql
     );
 }
 

@@ -64,7 +64,12 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                             .find(|side| side.name() == name)
                             .ok_or(format!("unknown side `{name}`; the sides: godwit,raw,sqlx"))
                     })
-                    .collect::<Result<_, _>>()?;
+                    .collect::<Result<Vec<Side>, _>>()?;
+                let twice = (1..sides.len())
+                    .any(|i| sides[..i].iter().any(|s| s.name() == sides[i].name()));
+                if twice {
+                    return Err("--sides names a side twice".into());
+                }
             }
             "--dialects" => {
                 dialects = args
@@ -112,10 +117,14 @@ async fn bench(
         let sql = rendered(&entries, dialect)?;
         let mut times: [Times; 3] = Default::default();
         for run in 0..runs {
-            // Rotate which side goes first, so that none always inherits the server's
-            // background work (purge, file removal) from the database dropped before it.
-            for k in 0..sides.len() {
-                let side = sides[(run + k) % sides.len()];
+            // Rotate the order, and reverse it every other round, so that no side always
+            // follows the same one and inherits its background work (purge, file removal).
+            let mut order = sides.to_vec();
+            order.rotate_left(run % sides.len());
+            if (run / sides.len()) % 2 == 1 {
+                order.reverse();
+            }
+            for side in order {
                 let (up, down) = match side {
                     Side::Godwit => time_godwit(dialect, &entries).await?,
                     Side::Raw => time_raw(dialect, &sql).await?,
@@ -301,8 +310,8 @@ async fn time_sqlx(dialect: Dialect, sql: &Rendered) -> Result<(Duration, Durati
 }
 
 /// Before each timed phase, has the server and the OS write back what earlier phases left dirty,
-/// so that no side pays for another's writes: PostgreSQL `CHECKPOINT`; MariaDB flushes its
-/// buffer pool (it does no idle flushing by default, so a small pool stays mostly dirty and
+/// so that no side pays for another's writes: PostgreSQL `CHECKPOINT`; MariaDB/MySQL flush the
+/// buffer pool (MariaDB does no idle flushing by default, so a small pool stays mostly dirty and
 /// every later page costs a synchronous eviction); then `sync`.
 async fn settle(conn: &mut Connection) -> Result<(), String> {
     match conn.dialect() {
@@ -322,20 +331,29 @@ async fn settle(conn: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
-/// Lowers `innodb_max_dirty_pages_pct` to 0 until at most 1 % of the buffer pool is dirty (30 s
-/// at most), then puts the setting back.
+/// Lowers `innodb_max_dirty_pages_pct` (and with it the low-water mark, which must not exceed
+/// it) to 0 until at most 1 % of the buffer pool is dirty, 30 s at most, then puts both back.
 async fn flush_buffer_pool(conn: &mut Connection) -> Result<(), String> {
     let fail = |e: godwit::db::DbError| {
-        format!("settling MariaDB/MySQL needs SUPER (SET GLOBAL innodb_max_dirty_pages_pct): {e}")
+        format!(
+            "settling MariaDB/MySQL needs SUPER (MySQL 8: SYSTEM_VARIABLES_ADMIN) to set \
+             innodb_max_dirty_pages_pct: {e}"
+        )
     };
     let original = conn
-        .fetch_text("SELECT CAST(@@GLOBAL.innodb_max_dirty_pages_pct AS CHAR)")
+        .fetch_text(
+            "SELECT CAST(@@GLOBAL.innodb_max_dirty_pages_pct AS CHAR), \
+             CAST(@@GLOBAL.innodb_max_dirty_pages_pct_lwm AS CHAR)",
+        )
         .await
-        .map_err(fail)?
-        .first()
-        .and_then(|row| row.first().cloned().flatten())
-        .ok_or("innodb_max_dirty_pages_pct has no value")?;
-    conn.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+        .map_err(fail)?;
+    let (Some(pct), Some(lwm)) = (
+        original.first().and_then(|r| r.first().cloned().flatten()),
+        original.first().and_then(|r| r.get(1).cloned().flatten()),
+    ) else {
+        return Err("innodb_max_dirty_pages_pct(_lwm) has no value".into());
+    };
+    conn.execute("SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0, innodb_max_dirty_pages_pct = 0")
         .await
         .map_err(fail)?;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -357,18 +375,27 @@ async fn flush_buffer_pool(conn: &mut Connection) -> Result<(), String> {
             };
             let dirty = pages("Innodb_buffer_pool_pages_dirty")?;
             let total = pages("Innodb_buffer_pool_pages_total")?;
-            if dirty * 100 <= total || Instant::now() > deadline {
+            if dirty * 100 <= total {
                 return Ok::<(), String>(());
+            }
+            if Instant::now() > deadline {
+                eprintln!(
+                    "warning: {dirty} of {total} buffer pool pages still dirty after 30 s; this \
+                     phase starts unsettled"
+                );
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     .await;
-    conn.execute(&format!(
-        "SET GLOBAL innodb_max_dirty_pages_pct = {original}"
-    ))
-    .await
-    .map_err(fail)?;
+    // The high mark first: the low-water mark may not exceed it.
+    let restore = format!(
+        "SET GLOBAL innodb_max_dirty_pages_pct = {pct}, innodb_max_dirty_pages_pct_lwm = {lwm}"
+    );
+    conn.execute(&restore).await.map_err(|e| {
+        format!("could not put the flushing settings back; run `{restore}` on the server: {e}")
+    })?;
     drained
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::graph::{Direction, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
-use crate::runner::{Migrator, RunError, offline_plan};
+use crate::runner::{Migrator, RunError, offline_migration, offline_plan};
 use output::{Format, Printer};
 
 /// Exit code: a run failed.
@@ -373,10 +373,7 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
                 .resolve(&Target::id(id.clone()))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
             let id = resolved.first().copied().unwrap_or(id.as_str()).to_owned();
-            let plan = offline_plan(&registry, dialect, Direction::Up, &[Target::id(id.clone())])?;
-            let migration = plan
-                .into_iter()
-                .find(|m| m.id == id)
+            let migration = offline_migration(&registry, dialect, &id)?
                 .ok_or_else(|| Failure::Run(format!("`{id}` is not in its own plan")))?;
             let entry = registry.get(&id).expect("resolved above");
             printer.show(&migration, entry, dialect);

@@ -5,9 +5,9 @@
 //!   one unit, one transaction, history row included. A failure leaves nothing of it.
 //! - Otherwise each op that must run outside a transaction (`CONCURRENTLY`) is a unit of its
 //!   own; the others are grouped into transactions (each op alone for `transactional = false`).
-//!   A `partial` history row is written first and its progress is updated after every unit,
-//!   inside the unit's transaction when it has one, so a rerun resumes after the last unit
-//!   that completed.
+//!   A `partial` history row is written first (in the commit that records the run's previous
+//!   migration, when there is one) and its progress is updated after every unit, inside the
+//!   unit's transaction when it has one, so a rerun resumes after the last unit that completed.
 //! - MySQL/MariaDB commit DDL implicitly: every op is a unit, run statement by statement, with
 //!   progress after each statement of a multi-statement op. Rust data steps run in a
 //!   transaction there too.
@@ -58,7 +58,8 @@ fn units(job: &Job, dialect: Dialect) -> Vec<Unit> {
 pub(super) fn records_start(job: &Job, dialect: Dialect) -> bool {
     let units = units(job, dialect);
     let atomic = units.len() == 1 && units[0].in_transaction;
-    !atomic && !job.has_row && job.direction == Direction::Up
+    // A migration without ops has nothing to come before: its applied row is its one write.
+    !units.is_empty() && !atomic && !job.has_row && job.direction == Direction::Up
 }
 
 /// Where a job stands while it runs.
@@ -230,6 +231,7 @@ async fn finish(
         return history::insert(&mut m.conn, &m.history, &start_row).await;
     }
     m.conn.execute(m.conn.begin_sql()).await?;
+    let before = (progress.ops_done, progress.has_row);
     let written = async {
         write_finish(m, job, progress).await?;
         history::insert(&mut m.conn, &m.history, &start_row).await?;
@@ -238,6 +240,7 @@ async fn finish(
     .await;
     if written.is_err() {
         let _ = m.conn.execute("ROLLBACK").await;
+        (progress.ops_done, progress.has_row) = before;
     }
     written
 }
@@ -502,7 +505,7 @@ pub(super) fn script(job: &Job, next: Option<&Job>, dialect: Dialect) -> String 
         Direction::Down => format!("-- history: remove `{}`", job.id),
     };
     if let Some(next) = next.filter(|next| records_start(next, dialect)) {
-        let _ = write!(history, ", and `{}` as started", next.id);
+        let _ = write!(history, ", and `{}` as started, in one commit", next.id);
     }
     let units = units(job, dialect);
     if records_start(job, dialect) {

@@ -826,6 +826,53 @@ pub fn offline_plan(
     direction: Direction,
     targets: &[Target],
 ) -> Result<Vec<ScriptedMigration>, RunError> {
+    let mut jobs = offline_jobs(registry, dialect, direction, targets)?;
+    let mut scripted = Vec::with_capacity(jobs.len());
+    for position in 0..jobs.len() {
+        let (job, rest) = jobs[position..].split_at_mut(1);
+        let job = &job[0];
+        // As in a run: a job's last history write also records the next one's start.
+        let next = rest
+            .first_mut()
+            .filter(|next| execute::records_start(next, dialect));
+        scripted.push(scripted_migration(job, next.as_deref(), dialect));
+        if let Some(next) = next {
+            next.has_row = true;
+        }
+    }
+    Ok(scripted)
+}
+
+/// Without a database: what `up` runs for migration `id` alone, once everything it depends on
+/// is applied (its start recorded in a commit of its own). `None` when `id` is not in the plan.
+pub fn offline_migration(
+    registry: &Registry,
+    dialect: Dialect,
+    id: &str,
+) -> Result<Option<ScriptedMigration>, RunError> {
+    let jobs = offline_jobs(registry, dialect, Direction::Up, &[Target::id(id)])?;
+    Ok(jobs
+        .iter()
+        .find(|job| job.id == id)
+        .map(|job| scripted_migration(job, None, dialect)))
+}
+
+fn scripted_migration(job: &Job, next: Option<&Job>, dialect: Dialect) -> ScriptedMigration {
+    ScriptedMigration {
+        id: job.id.clone(),
+        direction: job.direction,
+        location: job.location.clone(),
+        ops: job.steps.iter().map(|s| s.description.clone()).collect(),
+        sql: execute::script(job, next, dialect),
+    }
+}
+
+fn offline_jobs(
+    registry: &Registry,
+    dialect: Dialect,
+    direction: Direction,
+    targets: &[Target],
+) -> Result<Vec<Job>, RunError> {
     let graph = registry.graph()?;
     let accepted = BTreeSet::new();
     let planner = Planner {
@@ -835,8 +882,8 @@ pub fn offline_plan(
         accept_changed: &accepted,
         allow_unknown: false,
     };
-    let mut jobs = match direction {
-        Direction::Up => planner.upgrade_jobs(&[], targets)?,
+    match direction {
+        Direction::Up => planner.upgrade_jobs(&[], targets),
         Direction::Down => {
             let rows: Vec<Row> = graph
                 .order()
@@ -860,29 +907,9 @@ pub fn offline_plan(
                     }
                 })
                 .collect();
-            planner.downgrade_jobs(&rows, targets)?
-        }
-    };
-    let mut scripted = Vec::with_capacity(jobs.len());
-    for position in 0..jobs.len() {
-        let (job, rest) = jobs[position..].split_at_mut(1);
-        let job = &job[0];
-        // As in a run: a job's last history write also records the next one's start.
-        let next = rest
-            .first_mut()
-            .filter(|next| execute::records_start(next, dialect));
-        scripted.push(ScriptedMigration {
-            id: job.id.clone(),
-            direction: job.direction,
-            location: job.location.clone(),
-            ops: job.steps.iter().map(|s| s.description.clone()).collect(),
-            sql: execute::script(job, next.as_deref(), dialect),
-        });
-        if let Some(next) = next {
-            next.has_row = true;
+            planner.downgrade_jobs(&rows, targets)
         }
     }
-    Ok(scripted)
 }
 
 /// The schema model after replaying what the history records.
