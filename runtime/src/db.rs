@@ -5,6 +5,7 @@
 //! with [`Connection::as_postgres`], [`Connection::as_mysql`] or [`Connection::as_sqlite`] for
 //! typed queries and binds.
 
+use futures_util::StreamExt as _;
 use sqlx::{AssertSqlSafe, Connection as _, Row};
 
 use crate::op::Dialect;
@@ -74,44 +75,6 @@ impl Connection {
         }
     }
 
-    /// Runs one statement with bound parameters, written with `?` placeholders on every dialect
-    /// (rewritten to `$1, $2, ...` for PostgreSQL; `sql` must hold no other `?`).
-    pub async fn execute_bound(&mut self, sql: &str, params: &[Param]) -> Result<(), DbError> {
-        macro_rules! bound {
-            ($sql:expr) => {{
-                let mut query = sqlx::query(AssertSqlSafe($sql));
-                for param in params {
-                    query = match param {
-                        Param::Text(v) => query.bind(v.clone()),
-                        Param::Int(v) => query.bind(*v),
-                    };
-                }
-                query
-            }};
-        }
-        let result = match self {
-            Connection::Postgres(c) => {
-                let mut numbered = String::with_capacity(sql.len() + 8);
-                let mut n = 0;
-                for ch in sql.chars() {
-                    if ch == '?' {
-                        n += 1;
-                        numbered.push_str(&format!("${n}"));
-                    } else {
-                        numbered.push(ch);
-                    }
-                }
-                bound!(numbered).execute(c).await.map(drop)
-            }
-            Connection::Mysql(c) => bound!(sql.to_owned()).execute(c).await.map(drop),
-            Connection::Sqlite(c) => bound!(sql.to_owned()).execute(c).await.map(drop),
-        };
-        result.map_err(|source| DbError::Statement {
-            sql: sql.to_owned(),
-            source,
-        })
-    }
-
     pub fn dialect(&self) -> Dialect {
         match self {
             Connection::Postgres(_) => Dialect::Postgres,
@@ -131,6 +94,55 @@ impl Connection {
         result.map_err(|source| DbError::Statement {
             sql: sql.to_owned(),
             source,
+        })
+    }
+
+    /// Sends `statements` in one round trip and runs them in order, stopping at the first that
+    /// fails; `done(i)` is called as statement `i` completes. Each must be exactly one statement:
+    /// the failing one is found by counting the results before it, and the error names it
+    /// alone, with its index.
+    pub(crate) async fn execute_batch(
+        &mut self,
+        statements: &[&str],
+        mut done: impl FnMut(usize),
+    ) -> Result<(), (usize, DbError)> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let script = statements.join(";\n");
+        let mut completed = 0;
+        let mut each = |result: Result<(), sqlx::Error>| match result {
+            Ok(()) => {
+                if completed < statements.len() {
+                    done(completed);
+                }
+                completed += 1;
+                Ok(())
+            }
+            Err(source) => Err(source),
+        };
+        macro_rules! drive {
+            ($conn:expr) => {{
+                let mut results = sqlx::raw_sql(AssertSqlSafe(script)).execute_many($conn);
+                let mut outcome = Ok(());
+                while let Some(result) = results.next().await {
+                    outcome = each(result.map(drop));
+                    if outcome.is_err() {
+                        break;
+                    }
+                }
+                outcome
+            }};
+        }
+        let outcome = match self {
+            Connection::Postgres(c) => drive!(c),
+            Connection::Mysql(c) => drive!(c),
+            Connection::Sqlite(c) => drive!(c),
+        };
+        outcome.map_err(|source| {
+            let index = completed.min(statements.len() - 1);
+            let sql = statements[index].to_owned();
+            (index, DbError::Statement { sql, source })
         })
     }
 
@@ -229,13 +241,6 @@ impl Connection {
         }
         Ok(())
     }
-}
-
-/// A bound parameter of [`Connection::execute_bound`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    Text(String),
-    Int(i64),
 }
 
 impl From<sqlx::PgConnection> for Connection {

@@ -55,6 +55,8 @@ on_every_dialect!(
     stamp_records_without_running,
     history_table_can_be_moved,
     start_row_rides_on_the_previous_commit,
+    failing_statement_sent_with_others_is_named,
+    history_keeps_any_text,
 );
 
 async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
@@ -936,4 +938,118 @@ async fn with_crowded(m: Migrator) -> godwit::runner::Report {
     let report = m.up().await.unwrap();
     m.close().await.unwrap();
     report
+}
+
+fn three_tables(m: &mut Migration) {
+    for name in ["alpha", "beta", "gamma"] {
+        m.create_table(name, |t| {
+            t.id("id");
+        });
+    }
+}
+
+/// A unit's statements travel to the server together: when one fails, the error still names
+/// that op and that statement alone, and the history and events say what happened.
+async fn failing_statement_sent_with_others_is_named(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = migrator(&db, vec![entry!("t1", [], three_tables)])
+        .await
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
+    m.connection()
+        .execute("CREATE TABLE beta (id INTEGER)")
+        .await
+        .unwrap();
+    let err = m.up().await.unwrap_err();
+    let RunError::Failed {
+        id,
+        index,
+        ops_applied,
+        source,
+        ..
+    } = &err
+    else {
+        panic!("expected a failed op, got {err}");
+    };
+    assert_eq!((id.as_str(), *index), ("t1", 1), "{err}");
+    let statement = source.to_string();
+    let running = statement.split("while running:").nth(1).unwrap_or("");
+    assert!(running.contains("beta"), "{statement}");
+    assert!(!running.contains("alpha") && !running.contains("gamma"), "{statement}");
+    let finished: Vec<usize> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::OpFinished { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished, [0], "only the first op finished before the failure");
+    let status = states(&m.status().await.unwrap());
+    if dialect == Dialect::Mysql {
+        assert_eq!(*ops_applied, 1);
+        assert_eq!(
+            status["t1"],
+            State::Partial {
+                ops_done: 1,
+                ops_total: 3
+            }
+        );
+        assert_eq!(tables(m.connection()).await, ["alpha", "beta"]);
+    } else {
+        assert_eq!(*ops_applied, 0);
+        assert_eq!(status["t1"], State::Pending);
+        assert_eq!(tables(m.connection()).await, ["beta"]);
+    }
+    m.connection().execute("DROP TABLE beta").await.unwrap();
+    events.lock().unwrap().clear();
+    assert_eq!(m.up().await.unwrap().applied, ["t1"]);
+    assert_eq!(tables(m.connection()).await, ["alpha", "beta", "gamma"]);
+    let order: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| match e {
+            Event::MigrationStarted { .. } => "started".to_owned(),
+            Event::OpFinished { index, .. } => format!("op {index}"),
+            Event::MigrationFinished { .. } => "finished".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    let resumed = if dialect == Dialect::Mysql {
+        vec!["started", "op 1", "op 2", "finished"]
+    } else {
+        vec!["started", "op 0", "op 1", "op 2", "finished"]
+    };
+    assert_eq!(order, resumed);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+const ODD_TEXT: &str = "SELECT 'it''s', '\\', 'back\\slash', '\u{1a}', 'ünïcødé €', '\"q\"',\n\t'$$ $x$'";
+
+fn odd_reverse(m: &mut Migration) {
+    m.sql("SELECT 1").reverse(ODD_TEXT);
+}
+
+/// History rows are written with literal values: any text survives, byte for byte.
+async fn history_keeps_any_text(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, vec![entry!("o1", [], odd_reverse)]).await;
+    m.up().await.unwrap();
+    let rows = m
+        .connection()
+        .fetch_text(&format!("SELECT down_sql FROM {HISTORY}"))
+        .await
+        .unwrap();
+    let stored = rows[0][0].clone().unwrap();
+    assert!(stored.contains(ODD_TEXT), "{stored:?}");
+    m.close().await.unwrap();
+    db.drop().await;
 }

@@ -152,6 +152,26 @@ pub fn quote_literal(dialect: Dialect, value: &str) -> String {
     Sql(dialect).string(value)
 }
 
+/// A MySQL string literal, for a session with backslash escapes on (the runner's). Not
+/// sea-query's: it writes Ctrl-Z as `\z`, which MySQL reads as `z`.
+fn mysql_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\x1a' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// The longest prefix of `name` of at most `max` bytes that ends on a character boundary.
 pub(crate) fn truncated(name: &str, max: usize) -> &str {
     let mut end = name.len().min(max);
@@ -227,11 +247,14 @@ impl Sql {
     }
 
     pub fn string(self, value: &str) -> String {
-        let value = Value::String(Some(value.to_owned()));
         match self.0 {
-            Dialect::Postgres => PostgresQueryBuilder.value_to_string(&value),
-            Dialect::Mysql => MysqlQueryBuilder.value_to_string(&value),
-            Dialect::Sqlite => SqliteQueryBuilder.value_to_string(&value),
+            Dialect::Postgres => {
+                PostgresQueryBuilder.value_to_string(&Value::String(Some(value.to_owned())))
+            }
+            Dialect::Mysql => mysql_string(value),
+            Dialect::Sqlite => {
+                SqliteQueryBuilder.value_to_string(&Value::String(Some(value.to_owned())))
+            }
         }
     }
 

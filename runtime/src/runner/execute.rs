@@ -15,6 +15,7 @@
 //! A statement that gives up waiting for a lock is retried with backoff: a transactional unit
 //! from its start, a statement outside a transaction on its own.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ use super::{Event, Job, Migrator, Part, RunError, Step};
 use crate::db::{Connection, DbError};
 use crate::graph::Direction;
 use crate::op::{BoxError, Dialect, StepFn, StepFuture};
+use crate::render::{Leftover, RenderedOp, Statement};
 
 /// Consecutive steps that run together.
 struct Unit {
@@ -65,9 +67,9 @@ pub(super) fn records_start(job: &Job, dialect: Dialect) -> bool {
 /// Where a job stands while it runs.
 struct Progress<'j> {
     started: Instant,
-    /// Ops applied, as recorded in the history (or about to be, in the open transaction).
+    /// Ops applied, as recorded in the history.
     ops_done: usize,
-    /// A history row exists (or is written in the open transaction).
+    /// A history row exists.
     has_row: bool,
     /// The next job of the run, whose start this job's last history write records too.
     then_start: Option<&'j Job>,
@@ -112,17 +114,15 @@ pub(super) async fn run(
     let units = units(job, dialect);
     if records_start(job, dialect) {
         // Record that the migration started before its first op commits on its own.
-        history::insert(
-            &mut m.conn,
-            &m.history,
-            &new_row(job, true, job.ops_done, 0),
-        )
-        .await
-        .map_err(|e| super::db_error("recording the migration's start", e))?;
+        let start_row = history::insert(dialect, &m.history, &new_row(job, true, job.ops_done, 0));
+        m.conn
+            .execute(&start_row)
+            .await
+            .map_err(|e| super::db_error("recording the migration's start", e))?;
         progress.has_row = true;
     }
     if units.is_empty() {
-        finish(m, job, &mut progress, false)
+        finish(m, job, &mut progress)
             .await
             .map_err(|e| super::db_error("recording the migration", e))?;
     }
@@ -134,19 +134,7 @@ pub(super) async fn run(
         let last = u + 1 == units.len();
         let mut attempt = 0;
         loop {
-            let result = if unit.in_transaction {
-                run_in_transaction(m, job, unit, last, &mut progress).await
-            } else {
-                run_alone(
-                    m,
-                    job,
-                    unit.steps.start,
-                    last,
-                    &mut progress,
-                    skip_statements,
-                )
-                .await
-            };
+            let result = run_unit(m, job, unit, last, &mut progress, skip_statements).await;
             let Err(failure) = result else { break };
             if failure.retryable && attempt < m.retries {
                 let wait = Duration::from_millis(500) * 2u32.pow(attempt);
@@ -157,9 +145,7 @@ pub(super) async fn run(
                     wait,
                     error: failure.error.to_string(),
                 });
-                if !unit.in_transaction {
-                    skip_statements += failure.committed.len();
-                }
+                skip_statements += failure.committed.len();
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -194,7 +180,7 @@ pub(super) async fn stamp(m: &mut Migrator, job: &Job) -> Result<(), RunError> {
         has_row: job.has_row,
         then_start: None,
     };
-    finish(m, job, &mut progress, false)
+    finish(m, job, &mut progress)
         .await
         .map_err(|e| super::db_error("stamping the history", e))
 }
@@ -214,59 +200,75 @@ fn new_row(job: &Job, partial: bool, ops_done: usize, execution_ms: i64) -> NewR
     }
 }
 
-/// The history write that ends a job: the applied row, or its removal; with the next job's
-/// start row when `progress.then_start` asks for it, in the same commit.
-async fn finish(
-    m: &mut Migrator,
-    job: &Job,
-    progress: &mut Progress<'_>,
-    in_transaction: bool,
-) -> Result<(), DbError> {
-    let Some(next) = progress.then_start else {
-        return write_finish(m, job, progress).await;
-    };
-    let start_row = new_row(next, true, next.ops_done, 0);
-    if in_transaction {
-        write_finish(m, job, progress).await?;
-        return history::insert(&mut m.conn, &m.history, &start_row).await;
-    }
-    m.conn.execute(m.conn.begin_sql()).await?;
-    let before = (progress.ops_done, progress.has_row);
-    let written = async {
-        write_finish(m, job, progress).await?;
-        history::insert(&mut m.conn, &m.history, &start_row).await?;
-        m.conn.execute("COMMIT").await
-    }
-    .await;
-    if written.is_err() {
-        let _ = m.conn.execute("ROLLBACK").await;
-        (progress.ops_done, progress.has_row) = before;
-    }
-    written
+/// Where the history stands once a write commits.
+struct Recorded {
+    ops_done: usize,
+    has_row: bool,
 }
 
-async fn write_finish(
-    m: &mut Migrator,
-    job: &Job,
-    progress: &mut Progress<'_>,
-) -> Result<(), DbError> {
+impl Recorded {
+    fn apply(self, progress: &mut Progress<'_>) {
+        progress.ops_done = self.ops_done;
+        progress.has_row = self.has_row;
+    }
+}
+
+/// The history writes that end a job, timed now: its applied row, or its removal; with the next
+/// job's start row when `progress.then_start` asks for it, to commit together.
+fn finish_writes(m: &Migrator, job: &Job, progress: &Progress<'_>) -> (Vec<String>, Recorded) {
+    let dialect = m.conn.dialect();
     let elapsed_ms = i64::try_from(progress.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    match job.direction {
+    let mut writes = Vec::with_capacity(2);
+    let recorded = match job.direction {
         Direction::Up => {
             let row = new_row(job, false, job.ops_total, elapsed_ms);
-            if progress.has_row {
-                history::complete(&mut m.conn, &m.history, &row).await?;
+            writes.push(if progress.has_row {
+                history::complete(dialect, &m.history, &row)
             } else {
-                history::insert(&mut m.conn, &m.history, &row).await?;
+                history::insert(dialect, &m.history, &row)
+            });
+            Recorded {
+                ops_done: job.ops_total,
+                has_row: true,
             }
-            progress.ops_done = job.ops_total;
         }
         Direction::Down => {
-            history::delete(&mut m.conn, &m.history, &job.id).await?;
-            progress.ops_done = 0;
+            writes.push(history::delete(dialect, &m.history, &job.id));
+            Recorded {
+                ops_done: 0,
+                has_row: false,
+            }
         }
+    };
+    if let Some(next) = progress.then_start {
+        let start_row = new_row(next, true, next.ops_done, 0);
+        writes.push(history::insert(dialect, &m.history, &start_row));
     }
-    progress.has_row = job.direction == Direction::Up;
+    (writes, recorded)
+}
+
+/// Ends a job outside any transaction of its own: its history writes commit together.
+async fn finish(m: &mut Migrator, job: &Job, progress: &mut Progress<'_>) -> Result<(), DbError> {
+    let (writes, recorded) = finish_writes(m, job, progress);
+    commit_together(&mut m.conn, &writes).await?;
+    recorded.apply(progress);
+    Ok(())
+}
+
+/// Commits `writes` atomically, in one round trip.
+async fn commit_together(conn: &mut Connection, writes: &[String]) -> Result<(), DbError> {
+    if let [write] = writes {
+        return conn.execute(write).await;
+    }
+    let mut batch: Vec<&str> = Vec::with_capacity(writes.len() + 2);
+    batch.push(conn.begin_sql());
+    batch.extend(writes.iter().map(String::as_str));
+    batch.push("COMMIT");
+    let sent = conn.execute_batch(&batch, |_| {}).await;
+    if let Err((_, error)) = sent {
+        let _ = conn.execute("ROLLBACK").await;
+        return Err(error);
+    }
     Ok(())
 }
 
@@ -278,24 +280,6 @@ fn ops_done_after(job: &Job, step: &Step) -> usize {
     }
 }
 
-/// Records progress, or finishes the job after its last unit.
-async fn record(
-    m: &mut Migrator,
-    job: &Job,
-    step: &Step,
-    last: bool,
-    progress: &mut Progress<'_>,
-    in_transaction: bool,
-) -> Result<(), DbError> {
-    if last {
-        return finish(m, job, progress, in_transaction).await;
-    }
-    let ops_done = ops_done_after(job, step);
-    history::progress(&mut m.conn, &m.history, &job.id, ops_done, 0).await?;
-    progress.ops_done = ops_done;
-    Ok(())
-}
-
 /// SQLite ignores `PRAGMA foreign_keys` inside a transaction: a unit with a table rebuild needs
 /// it off around the whole transaction, and a final check that no foreign key is left dangling.
 fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
@@ -303,195 +287,305 @@ fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
         && steps.iter().any(|s| {
             s.parts
                 .iter()
-                .any(|p| matches!(p, Part::Sql(op) if op.foreign_keys_off))
+                .any(|p| matches!(p, Part::Sql { op, .. } if op.foreign_keys_off))
         })
 }
 
-async fn run_in_transaction(
+/// Whether a statement may share a round trip with others: one statement known to be exactly
+/// one, with no query to run first or check after, that may run in a transaction block.
+fn sendable_together(statement: &Statement, op: &RenderedOp, single: bool) -> bool {
+    single
+        && !op.outside_transaction
+        && statement.unless_exists.is_none()
+        && !statement.expect_no_rows
+}
+
+/// Statements waiting to be sent together, and what their completion means.
+struct Batch<'j> {
+    items: Vec<Item<'j>>,
+    /// The last item waiting belongs to the step being built.
+    holds_current_step: bool,
+    /// Outside a transaction: the unit's statements that have committed, in order.
+    committed: Vec<String>,
+    track_committed: bool,
+    /// When the step now running started: when the one before it finished.
+    step_started: Instant,
+}
+
+struct Item<'j> {
+    sql: Cow<'j, str>,
+    /// The step a failure of this item is reported against.
+    step: usize,
+    /// One of the step's own statements (not transaction control or a history write).
+    statement: bool,
+    /// The step is done once this item completes.
+    finishes_step: bool,
+}
+
+impl<'j> Batch<'j> {
+    fn new(in_transaction: bool) -> Self {
+        Batch {
+            items: Vec::new(),
+            holds_current_step: false,
+            committed: Vec::new(),
+            track_committed: !in_transaction,
+            step_started: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, sql: impl Into<Cow<'j, str>>, step: usize, statement: bool) {
+        self.items.push(Item {
+            sql: sql.into(),
+            step,
+            statement,
+            finishes_step: false,
+        });
+        self.holds_current_step = true;
+    }
+
+    fn fail(&mut self, step: usize, error: DbError) -> UnitFailure {
+        UnitFailure {
+            step,
+            committed: std::mem::take(&mut self.committed),
+            retryable: error.is_lock_timeout(),
+            error: Box::new(error),
+        }
+    }
+
+    /// A statement of `step` that ran on its own.
+    fn ran(&mut self, sql: &str) {
+        if self.track_committed {
+            self.committed.push(sql.to_owned());
+        }
+    }
+
+    /// Sends what waits, in one round trip.
+    async fn send(&mut self, m: &mut Migrator, job: &Job) -> Result<(), UnitFailure> {
+        self.holds_current_step = false;
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        let sql: Vec<&str> = self.items.iter().map(|item| item.sql.as_ref()).collect();
+        let items = &self.items;
+        let committed = &mut self.committed;
+        let step_started = &mut self.step_started;
+        let track_committed = self.track_committed;
+        let observer = &m.observer;
+        let sent = m
+            .conn
+            .execute_batch(&sql, |i| {
+                let item = &items[i];
+                if item.statement && track_committed {
+                    committed.push(item.sql.to_string());
+                }
+                if item.finishes_step {
+                    let step = &job.steps[item.step];
+                    super::notify(observer, op_finished(job, step, *step_started));
+                    *step_started = Instant::now();
+                }
+            })
+            .await;
+        let failed_step = sent.as_ref().err().map(|(i, _)| self.items[*i].step);
+        self.items.clear();
+        match (sent, failed_step) {
+            (Err((_, error)), Some(step)) => Err(self.fail(step, error)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Marks `step` done: with its last statement waiting, once that completes; now otherwise.
+    async fn end_step(
+        &mut self,
+        m: &mut Migrator,
+        job: &Job,
+        step: usize,
+    ) -> Result<(), UnitFailure> {
+        if self.holds_current_step
+            && let Some(last) = self.items.last_mut()
+        {
+            last.finishes_step = true;
+            self.holds_current_step = false;
+            return Ok(());
+        }
+        self.send(m, job).await?;
+        m.emit(op_finished(job, &job.steps[step], self.step_started));
+        self.step_started = Instant::now();
+        Ok(())
+    }
+}
+
+/// Runs one unit: its statements, several to a round trip where they can be, then the history
+/// writes that close it, in the unit's transaction when it has one. Progress writes ride with
+/// the statements; the job's last writes follow them, timed once the statements are done.
+async fn run_unit(
     m: &mut Migrator,
     job: &Job,
     unit: &Unit,
     last: bool,
     progress: &mut Progress<'_>,
+    skip_statements: usize,
 ) -> Result<(), UnitFailure> {
     let dialect = m.conn.dialect();
-    let steps = &job.steps[unit.steps.clone()];
-    let foreign_keys_off = needs_foreign_keys_off(steps, dialect);
-    let fail = |step: usize, error: DbError| UnitFailure {
-        step,
-        committed: Vec::new(),
-        retryable: error.is_lock_timeout(),
-        error: Box::new(error),
-    };
     let first = unit.steps.start;
+    let last_step = unit.steps.end - 1;
+    let in_transaction = unit.in_transaction;
+    let foreign_keys_off =
+        in_transaction && needs_foreign_keys_off(&job.steps[unit.steps.clone()], dialect);
+    let mut batch = Batch::new(in_transaction);
     if foreign_keys_off {
         m.conn
             .execute("PRAGMA foreign_keys = OFF")
             .await
-            .map_err(|e| fail(first, e))?;
+            .map_err(|e| batch.fail(first, e))?;
     }
-    let before = (progress.ops_done, progress.has_row);
     let result = async {
-        let begin = m.conn.begin_sql();
-        m.conn.execute(begin).await.map_err(|e| fail(first, e))?;
-        for (offset, step) in steps.iter().enumerate() {
-            let at = first + offset;
-            let started = Instant::now();
+        if in_transaction {
+            batch.push(m.conn.begin_sql(), first, false);
+        }
+        let mut skip = skip_statements;
+        for at in unit.steps.clone() {
+            let step = &job.steps[at];
+            batch.holds_current_step = false;
+            // MySQL commits each statement of a multi-statement op on its own: progress is
+            // recorded after each, so that a rerun continues after the last one.
+            let progress_each = !in_transaction
+                && job.direction == Direction::Up
+                && dialect == Dialect::Mysql
+                && step
+                    .parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Sql { op, .. } => op.statements.len(),
+                        Part::Rust(..) => 1,
+                    })
+                    .sum::<usize>()
+                    > 1;
+            let mut statements_done = skip_statements;
             for part in &step.parts {
                 match part {
-                    Part::Sql(op) => {
-                        for statement in &op.statements {
-                            m.conn
-                                .run_statement(statement)
+                    Part::Sql { op, single } => {
+                        if let Some(leftover) = &op.leftover {
+                            batch.send(m, job).await?;
+                            remove_leftover(m, job, leftover)
                                 .await
-                                .map_err(|e| fail(at, e))?;
+                                .map_err(|e| batch.fail(at, e))?;
+                        }
+                        for statement in &op.statements {
+                            if skip > 0 {
+                                skip -= 1;
+                                continue;
+                            }
+                            if sendable_together(statement, op, *single) {
+                                batch.push(statement.sql.as_str(), at, true);
+                            } else {
+                                batch.send(m, job).await?;
+                                m.conn
+                                    .run_statement(statement)
+                                    .await
+                                    .map_err(|e| batch.fail(at, e))?;
+                                batch.ran(&statement.sql);
+                            }
+                            statements_done += 1;
+                            if progress_each {
+                                let sql = history::progress(
+                                    dialect,
+                                    &m.history,
+                                    &job.id,
+                                    step.op_index,
+                                    statements_done,
+                                );
+                                batch.push(sql, at, false);
+                            }
                         }
                     }
                     Part::Rust(_, f) => {
-                        call_step(f.as_ref(), &mut m.conn)
-                            .await
-                            .map_err(|error| UnitFailure {
+                        batch.send(m, job).await?;
+                        call_step(f.as_ref(), &mut m.conn).await.map_err(|error| {
+                            UnitFailure {
                                 step: at,
-                                committed: Vec::new(),
-                                retryable: error
-                                    .downcast_ref::<DbError>()
-                                    .is_some_and(DbError::is_lock_timeout),
+                                committed: std::mem::take(&mut batch.committed),
+                                // Outside a transaction the step's own writes have committed
+                                // as it went: running it again is not safe.
+                                retryable: in_transaction
+                                    && error
+                                        .downcast_ref::<DbError>()
+                                        .is_some_and(DbError::is_lock_timeout),
                                 error,
-                            })?
+                            }
+                        })?;
                     }
                 }
             }
-            m.emit(op_finished(job, step, started));
+            batch.end_step(m, job, at).await?;
         }
-        let last_step = &job.steps[unit.steps.end - 1];
         if foreign_keys_off {
+            batch.send(m, job).await?;
             let dangling = m
                 .conn
                 .fetch_text("PRAGMA foreign_key_check")
                 .await
-                .map_err(|e| fail(unit.steps.end - 1, e))?;
+                .map_err(|e| batch.fail(last_step, e))?;
             if !dangling.is_empty() {
-                return Err(fail(
-                    unit.steps.end - 1,
-                    DbError::Verification {
-                        sql: "PRAGMA foreign_key_check".into(),
-                    },
-                ));
+                let error = DbError::Verification {
+                    sql: "PRAGMA foreign_key_check".into(),
+                };
+                return Err(batch.fail(last_step, error));
             }
         }
-        record(m, job, last_step, last, progress, true)
-            .await
-            .map_err(|e| fail(unit.steps.end - 1, e))?;
-        m.conn
-            .execute("COMMIT")
-            .await
-            .map_err(|e| fail(unit.steps.end - 1, e))
+        let recorded = if last {
+            // The job's duration includes its statements: send them before timing it.
+            batch.send(m, job).await?;
+            let (writes, recorded) = finish_writes(m, job, progress);
+            if in_transaction {
+                for write in writes {
+                    batch.push(write, last_step, false);
+                }
+            } else {
+                commit_together(&mut m.conn, &writes)
+                    .await
+                    .map_err(|e| batch.fail(last_step, e))?;
+            }
+            recorded
+        } else {
+            let ops_done = ops_done_after(job, &job.steps[last_step]);
+            let sql = history::progress(dialect, &m.history, &job.id, ops_done, 0);
+            batch.push(sql, last_step, false);
+            Recorded {
+                ops_done,
+                has_row: progress.has_row,
+            }
+        };
+        if in_transaction {
+            batch.push("COMMIT", last_step, false);
+        }
+        batch.send(m, job).await?;
+        recorded.apply(progress);
+        Ok(())
     }
     .await;
-    if result.is_err() {
+    if result.is_err() && in_transaction {
         let _ = m.conn.execute("ROLLBACK").await;
-        (progress.ops_done, progress.has_row) = before;
     }
     if foreign_keys_off {
         let restored = m.conn.execute("PRAGMA foreign_keys = ON").await;
         if let (Ok(()), Err(e)) = (&result, restored) {
-            return Err(fail(unit.steps.end - 1, e));
+            return Err(batch.fail(last_step, e));
         }
     }
     result
 }
 
-/// One step outside a transaction: statement by statement, each committing on its own.
-async fn run_alone(
-    m: &mut Migrator,
-    job: &Job,
-    at: usize,
-    last: bool,
-    progress: &mut Progress<'_>,
-    skip_statements: usize,
-) -> Result<(), UnitFailure> {
-    let step = &job.steps[at];
-    let started = Instant::now();
-    let multi_statement = job.direction == Direction::Up
-        && m.conn.dialect() == Dialect::Mysql
-        && step
-            .parts
-            .iter()
-            .map(|p| match p {
-                Part::Sql(op) => op.statements.len(),
-                Part::Rust(..) => 1,
-            })
-            .sum::<usize>()
-            > 1;
-    let mut committed: Vec<String> = Vec::new();
-    let fail = |committed: &mut Vec<String>, error: DbError| UnitFailure {
-        step: at,
-        committed: std::mem::take(committed),
-        retryable: error.is_lock_timeout(),
-        error: Box::new(error),
-    };
-    let mut skip = skip_statements;
-    for part in &step.parts {
-        match part {
-            Part::Sql(op) => {
-                if let Some(leftover) = &op.leftover {
-                    let found = m
-                        .conn
-                        .fetch_text(&leftover.probe)
-                        .await
-                        .map_err(|e| fail(&mut committed, e))?;
-                    if !found.is_empty() {
-                        m.conn
-                            .execute(&leftover.remove)
-                            .await
-                            .map_err(|e| fail(&mut committed, e))?;
-                        m.emit(Event::LeftoverRemoved {
-                            id: job.id.clone(),
-                            sql: leftover.remove.clone(),
-                        });
-                    }
-                }
-                for statement in &op.statements {
-                    if skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    m.conn
-                        .run_statement(statement)
-                        .await
-                        .map_err(|e| fail(&mut committed, e))?;
-                    committed.push(statement.sql.clone());
-                    if multi_statement {
-                        history::progress(
-                            &mut m.conn,
-                            &m.history,
-                            &job.id,
-                            step.op_index,
-                            skip_statements + committed.len(),
-                        )
-                        .await
-                        .map_err(|e| fail(&mut committed, e))?;
-                    }
-                }
-            }
-            Part::Rust(_, f) => {
-                // Not inside a transaction only on PostgreSQL/SQLite `transactional = false`
-                // migrations mixed with outside ops; the step's own writes commit as it goes.
-                call_step(f.as_ref(), &mut m.conn)
-                    .await
-                    .map_err(|error| UnitFailure {
-                        step: at,
-                        committed: std::mem::take(&mut committed),
-                        retryable: false,
-                        error,
-                    })?;
-            }
-        }
+/// Drops what a failed earlier attempt at an op left behind (an INVALID index), if it is there.
+async fn remove_leftover(m: &mut Migrator, job: &Job, leftover: &Leftover) -> Result<(), DbError> {
+    if m.conn.fetch_text(&leftover.probe).await?.is_empty() {
+        return Ok(());
     }
-    m.emit(op_finished(job, step, started));
-    record(m, job, step, last, progress, false)
-        .await
-        .map_err(|e| fail(&mut committed, e))
+    m.conn.execute(&leftover.remove).await?;
+    m.emit(Event::LeftoverRemoved {
+        id: job.id.clone(),
+        sql: leftover.remove.clone(),
+    });
+    Ok(())
 }
 
 /// The job as a script: what `run` would execute, with its transaction boundaries and history
@@ -531,7 +625,7 @@ pub(super) fn script(job: &Job, next: Option<&Job>, dialect: Dialect) -> String 
             let _ = writeln!(out, "-- {}", step.description);
             for part in &step.parts {
                 match part {
-                    Part::Sql(op) => {
+                    Part::Sql { op, .. } => {
                         if let Some(leftover) = &op.leftover {
                             let _ = writeln!(
                                 out,

@@ -12,7 +12,7 @@
 //! | `parents`, `location` | its dependencies (comma-separated) and `file:line`, for reports |
 //! | `down_sql` | the reverse SQL rendered when it was applied ([`super::stored`]) |
 
-use crate::db::{Connection, DbError, Param};
+use crate::db::{Connection, DbError};
 use crate::op::Dialect;
 use crate::render::quote_identifier;
 
@@ -243,119 +243,91 @@ pub(crate) async fn read(conn: &mut Connection, table: &HistoryTable) -> Result<
         .collect()
 }
 
-pub(crate) async fn insert(
-    conn: &mut Connection,
-    table: &HistoryTable,
-    row: &NewRow<'_>,
-) -> Result<(), DbError> {
-    let dialect = conn.dialect();
-    conn.execute_bound(
-        &format!(
-            "INSERT INTO {} (id, checksum, state, ops_done, ops_total, statements_done, \
-             applied_at, execution_ms, seq, parents, location, down_sql) \
-             VALUES (?, ?, ?, ?, ?, 0, {}, ?, ?, ?, ?, ?)",
-            table.sql(dialect),
-            now(dialect)
-        ),
-        &[
-            Param::Text(row.id.into()),
-            Param::Text(row.checksum.into()),
-            Param::Text(state(row.partial).into()),
-            Param::Int(row.ops_done as i64),
-            Param::Int(row.ops_total as i64),
-            Param::Int(row.execution_ms),
-            Param::Int(row.seq),
-            Param::Text(row.parents.into()),
-            Param::Text(row.location.into()),
-            Param::Text(row.down_sql.into()),
-        ],
+// The writes below are SQL text with literal values rather than bound statements, so that the
+// runner can send them together with a unit's other statements, in one round trip.
+
+fn text(dialect: Dialect, value: &str) -> String {
+    crate::render::quote_literal(dialect, value)
+}
+
+/// Records a migration: started (`partial`) or applied.
+pub(crate) fn insert(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>) -> String {
+    format!(
+        "INSERT INTO {} (id, checksum, state, ops_done, ops_total, statements_done, applied_at, \
+         execution_ms, seq, parents, location, down_sql) \
+         VALUES ({}, {}, '{}', {}, {}, 0, {}, {}, {}, {}, {}, {})",
+        table.sql(dialect),
+        text(dialect, row.id),
+        text(dialect, row.checksum),
+        state(row.partial),
+        row.ops_done,
+        row.ops_total,
+        now(dialect),
+        row.execution_ms,
+        row.seq,
+        text(dialect, row.parents),
+        text(dialect, row.location),
+        text(dialect, row.down_sql),
     )
-    .await
 }
 
 /// Records progress: `ops_done` ops complete, plus `statements_done` statements of the next.
-pub(crate) async fn progress(
-    conn: &mut Connection,
+pub(crate) fn progress(
+    dialect: Dialect,
     table: &HistoryTable,
     id: &str,
     ops_done: usize,
     statements_done: usize,
-) -> Result<(), DbError> {
-    conn.execute_bound(
-        &format!(
-            "UPDATE {} SET state = 'partial', ops_done = ?, statements_done = ? WHERE id = ?",
-            table.sql(conn.dialect())
-        ),
-        &[
-            Param::Int(ops_done as i64),
-            Param::Int(statements_done as i64),
-            Param::Text(id.into()),
-        ],
+) -> String {
+    format!(
+        "UPDATE {} SET state = 'partial', ops_done = {ops_done}, statements_done = \
+         {statements_done} WHERE id = {}",
+        table.sql(dialect),
+        text(dialect, id)
     )
-    .await
 }
 
-/// Marks a migration applied in full.
-pub(crate) async fn complete(
-    conn: &mut Connection,
-    table: &HistoryTable,
-    row: &NewRow<'_>,
-) -> Result<(), DbError> {
-    let dialect = conn.dialect();
-    conn.execute_bound(
-        &format!(
-            "UPDATE {} SET checksum = ?, state = 'applied', ops_done = ?, ops_total = ?, \
-             statements_done = 0, applied_at = {}, execution_ms = ?, parents = ?, location = ?, \
-             down_sql = ? WHERE id = ?",
-            table.sql(dialect),
-            now(dialect)
-        ),
-        &[
-            Param::Text(row.checksum.into()),
-            Param::Int(row.ops_total as i64),
-            Param::Int(row.ops_total as i64),
-            Param::Int(row.execution_ms),
-            Param::Text(row.parents.into()),
-            Param::Text(row.location.into()),
-            Param::Text(row.down_sql.into()),
-            Param::Text(row.id.into()),
-        ],
+/// Marks a started migration applied in full.
+pub(crate) fn complete(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>) -> String {
+    format!(
+        "UPDATE {} SET checksum = {}, state = 'applied', ops_done = {ops}, ops_total = {ops}, \
+         statements_done = 0, applied_at = {}, execution_ms = {}, parents = {}, location = {}, \
+         down_sql = {} WHERE id = {}",
+        table.sql(dialect),
+        text(dialect, row.checksum),
+        now(dialect),
+        row.execution_ms,
+        text(dialect, row.parents),
+        text(dialect, row.location),
+        text(dialect, row.down_sql),
+        text(dialect, row.id),
+        ops = row.ops_total,
     )
-    .await
 }
 
 /// Re-records the checksum (and the reverse SQL) of an applied migration.
-pub(crate) async fn rechecksum(
-    conn: &mut Connection,
+pub(crate) fn rechecksum(
+    dialect: Dialect,
     table: &HistoryTable,
     id: &str,
     checksum: &str,
     down_sql: &str,
-) -> Result<(), DbError> {
-    conn.execute_bound(
-        &format!(
-            "UPDATE {} SET checksum = ?, down_sql = ? WHERE id = ?",
-            table.sql(conn.dialect())
-        ),
-        &[
-            Param::Text(checksum.into()),
-            Param::Text(down_sql.into()),
-            Param::Text(id.into()),
-        ],
+) -> String {
+    format!(
+        "UPDATE {} SET checksum = {}, down_sql = {} WHERE id = {}",
+        table.sql(dialect),
+        text(dialect, checksum),
+        text(dialect, down_sql),
+        text(dialect, id)
     )
-    .await
 }
 
-pub(crate) async fn delete(
-    conn: &mut Connection,
-    table: &HistoryTable,
-    id: &str,
-) -> Result<(), DbError> {
-    conn.execute_bound(
-        &format!("DELETE FROM {} WHERE id = ?", table.sql(conn.dialect())),
-        &[Param::Text(id.into())],
+pub(crate) fn delete(dialect: Dialect, table: &HistoryTable, id: &str) -> String {
+    format!(
+        "DELETE FROM {} WHERE id = {}",
+        table.sql(dialect),
+        text(dialect, id)
     )
-    .await
 }
 
 fn state(partial: bool) -> &'static str {

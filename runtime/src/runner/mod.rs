@@ -294,7 +294,14 @@ fn describe_applied(
 /// One piece of a step: SQL, or a Rust data step.
 #[derive(Clone)]
 pub(crate) enum Part {
-    Sql(RenderedOp),
+    Sql {
+        op: RenderedOp,
+        /// Each statement is exactly one SQL statement, as godwit renders them; `false` for SQL
+        /// written by hand or read back from the history, which may hold any number. Only known
+        /// single statements are sent several to a round trip, where a failure is traced to its
+        /// statement by counting the results before it.
+        single: bool,
+    },
     /// A Rust data step: its name and its function.
     Rust(String, std::sync::Arc<StepFn>),
 }
@@ -312,7 +319,7 @@ impl Step {
     fn outside_transaction(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::Sql(op) if op.outside_transaction))
+            .any(|p| matches!(p, Part::Sql { op, .. } if op.outside_transaction))
     }
 
     fn only_rust(&self) -> bool {
@@ -343,6 +350,13 @@ pub(crate) struct Job {
 
 /// A caller's callback for [`Event`]s.
 type Observer = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// Calls the observer, if there is one: for code that holds the connection while it reports.
+fn notify(observer: &Option<Observer>, event: Event) {
+    if let Some(observer) = observer {
+        observer(&event);
+    }
+}
 
 /// Applies and reverts migrations on one database connection. See the [module docs](self).
 pub struct Migrator {
@@ -629,9 +643,7 @@ impl Migrator {
     }
 
     fn emit(&self, event: Event) {
-        if let Some(observer) = &self.observer {
-            observer(&event);
-        }
+        notify(&self.observer, event);
     }
 
     /// Session settings, the lock, the history table.
@@ -746,7 +758,9 @@ impl Migrator {
                 .map(|r| r.id.as_str())
                 .chain(plan.iter().map(String::as_str))
             {
-                history::delete(&mut self.conn, &self.history, id)
+                let dialect = self.conn.dialect();
+                self.conn
+                    .execute(&history::delete(dialect, &self.history, id))
                     .await
                     .map_err(|e| db_error("stamping the history", e))?;
                 report.unstamped.push(id.to_owned());
@@ -789,15 +803,13 @@ impl Migrator {
                     .remove(row.id.as_str())
                     .unwrap_or_default(),
             };
-            history::rechecksum(
-                &mut self.conn,
-                &self.history,
-                &row.id,
-                &current,
-                &down.encode(),
-            )
-            .await
-            .map_err(|e| db_error("recording a checksum", e))?;
+            let dialect = self.conn.dialect();
+            let sql =
+                history::rechecksum(dialect, &self.history, &row.id, &current, &down.encode());
+            self.conn
+                .execute(&sql)
+                .await
+                .map_err(|e| db_error("recording a checksum", e))?;
             recorded.push(row.id.clone());
         }
         Ok(recorded)
@@ -1204,7 +1216,13 @@ impl Planner<'_> {
                 StoredUnit::Sql(ops) => steps.push(Step {
                     op_index: index,
                     description: format!("stored reverse of op {}", index + 1),
-                    parts: ops.iter().cloned().map(Part::Sql).collect(),
+                    parts: ops
+                        .iter()
+                        .map(|op| Part::Sql {
+                            op: op.clone(),
+                            single: false,
+                        })
+                        .collect(),
                 }),
                 StoredUnit::Irreversible(reason) => {
                     return Err(RunError::Irreversible {
@@ -1358,7 +1376,10 @@ fn render_units(schema: &Schema, ops: &[Op], dialect: Dialect) -> StoredUnit {
 fn part(op: &Op, rendered: RenderedOp) -> Part {
     match op {
         Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
-        _ => Part::Sql(rendered),
+        _ => Part::Sql {
+            op: rendered,
+            single: !matches!(op, Op::RawSql(_)),
+        },
     }
 }
 
