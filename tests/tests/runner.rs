@@ -978,7 +978,10 @@ async fn failing_statement_sent_with_others_is_named(dialect: Dialect) {
     let statement = source.to_string();
     let running = statement.split("while running:").nth(1).unwrap_or("");
     assert!(running.contains("beta"), "{statement}");
-    assert!(!running.contains("alpha") && !running.contains("gamma"), "{statement}");
+    assert!(
+        !running.contains("alpha") && !running.contains("gamma"),
+        "{statement}"
+    );
     let finished: Vec<usize> = events
         .lock()
         .unwrap()
@@ -988,7 +991,11 @@ async fn failing_statement_sent_with_others_is_named(dialect: Dialect) {
             _ => None,
         })
         .collect();
-    assert_eq!(finished, [0], "only the first op finished before the failure");
+    assert_eq!(
+        finished,
+        [0],
+        "only the first op finished before the failure"
+    );
     let status = states(&m.status().await.unwrap());
     if dialect == Dialect::Mysql {
         assert_eq!(*ops_applied, 1);
@@ -1030,7 +1037,8 @@ async fn failing_statement_sent_with_others_is_named(dialect: Dialect) {
     db.drop().await;
 }
 
-const ODD_TEXT: &str = "SELECT 'it''s', '\\', 'back\\slash', '\u{1a}', 'ünïcødé €', '\"q\"',\n\t'$$ $x$'";
+const ODD_TEXT: &str =
+    "SELECT 'it''s', '\\', 'back\\slash', '\u{1a}', 'ünïcødé €', '\"q\"',\n\t'$$ $x$'";
 
 fn odd_reverse(m: &mut Migration) {
     m.sql("SELECT 1").reverse(ODD_TEXT);

@@ -11,7 +11,12 @@
 //!   without history or lock: the floor;
 //! - sqlx migrate: the same SQL as sqlx reversible migrations, run by `sqlx::migrate::Migrator`
 //!   (`run`, then `undo` to 0), the code `sqlx migrate run` / `revert` drive, minus the CLI's
-//!   process start.
+//!   process start;
+//! - alembic (only when asked for, with `--sides`): the same SQL as Alembic revisions
+//!   (`op.execute`), in a project made by `alembic init` (its generic `env.py`), timed as the
+//!   commands `alembic upgrade head` and `alembic downgrade base`, process start included. It
+//!   needs `python3` with `alembic`, `psycopg2` and `pymysql`
+//!   (`pip install alembic psycopg2-binary pymysql`).
 //!
 //! The sides take turns going first, and each timed phase starts on a settled server (see
 //! [`settle`]). The table shows the median of `--runs` runs (default 3) of each time, and the
@@ -35,7 +40,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let mut runs = 3usize;
     let mut count = 1_000usize;
     let mut dialects = Dialect::ALL.to_vec();
-    let mut sides = Side::ALL.to_vec();
+    let mut sides = Side::DEFAULT.to_vec();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
@@ -62,7 +67,9 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                         Side::ALL
                             .into_iter()
                             .find(|side| side.name() == name)
-                            .ok_or(format!("unknown side `{name}`; the sides: godwit,raw,sqlx"))
+                            .ok_or(format!(
+                                "unknown side `{name}`; the sides: godwit,raw,sqlx,alembic"
+                            ))
                     })
                     .collect::<Result<Vec<Side>, _>>()?;
                 let twice = (1..sides.len())
@@ -106,16 +113,30 @@ async fn bench(
     sides: &[Side],
 ) -> Result<(), String> {
     let entries = generate(count);
+    let others: Vec<Side> = Side::ALL
+        .into_iter()
+        .filter(|&side| side != Side::Godwit && sides.contains(&side))
+        .collect();
     println!(
         "apply benchmark: {count} migrations (CREATE TABLE + CREATE INDEX each), median of {runs} runs\n"
     );
-    println!(
-        "{:<9} {:<4} | {:>9} {:>9} {:>8} {:>15} | {:>12} {:>8} {:>15}",
-        "dialect", "", "godwit", "raw", "vs raw", "(range)", "sqlx migrate", "vs sqlx", "(range)"
-    );
+    let mut header = format!("{:<9} {:<4} | {:>9}", "dialect", "", "godwit");
+    for side in &others {
+        header += &format!(
+            " | {:>12} {:>8} {:>15}",
+            side.title(),
+            format!("vs {}", side.name()),
+            "(range)"
+        );
+    }
+    println!("{header}");
     for &dialect in dialects {
         let sql = rendered(&entries, dialect)?;
-        let mut times: [Times; 3] = Default::default();
+        let alembic = match sides.contains(&Side::Alembic) {
+            true => Some(AlembicProject::create(dialect, &sql)?),
+            false => None,
+        };
+        let mut times: [Times; 4] = Default::default();
         for run in 0..runs {
             // Rotate the order, and reverse it every other round, so that no side always
             // follows the same one and inherits its background work (purge, file removal).
@@ -129,55 +150,84 @@ async fn bench(
                     Side::Godwit => time_godwit(dialect, &entries).await?,
                     Side::Raw => time_raw(dialect, &sql).await?,
                     Side::Sqlx => time_sqlx(dialect, &sql).await?,
+                    Side::Alembic => match &alembic {
+                        Some(project) => time_alembic(dialect, project).await?,
+                        None => unreachable!("the project exists when the side is asked for"),
+                    },
                 };
                 times[side as usize].up.push(up);
                 times[side as usize].down.push(down);
             }
         }
-        let [godwit, raw, sqlx] = &times;
-        for (direction, ours, raw, sqlx) in [
-            ("up", &godwit.up, &raw.up, &sqlx.up),
-            ("down", &godwit.down, &raw.down, &sqlx.down),
+        let godwit = &times[Side::Godwit as usize];
+        for (direction, ours, of) in [
+            (
+                "up",
+                &godwit.up,
+                (|t: &Times| &t.up) as fn(&Times) -> &Vec<Duration>,
+            ),
+            ("down", &godwit.down, |t: &Times| &t.down),
         ] {
-            let over_raw = ratios(ours, raw);
-            let over_sqlx = ratios(ours, sqlx);
-            println!(
-                "{:<9} {:<4} | {:>9} {:>9} {:>8} {:>15} | {:>12} {:>8} {:>15}",
+            let mut line = format!(
+                "{:<9} {:<4} | {:>9}",
                 dialect.name(),
                 direction,
-                seconds(ours),
-                seconds(raw),
-                percent(&over_raw),
-                spread(&over_raw),
-                seconds(sqlx),
-                percent(&over_sqlx),
-                spread(&over_sqlx),
+                seconds(ours)
             );
+            for &side in &others {
+                let theirs = of(&times[side as usize]);
+                let over = ratios(ours, theirs);
+                line += &format!(
+                    " | {:>12} {:>8} {:>15}",
+                    seconds(theirs),
+                    percent(&over),
+                    spread(&over)
+                );
+            }
+            println!("{line}");
         }
     }
     println!(
-        "\nvs raw, vs sqlx: godwit's time over that side's time in the same run, median and range \
-         over the runs;\nnegative: godwit is faster."
+        "\nvs: godwit's time over that side's time in the same run, median and range over the \
+         runs;\nnegative: godwit is faster."
     );
+    if sides.contains(&Side::Alembic) {
+        println!(
+            "alembic: the commands `alembic upgrade head` and `alembic downgrade base`, Python's \
+             start included."
+        );
+    }
     Ok(())
 }
 
-/// The three ways of applying the same migrations that the benchmark compares.
-#[derive(Clone, Copy)]
+/// The ways of applying the same migrations that the benchmark compares.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Godwit,
     Raw,
     Sqlx,
+    Alembic,
 }
 
 impl Side {
-    const ALL: [Side; 3] = [Side::Godwit, Side::Raw, Side::Sqlx];
+    const ALL: [Side; 4] = [Side::Godwit, Side::Raw, Side::Sqlx, Side::Alembic];
+    /// Alembic needs Python and its packages: it runs when asked for.
+    const DEFAULT: [Side; 3] = [Side::Godwit, Side::Raw, Side::Sqlx];
 
     fn name(self) -> &'static str {
         match self {
             Side::Godwit => "godwit",
             Side::Raw => "raw",
             Side::Sqlx => "sqlx",
+            Side::Alembic => "alembic",
+        }
+    }
+
+    /// The column heading.
+    fn title(self) -> &'static str {
+        match self {
+            Side::Sqlx => "sqlx migrate",
+            other => other.name(),
         }
     }
 }
@@ -307,6 +357,196 @@ async fn time_sqlx(dialect: Dialect, sql: &Rendered) -> Result<(Duration, Durati
     conn.close().await.map_err(|e| e.to_string())?;
     db.drop().await?;
     Ok((up, down))
+}
+
+/// An Alembic project holding the bench migrations as revisions, made once per dialect.
+struct AlembicProject {
+    dir: std::path::PathBuf,
+    /// The last revision.
+    head: String,
+}
+
+impl AlembicProject {
+    fn create(dialect: Dialect, sql: &Rendered) -> Result<AlembicProject, String> {
+        let count = sql.up.len();
+        if count == 0 {
+            return Err("the alembic side needs at least one migration".into());
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "godwit_bench_alembic_{}_{}",
+            std::process::id(),
+            dialect.name()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // The project `alembic init` makes, with its generic `env.py`: what a user runs.
+        let init = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "alembic",
+                "init",
+                "--template",
+                "generic",
+                "migrations",
+            ])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("running python3: {e}"))?;
+        if !init.status.success() {
+            return Err(format!(
+                "`alembic init` failed; the alembic side needs `pip install alembic \
+                 psycopg2-binary pymysql`:\n{}",
+                String::from_utf8_lossy(&init.stderr).trim()
+            ));
+        }
+        let versions = dir.join("migrations").join("versions");
+        let write = |path: std::path::PathBuf, text: String| {
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let calls = |statements: &[String]| -> String {
+            statements
+                .iter()
+                .map(|s| format!("    op.execute({})\n", python_string(s)))
+                .collect()
+        };
+        for (i, (up, down)) in sql.up.iter().zip(sql.down.iter().rev()).enumerate() {
+            let down_revision = match i {
+                0 => "None".to_owned(),
+                _ => format!("'r{:05}'", i - 1),
+            };
+            write(
+                versions.join(format!("r{i:05}_bench.py")),
+                format!(
+                    "from alembic import op\n\nrevision = 'r{i:05}'\ndown_revision = \
+                     {down_revision}\nbranch_labels = None\ndepends_on = None\n\n\n\
+                     def upgrade():\n{}\n\ndef downgrade():\n{}",
+                    calls(up),
+                    calls(down)
+                ),
+            )?;
+        }
+        Ok(AlembicProject {
+            dir,
+            head: format!("r{:05}", count - 1),
+        })
+    }
+
+    /// Points `alembic.ini` at `url` (a SQLAlchemy URL).
+    fn point_at(&self, url: &str) -> Result<std::path::PathBuf, String> {
+        let ini = self.dir.join("alembic.ini");
+        let text = std::fs::read_to_string(&ini).map_err(|e| format!("{}: {e}", ini.display()))?;
+        let pointed: String = text
+            .lines()
+            .map(|line| match line.starts_with("sqlalchemy.url") {
+                true => format!("sqlalchemy.url = {}\n", url.replace('%', "%%")),
+                false => format!("{line}\n"),
+            })
+            .collect();
+        if !pointed.contains(&format!("sqlalchemy.url = {}", url.replace('%', "%%"))) {
+            return Err(format!("{} has no `sqlalchemy.url` line", ini.display()));
+        }
+        std::fs::write(&ini, pointed).map_err(|e| format!("{}: {e}", ini.display()))?;
+        Ok(ini)
+    }
+
+    fn run(&self, ini: &std::path::Path, args: &[&str]) -> Result<Duration, String> {
+        let start = Instant::now();
+        let output = std::process::Command::new("python3")
+            .args(["-m", "alembic", "-c"])
+            .arg(ini)
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .map_err(|e| format!("running python3: {e}"))?;
+        let elapsed = start.elapsed();
+        if !output.status.success() {
+            return Err(format!(
+                "`alembic {}` failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(elapsed)
+    }
+}
+
+impl Drop for AlembicProject {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Python string literal.
+fn python_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// SQLAlchemy's URL for a scratch database.
+fn sqlalchemy_url(dialect: Dialect, url: &str) -> Result<String, String> {
+    let converted = match dialect {
+        Dialect::Postgres => url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+            .map(|rest| format!("postgresql+psycopg2://{rest}")),
+        Dialect::Mysql => url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+            .map(|rest| format!("mysql+pymysql://{rest}")),
+        Dialect::Sqlite => url
+            .strip_prefix("sqlite://")
+            .map(|rest| format!("sqlite:///{}", rest.split('?').next().unwrap_or(rest))),
+    };
+    converted.ok_or(format!("cannot turn `{url}` into a SQLAlchemy URL"))
+}
+
+/// `alembic upgrade head`, then `alembic downgrade base`, on a fresh database.
+async fn time_alembic(
+    dialect: Dialect,
+    project: &AlembicProject,
+) -> Result<(Duration, Duration), String> {
+    let db = Scratch::create(dialect).await?;
+    let ini = project.point_at(&sqlalchemy_url(dialect, &db.url)?)?;
+    let mut conn = db.connect().await?;
+    settle(&mut conn).await?;
+    let up = project.run(&ini, &["upgrade", "head"])?;
+    let applied = alembic_versions(&mut conn).await?;
+    if applied != [project.head.clone()] {
+        return Err(format!(
+            "{dialect}: alembic upgrade head left {applied:?}, expected {}",
+            project.head
+        ));
+    }
+    settle(&mut conn).await?;
+    let down = project.run(&ini, &["downgrade", "base"])?;
+    let left = alembic_versions(&mut conn).await?;
+    if !left.is_empty() {
+        return Err(format!("{dialect}: alembic downgrade base left {left:?}"));
+    }
+    conn.close().await.map_err(|e| e.to_string())?;
+    db.drop().await?;
+    Ok((up, down))
+}
+
+async fn alembic_versions(conn: &mut Connection) -> Result<Vec<String>, String> {
+    let rows = conn
+        .fetch_text("SELECT version_num FROM alembic_version")
+        .await
+        .map_err(|e| format!("reading alembic_version: {e}"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
+        .collect())
 }
 
 /// Before each timed phase, has the server and the OS write back what earlier phases left dirty,

@@ -16,9 +16,9 @@ tasks:
       the godwit CLI over the example migrations (examples/blog); `migrate help` lists the
       commands. Default database: the SQLite file ./godwit.sqlite3
   bench apply [--runs N] [--migrations N] [--dialects postgres,mysql,sqlite]
-              [--sides godwit,raw,sqlx]
-      time upgrade and downgrade of generated migrations against the same SQL run raw and
-      run by sqlx's migrator
+              [--sides godwit,raw,sqlx,alembic]
+      time upgrade and downgrade of generated migrations against the same SQL run raw, run
+      by sqlx's migrator and (when named in --sides) by Alembic
       (build in release: cargo run --release -p xtask -- bench apply)
   bench graph [--runs N] [--sizes 1000,10000]
       time registry + graph + full upgrade plan on generated migrations
