@@ -415,8 +415,9 @@ impl<'j> Batch<'j> {
 }
 
 /// Runs one unit: its statements, several to a round trip where they can be, then the history
-/// writes that close it, in the unit's transaction when it has one. Progress writes ride with
-/// the statements; the job's last writes follow them, timed once the statements are done.
+/// writes that close it, in the unit's transaction when it has one. Progress writes and a
+/// downgrade's removal of the row ride with the statements; an upgrade's applied row follows
+/// them, timed once they are done.
 async fn run_unit(
     m: &mut Migrator,
     job: &Job,
@@ -533,14 +534,18 @@ async fn run_unit(
             }
         }
         let recorded = if last {
-            // The job's duration includes its statements: send them before timing it.
-            batch.send(m, job).await?;
+            // An applied row records the job's duration, statements included: send them
+            // before timing it. A downgrade's removal of the row records none.
+            if job.direction == Direction::Up {
+                batch.send(m, job).await?;
+            }
             let (writes, recorded) = finish_writes(m, job, progress);
-            if in_transaction {
+            if in_transaction || writes.len() == 1 {
                 for write in writes {
                     batch.push(write, last_step, false);
                 }
             } else {
+                batch.send(m, job).await?;
                 commit_together(&mut m.conn, &writes)
                     .await
                     .map_err(|e| batch.fail(last_step, e))?;
