@@ -24,14 +24,12 @@ pub fn checksum(entry: &MigrationEntry) -> String {
     } else {
         "non-transactional\n"
     });
-    let mut canonical = String::new();
+    let mut canonical = Hashing(&mut hasher);
     for dialect in Dialect::ALL {
-        canonical.clear();
         let _ = writeln!(canonical, "{dialect:?}");
         for op in entry.record_up(dialect).ops() {
             let _ = writeln!(canonical, "{op:?}");
         }
-        hasher.update(canonical.as_bytes());
     }
     hasher
         .finalize()
@@ -40,6 +38,16 @@ pub fn checksum(entry: &MigrationEntry) -> String {
             let _ = write!(hex, "{byte:02x}");
             hex
         })
+}
+
+/// Hashes the canonical form as it is written, without building it first.
+struct Hashing<'h>(&'h mut Sha256);
+
+impl std::fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -243,7 +243,7 @@ fn ops(op: Op) -> Result<Inverse> {
 
 fn create_table(s: &mut Schema, table: &Table) -> Result<Inverse> {
     check_identifier(&table.name)?;
-    if s.tables.contains_key(&table.name) {
+    if s.tables.contains_key(table.name.as_str()) {
         return Err(K::DuplicateTable(table.name.clone()));
     }
     if table.columns.is_empty() {

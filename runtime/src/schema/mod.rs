@@ -29,11 +29,13 @@ pub struct Schema {
     /// A persistent map of shared tables: the planner keeps the state before every op, and
     /// copying a schema costs O(1) (a write then copies O(log n) map nodes and, via
     /// `Arc::make_mut`, the one table it changes), not a pointer per table.
-    tables: OrdMap<String, Arc<Table>>,
+    tables: OrdMap<Arc<str>, Arc<Table>>,
     /// `(name, table)` of every index and constraint, so that a name is looked up rather than
     /// searched for in every table. Derived from `tables` and kept in step by the only ways to
     /// change them: [`Schema::put_table`], [`Schema::take_table`] and [`Schema::table_mut`].
-    object_names: OrdSet<(String, String)>,
+    /// Names are `Arc<str>`: a write copies the map nodes on its path while an earlier state is
+    /// kept, and copying a shared name is a count, not an allocation.
+    object_names: OrdSet<(Arc<str>, Arc<str>)>,
     enums: BTreeMap<String, Vec<String>>,
 }
 
@@ -60,8 +62,8 @@ fn object_names(t: &Table) -> impl Iterator<Item = &str> {
 /// A table borrowed for writing; re-records its object names when dropped.
 pub(crate) struct TableMut<'s> {
     table: &'s mut Table,
-    object_names: &'s mut OrdSet<(String, String)>,
-    name: String,
+    object_names: &'s mut OrdSet<(Arc<str>, Arc<str>)>,
+    name: Arc<str>,
     before: Vec<String>,
 }
 
@@ -81,12 +83,19 @@ impl std::ops::DerefMut for TableMut<'_> {
 
 impl Drop for TableMut<'_> {
     fn drop(&mut self) {
-        for name in self.before.drain(..) {
-            self.object_names.remove(&(name, self.name.clone()));
+        let now: Vec<&str> = object_names(self.table).collect();
+        if self.table.name == *self.name
+            && now.len() == self.before.len()
+            && now.iter().zip(&self.before).all(|(a, b)| a == b)
+        {
+            return;
         }
-        for name in object_names(self.table) {
-            self.object_names
-                .insert((name.to_owned(), self.table.name.clone()));
+        for name in self.before.drain(..) {
+            self.object_names.remove(&(name.into(), self.name.clone()));
+        }
+        let table: Arc<str> = self.table.name.as_str().into();
+        for name in now {
+            self.object_names.insert((name.into(), table.clone()));
         }
     }
 }
@@ -154,29 +163,29 @@ impl Schema {
     /// Adds (or replaces) a table under its name.
     pub(crate) fn put_table(&mut self, table: Arc<Table>) {
         self.take_table(&table.name);
-        for name in object_names(&table) {
-            self.object_names
-                .insert((name.to_owned(), table.name.clone()));
+        let name: Arc<str> = table.name.as_str().into();
+        for object in object_names(&table) {
+            self.object_names.insert((object.into(), name.clone()));
         }
-        self.tables.insert(table.name.clone(), table);
+        self.tables.insert(name, table);
     }
 
     /// Removes a table.
     pub(crate) fn take_table(&mut self, name: &str) -> Option<Arc<Table>> {
-        let table = self.tables.remove(name)?;
+        let (key, table) = self.tables.remove_with_key(name)?;
         for object in object_names(&table) {
-            self.object_names
-                .remove(&(object.to_owned(), table.name.clone()));
+            self.object_names.remove(&(object.into(), key.clone()));
         }
         Some(table)
     }
 
     /// A table to change in place.
     pub(crate) fn table_mut(&mut self, name: &str) -> Option<TableMut<'_>> {
+        let key = self.tables.get_key_value(name)?.0.clone();
         let table = Arc::make_mut(self.tables.get_mut(name)?);
         Some(TableMut {
             before: object_names(table).map(str::to_owned).collect(),
-            name: table.name.clone(),
+            name: key,
             table,
             object_names: &mut self.object_names,
         })
@@ -184,9 +193,9 @@ impl Schema {
 
     /// The table holding the index or constraint `name`, if any.
     pub(crate) fn object_owner(&self, name: &str) -> Option<&Table> {
-        let key = (name.to_owned(), String::new());
+        let key: (Arc<str>, Arc<str>) = (name.into(), "".into());
         let (object, table) = self.object_names.range(key..).next()?;
-        (object == name).then(|| self.table(table)).flatten()
+        (**object == *name).then(|| self.table(table)).flatten()
     }
 
     pub fn insert_enum(&mut self, name: String, values: Vec<String>) {
@@ -195,8 +204,9 @@ impl Schema {
 
     /// Every table whose foreign keys reference `table`, other than `table` itself.
     pub fn tables_referencing<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a Table> {
+        // Foreign keys first: most tables have none, and every table is visited.
         self.tables().filter(move |t| {
-            t.name != table && t.foreign_keys.iter().any(|fk| fk.ref_table == table)
+            t.foreign_keys.iter().any(|fk| fk.ref_table == table) && t.name != table
         })
     }
 }
@@ -208,10 +218,10 @@ mod tests {
     use crate::op::Dialect;
 
     /// `object_names` as it should be: recomputed from the tables.
-    fn recomputed(schema: &Schema) -> OrdSet<(String, String)> {
+    fn recomputed(schema: &Schema) -> OrdSet<(Arc<str>, Arc<str>)> {
         schema
             .tables()
-            .flat_map(|t| object_names(t).map(|n| (n.to_owned(), t.name.clone())))
+            .flat_map(|t| object_names(t).map(|n| (n.into(), t.name.as_str().into())))
             .collect()
     }
 
