@@ -19,6 +19,29 @@ pub enum Connection {
     Sqlite(sqlx::SqliteConnection),
 }
 
+/// The statement of a batch that a PostgreSQL error points into, by its position (characters
+/// into the text sent): a syntax error comes back before any statement ran.
+fn postgres_error_statement(
+    error: &sqlx::Error,
+    statements: &[&str],
+    separator: &str,
+) -> Option<usize> {
+    let postgres = error
+        .as_database_error()?
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let sqlx::postgres::PgErrorPosition::Original(position) = postgres.position()? else {
+        return None;
+    };
+    let mut end = 0;
+    for (i, statement) in statements.iter().enumerate() {
+        end += statement.chars().count() + separator.chars().count();
+        if position <= end {
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// A database error, with the statement that caused it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -99,17 +122,20 @@ impl Connection {
 
     /// Sends `statements` in one round trip and runs them in order, stopping at the first that
     /// fails; `done(i)` is called as statement `i` completes. Each must be exactly one statement:
-    /// the failing one is found by counting the results before it, and the error names it
-    /// alone, with its index.
+    /// the failing one is found by counting the results before it (or, on PostgreSQL, which
+    /// parses the whole text before running any of it, from the error's position), and the
+    /// error names it alone, with its index.
     pub(crate) async fn execute_batch(
         &mut self,
         statements: &[&str],
         mut done: impl FnMut(usize),
     ) -> Result<(), (usize, DbError)> {
+        const SEPARATOR: &str = "\n;\n";
         if statements.is_empty() {
             return Ok(());
         }
-        let script = statements.join(";\n");
+        // On a line of its own, so that a statement's trailing `--` comment cannot hide it.
+        let script = statements.join(SEPARATOR);
         let mut completed = 0;
         let mut each = |result: Result<(), sqlx::Error>| match result {
             Ok(()) => {
@@ -139,8 +165,15 @@ impl Connection {
             Connection::Mysql(c) => drive!(c),
             Connection::Sqlite(c) => drive!(c),
         };
+        debug_assert!(
+            outcome.is_err() || completed == statements.len(),
+            "{completed} results for {} statements: one is not exactly one statement",
+            statements.len()
+        );
         outcome.map_err(|source| {
-            let index = completed.min(statements.len() - 1);
+            let index = postgres_error_statement(&source, statements, SEPARATOR)
+                .unwrap_or(completed)
+                .min(statements.len() - 1);
             let sql = statements[index].to_owned();
             (index, DbError::Statement { sql, source })
         })

@@ -56,6 +56,7 @@ on_every_dialect!(
     history_table_can_be_moved,
     start_row_rides_on_the_previous_commit,
     failing_statement_sent_with_others_is_named,
+    syntax_error_sent_with_others_is_named,
     history_keeps_any_text,
 );
 
@@ -1037,14 +1038,56 @@ async fn failing_statement_sent_with_others_is_named(dialect: Dialect) {
     db.drop().await;
 }
 
+fn broken_check(m: &mut Migration) {
+    m.create_table("alpha", |t| {
+        t.id("id");
+    });
+    m.add_check("broken", "alpha", "id >>> (");
+    m.create_table("gamma", |t| {
+        t.id("id");
+    });
+}
+
+/// PostgreSQL parses everything sent together before running any of it: a syntax error comes
+/// back before the first statement ran, and is traced to its statement by its position.
+async fn syntax_error_sent_with_others_is_named(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, vec![entry!("t2", [], broken_check)]).await;
+    let err = m.up().await.unwrap_err();
+    let RunError::Failed { index, source, .. } = &err else {
+        panic!("expected a failed op, got {err}");
+    };
+    assert_eq!(*index, 1, "{err}");
+    let statement = source.to_string();
+    let running = statement.split("while running:").nth(1).unwrap_or("");
+    assert!(running.contains(">>>"), "{statement}");
+    assert!(!running.contains("gamma"), "{statement}");
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
 const ODD_TEXT: &str =
     "SELECT 'it''s', '\\', 'back\\slash', '\u{1a}', 'ünïcødé €', '\"q\"',\n\t'$$ $x$'";
 
 fn odd_reverse(m: &mut Migration) {
+    // The history row is written after this: backslashes must survive the mode it sets.
+    m.sql_on(
+        Dialect::Mysql,
+        "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')",
+    )
+    .reverse("SELECT 1");
     m.sql("SELECT 1").reverse(ODD_TEXT);
+    // PostgreSQL text cannot hold NUL at all.
+    for dialect in [Dialect::Mysql, Dialect::Sqlite] {
+        m.sql_on(dialect, "SELECT 1")
+            .reverse_on(dialect, "SELECT 'nul:\0'");
+    }
 }
 
-/// History rows are written with literal values: any text survives, byte for byte.
+/// History rows are written with literal values: any text survives, byte for byte, whatever
+/// the session's settings.
 async fn history_keeps_any_text(dialect: Dialect) {
     let Some(db) = TestDb::create(dialect).await else {
         return;
@@ -1058,6 +1101,9 @@ async fn history_keeps_any_text(dialect: Dialect) {
         .unwrap();
     let stored = rows[0][0].clone().unwrap();
     assert!(stored.contains(ODD_TEXT), "{stored:?}");
+    if dialect != Dialect::Postgres {
+        assert!(stored.contains("SELECT 'nul:\0'"), "{stored:?}");
+    }
     m.close().await.unwrap();
     db.drop().await;
 }

@@ -72,8 +72,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                             ))
                     })
                     .collect::<Result<Vec<Side>, _>>()?;
-                let twice = (1..sides.len())
-                    .any(|i| sides[..i].iter().any(|s| s.name() == sides[i].name()));
+                let twice = (1..sides.len()).any(|i| sides[..i].contains(&sides[i]));
                 if twice {
                     return Err("--sides names a side twice".into());
                 }
@@ -132,11 +131,12 @@ async fn bench(
     println!("{header}");
     for &dialect in dialects {
         let sql = rendered(&entries, dialect)?;
-        let alembic = match sides.contains(&Side::Alembic) {
-            true => Some(AlembicProject::create(dialect, &sql)?),
-            false => None,
+        let alembic = if sides.contains(&Side::Alembic) {
+            Some(AlembicProject::create(dialect, &sql)?)
+        } else {
+            None
         };
-        let mut times: [Times; 4] = Default::default();
+        let mut times: [Times; Side::ALL.len()] = Default::default();
         for run in 0..runs {
             // Rotate the order, and reverse it every other round, so that no side always
             // follows the same one and inherits its background work (purge, file removal).
@@ -404,6 +404,9 @@ impl AlembicProject {
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
         };
         let calls = |statements: &[String]| -> String {
+            if statements.is_empty() {
+                return "    pass\n".into();
+            }
             statements
                 .iter()
                 .map(|s| format!("    op.execute({})\n", python_string(s)))
@@ -435,14 +438,20 @@ impl AlembicProject {
     fn point_at(&self, url: &str) -> Result<std::path::PathBuf, String> {
         let ini = self.dir.join("alembic.ini");
         let text = std::fs::read_to_string(&ini).map_err(|e| format!("{}: {e}", ini.display()))?;
+        // `alembic.ini` interpolates `%`.
+        let setting = format!("sqlalchemy.url = {}", url.replace('%', "%%"));
         let pointed: String = text
             .lines()
-            .map(|line| match line.starts_with("sqlalchemy.url") {
-                true => format!("sqlalchemy.url = {}\n", url.replace('%', "%%")),
-                false => format!("{line}\n"),
+            .map(|line| {
+                let line = if line.starts_with("sqlalchemy.url") {
+                    &setting
+                } else {
+                    line
+                };
+                format!("{line}\n")
             })
             .collect();
-        if !pointed.contains(&format!("sqlalchemy.url = {}", url.replace('%', "%%"))) {
+        if !pointed.contains(&setting) {
             return Err(format!("{} has no `sqlalchemy.url` line", ini.display()));
         }
         std::fs::write(&ini, pointed).map_err(|e| format!("{}: {e}", ini.display()))?;
@@ -484,7 +493,7 @@ fn python_string(text: &str) -> String {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }

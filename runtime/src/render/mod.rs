@@ -247,14 +247,11 @@ impl Sql {
     }
 
     pub fn string(self, value: &str) -> String {
+        let value_of = || Value::String(Some(value.to_owned()));
         match self.0 {
-            Dialect::Postgres => {
-                PostgresQueryBuilder.value_to_string(&Value::String(Some(value.to_owned())))
-            }
+            Dialect::Postgres => PostgresQueryBuilder.value_to_string(&value_of()),
             Dialect::Mysql => mysql_string(value),
-            Dialect::Sqlite => {
-                SqliteQueryBuilder.value_to_string(&Value::String(Some(value.to_owned())))
-            }
+            Dialect::Sqlite => SqliteQueryBuilder.value_to_string(&value_of()),
         }
     }
 

@@ -24,11 +24,11 @@ pub fn checksum(entry: &MigrationEntry) -> String {
     } else {
         "non-transactional\n"
     });
-    let mut canonical = Hashing(&mut hasher);
+    let mut hashing = Hashing(&mut hasher);
     for dialect in Dialect::ALL {
-        let _ = writeln!(canonical, "{dialect:?}");
+        let _ = writeln!(hashing, "{dialect:?}");
         for op in entry.record_up(dialect).ops() {
-            let _ = writeln!(canonical, "{op:?}");
+            let _ = writeln!(hashing, "{op:?}");
         }
     }
     hasher

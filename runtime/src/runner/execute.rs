@@ -8,9 +8,14 @@
 //!   A `partial` history row is written first (in the commit that records the run's previous
 //!   migration, when there is one) and its progress is updated after every unit, inside the
 //!   unit's transaction when it has one, so a rerun resumes after the last unit that completed.
-//! - MySQL/MariaDB commit DDL implicitly: every op is a unit, run statement by statement, with
-//!   progress after each statement of a multi-statement op. Rust data steps run in a
+//! - MySQL/MariaDB commit DDL implicitly: every op is a unit, each statement committing on its
+//!   own, with progress after each statement of a multi-statement op. Rust data steps run in a
 //!   transaction there too.
+//!
+//! A unit's statements travel to the server several to a round trip ([`Batch`]) when each is
+//! known to be one statement that needs nothing run before or after it; outside a transaction
+//! only on MySQL, where each of them commits on its own anyway (PostgreSQL would make one
+//! implicit transaction of them).
 //!
 //! A statement that gives up waiting for a lock is retried with backoff: a transactional unit
 //! from its start, a statement outside a transaction on its own.
@@ -293,8 +298,8 @@ fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
 
 /// Whether a statement may share a round trip with others: one statement known to be exactly
 /// one, with no query to run first or check after, that may run in a transaction block.
-fn sendable_together(statement: &Statement, op: &RenderedOp, single: bool) -> bool {
-    single
+fn sendable_together(statement: &Statement, op: &RenderedOp, one_statement_each: bool) -> bool {
+    one_statement_each
         && !op.outside_transaction
         && statement.unless_exists.is_none()
         && !statement.expect_no_rows
@@ -308,6 +313,8 @@ struct Batch<'j> {
     /// Outside a transaction: the unit's statements that have committed, in order.
     committed: Vec<String>,
     track_committed: bool,
+    /// Send each item in a round trip of its own: outside a transaction, but on MySQL.
+    one_at_a_time: bool,
     /// When the step now running started: when the one before it finished.
     step_started: Instant,
 }
@@ -317,27 +324,28 @@ struct Item<'j> {
     /// The step a failure of this item is reported against.
     step: usize,
     /// One of the step's own statements (not transaction control or a history write).
-    statement: bool,
+    op_statement: bool,
     /// The step is done once this item completes.
     finishes_step: bool,
 }
 
 impl<'j> Batch<'j> {
-    fn new(in_transaction: bool) -> Self {
+    fn new(in_transaction: bool, dialect: Dialect) -> Self {
         Batch {
             items: Vec::new(),
             holds_current_step: false,
             committed: Vec::new(),
             track_committed: !in_transaction,
+            one_at_a_time: !in_transaction && dialect != Dialect::Mysql,
             step_started: Instant::now(),
         }
     }
 
-    fn push(&mut self, sql: impl Into<Cow<'j, str>>, step: usize, statement: bool) {
+    fn push(&mut self, sql: impl Into<Cow<'j, str>>, step: usize, op_statement: bool) {
         self.items.push(Item {
             sql: sql.into(),
             step,
-            statement,
+            op_statement,
             finishes_step: false,
         });
         self.holds_current_step = true;
@@ -352,44 +360,51 @@ impl<'j> Batch<'j> {
         }
     }
 
-    /// A statement of `step` that ran on its own.
-    fn ran(&mut self, sql: &str) {
+    /// A statement that ran on its own, outside the batch.
+    fn ran_alone(&mut self, sql: &str) {
         if self.track_committed {
             self.committed.push(sql.to_owned());
         }
     }
 
-    /// Sends what waits, in one round trip.
+    /// Sends what waits, in one round trip (one per item when `one_at_a_time`).
     async fn send(&mut self, m: &mut Migrator, job: &Job) -> Result<(), UnitFailure> {
         self.holds_current_step = false;
-        if self.items.is_empty() {
-            return Ok(());
+        let chunk = match self.one_at_a_time {
+            true => 1,
+            false => self.items.len().max(1),
+        };
+        let mut failure = None;
+        for (start, items) in self.items.chunks(chunk).enumerate() {
+            let start = start * chunk;
+            let sql: Vec<&str> = items.iter().map(|item| item.sql.as_ref()).collect();
+            let committed = &mut self.committed;
+            let step_started = &mut self.step_started;
+            let track_committed = self.track_committed;
+            let observer = &m.observer;
+            let sent = m
+                .conn
+                .execute_batch(&sql, |i| {
+                    let item = &items[i];
+                    if item.op_statement && track_committed {
+                        committed.push(item.sql.to_string());
+                    }
+                    if item.finishes_step {
+                        let step = &job.steps[item.step];
+                        super::notify(observer, op_finished(job, step, *step_started));
+                        *step_started = Instant::now();
+                    }
+                })
+                .await;
+            if let Err((i, error)) = sent {
+                failure = Some((self.items[start + i].step, error));
+                break;
+            }
         }
-        let sql: Vec<&str> = self.items.iter().map(|item| item.sql.as_ref()).collect();
-        let items = &self.items;
-        let committed = &mut self.committed;
-        let step_started = &mut self.step_started;
-        let track_committed = self.track_committed;
-        let observer = &m.observer;
-        let sent = m
-            .conn
-            .execute_batch(&sql, |i| {
-                let item = &items[i];
-                if item.statement && track_committed {
-                    committed.push(item.sql.to_string());
-                }
-                if item.finishes_step {
-                    let step = &job.steps[item.step];
-                    super::notify(observer, op_finished(job, step, *step_started));
-                    *step_started = Instant::now();
-                }
-            })
-            .await;
-        let failed_step = sent.as_ref().err().map(|(i, _)| self.items[*i].step);
         self.items.clear();
-        match (sent, failed_step) {
-            (Err((_, error)), Some(step)) => Err(self.fail(step, error)),
-            _ => Ok(()),
+        match failure {
+            Some((step, error)) => Err(self.fail(step, error)),
+            None => Ok(()),
         }
     }
 
@@ -432,7 +447,7 @@ async fn run_unit(
     let in_transaction = unit.in_transaction;
     let foreign_keys_off =
         in_transaction && needs_foreign_keys_off(&job.steps[unit.steps.clone()], dialect);
-    let mut batch = Batch::new(in_transaction);
+    let mut batch = Batch::new(in_transaction, dialect);
     if foreign_keys_off {
         m.conn
             .execute("PRAGMA foreign_keys = OFF")
@@ -464,7 +479,10 @@ async fn run_unit(
             let mut statements_done = skip_statements;
             for part in &step.parts {
                 match part {
-                    Part::Sql { op, single } => {
+                    Part::Sql {
+                        op,
+                        one_statement_each,
+                    } => {
                         if let Some(leftover) = &op.leftover {
                             batch.send(m, job).await?;
                             remove_leftover(m, job, leftover)
@@ -476,7 +494,7 @@ async fn run_unit(
                                 skip -= 1;
                                 continue;
                             }
-                            if sendable_together(statement, op, *single) {
+                            if sendable_together(statement, op, *one_statement_each) {
                                 batch.push(statement.sql.as_str(), at, true);
                             } else {
                                 batch.send(m, job).await?;
@@ -484,7 +502,7 @@ async fn run_unit(
                                     .run_statement(statement)
                                     .await
                                     .map_err(|e| batch.fail(at, e))?;
-                                batch.ran(&statement.sql);
+                                batch.ran_alone(&statement.sql);
                             }
                             statements_done += 1;
                             if progress_each {
@@ -545,7 +563,7 @@ async fn run_unit(
                     batch.push(write, last_step, false);
                 }
             } else {
-                batch.send(m, job).await?;
+                // Only an upgrade writes two rows, and its statements have gone already.
                 commit_together(&mut m.conn, &writes)
                     .await
                     .map_err(|e| batch.fail(last_step, e))?;

@@ -246,8 +246,26 @@ pub(crate) async fn read(conn: &mut Connection, table: &HistoryTable) -> Result<
 // The writes below are SQL text with literal values rather than bound statements, so that the
 // runner can send them together with a unit's other statements, in one round trip.
 
-fn text(dialect: Dialect, value: &str) -> String {
-    crate::render::quote_literal(dialect, value)
+/// A text value as a literal that reads back byte for byte whatever the session's settings:
+/// MySQL reads backslashes by its `sql_mode`, which a migration may change, and SQLite stops
+/// reading SQL at a NUL. Such text goes in hex.
+fn literal(dialect: Dialect, value: &str) -> String {
+    use std::fmt::Write as _;
+    let hex = || {
+        value
+            .bytes()
+            .fold(String::with_capacity(value.len() * 2), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02X}");
+                hex
+            })
+    };
+    match dialect {
+        Dialect::Mysql if value.contains(['\\', '\0']) => format!("_utf8mb4 X'{}'", hex()),
+        // Quotes doubled, no backslash: the same text in every `sql_mode`.
+        Dialect::Mysql => format!("'{}'", value.replace('\'', "''")),
+        Dialect::Sqlite if value.contains('\0') => format!("CAST(X'{}' AS TEXT)", hex()),
+        _ => crate::render::quote_literal(dialect, value),
+    }
 }
 
 /// Records a migration: started (`partial`) or applied.
@@ -257,17 +275,17 @@ pub(crate) fn insert(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>) -
          execution_ms, seq, parents, location, down_sql) \
          VALUES ({}, {}, '{}', {}, {}, 0, {}, {}, {}, {}, {}, {})",
         table.sql(dialect),
-        text(dialect, row.id),
-        text(dialect, row.checksum),
+        literal(dialect, row.id),
+        literal(dialect, row.checksum),
         state(row.partial),
         row.ops_done,
         row.ops_total,
         now(dialect),
         row.execution_ms,
         row.seq,
-        text(dialect, row.parents),
-        text(dialect, row.location),
-        text(dialect, row.down_sql),
+        literal(dialect, row.parents),
+        literal(dialect, row.location),
+        literal(dialect, row.down_sql),
     )
 }
 
@@ -283,7 +301,7 @@ pub(crate) fn progress(
         "UPDATE {} SET state = 'partial', ops_done = {ops_done}, statements_done = \
          {statements_done} WHERE id = {}",
         table.sql(dialect),
-        text(dialect, id)
+        literal(dialect, id)
     )
 }
 
@@ -294,13 +312,13 @@ pub(crate) fn complete(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>)
          statements_done = 0, applied_at = {}, execution_ms = {}, parents = {}, location = {}, \
          down_sql = {} WHERE id = {}",
         table.sql(dialect),
-        text(dialect, row.checksum),
+        literal(dialect, row.checksum),
         now(dialect),
         row.execution_ms,
-        text(dialect, row.parents),
-        text(dialect, row.location),
-        text(dialect, row.down_sql),
-        text(dialect, row.id),
+        literal(dialect, row.parents),
+        literal(dialect, row.location),
+        literal(dialect, row.down_sql),
+        literal(dialect, row.id),
         ops = row.ops_total,
     )
 }
@@ -316,9 +334,9 @@ pub(crate) fn rechecksum(
     format!(
         "UPDATE {} SET checksum = {}, down_sql = {} WHERE id = {}",
         table.sql(dialect),
-        text(dialect, checksum),
-        text(dialect, down_sql),
-        text(dialect, id)
+        literal(dialect, checksum),
+        literal(dialect, down_sql),
+        literal(dialect, id)
     )
 }
 
@@ -326,7 +344,7 @@ pub(crate) fn delete(dialect: Dialect, table: &HistoryTable, id: &str) -> String
     format!(
         "DELETE FROM {} WHERE id = {}",
         table.sql(dialect),
-        text(dialect, id)
+        literal(dialect, id)
     )
 }
 

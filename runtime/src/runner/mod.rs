@@ -300,7 +300,7 @@ pub(crate) enum Part {
         /// written by hand or read back from the history, which may hold any number. Only known
         /// single statements are sent several to a round trip, where a failure is traced to its
         /// statement by counting the results before it.
-        single: bool,
+        one_statement_each: bool,
     },
     /// A Rust data step: its name and its function.
     Rust(String, std::sync::Arc<StepFn>),
@@ -1220,7 +1220,7 @@ impl Planner<'_> {
                         .iter()
                         .map(|op| Part::Sql {
                             op: op.clone(),
-                            single: false,
+                            one_statement_each: false,
                         })
                         .collect(),
                 }),
@@ -1378,7 +1378,7 @@ fn part(op: &Op, rendered: RenderedOp) -> Part {
         Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
         _ => Part::Sql {
             op: rendered,
-            single: !matches!(op, Op::RawSql(_)),
+            one_statement_each: !matches!(op, Op::RawSql(_)),
         },
     }
 }

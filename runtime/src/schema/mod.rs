@@ -193,7 +193,9 @@ impl Schema {
 
     /// The table holding the index or constraint `name`, if any.
     pub(crate) fn object_owner(&self, name: &str) -> Option<&Table> {
-        let key: (Arc<str>, Arc<str>) = (name.into(), "".into());
+        // The smallest key for `name`: an empty table name, shared rather than allocated.
+        static NO_TABLE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "".into());
+        let key: (Arc<str>, Arc<str>) = (name.into(), NO_TABLE.clone());
         let (object, table) = self.object_names.range(key..).next()?;
         (**object == *name).then(|| self.table(table)).flatten()
     }
