@@ -57,6 +57,8 @@ on_every_dialect!(
     start_row_rides_on_the_previous_commit,
     failing_statement_sent_with_others_is_named,
     syntax_error_sent_with_others_is_named,
+    single_transaction_is_all_or_nothing,
+    single_transaction_applies_every_op,
     history_keeps_any_text,
 );
 
@@ -1104,6 +1106,110 @@ async fn history_keeps_any_text(dialect: Dialect) {
     if dialect != Dialect::Postgres {
         assert!(stored.contains("SELECT 'nul:\0'"), "{stored:?}");
     }
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// `single_transaction`: a failure leaves nothing of the whole run, on the dialects with
+/// transactional DDL; MySQL, and a migration that cannot run in a transaction, are refused
+/// before anything runs.
+async fn single_transaction_is_all_or_nothing(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, sets::gated(false))
+        .await
+        .single_transaction(true);
+    let err = m.up().await.unwrap_err();
+    let RunError::NotOneTransaction { reason } = &err else {
+        panic!("expected a refusal, got {err}");
+    };
+    if dialect == Dialect::Mysql {
+        assert!(reason.contains("MySQL"), "{err}");
+    } else {
+        assert!(
+            reason.contains("`g2`") && reason.contains("transactional = false"),
+            "{err}"
+        );
+    }
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    if dialect == Dialect::Mysql {
+        m.close().await.unwrap();
+        db.drop().await;
+        return;
+    }
+    let mut m = migrator(&db, sets::gated(true))
+        .await
+        .single_transaction(true);
+    let err = m.up().await.unwrap_err();
+    let RunError::RolledBack {
+        rolled_back,
+        source,
+    } = &err
+    else {
+        panic!("expected a rolled back run, got {err}");
+    };
+    assert_eq!(rolled_back, &["g1"]);
+    assert!(
+        matches!(&**source, RunError::Failed { id, index: 1, .. } if id == "g2"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("`g1` before it in this run is not applied either"),
+        "{err}"
+    );
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["g1"], State::Pending);
+    assert_eq!(status["g2"], State::Pending);
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    m.connection()
+        .execute("CREATE TABLE gate (id INTEGER)")
+        .await
+        .unwrap();
+    assert_eq!(m.up().await.unwrap().applied, ["g1", "g2", "g3"]);
+    assert_eq!(
+        tables(m.connection()).await,
+        ["gate", "one", "three", "two_a", "two_b"]
+    );
+    let reverted = m.downgrade(&[Target::base()]).await.unwrap().reverted;
+    assert_eq!(reverted, ["g3", "g2", "g1"]);
+    assert_eq!(tables(m.connection()).await, ["gate"]);
+    assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM gate").await, 0);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// Every op, SQLite's table rebuilds included, up and down in one transaction each way
+/// (on PostgreSQL, up to the migration with a `CONCURRENTLY` index, which is refused).
+async fn single_transaction_applies_every_op(dialect: Dialect) {
+    if dialect == Dialect::Mysql {
+        return;
+    }
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = sets::every_op();
+    let mut m = migrator(&db, entries.clone())
+        .await
+        .single_transaction(true);
+    let ids = if dialect == Dialect::Postgres {
+        let err = m.up().await.unwrap_err();
+        assert!(
+            matches!(&err, RunError::NotOneTransaction { reason } if reason.contains("`m_finish`")),
+            "{err}"
+        );
+        &EVERY_OP_ORDER[..EVERY_OP_ORDER.len() - 1]
+    } else {
+        &EVERY_OP_ORDER[..]
+    };
+    let last = ids.last().expect("a migration");
+    assert_eq!(m.upgrade(&[Target::id(*last)]).await.unwrap().applied, ids);
+    let schema = model(&entries, ids, dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "up in one transaction").await;
+    let reverted = m.downgrade(&[Target::base()]).await.unwrap().reverted;
+    assert_eq!(reverted.len(), ids.len());
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
     m.close().await.unwrap();
     db.drop().await;
 }

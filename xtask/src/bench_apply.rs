@@ -21,7 +21,8 @@
 //! The sides take turns going first, and each timed phase starts on a settled server (see
 //! [`settle`]). The table shows the median of `--runs` runs (default 3) of each time, and the
 //! median and range of the per-run ratios (godwit's time over the other side's time in the same
-//! run). `--sides` and `--dialects` narrow the run down. Measure a release build:
+//! run). `--sides` and `--dialects` narrow the run down; `--single-transaction` runs godwit
+//! with [`Migrator::single_transaction`] (PostgreSQL and SQLite). Measure a release build:
 //! `cargo run --release -p xtask -- bench apply`. Servers: `GODWIT_BENCH_POSTGRES_URL`,
 //! `GODWIT_BENCH_MYSQL_URL` (defaults: the local test servers); SQLite uses a temporary file.
 
@@ -41,6 +42,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let mut count = 1_000usize;
     let mut dialects = Dialect::ALL.to_vec();
     let mut sides = Side::DEFAULT.to_vec();
+    let mut single_transaction = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
@@ -77,6 +79,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                     return Err("--sides names a side twice".into());
                 }
             }
+            "--single-transaction" => single_transaction = true,
             "--dialects" => {
                 dialects = args
                     .next()
@@ -102,7 +105,14 @@ pub fn run(args: &[&str]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(bench(runs, count, &dialects, &sides))
+    if single_transaction && dialects.contains(&Dialect::Mysql) {
+        return Err(
+            "--single-transaction: MySQL and MariaDB commit each DDL statement on their \
+                    own; add --dialects postgres,sqlite"
+                .into(),
+        );
+    }
+    runtime.block_on(bench(runs, count, &dialects, &sides, single_transaction))
 }
 
 async fn bench(
@@ -110,6 +120,7 @@ async fn bench(
     count: usize,
     dialects: &[Dialect],
     sides: &[Side],
+    single_transaction: bool,
 ) -> Result<(), String> {
     let entries = generate(count);
     let others: Vec<Side> = Side::ALL
@@ -119,7 +130,12 @@ async fn bench(
     println!(
         "apply benchmark: {count} migrations (CREATE TABLE + CREATE INDEX each), median of {runs} runs\n"
     );
-    let mut header = format!("{:<9} {:<4} | {:>9}", "dialect", "", "godwit");
+    let godwit = if single_transaction {
+        "godwit 1tx"
+    } else {
+        "godwit"
+    };
+    let mut header = format!("{:<9} {:<4} | {:>10}", "dialect", "", godwit);
     for side in &others {
         header += &format!(
             " | {:>12} {:>8} {:>15}",
@@ -147,7 +163,7 @@ async fn bench(
             }
             for side in order {
                 let (up, down) = match side {
-                    Side::Godwit => time_godwit(dialect, &entries).await?,
+                    Side::Godwit => time_godwit(dialect, &entries, single_transaction).await?,
                     Side::Raw => time_raw(dialect, &sql).await?,
                     Side::Sqlx => time_sqlx(dialect, &sql).await?,
                     Side::Alembic => match &alembic {
@@ -169,7 +185,7 @@ async fn bench(
             ("down", &godwit.down, |t: &Times| &t.down),
         ] {
             let mut line = format!(
-                "{:<9} {:<4} | {:>9}",
+                "{:<9} {:<4} | {:>10}",
                 dialect.name(),
                 direction,
                 seconds(ours)
@@ -191,6 +207,9 @@ async fn bench(
         "\nvs: godwit's time over that side's time in the same run, median and range over the \
          runs;\nnegative: godwit is faster."
     );
+    if single_transaction {
+        println!("godwit 1tx: godwit with `single_transaction`, each run in one transaction.");
+    }
     if sides.contains(&Side::Alembic) {
         println!(
             "alembic: the commands `alembic upgrade head` and `alembic downgrade base`, Python's \
@@ -243,12 +262,14 @@ struct Times {
 async fn time_godwit(
     dialect: Dialect,
     entries: &[MigrationEntry],
+    single_transaction: bool,
 ) -> Result<(Duration, Duration), String> {
     let count = entries.len();
     let db = Scratch::create(dialect).await?;
     let registry = Registry::from_entries(entries.to_vec()).map_err(|e| e.to_string())?;
-    let mut migrator =
-        Migrator::with_registry(db.connect().await?, registry).map_err(|e| e.to_string())?;
+    let mut migrator = Migrator::with_registry(db.connect().await?, registry)
+        .map_err(|e| e.to_string())?
+        .single_transaction(single_transaction);
     settle(migrator.connection()).await?;
     let start = Instant::now();
     let report = migrator.up().await.map_err(|e| e.to_string())?;

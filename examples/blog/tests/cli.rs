@@ -124,6 +124,55 @@ async fn round_trip(dialect: Dialect) {
     expect(0, &["stamp", "merge_blog_branches", "--database-url", url]);
     expect(0, &["up", "--database-url", url]);
 
+    // All or nothing: refused before anything runs when a migration of the run cannot be in
+    // the transaction (`index_articles_by_status` is `transactional = false`); the rest goes
+    // down and up again in one transaction each way.
+    let output = cli(&[
+        "down",
+        "base",
+        "--single-transaction",
+        "--database-url",
+        url,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot run as one transaction")
+            && stderr.contains(if dialect == Dialect::Mysql {
+                "MySQL"
+            } else {
+                "`index_articles_by_status`"
+            }),
+        "{stderr}"
+    );
+    if dialect != Dialect::Mysql {
+        expect(0, &["down", "-1", "--database-url", url]);
+        let out = expect(
+            0,
+            &[
+                "down",
+                "base",
+                "--single-transaction",
+                "--database-url",
+                url,
+            ],
+        );
+        assert!(out.contains("- reverted create_users"), "{out}");
+        let out = expect(
+            0,
+            &[
+                "up",
+                "merge_blog_branches",
+                "--single-transaction",
+                "--database-url",
+                url,
+            ],
+        );
+        assert!(out.contains("+ applied  create_users"), "{out}");
+        expect(0, &["up", "--database-url", url]);
+    }
+    assert_eq!(scalar(&mut conn, "SELECT COUNT(*) FROM users").await, "3");
+
     // Errors say what to do and exit 1 (a run failed) or 2 (a wrong command line).
     let output = cli(&["down", "nonexistent", "--database-url", url]);
     assert_eq!(output.status.code(), Some(2));

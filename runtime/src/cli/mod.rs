@@ -68,6 +68,7 @@ options:
   --dir PATH             the migrations module directory for new and merge
   --accept-changed ID    accept that applied migration ID changed, and re-record its checksum
   --allow-unknown        upgrade although the database has migrations this binary lacks
+  --single-transaction   up/down as one transaction: all of it or nothing (PostgreSQL, SQLite)
   --lock-timeout SECS    wait this long for another runner's lock (default: 60)
   --history-table NAME   [schema.]table of the history (default: godwit_migrations)
 
@@ -164,6 +165,7 @@ struct Options {
     dir: Option<PathBuf>,
     accept_changed: Vec<String>,
     allow_unknown: bool,
+    single_transaction: bool,
     lock_timeout: Option<Duration>,
     history_table: Option<(Option<String>, String)>,
 }
@@ -181,6 +183,7 @@ impl Options {
             dir: cli.migrations_dir,
             accept_changed: Vec::new(),
             allow_unknown: false,
+            single_transaction: false,
             lock_timeout: None,
             history_table: None,
         };
@@ -210,6 +213,7 @@ impl Options {
                 "--dir" => options.dir = Some(PathBuf::from(value(arg)?)),
                 "--accept-changed" => options.accept_changed.push(value(arg)?),
                 "--allow-unknown" => options.allow_unknown = true,
+                "--single-transaction" => options.single_transaction = true,
                 "--lock-timeout" => {
                     let seconds = value(arg)?;
                     let seconds: f64 = seconds
@@ -492,6 +496,7 @@ async fn connect(
     let mut migrator = Migrator::with_registry(conn, registry)?
         .accept_changed(options.accept_changed.iter().cloned())
         .allow_unknown(options.allow_unknown)
+        .single_transaction(options.single_transaction)
         .on_event(printer.progress_observer());
     if let Some(timeout) = options.lock_timeout {
         migrator = migrator.lock_timeout(timeout);

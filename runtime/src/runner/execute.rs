@@ -60,6 +60,15 @@ fn units(job: &Job, dialect: Dialect) -> Vec<Unit> {
     units
 }
 
+/// Whether a job runs as one transaction together with its history row (or has no ops).
+pub(super) fn atomic(job: &Job, dialect: Dialect) -> bool {
+    match units(job, dialect).as_slice() {
+        [] => true,
+        [unit] => unit.in_transaction,
+        _ => false,
+    }
+}
+
 /// Whether a job records its start in a commit of its own before its first op: it has no
 /// history row yet and does not run as one transaction together with it.
 pub(super) fn records_start(job: &Job, dialect: Dialect) -> bool {
@@ -98,6 +107,28 @@ pub(super) async fn run(
     position: usize,
     total: usize,
 ) -> Result<bool, RunError> {
+    run_job(m, job, next, position, total, false).await
+}
+
+/// Runs an [`atomic`] job inside the run's open transaction, which the caller commits or rolls
+/// back: no transaction of its own, no retry (a failed statement aborts the whole transaction).
+pub(super) async fn run_enclosed(
+    m: &mut Migrator,
+    job: &Job,
+    position: usize,
+    total: usize,
+) -> Result<(), RunError> {
+    run_job(m, job, None, position, total, true).await.map(drop)
+}
+
+async fn run_job(
+    m: &mut Migrator,
+    job: &Job,
+    next: Option<&Job>,
+    position: usize,
+    total: usize,
+    enclosed: bool,
+) -> Result<bool, RunError> {
     let dialect = m.conn.dialect();
     m.emit(Event::MigrationStarted {
         id: job.id.clone(),
@@ -127,7 +158,7 @@ pub(super) async fn run(
         progress.has_row = true;
     }
     if units.is_empty() {
-        finish(m, job, &mut progress)
+        finish(m, job, &mut progress, enclosed)
             .await
             .map_err(|e| super::db_error("recording the migration", e))?;
     }
@@ -139,9 +170,10 @@ pub(super) async fn run(
         let last = u + 1 == units.len();
         let mut attempt = 0;
         loop {
-            let result = run_unit(m, job, unit, last, &mut progress, skip_statements).await;
+            let result =
+                run_unit(m, job, unit, last, &mut progress, skip_statements, enclosed).await;
             let Err(failure) = result else { break };
-            if failure.retryable && attempt < m.retries {
+            if failure.retryable && attempt < m.retries && !enclosed {
                 let wait = Duration::from_millis(500) * 2u32.pow(attempt);
                 attempt += 1;
                 m.emit(Event::Retrying {
@@ -185,7 +217,7 @@ pub(super) async fn stamp(m: &mut Migrator, job: &Job) -> Result<(), RunError> {
         has_row: job.has_row,
         then_start: None,
     };
-    finish(m, job, &mut progress)
+    finish(m, job, &mut progress, false)
         .await
         .map_err(|e| super::db_error("stamping the history", e))
 }
@@ -252,18 +284,33 @@ fn finish_writes(m: &Migrator, job: &Job, progress: &Progress<'_>) -> (Vec<Strin
     (writes, recorded)
 }
 
-/// Ends a job outside any transaction of its own: its history writes commit together.
-async fn finish(m: &mut Migrator, job: &Job, progress: &mut Progress<'_>) -> Result<(), DbError> {
+/// Ends a job outside any transaction of its own: its history writes commit together (or go
+/// into the run's transaction, when `enclosed`).
+async fn finish(
+    m: &mut Migrator,
+    job: &Job,
+    progress: &mut Progress<'_>,
+    enclosed: bool,
+) -> Result<(), DbError> {
     let (writes, recorded) = finish_writes(m, job, progress);
-    commit_together(&mut m.conn, &writes).await?;
+    commit_together(&mut m.conn, &writes, enclosed).await?;
     recorded.apply(progress);
     Ok(())
 }
 
-/// Commits `writes` atomically, in one round trip.
-async fn commit_together(conn: &mut Connection, writes: &[String]) -> Result<(), DbError> {
-    if let [write] = writes {
-        return conn.execute(write).await;
+/// Commits `writes` atomically, in one round trip; `enclosed`: inside a transaction already
+/// open, which commits them.
+async fn commit_together(
+    conn: &mut Connection,
+    writes: &[String],
+    enclosed: bool,
+) -> Result<(), DbError> {
+    if enclosed || writes.len() == 1 {
+        let writes: Vec<&str> = writes.iter().map(String::as_str).collect();
+        return conn
+            .execute_batch(&writes, |_| {})
+            .await
+            .map_err(|(_, error)| error);
     }
     let mut batch: Vec<&str> = Vec::with_capacity(writes.len() + 2);
     batch.push(conn.begin_sql());
@@ -287,7 +334,7 @@ fn ops_done_after(job: &Job, step: &Step) -> usize {
 
 /// SQLite ignores `PRAGMA foreign_keys` inside a transaction: a unit with a table rebuild needs
 /// it off around the whole transaction, and a final check that no foreign key is left dangling.
-fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
+pub(super) fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
     dialect == Dialect::Sqlite
         && steps.iter().any(|s| {
             s.parts
@@ -440,13 +487,16 @@ async fn run_unit(
     last: bool,
     progress: &mut Progress<'_>,
     skip_statements: usize,
+    enclosed: bool,
 ) -> Result<(), UnitFailure> {
     let dialect = m.conn.dialect();
     let first = unit.steps.start;
     let last_step = unit.steps.end - 1;
     let in_transaction = unit.in_transaction;
-    let foreign_keys_off =
-        in_transaction && needs_foreign_keys_off(&job.steps[unit.steps.clone()], dialect);
+    // Enclosed in the run's transaction, the run turns foreign keys off and checks them.
+    let foreign_keys_off = in_transaction
+        && !enclosed
+        && needs_foreign_keys_off(&job.steps[unit.steps.clone()], dialect);
     let mut batch = Batch::new(in_transaction, dialect);
     if foreign_keys_off {
         m.conn
@@ -455,7 +505,7 @@ async fn run_unit(
             .map_err(|e| batch.fail(first, e))?;
     }
     let result = async {
-        if in_transaction {
+        if in_transaction && !enclosed {
             batch.push(m.conn.begin_sql(), first, false);
         }
         let mut skip = skip_statements;
@@ -564,7 +614,7 @@ async fn run_unit(
                 }
             } else {
                 // Only an upgrade writes two rows, and its statements have gone already.
-                commit_together(&mut m.conn, &writes)
+                commit_together(&mut m.conn, &writes, false)
                     .await
                     .map_err(|e| batch.fail(last_step, e))?;
             }
@@ -578,7 +628,7 @@ async fn run_unit(
                 has_row: progress.has_row,
             }
         };
-        if in_transaction {
+        if in_transaction && !enclosed {
             batch.push("COMMIT", last_step, false);
         }
         batch.send(m, job).await?;
@@ -586,7 +636,7 @@ async fn run_unit(
         Ok(())
     }
     .await;
-    if result.is_err() && in_transaction {
+    if result.is_err() && in_transaction && !enclosed {
         let _ = m.conn.execute("ROLLBACK").await;
     }
     if foreign_keys_off {

@@ -230,6 +230,23 @@ pub enum RunError {
         op: String,
         reason: String,
     },
+    #[error(
+        "cannot run as one transaction: {reason}; run without `single_transaction` (CLI: \
+         without `--single-transaction`)"
+    )]
+    NotOneTransaction { reason: String },
+    #[error(
+        "{source}\nthe run was one transaction and is rolled back: {} before it in this run \
+         {} not applied either",
+        describe_ids(rolled_back),
+        if rolled_back.len() == 1 { "is" } else { "are" }
+    )]
+    RolledBack {
+        /// The migrations of the run that had completed before the failure, now undone.
+        rolled_back: Vec<String>,
+        #[source]
+        source: Box<RunError>,
+    },
     #[error("cannot revert migration `{id}` ({location}): {reason}")]
     CannotRevert {
         id: String,
@@ -256,6 +273,17 @@ pub enum RunError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// `a`, `b` and 2 more.
+fn describe_ids(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let named: Vec<String> = ids.iter().take(SHOWN).map(|id| format!("`{id}`")).collect();
+    match ids.len() {
+        0 => "nothing".into(),
+        n if n > SHOWN => format!("{} and {} more", named.join(", "), n - SHOWN),
+        _ => named.join(", "),
+    }
 }
 
 fn describe_applied(
@@ -371,6 +399,7 @@ pub struct Migrator {
     allow_unknown: bool,
     observer: Option<Observer>,
     session_ready: bool,
+    single_transaction: bool,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -445,6 +474,7 @@ impl Migrator {
             allow_unknown: false,
             observer: None,
             session_ready: false,
+            single_transaction: false,
         }
     }
 
@@ -492,6 +522,18 @@ impl Migrator {
     /// The schema model cannot see what they did, so the SQL it renders may not fit.
     pub fn allow_unknown(mut self, allow: bool) -> Self {
         self.allow_unknown = allow;
+        self
+    }
+
+    /// Runs each upgrade and downgrade as one transaction, history included: every migration
+    /// of the run is applied (or reverted), or none is. PostgreSQL and SQLite only (MySQL and
+    /// MariaDB commit DDL implicitly), and every migration of the run must be transactional,
+    /// with no op that runs outside a transaction (`CONCURRENTLY`); otherwise the run stops
+    /// before anything runs. Nothing commits until the end, so a statement that times out
+    /// waiting for a table lock fails the run instead of being retried. Default: off, one
+    /// transaction per migration.
+    pub fn single_transaction(mut self, on: bool) -> Self {
+        self.single_transaction = on;
         self
     }
 
@@ -725,6 +767,13 @@ impl Migrator {
     ) -> Result<Report, RunError> {
         let rows = self.read_history().await?;
         let mut jobs = self.planner().upgrade_jobs(&rows, targets)?;
+        if self.single_transaction && !stamp_only {
+            let applied = self.run_in_one_transaction(&jobs).await?;
+            return Ok(Report {
+                applied,
+                ..Report::default()
+            });
+        }
         let mut report = Report::default();
         let total = jobs.len();
         for position in 0..total {
@@ -768,12 +817,105 @@ impl Migrator {
             return Ok(report);
         }
         let jobs = self.planner().downgrade_jobs(&rows, targets)?;
+        if self.single_transaction {
+            report.reverted = self.run_in_one_transaction(&jobs).await?;
+            return Ok(report);
+        }
         let total = jobs.len();
         for (position, job) in jobs.iter().enumerate() {
             execute::run(self, job, None, position + 1, total).await?;
             report.reverted.push(job.id.clone());
         }
         Ok(report)
+    }
+
+    /// Runs `jobs` in one transaction; returns their ids once it commits.
+    async fn run_in_one_transaction(&mut self, jobs: &[Job]) -> Result<Vec<String>, RunError> {
+        let dialect = self.conn.dialect();
+        if dialect == Dialect::Mysql {
+            return Err(RunError::NotOneTransaction {
+                reason: "MySQL and MariaDB commit every DDL statement on their own".into(),
+            });
+        }
+        // A migration marked non-transactional is kept out even when it would fit: it was
+        // marked so for a reason (a batched backfill that commits as it goes).
+        let apart = |job: &&Job| !job.transactional || !execute::atomic(job, dialect);
+        if let Some(job) = jobs.iter().find(apart) {
+            let why = if job.transactional {
+                "has an op that runs outside a transaction (`CONCURRENTLY`)"
+            } else {
+                "is marked `transactional = false`"
+            };
+            return Err(RunError::NotOneTransaction {
+                reason: format!("migration `{}` ({}) {why}", job.id, job.location),
+            });
+        }
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // SQLite ignores `PRAGMA foreign_keys` inside a transaction: a table rebuild needs it
+        // off around the whole run, and a check before the commit.
+        let foreign_keys_off = jobs
+            .iter()
+            .any(|job| execute::needs_foreign_keys_off(&job.steps, dialect));
+        let database = |context: &str| {
+            let context = context.to_owned();
+            move |source| RunError::Database { context, source }
+        };
+        if foreign_keys_off {
+            self.conn
+                .execute("PRAGMA foreign_keys = OFF")
+                .await
+                .map_err(database("turning SQLite's foreign keys off for the run"))?;
+        }
+        let begin = self.conn.begin_sql();
+        let result = async {
+            self.conn
+                .execute(begin)
+                .await
+                .map_err(database("starting the run's transaction"))?;
+            let mut done = Vec::with_capacity(jobs.len());
+            for (position, job) in jobs.iter().enumerate() {
+                if let Err(error) = execute::run_enclosed(self, job, position + 1, jobs.len()).await
+                {
+                    return Err(RunError::RolledBack {
+                        rolled_back: done,
+                        source: Box::new(error),
+                    });
+                }
+                done.push(job.id.clone());
+            }
+            if foreign_keys_off {
+                let dangling = self
+                    .conn
+                    .fetch_text("PRAGMA foreign_key_check")
+                    .await
+                    .map_err(database("checking foreign keys before the commit"))?;
+                if !dangling.is_empty() {
+                    return Err(database("checking foreign keys before the commit")(
+                        DbError::Verification {
+                            sql: "PRAGMA foreign_key_check".into(),
+                        },
+                    ));
+                }
+            }
+            self.conn
+                .execute("COMMIT")
+                .await
+                .map_err(database("committing the run's transaction"))?;
+            Ok(done)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.conn.execute("ROLLBACK").await;
+        }
+        if foreign_keys_off {
+            let restored = self.conn.execute("PRAGMA foreign_keys = ON").await;
+            if let (Ok(_), Err(e)) = (&result, restored) {
+                return Err(database("turning SQLite's foreign keys back on")(e));
+            }
+        }
+        result
     }
 
     async fn record_checksums_locked(&mut self) -> Result<Vec<String>, RunError> {
