@@ -1138,36 +1138,60 @@ async fn single_transaction_is_all_or_nothing(dialect: Dialect) {
         db.drop().await;
         return;
     }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
     let mut m = migrator(&db, sets::gated(true))
         .await
-        .single_transaction(true);
+        .single_transaction(true)
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
     let err = m.up().await.unwrap_err();
-    let RunError::RolledBack {
-        rolled_back,
-        source,
-    } = &err
-    else {
+    let RunError::RolledBack { done, source, .. } = &err else {
         panic!("expected a rolled back run, got {err}");
     };
-    assert_eq!(rolled_back, &["g1"]);
+    assert_eq!(done, &["g1"]);
     assert!(
         matches!(&**source, RunError::Failed { id, index: 1, .. } if id == "g2"),
         "{err}"
     );
     assert!(
         err.to_string()
-            .contains("`g1` before it in this run is not applied either"),
+            .contains("rolled back: `g1` before it in this run is not applied either"),
         "{err}"
+    );
+    assert!(
+        !events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, Event::MigrationFinished { .. })),
+        "nothing is reported finished before the commit"
     );
     let status = states(&m.status().await.unwrap());
     assert_eq!(status["g1"], State::Pending);
     assert_eq!(status["g2"], State::Pending);
     assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    // The first migration failing: nothing else to undo, nothing else said.
+    let mut alone = migrator(&db, vec![entry!("f1", [], gate_insert)])
+        .await
+        .single_transaction(true);
+    let err = alone.up().await.unwrap_err();
+    assert!(
+        matches!(&err, RunError::RolledBack { done, .. } if done.is_empty()),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("before it"), "{err}");
+    alone.close().await.unwrap();
     m.connection()
         .execute("CREATE TABLE gate (id INTEGER)")
         .await
         .unwrap();
     assert_eq!(m.up().await.unwrap().applied, ["g1", "g2", "g3"]);
+    // Committed, and the lock released: another connection sees it all and has nothing to do.
+    let mut other = migrator(&db, sets::gated(true)).await;
+    assert!(other.up().await.unwrap().nothing_to_do());
+    let status = states(&other.status().await.unwrap());
+    assert!(status.values().all(|s| *s == State::Applied), "{status:?}");
+    other.close().await.unwrap();
     assert_eq!(
         tables(m.connection()).await,
         ["gate", "one", "three", "two_a", "two_b"]
@@ -1178,6 +1202,10 @@ async fn single_transaction_is_all_or_nothing(dialect: Dialect) {
     assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM gate").await, 0);
     m.close().await.unwrap();
     db.drop().await;
+}
+
+fn gate_insert(m: &mut Migration) {
+    m.sql("INSERT INTO gate (id) VALUES (1)");
 }
 
 /// Every op, SQLite's table rebuilds included, up and down in one transaction each way

@@ -40,7 +40,7 @@ const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 pub fn run(args: &[&str]) -> Result<(), String> {
     let mut runs = 3usize;
     let mut count = 1_000usize;
-    let mut dialects = Dialect::ALL.to_vec();
+    let mut dialects = None;
     let mut sides = Side::DEFAULT.to_vec();
     let mut single_transaction = false;
     let mut args = args.iter();
@@ -81,21 +81,27 @@ pub fn run(args: &[&str]) -> Result<(), String> {
             }
             "--single-transaction" => single_transaction = true,
             "--dialects" => {
-                dialects = args
-                    .next()
-                    .ok_or("--dialects takes a list, e.g. postgres,sqlite")?
-                    .split(',')
-                    .map(|d| {
-                        Dialect::ALL
-                            .into_iter()
-                            .find(|x| x.name() == d)
-                            .ok_or(format!("unknown dialect `{d}`"))
-                    })
-                    .collect::<Result<_, _>>()?;
+                dialects = Some(
+                    args.next()
+                        .ok_or("--dialects takes a list, e.g. postgres,sqlite")?
+                        .split(',')
+                        .map(|d| {
+                            Dialect::ALL
+                                .into_iter()
+                                .find(|x| x.name() == d)
+                                .ok_or(format!("unknown dialect `{d}`"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                );
             }
             other => return Err(format!("unknown argument `{other}`\n\n{}", super::USAGE)),
         }
     }
+    // One transaction per run: the dialects with transactional DDL, unless named.
+    let dialects: Vec<Dialect> = dialects.unwrap_or_else(|| match single_transaction {
+        true => vec![Dialect::Postgres, Dialect::Sqlite],
+        false => Dialect::ALL.to_vec(),
+    });
     if cfg!(debug_assertions) {
         eprintln!(
             "warning: this is a debug build; measure with `cargo run --release -p xtask -- bench apply`"

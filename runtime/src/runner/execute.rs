@@ -18,7 +18,8 @@
 //! implicit transaction of them).
 //!
 //! A statement that gives up waiting for a lock is retried with backoff: a transactional unit
-//! from its start, a statement outside a transaction on its own.
+//! from its start, a statement outside a transaction on its own; not inside a run's single
+//! transaction ([`run_enclosed`]), which the failure aborts.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -72,10 +73,8 @@ pub(super) fn atomic(job: &Job, dialect: Dialect) -> bool {
 /// Whether a job records its start in a commit of its own before its first op: it has no
 /// history row yet and does not run as one transaction together with it.
 pub(super) fn records_start(job: &Job, dialect: Dialect) -> bool {
-    let units = units(job, dialect);
-    let atomic = units.len() == 1 && units[0].in_transaction;
-    // A migration without ops has nothing to come before: its applied row is its one write.
-    !units.is_empty() && !atomic && !job.has_row && job.direction == Direction::Up
+    // A migration without ops is atomic: its applied row is its one write.
+    !atomic(job, dialect) && !job.has_row && job.direction == Direction::Up
 }
 
 /// Where a job stands while it runs.
@@ -112,13 +111,16 @@ pub(super) async fn run(
 
 /// Runs an [`atomic`] job inside the run's open transaction, which the caller commits or rolls
 /// back: no transaction of its own, no retry (a failed statement aborts the whole transaction).
+/// Returns how long it took; its `MigrationFinished` event is the caller's, after the commit.
 pub(super) async fn run_enclosed(
     m: &mut Migrator,
     job: &Job,
     position: usize,
     total: usize,
-) -> Result<(), RunError> {
-    run_job(m, job, None, position, total, true).await.map(drop)
+) -> Result<Duration, RunError> {
+    let started = Instant::now();
+    run_job(m, job, None, position, total, true).await?;
+    Ok(started.elapsed())
 }
 
 async fn run_job(
@@ -201,11 +203,13 @@ async fn run_job(
         }
         skip_statements = 0;
     }
-    m.emit(Event::MigrationFinished {
-        id: job.id.clone(),
-        direction: job.direction,
-        elapsed: progress.started.elapsed(),
-    });
+    if !enclosed {
+        m.emit(Event::MigrationFinished {
+            id: job.id.clone(),
+            direction: job.direction,
+            elapsed: progress.started.elapsed(),
+        });
+    }
     Ok(progress.then_start.is_some())
 }
 

@@ -17,7 +17,8 @@
 //!    cannot run (an op this dialect refuses, an irreversible op on the way down) stops the run
 //!    before anything changes;
 //! 5. runs each migration ([`execute`]): in one transaction with its history row where the
-//!    dialect and the ops allow, otherwise op by op with the progress in the history row;
+//!    dialect and the ops allow, otherwise op by op with the progress in the history row; or,
+//!    with [`Migrator::single_transaction`], all of them in one transaction;
 //! 6. releases the lock, also on error.
 
 // A run returns at most one error, after the database work: its size costs nothing, and a flat
@@ -235,15 +236,11 @@ pub enum RunError {
          without `--single-transaction`)"
     )]
     NotOneTransaction { reason: String },
-    #[error(
-        "{source}\nthe run was one transaction and is rolled back: {} before it in this run \
-         {} not applied either",
-        describe_ids(rolled_back),
-        if rolled_back.len() == 1 { "is" } else { "are" }
-    )]
+    #[error("{source}\nthe run was one transaction and is rolled back{}", undone(*direction, done))]
     RolledBack {
+        direction: Direction,
         /// The migrations of the run that had completed before the failure, now undone.
-        rolled_back: Vec<String>,
+        done: Vec<String>,
         #[source]
         source: Box<RunError>,
     },
@@ -275,15 +272,28 @@ pub enum RunError {
     },
 }
 
-/// `a`, `b` and 2 more.
-fn describe_ids(ids: &[String]) -> String {
+/// What a rolled-back run undid: `: `a`, `b` and 2 more before it in this run are not applied
+/// either`; nothing when the first migration failed.
+fn undone(direction: Direction, done: &[String]) -> String {
     const SHOWN: usize = 5;
-    let named: Vec<String> = ids.iter().take(SHOWN).map(|id| format!("`{id}`")).collect();
-    match ids.len() {
-        0 => "nothing".into(),
-        n if n > SHOWN => format!("{} and {} more", named.join(", "), n - SHOWN),
-        _ => named.join(", "),
+    if done.is_empty() {
+        return String::new();
     }
+    let named: Vec<String> = done
+        .iter()
+        .take(SHOWN)
+        .map(|id| format!("`{id}`"))
+        .collect();
+    let mut ids = named.join(", ");
+    if done.len() > SHOWN {
+        ids += &format!(" and {} more", done.len() - SHOWN);
+    }
+    let verb = if done.len() == 1 { "is" } else { "are" };
+    let state = match direction {
+        Direction::Up => "not applied either",
+        Direction::Down => "still applied",
+    };
+    format!(": {ids} before it in this run {verb} {state}")
 }
 
 fn describe_applied(
@@ -529,8 +539,10 @@ impl Migrator {
     /// of the run is applied (or reverted), or none is. PostgreSQL and SQLite only (MySQL and
     /// MariaDB commit DDL implicitly), and every migration of the run must be transactional,
     /// with no op that runs outside a transaction (`CONCURRENTLY`); otherwise the run stops
-    /// before anything runs. Nothing commits until the end, so a statement that times out
-    /// waiting for a table lock fails the run instead of being retried. Default: off, one
+    /// before anything runs. Nothing commits until the end: the locks its DDL takes are held
+    /// until then, and a statement that times out waiting for a table lock fails the run
+    /// instead of being retried. On SQLite, a run with a table rebuild has foreign keys off
+    /// throughout (checked once before the commit). `stamp` is not affected. Default: off, one
     /// transaction per migration.
     pub fn single_transaction(mut self, on: bool) -> Self {
         self.single_transaction = on;
@@ -829,7 +841,8 @@ impl Migrator {
         Ok(report)
     }
 
-    /// Runs `jobs` in one transaction; returns their ids once it commits.
+    /// Runs `jobs` in one transaction; returns their ids once it commits. Their
+    /// `MigrationFinished` events wait for the commit.
     async fn run_in_one_transaction(&mut self, jobs: &[Job]) -> Result<Vec<String>, RunError> {
         let dialect = self.conn.dialect();
         if dialect == Dialect::Mysql {
@@ -839,83 +852,93 @@ impl Migrator {
         }
         // A migration marked non-transactional is kept out even when it would fit: it was
         // marked so for a reason (a batched backfill that commits as it goes).
-        let apart = |job: &&Job| !job.transactional || !execute::atomic(job, dialect);
-        if let Some(job) = jobs.iter().find(apart) {
+        let cannot_join = |job: &&Job| !job.transactional || !execute::atomic(job, dialect);
+        if let Some(job) = jobs.iter().find(cannot_join) {
             let why = if job.transactional {
                 "has an op that runs outside a transaction (`CONCURRENTLY`)"
             } else {
                 "is marked `transactional = false`"
             };
             return Err(RunError::NotOneTransaction {
-                reason: format!("migration `{}` ({}) {why}", job.id, job.location),
+                reason: format!(
+                    "migration `{}` ({}) {why}; run up to the migration before it in one \
+                     transaction, then the rest one by one",
+                    job.id, job.location
+                ),
             });
         }
-        if jobs.is_empty() {
+        let Some(direction) = jobs.first().map(|job| job.direction) else {
             return Ok(Vec::new());
-        }
+        };
         // SQLite ignores `PRAGMA foreign_keys` inside a transaction: a table rebuild needs it
         // off around the whole run, and a check before the commit.
         let foreign_keys_off = jobs
             .iter()
             .any(|job| execute::needs_foreign_keys_off(&job.steps, dialect));
-        let database = |context: &str| {
-            let context = context.to_owned();
-            move |source| RunError::Database { context, source }
-        };
         if foreign_keys_off {
             self.conn
                 .execute("PRAGMA foreign_keys = OFF")
                 .await
-                .map_err(database("turning SQLite's foreign keys off for the run"))?;
+                .map_err(|e| db_error("turning SQLite's foreign keys off for the run", e))?;
         }
         let begin = self.conn.begin_sql();
+        let mut done: Vec<(String, Duration)> = Vec::with_capacity(jobs.len());
         let result = async {
             self.conn
                 .execute(begin)
                 .await
-                .map_err(database("starting the run's transaction"))?;
-            let mut done = Vec::with_capacity(jobs.len());
+                .map_err(|e| db_error("starting the run's transaction", e))?;
             for (position, job) in jobs.iter().enumerate() {
-                if let Err(error) = execute::run_enclosed(self, job, position + 1, jobs.len()).await
-                {
-                    return Err(RunError::RolledBack {
-                        rolled_back: done,
-                        source: Box::new(error),
-                    });
-                }
-                done.push(job.id.clone());
+                let elapsed = execute::run_enclosed(self, job, position + 1, jobs.len()).await?;
+                done.push((job.id.clone(), elapsed));
             }
             if foreign_keys_off {
-                let dangling = self
-                    .conn
-                    .fetch_text("PRAGMA foreign_key_check")
-                    .await
-                    .map_err(database("checking foreign keys before the commit"))?;
+                let check = "PRAGMA foreign_key_check";
+                let dangling =
+                    self.conn.fetch_text(check).await.map_err(|e| {
+                        db_error("checking SQLite's foreign keys before the commit", e)
+                    })?;
                 if !dangling.is_empty() {
-                    return Err(database("checking foreign keys before the commit")(
-                        DbError::Verification {
-                            sql: "PRAGMA foreign_key_check".into(),
-                        },
+                    let error = DbError::Verification { sql: check.into() };
+                    return Err(db_error(
+                        "rows of the run's tables reference missing rows (foreign keys were off \
+                         for the whole run, for a table rebuild)",
+                        error,
                     ));
                 }
             }
             self.conn
                 .execute("COMMIT")
                 .await
-                .map_err(database("committing the run's transaction"))?;
-            Ok(done)
+                .map_err(|e| db_error("committing the run's transaction", e))
         }
         .await;
-        if result.is_err() {
-            let _ = self.conn.execute("ROLLBACK").await;
-        }
+        let result = match result {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let _ = self.conn.execute("ROLLBACK").await;
+                Err(RunError::RolledBack {
+                    direction,
+                    done: done.iter().map(|(id, _)| id.clone()).collect(),
+                    source: Box::new(error),
+                })
+            }
+        };
         if foreign_keys_off {
             let restored = self.conn.execute("PRAGMA foreign_keys = ON").await;
-            if let (Ok(_), Err(e)) = (&result, restored) {
-                return Err(database("turning SQLite's foreign keys back on")(e));
+            if let (Ok(()), Err(e)) = (&result, restored) {
+                return Err(db_error("turning SQLite's foreign keys back on", e));
             }
         }
-        result
+        result?;
+        for (id, elapsed) in &done {
+            self.emit(Event::MigrationFinished {
+                id: id.clone(),
+                direction,
+                elapsed: *elapsed,
+            });
+        }
+        Ok(done.into_iter().map(|(id, _)| id).collect())
     }
 
     async fn record_checksums_locked(&mut self) -> Result<Vec<String>, RunError> {
@@ -1238,7 +1261,9 @@ impl Planner<'_> {
         let mut replay = self.replay(&known, &BTreeSet::new())?;
         let mut jobs = Vec::with_capacity(unknown.len() + plan.len());
         for row in unknown {
-            jobs.push(self.stored_job(row, row.location.clone())?);
+            // Unknown here: whether it was transactional. Its stored SQL keeps which ops must
+            // run outside a transaction.
+            jobs.push(self.stored_job(row, row.location.clone(), true)?);
         }
         for id in &plan {
             let entry = self.entry(id);
@@ -1257,7 +1282,8 @@ impl Planner<'_> {
                         }
                     }
                 }
-                jobs.push(self.stored_job(row, entry.location().to_string())?);
+                let location = entry.location().to_string();
+                jobs.push(self.stored_job(row, location, entry.is_transactional())?);
                 continue;
             }
             let location = entry.location().to_string();
@@ -1326,7 +1352,12 @@ impl Planner<'_> {
     }
 
     /// A downgrade that runs the reverse SQL stored in the history row.
-    fn stored_job(&self, row: &Row, location: String) -> Result<Job, RunError> {
+    fn stored_job(
+        &self,
+        row: &Row,
+        location: String,
+        transactional: bool,
+    ) -> Result<Job, RunError> {
         let down = StoredDown::decode(&row.down_sql)
             .map_err(|e| RunError::History(format!("row `{}`: reverse SQL: {e}", row.id)))?;
         let cannot = |reason: String| RunError::CannotRevert {
@@ -1384,7 +1415,7 @@ impl Planner<'_> {
                 }
             }
         }
-        Ok(down_job(row, location, true, steps))
+        Ok(down_job(row, location, transactional, steps))
     }
 
     /// Replays the recorded (applied, or partly applied) migrations on an empty schema, in graph
