@@ -757,6 +757,69 @@ async fn start_row_rides_on_the_previous_commit(dialect: Dialect) {
     db.drop().await;
 }
 
+fn fk_parent_and_child(m: &mut Migration) {
+    m.create_table("parents", |t| {
+        t.id("id");
+    });
+    m.create_table("children", |t| {
+        t.id("id");
+        t.integer("parent_id").references("parents", "id");
+        t.integer("size");
+    });
+}
+
+fn rebuild_children(m: &mut Migration) {
+    // SQLite: a table rebuild, run with foreign keys off.
+    m.set_not_null("children", "size");
+}
+
+/// SQLite rebuilds a table with foreign keys off, then checks them: a row that references a
+/// missing one stops the migration (or, with `single_transaction`, the run) and leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rebuild_checks_foreign_keys() {
+    let Some(db) = TestDb::create(Dialect::Sqlite).await else {
+        return;
+    };
+    let entries = || {
+        vec![
+            entry!("fk1", [], fk_parent_and_child),
+            entry!("fk2", ["fk1"], rebuild_children),
+        ]
+    };
+    let mut m = migrator(&db, entries()).await;
+    m.upgrade(&[Target::id("fk1")]).await.unwrap();
+    let conn = m.connection();
+    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
+    conn.execute("INSERT INTO children (id, parent_id, size) VALUES (1, 99, 1)")
+        .await
+        .unwrap();
+    conn.execute("PRAGMA foreign_keys = ON").await.unwrap();
+    for single_transaction in [false, true] {
+        let mut m = migrator(&db, entries())
+            .await
+            .single_transaction(single_transaction);
+        let err = m.up().await.unwrap_err();
+        assert!(
+            err.to_string().contains("PRAGMA foreign_key_check"),
+            "{err}"
+        );
+        assert_eq!(states(&m.status().await.unwrap())["fk2"], State::Pending);
+        let nullable = m
+            .connection()
+            .fetch_text("SELECT \"notnull\" FROM pragma_table_info('children') WHERE name = 'size'")
+            .await
+            .unwrap();
+        assert_eq!(
+            nullable[0][0].as_deref(),
+            Some("0"),
+            "the rebuild is rolled back"
+        );
+        m.close().await.unwrap();
+    }
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
 #[test]
 fn offline_plan_shows_the_start_row_on_the_previous_commit() {
     let plan = godwit::runner::offline_plan(

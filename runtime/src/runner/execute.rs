@@ -347,6 +347,17 @@ pub(super) fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
         })
 }
 
+/// SQLite's `PRAGMA foreign_key_check`, after work done with foreign keys off: fails when a row
+/// references a missing one.
+pub(super) async fn check_foreign_keys(conn: &mut Connection) -> Result<(), DbError> {
+    let sql = "PRAGMA foreign_key_check";
+    if conn.fetch_text(sql).await?.is_empty() {
+        Ok(())
+    } else {
+        Err(DbError::Verification { sql: sql.into() })
+    }
+}
+
 /// Whether a statement may share a round trip with others: one statement known to be exactly
 /// one, with no query to run first or check after, that may run in a transaction block.
 fn sendable_together(statement: &Statement, op: &RenderedOp, one_statement_each: bool) -> bool {
@@ -593,17 +604,9 @@ async fn run_unit(
         }
         if foreign_keys_off {
             batch.send(m, job).await?;
-            let dangling = m
-                .conn
-                .fetch_text("PRAGMA foreign_key_check")
+            check_foreign_keys(&mut m.conn)
                 .await
                 .map_err(|e| batch.fail(last_step, e))?;
-            if !dangling.is_empty() {
-                let error = DbError::Verification {
-                    sql: "PRAGMA foreign_key_check".into(),
-                };
-                return Err(batch.fail(last_step, error));
-            }
         }
         let recorded = if last {
             // An applied row records the job's duration, statements included: send them

@@ -893,19 +893,15 @@ impl Migrator {
                 done.push((job.id.clone(), elapsed));
             }
             if foreign_keys_off {
-                let check = "PRAGMA foreign_key_check";
-                let dangling =
-                    self.conn.fetch_text(check).await.map_err(|e| {
-                        db_error("checking SQLite's foreign keys before the commit", e)
+                execute::check_foreign_keys(&mut self.conn)
+                    .await
+                    .map_err(|e| {
+                        db_error(
+                            "checking foreign keys before the commit (they were off for the whole \
+                         run, for a table rebuild)",
+                            e,
+                        )
                     })?;
-                if !dangling.is_empty() {
-                    let error = DbError::Verification { sql: check.into() };
-                    return Err(db_error(
-                        "rows of the run's tables reference missing rows (foreign keys were off \
-                         for the whole run, for a table rebuild)",
-                        error,
-                    ));
-                }
             }
             self.conn
                 .execute("COMMIT")
