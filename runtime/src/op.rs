@@ -507,6 +507,75 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The table this op only takes a part off (an index, a constraint, a column), if that is
+    /// all it does.
+    fn takes_part_of(&self) -> Option<&str> {
+        match self {
+            Op::DropIndex { table, .. }
+            | Op::DropUnique { table, .. }
+            | Op::DropCheck { table, .. }
+            | Op::DropForeignKey { table, .. }
+            | Op::DropPrimaryKey { table }
+            | Op::DropColumn { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+
+    /// The table this op only adds a part to (a column, a plain index, a constraint), if that
+    /// is all it does: a part that `CREATE TABLE` can carry.
+    fn adds_part_to(&self) -> Option<&str> {
+        match self {
+            Op::AddColumn { table, .. }
+            | Op::CreateIndex {
+                table,
+                concurrently: false,
+                ..
+            }
+            | Op::AddPrimaryKey { table, .. }
+            | Op::AddUnique { table, .. }
+            | Op::AddCheck { table, .. }
+            | Op::AddForeignKey { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+}
+
+/// When `ops` starts by creating a table: how many of the ops right after only add parts to it.
+/// A runner creates the table whole, with them: one `CREATE TABLE` carries the parts it can
+/// (on MySQL all of them, so one statement and one implicit commit; on SQLite its constraints,
+/// so no table rebuild).
+pub fn parts_created_with_table(ops: &[Op]) -> usize {
+    let Some((Op::CreateTable(table), rest)) = ops.split_first() else {
+        return 0;
+    };
+    rest.iter()
+        .take_while(|op| op.adds_part_to() == Some(table.name.as_str()))
+        .count()
+}
+
+/// Whether `ops` can be left to a drop of their table that follows them: `ops` only take parts
+/// off one table, and the op lists in `next` (in the order they run) take only more parts off
+/// it until one drops the table, which takes every part with it. A downgrade that reverts
+/// "create a table, then index it" then sends one `DROP TABLE`: one statement, one lock and, on
+/// MySQL, one implicit commit fewer per part.
+pub fn left_to_table_drop<'a>(ops: &[Op], next: impl IntoIterator<Item = &'a [Op]>) -> bool {
+    let Some(table) = ops.first().and_then(Op::takes_part_of) else {
+        return false;
+    };
+    if !ops.iter().all(|op| op.takes_part_of() == Some(table)) {
+        return false;
+    }
+    for later in next {
+        match later {
+            [Op::DropTable { name }] => return name == table,
+            _ if !later.is_empty() && later.iter().all(|op| op.takes_part_of() == Some(table)) => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())

@@ -60,6 +60,7 @@ on_every_dialect!(
     single_transaction_is_all_or_nothing,
     single_transaction_applies_every_op,
     history_keeps_any_text,
+    a_new_tables_parts_go_with_its_create_and_drop,
 );
 
 async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
@@ -366,7 +367,7 @@ fn edited_v1(m: &mut Migration) {
 fn edited_v2(m: &mut Migration) {
     m.create_table("notes", |t| {
         t.id("id");
-        t.text("body");
+        t.string("body", 200);
     });
 }
 
@@ -1301,6 +1302,149 @@ async fn single_transaction_applies_every_op(dialect: Dialect) {
     let reverted = m.downgrade(&[Target::base()]).await.unwrap().reverted;
     assert_eq!(reverted.len(), ids.len());
     assert_eq!(tables(m.connection()).await, Vec::<String>::new());
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn parts_base(m: &mut Migration) {
+    m.create_table("parents", |t| {
+        t.id("id");
+    });
+}
+
+fn parts_of_new_tables(m: &mut Migration) {
+    m.create_table("kids", |t| {
+        t.id("id");
+        t.bigint("parent_id");
+        t.string("name", 40);
+    });
+    m.create_index("ix_kids_name", "kids", ["name"]);
+    // SQLite: a table rebuild, were these not created with the table.
+    m.add_unique("uq_kids_parent_name", "kids", ["parent_id", "name"]);
+    m.add_foreign_key("fk_kids_parent", "kids", ["parent_id"], "parents", ["id"]);
+    m.add_column("kids", "nickname", ColumnType::Text)
+        .nullable();
+    m.create_table("notes", |t| {
+        t.id("id");
+        t.string("body", 200);
+    });
+    m.add_column("parents", "note_count", ColumnType::Integer)
+        .nullable();
+    // Reverted before the column above: not left to `notes`' drop.
+    m.create_index("ix_notes_body", "notes", ["body"]);
+}
+
+/// The SQL of an offline plan's migration, without its comments.
+fn statements_of(migration: &godwit::runner::ScriptedMigration) -> String {
+    migration
+        .sql
+        .lines()
+        .filter(|line| !line.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A table created in a migration is created whole, with the parts (columns, indexes,
+/// constraints) the ops right after it add; a downgrade leaves the parts of a table it then
+/// drops to that drop. The schema ends where the model says, either way.
+async fn a_new_tables_parts_go_with_its_create_and_drop(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        entry!("parts1", [], parts_base),
+        entry!("parts2", ["parts1"], parts_of_new_tables),
+    ];
+    let plan = |direction, target| {
+        godwit::runner::offline_plan(&registry(entries.clone()), dialect, direction, &[target])
+            .unwrap()
+    };
+    let up = plan(godwit::graph::Direction::Up, Target::Heads);
+    assert_eq!(
+        up[1].ops,
+        [
+            r#"create_table("kids") and create_index("ix_kids_name" on "kids") and add_unique("uq_kids_parent_name" on "kids") and add_foreign_key("fk_kids_parent" on "kids") and add_column("kids"."nickname")"#,
+            r#"create_table("notes")"#,
+            r#"add_column("parents"."note_count")"#,
+            r#"create_index("ix_notes_body" on "notes")"#,
+        ]
+    );
+    let sql = statements_of(&up[1]);
+    // Carried by `CREATE TABLE`: no `ALTER TABLE` on `kids`, so no rebuild on SQLite.
+    assert!(!sql.contains("ALTER TABLE `kids`"), "{sql}");
+    assert!(!sql.contains("ALTER TABLE \"kids\""), "{sql}");
+    assert!(!sql.contains("foreign_keys"), "{sql}");
+    if dialect == Dialect::Mysql {
+        // Indexes too: one statement per table.
+        assert_eq!(sql.matches("CREATE INDEX").count(), 1, "{sql}");
+    }
+    let down = plan(godwit::graph::Direction::Down, Target::id("parts1"));
+    assert_eq!(
+        down[0].ops,
+        [
+            r#"revert create_index("ix_notes_body" on "notes")"#,
+            r#"revert add_column("parents"."note_count")"#,
+            r#"revert create_table("notes")"#,
+            r#"revert add_column("kids"."nickname") and add_foreign_key("fk_kids_parent" on "kids") and add_unique("uq_kids_parent_name" on "kids") and create_index("ix_kids_name" on "kids") and create_table("kids")"#,
+        ]
+    );
+    let sql = statements_of(&down[0]);
+    for left in [
+        "ix_kids_name",
+        "uq_kids_parent_name",
+        "fk_kids_parent",
+        "nickname",
+    ] {
+        assert!(
+            !sql.contains(left),
+            "`{left}` is dropped with `kids`:\n{sql}"
+        );
+    }
+    assert!(sql.contains("ix_notes_body"), "{sql}");
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let finished = move || -> Vec<usize> {
+        let mut events = seen.lock().unwrap();
+        let indexes = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::OpFinished { index, .. } => Some(*index),
+                _ => None,
+            })
+            .collect();
+        events.clear();
+        indexes
+    };
+    let record = events.clone();
+    let mut m = migrator(&db, entries.clone())
+        .await
+        .on_event(move |e| record.lock().unwrap().push(e.clone()));
+    m.upgrade(&[Target::id("parts1")]).await.unwrap();
+    finished();
+    m.up().await.unwrap();
+    assert_eq!(finished(), [4, 5, 6, 7]);
+    let both = model(&entries, &["parts1", "parts2"], dialect);
+    assert_live_matches(m.connection(), &both, &[HISTORY], "up").await;
+    m.connection()
+        .execute("INSERT INTO parents (id) VALUES (1)")
+        .await
+        .unwrap();
+    m.connection()
+        .execute("INSERT INTO kids (id, parent_id, name) VALUES (1, 1, 'a')")
+        .await
+        .unwrap();
+    let report = m.downgrade(&[Target::id("parts1")]).await.unwrap();
+    assert_eq!(report.reverted, ["parts2"]);
+    assert_eq!(finished(), [7, 6, 5, 0]);
+    let base = model(&entries, &["parts1"], dialect);
+    assert_live_matches(m.connection(), &base, &[HISTORY], "down").await;
+    assert_eq!(
+        count(m.connection(), "SELECT COUNT(*) FROM parents").await,
+        1
+    );
+    m.up().await.unwrap();
+    assert_live_matches(m.connection(), &both, &[HISTORY], "up again").await;
     m.close().await.unwrap();
     db.drop().await;
 }

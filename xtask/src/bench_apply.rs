@@ -4,11 +4,11 @@
 //! Generates a linear chain of migrations, each `CREATE TABLE` + `CREATE INDEX`, and times
 //! upgrade-all and downgrade-all on each dialect, in the same run and each on a fresh database:
 //! - godwit: `Migrator::up()` (lock, history, replay, rendering, one transaction per migration
-//!   with its history row; MySQL: op by op with committed progress) and
+//!   with its history row; MySQL: step by step with committed progress) and
 //!   `Migrator::downgrade(base)` (derived downgrades);
-//! - raw: the very SQL godwit renders, sent through the same driver connection, one
-//!   transaction per migration (MySQL: statement by statement, as DDL commits there anyway),
-//!   without history or lock: the floor;
+//! - raw: the very SQL godwit runs (its offline plan's), sent through the same driver
+//!   connection, one transaction per migration (MySQL: statement by statement, as DDL commits
+//!   there anyway), without history or lock: the floor;
 //! - sqlx migrate: the same SQL as sqlx reversible migrations, run by `sqlx::migrate::Migrator`
 //!   (`run`, then `undo` to 0), the code `sqlx migrate run` / `revert` drive, minus the CLI's
 //!   process start;
@@ -29,10 +29,11 @@
 use std::time::{Duration, Instant};
 
 use godwit::db::Connection;
-use godwit::graph::Target;
+use godwit::graph::{Direction, Target};
 use godwit::registry::{Location, MigrationEntry, Registry};
-use godwit::render::{RenderedOp, plan_op};
-use godwit::{Dialect, Inverse, Migration, Migrator, Schema};
+use godwit::render::RenderedOp;
+use godwit::runner::offline_plan;
+use godwit::{Dialect, Migration, Migrator};
 
 const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
@@ -709,41 +710,32 @@ fn generate(count: usize) -> Vec<MigrationEntry> {
         .collect()
 }
 
-/// The statements godwit renders for each migration: `up` in apply order, `down` in revert
-/// order (last migration first).
+/// The statements godwit sends for each migration, from its own offline plan: `up` in apply
+/// order, `down` in revert order (last migration first).
 struct Rendered {
     up: Vec<Vec<String>>,
     down: Vec<Vec<String>>,
 }
 
 fn rendered(entries: &[MigrationEntry], dialect: Dialect) -> Result<Rendered, String> {
-    let mut schema = Schema::new();
-    let mut up = Vec::new();
-    let mut inverses = Vec::new();
-    for entry in entries {
-        let mut statements = Vec::new();
-        let mut undo = Vec::new();
-        for op in entry.record_up(dialect).ops() {
-            let (sql, inverse) = plan_op(op, &mut schema, dialect).map_err(|e| e.to_string())?;
-            statements.extend(plain(sql)?);
-            match inverse {
-                Inverse::Ops(inverse) => undo.push(inverse),
-                Inverse::Irreversible { reason } => return Err(reason),
-            }
-        }
-        up.push(statements);
-        inverses.push(undo);
-    }
-    let mut down = Vec::new();
-    for undo in inverses.into_iter().rev() {
-        let mut statements = Vec::new();
-        for op in undo.into_iter().rev().flatten() {
-            let (sql, _) = plan_op(&op, &mut schema, dialect).map_err(|e| e.to_string())?;
-            statements.extend(plain(sql)?);
-        }
-        down.push(statements);
-    }
-    Ok(Rendered { up, down })
+    let registry = Registry::from_entries(entries.to_vec()).map_err(|e| e.to_string())?;
+    let statements = |direction, target| -> Result<Vec<Vec<String>>, String> {
+        let plan =
+            offline_plan(&registry, dialect, direction, &[target]).map_err(|e| e.to_string())?;
+        plan.into_iter()
+            .map(|migration| {
+                let mut statements = Vec::new();
+                for op in migration.rendered {
+                    statements.extend(plain(op)?);
+                }
+                Ok(statements)
+            })
+            .collect()
+    };
+    Ok(Rendered {
+        up: statements(Direction::Up, Target::Heads)?,
+        down: statements(Direction::Down, Target::base())?,
+    })
 }
 
 /// The statements of an op that the raw and sqlx sides can send as they are: no probes, no

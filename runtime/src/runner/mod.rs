@@ -38,7 +38,7 @@ use thiserror::Error;
 
 use crate::db::{Connection, DbError};
 use crate::graph::{Direction, Graph, GraphError, PlanError as GraphPlanError, Target};
-use crate::op::{Dialect, Op, StepFn};
+use crate::op::{Dialect, Op, StepFn, left_to_table_drop, parts_created_with_table};
 use crate::registry::{MigrationEntry, Registry, RegistryError};
 use crate::render::{PlanError as RenderPlanError, RenderedOp, plan_op};
 use crate::schema::{Inverse, Schema};
@@ -989,6 +989,9 @@ pub struct ScriptedMigration {
     /// The statements, with the transaction boundaries and the history writes as the runner
     /// makes them.
     pub sql: String,
+    /// The SQL of the migration's own ops, in the order it runs (Rust steps have none), without
+    /// what `sql` adds: for running elsewhere, or comparing.
+    pub rendered: Vec<RenderedOp>,
 }
 
 /// Without a database: what an upgrade from an empty history (`Direction::Up`) or a downgrade
@@ -1037,6 +1040,15 @@ fn scripted_migration(job: &Job, next: Option<&Job>, dialect: Dialect) -> Script
         location: job.location.clone(),
         ops: job.steps.iter().map(|s| s.description.clone()).collect(),
         sql: execute::script(job, next, dialect),
+        rendered: job
+            .steps
+            .iter()
+            .flat_map(|step| &step.parts)
+            .filter_map(|part| match part {
+                Part::Sql { op, .. } => Some(op.clone()),
+                Part::Rust(..) => None,
+            })
+            .collect(),
     }
 }
 
@@ -1173,14 +1185,37 @@ impl Planner<'_> {
             let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
-            for (index, op) in ops.iter().enumerate().skip(done) {
-                let advanced = advance(&mut replay.schema, op, dialect, true)
+            let mut index = done;
+            while index < ops.len() {
+                // A table created whole, with the parts the ops after it add.
+                let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
+                let mut first = None;
+                for op in group {
+                    let mut advanced = advance(&mut replay.schema, op, dialect, true)
+                        .map_err(|source| self.model_error(entry, source))?;
+                    stored_units.extend(advanced.unit.take());
+                    first.get_or_insert(advanced);
+                }
+                let first = first.expect("a group holds at least its first op");
+                let whole = match group {
+                    [Op::CreateTable(table), _, ..] => Op::CreateTable(
+                        replay
+                            .schema
+                            .table(&table.name)
+                            .expect("the group created this table")
+                            .clone(),
+                    ),
+                    _ => group[0].clone(),
+                };
+                let rendered = first
+                    .render(&whole, &replay.schema, dialect)
                     .map_err(|source| self.model_error(entry, source))?;
-                stored_units.extend(advanced.unit);
+                let described: Vec<String> = group.iter().map(Op::describe).collect();
+                index += group.len();
                 steps.push(Step {
-                    op_index: index,
-                    description: op.describe(),
-                    parts: vec![part(op, advanced.rendered)],
+                    op_index: index - 1,
+                    description: described.join(" and "),
+                    parts: vec![part(&whole, rendered)],
                 });
             }
             let down = match entry.record_down(dialect) {
@@ -1298,9 +1333,10 @@ impl Planner<'_> {
                     }
                     let mut parts = Vec::new();
                     for op in down.ops() {
-                        let advanced = advance(&mut replay.schema, op, dialect, false)
+                        let rendered = advance(&mut replay.schema, op, dialect, false)
+                            .and_then(|advanced| advanced.render(op, &replay.schema, dialect))
                             .map_err(|source| self.model_error(entry, source))?;
-                        parts.push(part(op, advanced.rendered));
+                        parts.push(part(op, rendered));
                     }
                     vec![Step {
                         op_index: 0,
@@ -1313,7 +1349,13 @@ impl Planner<'_> {
                         return Err(half_done(row, location));
                     }
                     let ops = entry.record_up(dialect).into_ops();
+                    let revert_ops = |index: usize| match &inverses[index] {
+                        Inverse::Ops(ops) => ops.as_slice(),
+                        Inverse::Irreversible { .. } => &[],
+                    };
                     let mut steps = Vec::new();
+                    // Reverts left to the drop of their table, which runs them as its own step.
+                    let mut left: Vec<String> = Vec::new();
                     for index in (0..row.ops_done.min(inverses.len())).rev() {
                         let inverse_ops = match &inverses[index] {
                             Inverse::Ops(ops) => ops,
@@ -1327,17 +1369,29 @@ impl Planner<'_> {
                                 });
                             }
                         };
+                        let left_to_drop =
+                            left_to_table_drop(inverse_ops, (0..index).rev().map(revert_ops));
                         let mut parts = Vec::new();
                         for op in inverse_ops {
                             let advanced = advance(&mut replay.schema, op, dialect, false)
                                 .map_err(|source| self.model_error(entry, source))?;
-                            parts.push(part(op, advanced.rendered));
+                            if !left_to_drop {
+                                let rendered = advanced
+                                    .render(op, &replay.schema, dialect)
+                                    .map_err(|source| self.model_error(entry, source))?;
+                                parts.push(part(op, rendered));
+                            }
+                        }
+                        left.push(ops[index].describe());
+                        if left_to_drop {
+                            continue;
                         }
                         steps.push(Step {
                             op_index: index,
-                            description: format!("revert {}", ops[index].describe()),
+                            description: format!("revert {}", left.join(" and ")),
                             parts,
                         });
+                        left.clear();
                     }
                     steps
                 }
@@ -1475,8 +1529,8 @@ struct Replay {
     prefix_units: HashMap<String, Vec<StoredUnit>>,
 }
 
-/// Applies `op` to the model and renders it; with `store`, also renders its reverse against
-/// the state right after it, for the history row.
+/// Applies `op` to the model; with `store`, also renders its reverse against the state right
+/// after it, for the history row.
 fn advance(
     schema: &mut Schema,
     op: &Op,
@@ -1486,7 +1540,6 @@ fn advance(
     let before = schema.clone();
     // The run stops on error and drops the model, so no rollback copy is needed.
     let inverse = schema.apply_without_rollback(op)?;
-    let rendered = crate::render::render(op, &before, schema, dialect)?;
     let unit = store.then(|| match &inverse {
         // A one-op inverse leads from this state straight back to `before`: render it
         // between the two without another copy.
@@ -1498,7 +1551,7 @@ fn advance(
         Inverse::Irreversible { reason } => StoredUnit::Irreversible(reason.clone()),
     });
     Ok(Advanced {
-        rendered,
+        before,
         inverse,
         unit,
     })
@@ -1506,10 +1559,24 @@ fn advance(
 
 /// An op applied to the model.
 struct Advanced {
-    rendered: RenderedOp,
+    /// The model before the op.
+    before: Schema,
     inverse: Inverse,
     /// Its reverse SQL, when asked for.
     unit: Option<StoredUnit>,
+}
+
+impl Advanced {
+    /// The SQL of `op` (or of ops that end with it, when `op` stands for them), from the state
+    /// before it to `after`.
+    fn render(
+        &self,
+        op: &Op,
+        after: &Schema,
+        dialect: Dialect,
+    ) -> Result<RenderedOp, RenderPlanError> {
+        Ok(crate::render::render(op, &self.before, after, dialect)?)
+    }
 }
 
 fn stored_unit(op: &Op, rendered: Result<RenderedOp, crate::render::RenderError>) -> StoredUnit {
