@@ -264,6 +264,15 @@ fn offline_commands_need_no_database() {
 
     assert_eq!(cli(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(cli(&["sql"]).status.code(), Some(2));
+    for command in ["redo", "stamp", "status"] {
+        let refused = cli(&[command, "--single-transaction"]);
+        assert_eq!(refused.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("--single-transaction applies to `up` and `down`"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -283,6 +283,13 @@ fn targets(args: &[String], registry: &Registry) -> Result<Vec<Target>, Failure>
 }
 
 async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
+    if options.single_transaction && !matches!(options.command.as_str(), "up" | "down") {
+        return Err(Failure::Usage(format!(
+            "--single-transaction applies to `up` and `down`, not `{}`; drop it, or run `up` or \
+             `down` with it",
+            options.command
+        )));
+    }
     let registry = Registry::collect().map_err(|e| Failure::Run(e.to_string()))?;
     let args = &options.args;
     match options.command.as_str() {
