@@ -165,6 +165,24 @@ pub fn all() -> Vec<Case> {
                 .references("users", "id")
                 .on_delete(SetNull);
         }),
+        case!(
+            add_column_with_foreign_key_of_another_type,
+            refused = [Mysql],
+            |m| {
+                m.add_column("posts", "reviewer_id", ColumnType::Integer)
+                    .references("users", "id");
+            }
+        ),
+        case!(
+            create_table_with_foreign_key_of_another_type,
+            refused = [Mysql],
+            |m| {
+                m.create_table("reviews", |t| {
+                    t.id("id");
+                    t.integer("user_id").references("users", "id");
+                });
+            }
+        ),
         case!(add_column_unique, |m| {
             m.add_column("users", "handle", ColumnType::String(30))
                 .unique();

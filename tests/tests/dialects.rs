@@ -38,6 +38,8 @@ matrix!(
     add_column_default_now,
     add_column_enum,
     add_column_with_foreign_key,
+    add_column_with_foreign_key_of_another_type,
+    create_table_with_foreign_key_of_another_type,
     add_column_unique,
     drop_column_plain,
     drop_column_indexed_and_checked,

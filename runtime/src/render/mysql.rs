@@ -139,12 +139,9 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
             vec![alter(table, format!("DROP CONSTRAINT {}", sql.ident(name)))]
         }
         Op::AddForeignKey { table, foreign_key } => {
-            check_indexable(
-                ctx,
-                ctx.after_table(table)?,
-                "the foreign key",
-                &foreign_key.columns,
-            )?;
+            let t = ctx.after_table(table)?;
+            check_indexable(ctx, t, "the foreign key", &foreign_key.columns)?;
+            check_foreign_key_types(ctx, t, foreign_key)?;
             vec![alter(
                 table,
                 format!("ADD {}", sql.foreign_key(foreign_key)),
@@ -227,6 +224,7 @@ fn create_table(ctx: &Ctx, t: &Table) -> Result<String, RenderError> {
     }
     for fk in &t.foreign_keys {
         check_indexable(ctx, t, &format!("foreign key `{}`", fk.name), &fk.columns)?;
+        check_foreign_key_types(ctx, t, fk)?;
         parts.push(sql.foreign_key(fk));
     }
     Ok(format!(
@@ -315,6 +313,39 @@ fn check_indexable(
                     c.ty
                 ),
                 "use `string(n)` for indexed text columns",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// MySQL refuses a foreign key whose columns differ in type from the ones they reference
+/// (string lengths aside): `int` cannot reference `bigint`, as it can on PostgreSQL and SQLite.
+fn check_foreign_key_types(ctx: &Ctx, t: &Table, fk: &ForeignKey) -> Result<(), RenderError> {
+    let referenced = if fk.ref_table == t.name {
+        t
+    } else {
+        ctx.after_table(&fk.ref_table)?
+    };
+    let kind = |c: &Column| match &c.ty {
+        ColumnType::String(_) => "varchar".to_owned(),
+        ty => native_type(ty, None),
+    };
+    for (name, ref_name) in fk.columns.iter().zip(&fk.ref_columns) {
+        let (Some(column), Some(ref_column)) = (t.column(name), referenced.column(ref_name)) else {
+            continue;
+        };
+        if kind(column) != kind(ref_column) {
+            return Err(ctx.refuse(
+                format!(
+                    "foreign key `{}` joins `{}.{name}` ({}) to `{}.{ref_name}` ({}); MySQL \
+                     needs the same type on both sides",
+                    fk.name, t.name, column.ty, referenced.name, ref_column.ty
+                ),
+                format!(
+                    "give `{}.{name}` the type of `{}.{ref_name}` ({})",
+                    t.name, referenced.name, ref_column.ty
+                ),
             ));
         }
     }
