@@ -508,16 +508,24 @@ impl Op {
 }
 
 impl Op {
-    /// The table this op only takes a part off (an index, a constraint, a column), if that is
-    /// all it does.
-    fn takes_part_of(&self) -> Option<&str> {
+    /// The table whose own columns, indexes and constraints are all this op changes, if that is
+    /// all it does: a change its table's drop makes moot.
+    fn changes_only_table(&self) -> Option<&str> {
         match self {
-            Op::DropIndex { table, .. }
-            | Op::DropUnique { table, .. }
-            | Op::DropCheck { table, .. }
-            | Op::DropForeignKey { table, .. }
+            Op::AddColumn { table, .. }
+            | Op::DropColumn { table, .. }
+            | Op::RenameColumn { table, .. }
+            | Op::AlterColumn { table, .. }
+            | Op::CreateIndex { table, .. }
+            | Op::DropIndex { table, .. }
+            | Op::AddPrimaryKey { table, .. }
             | Op::DropPrimaryKey { table }
-            | Op::DropColumn { table, .. } => Some(table),
+            | Op::AddUnique { table, .. }
+            | Op::DropUnique { table, .. }
+            | Op::AddCheck { table, .. }
+            | Op::DropCheck { table, .. }
+            | Op::AddForeignKey { table, .. }
+            | Op::DropForeignKey { table, .. } => Some(table),
             _ => None,
         }
     }
@@ -542,7 +550,7 @@ impl Op {
 }
 
 /// When `ops` starts by creating a table: how many of the ops right after only add parts to it.
-/// A runner creates the table whole, with them: one `CREATE TABLE` carries the parts it can
+/// A runner can create the table whole, with them: one `CREATE TABLE` carries the parts it can
 /// (on MySQL all of them, so one statement and one implicit commit; on SQLite its constraints,
 /// so no table rebuild).
 pub fn parts_created_with_table(ops: &[Op]) -> usize {
@@ -554,22 +562,24 @@ pub fn parts_created_with_table(ops: &[Op]) -> usize {
         .count()
 }
 
-/// Whether `ops` can be left to a drop of their table that follows them: `ops` only take parts
-/// off one table, and the op lists in `next` (in the order they run) take only more parts off
-/// it until one drops the table, which takes every part with it. A downgrade that reverts
-/// "create a table, then index it" then sends one `DROP TABLE`: one statement, one lock and, on
-/// MySQL, one implicit commit fewer per part.
+/// Whether `ops` can be left to a drop of their table that follows them: `ops` only change one
+/// table's own columns, indexes and constraints, and the op lists in `next` (in the order they
+/// run) only change more of it until one drops the table, which makes every change moot. A
+/// downgrade that reverts "create a table, then index it" then sends one `DROP TABLE`: one
+/// statement, one lock, no SQLite rebuild and, on MySQL, one implicit commit fewer per change.
 pub fn left_to_table_drop<'a>(ops: &[Op], next: impl IntoIterator<Item = &'a [Op]>) -> bool {
-    let Some(table) = ops.first().and_then(Op::takes_part_of) else {
+    let Some(table) = ops.first().and_then(Op::changes_only_table) else {
         return false;
     };
-    if !ops.iter().all(|op| op.takes_part_of() == Some(table)) {
+    let only_this_table =
+        |ops: &[Op]| !ops.is_empty() && ops.iter().all(|op| op.changes_only_table() == Some(table));
+    if !only_this_table(ops) {
         return false;
     }
     for later in next {
         match later {
             [Op::DropTable { name }] => return name == table,
-            _ if !later.is_empty() && later.iter().all(|op| op.takes_part_of() == Some(table)) => {}
+            _ if only_this_table(later) => {}
             _ => return false,
         }
     }

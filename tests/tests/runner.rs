@@ -367,7 +367,7 @@ fn edited_v1(m: &mut Migration) {
 fn edited_v2(m: &mut Migration) {
     m.create_table("notes", |t| {
         t.id("id");
-        t.string("body", 200);
+        t.text("body");
     });
 }
 
@@ -1108,6 +1108,10 @@ fn broken_check(m: &mut Migration) {
     m.create_table("alpha", |t| {
         t.id("id");
     });
+    m.create_table("beta", |t| {
+        t.id("id");
+    });
+    // Not right after `alpha`'s creation, so not in its `CREATE TABLE`.
     m.add_check("broken", "alpha", "id >>> (");
     m.create_table("gamma", |t| {
         t.id("id");
@@ -1125,11 +1129,14 @@ async fn syntax_error_sent_with_others_is_named(dialect: Dialect) {
     let RunError::Failed { index, source, .. } = &err else {
         panic!("expected a failed op, got {err}");
     };
-    assert_eq!(*index, 1, "{err}");
+    assert_eq!(*index, 2, "{err}");
     let statement = source.to_string();
     let running = statement.split("while running:").nth(1).unwrap_or("");
     assert!(running.contains(">>>"), "{statement}");
-    assert!(!running.contains("gamma"), "{statement}");
+    assert!(
+        !running.contains("beta") && !running.contains("gamma"),
+        "{statement}"
+    );
     m.close().await.unwrap();
     db.drop().await;
 }
@@ -1309,7 +1316,9 @@ async fn single_transaction_applies_every_op(dialect: Dialect) {
 fn parts_base(m: &mut Migration) {
     m.create_table("parents", |t| {
         t.id("id");
+        t.string("label", 40);
     });
+    m.create_index("ix_parents_label", "parents", ["label"]);
 }
 
 fn parts_of_new_tables(m: &mut Migration) {
@@ -1324,6 +1333,8 @@ fn parts_of_new_tables(m: &mut Migration) {
     m.add_foreign_key("fk_kids_parent", "kids", ["parent_id"], "parents", ["id"]);
     m.add_column("kids", "nickname", ColumnType::Text)
         .nullable();
+    // Not a part: after the table is created, but its revert is left to the table's drop.
+    m.rename_column("kids", "nickname", "alias");
     m.create_table("notes", |t| {
         t.id("id");
         t.string("body", 200);
@@ -1332,6 +1343,20 @@ fn parts_of_new_tables(m: &mut Migration) {
         .nullable();
     // Reverted before the column above: not left to `notes`' drop.
     m.create_index("ix_notes_body", "notes", ["body"]);
+    m.create_table("nodes", |t| {
+        t.id("id");
+        t.string("code", 20);
+        t.string("parent_code", 20);
+    });
+    m.create_index("ix_nodes_code", "nodes", ["code"]).unique();
+    // Needs the index above first: not in `nodes`' `CREATE TABLE`.
+    m.add_foreign_key(
+        "fk_nodes_parent",
+        "nodes",
+        ["parent_code"],
+        "nodes",
+        ["code"],
+    );
 }
 
 /// The SQL of an offline plan's migration, without its comments.
@@ -1364,28 +1389,57 @@ async fn a_new_tables_parts_go_with_its_create_and_drop(dialect: Dialect) {
         up[1].ops,
         [
             r#"create_table("kids") and create_index("ix_kids_name" on "kids") and add_unique("uq_kids_parent_name" on "kids") and add_foreign_key("fk_kids_parent" on "kids") and add_column("kids"."nickname")"#,
+            r#"rename_column("kids"."nickname" -> "alias")"#,
             r#"create_table("notes")"#,
             r#"add_column("parents"."note_count")"#,
             r#"create_index("ix_notes_body" on "notes")"#,
+            r#"create_table("nodes") and create_index("ix_nodes_code" on "nodes")"#,
+            r#"add_foreign_key("fk_nodes_parent" on "nodes")"#,
         ]
     );
     let sql = statements_of(&up[1]);
-    // Carried by `CREATE TABLE`: no `ALTER TABLE` on `kids`, so no rebuild on SQLite.
-    assert!(!sql.contains("ALTER TABLE `kids`"), "{sql}");
-    assert!(!sql.contains("ALTER TABLE \"kids\""), "{sql}");
-    assert!(!sql.contains("foreign_keys"), "{sql}");
+    // Carried by `CREATE TABLE`: no `ALTER TABLE` on `kids` but the rename, so no rebuild on
+    // SQLite.
+    let alters =
+        sql.matches("ALTER TABLE `kids`").count() + sql.matches("ALTER TABLE \"kids\"").count();
+    assert_eq!(alters, 1, "{sql}");
+    assert!(sql.contains("RENAME COLUMN"), "{sql}");
+    assert!(!sql.contains("_godwit_new_kids"), "{sql}");
     if dialect == Dialect::Mysql {
         // Indexes too: one statement per table.
         assert_eq!(sql.matches("CREATE INDEX").count(), 1, "{sql}");
+        assert_eq!(sql.matches("CREATE UNIQUE INDEX").count(), 0, "{sql}");
     }
+    // Outside a transaction, only one statement is all or nothing: PostgreSQL and SQLite
+    // create the table and its index one op at a time there; MySQL's `CREATE TABLE` carries
+    // the index.
+    let alone = godwit::runner::offline_plan(
+        &registry(vec![
+            entry!("parts1", [], parts_base).with_transactional(false),
+        ]),
+        dialect,
+        godwit::graph::Direction::Up,
+        &[Target::Heads],
+    )
+    .unwrap();
+    let expected: &[&str] = if dialect == Dialect::Mysql {
+        &[r#"create_table("parents") and create_index("ix_parents_label" on "parents")"#]
+    } else {
+        &[
+            r#"create_table("parents")"#,
+            r#"create_index("ix_parents_label" on "parents")"#,
+        ]
+    };
+    assert_eq!(alone[0].ops, expected);
     let down = plan(godwit::graph::Direction::Down, Target::id("parts1"));
     assert_eq!(
         down[0].ops,
         [
+            r#"revert add_foreign_key("fk_nodes_parent" on "nodes") and create_index("ix_nodes_code" on "nodes") and create_table("nodes")"#,
             r#"revert create_index("ix_notes_body" on "notes")"#,
             r#"revert add_column("parents"."note_count")"#,
             r#"revert create_table("notes")"#,
-            r#"revert add_column("kids"."nickname") and add_foreign_key("fk_kids_parent" on "kids") and add_unique("uq_kids_parent_name" on "kids") and create_index("ix_kids_name" on "kids") and create_table("kids")"#,
+            r#"revert rename_column("kids"."nickname" -> "alias") and add_column("kids"."nickname") and add_foreign_key("fk_kids_parent" on "kids") and add_unique("uq_kids_parent_name" on "kids") and create_index("ix_kids_name" on "kids") and create_table("kids")"#,
         ]
     );
     let sql = statements_of(&down[0]);
@@ -1394,6 +1448,7 @@ async fn a_new_tables_parts_go_with_its_create_and_drop(dialect: Dialect) {
         "uq_kids_parent_name",
         "fk_kids_parent",
         "nickname",
+        "alias",
     ] {
         assert!(
             !sql.contains(left),
@@ -1421,9 +1476,31 @@ async fn a_new_tables_parts_go_with_its_create_and_drop(dialect: Dialect) {
         .await
         .on_event(move |e| record.lock().unwrap().push(e.clone()));
     m.upgrade(&[Target::id("parts1")]).await.unwrap();
+    // A failure in a table created whole names its first op.
+    m.connection()
+        .execute("CREATE TABLE kids (id INTEGER)")
+        .await
+        .unwrap();
+    let err = m.up().await.unwrap_err();
+    let RunError::Failed {
+        index,
+        op,
+        ops_applied,
+        ..
+    } = &err
+    else {
+        panic!("expected a failed op, got {err}");
+    };
+    assert_eq!((*index, *ops_applied), (0, 0), "{err}");
+    assert!(
+        op.starts_with(r#"create_table("kids") and create_index"#),
+        "{err}"
+    );
+    assert!(err.to_string().contains("failed at op 1 of 12"), "{err}");
+    m.connection().execute("DROP TABLE kids").await.unwrap();
     finished();
     m.up().await.unwrap();
-    assert_eq!(finished(), [4, 5, 6, 7]);
+    assert_eq!(finished(), [4, 5, 6, 7, 8, 10, 11]);
     let both = model(&entries, &["parts1", "parts2"], dialect);
     assert_live_matches(m.connection(), &both, &[HISTORY], "up").await;
     m.connection()
@@ -1436,7 +1513,7 @@ async fn a_new_tables_parts_go_with_its_create_and_drop(dialect: Dialect) {
         .unwrap();
     let report = m.downgrade(&[Target::id("parts1")]).await.unwrap();
     assert_eq!(report.reverted, ["parts2"]);
-    assert_eq!(finished(), [7, 6, 5, 0]);
+    assert_eq!(finished(), [9, 8, 7, 6, 0]);
     let base = model(&entries, &["parts1"], dialect);
     assert_live_matches(m.connection(), &base, &[HISTORY], "down").await;
     assert_eq!(

@@ -390,8 +390,9 @@ impl Printer {
             }
         );
         println!("  checksum     {}", crate::runner::checksum(entry));
+        // Numbered as errors and progress number them; the SQL below runs them in steps.
         println!("\nops:");
-        for (i, op) in migration.ops.iter().enumerate() {
+        for (i, op) in entry.record_up(dialect).ops().iter().enumerate() {
             println!("  {}. {op}", i + 1);
         }
         println!(

@@ -193,7 +193,7 @@ async fn run_job(
                 id: job.id.clone(),
                 location: job.location.clone(),
                 direction: job.direction,
-                index: step.op_index,
+                index: step.first_op,
                 ops: job.ops_total,
                 op: step.description.clone(),
                 ops_applied: progress.ops_done,
@@ -575,7 +575,7 @@ async fn run_unit(
                                     dialect,
                                     &m.history,
                                     &job.id,
-                                    step.op_index,
+                                    step.first_op,
                                     statements_done,
                                 );
                                 batch.push(sql, at, false);

@@ -61,10 +61,12 @@ pub enum Event {
         ops: usize,
         resume_from: usize,
     },
-    /// One op of the migration is done (for a downgrade: reverted).
+    /// One op of the migration is done (for a downgrade: reverted), or several that ran as one
+    /// step (a table created or dropped whole).
     OpFinished {
         id: String,
-        /// 0-based index of the op in the migration.
+        /// 0-based index of the op in the migration: for a step of several, the last one up,
+        /// the table's own op down.
         index: usize,
         ops: usize,
         description: String,
@@ -344,16 +346,29 @@ pub(crate) enum Part {
     Rust(String, std::sync::Arc<StepFn>),
 }
 
-/// What applying or reverting one op of a migration takes.
+/// What applying or reverting one op of a migration takes, or several that run as one.
 #[derive(Clone)]
 pub(crate) struct Step {
-    /// Up: the op applied. Down: the op reverted (after it, `op_index` ops remain applied).
+    /// Up: the last op applied. Down: the op reverted last (after it, `op_index` ops remain
+    /// applied).
     pub op_index: usize,
+    /// The op the step's SQL starts with: up, the first it applies (a table created whole
+    /// stands for the ops up to `op_index`); down, `op_index`.
+    pub first_op: usize,
     pub description: String,
     pub parts: Vec<Part>,
 }
 
 impl Step {
+    fn one(op_index: usize, description: String, parts: Vec<Part>) -> Step {
+        Step {
+            op_index,
+            first_op: op_index,
+            description,
+            parts,
+        }
+    }
+
     fn outside_transaction(&self) -> bool {
         self.parts
             .iter()
@@ -984,7 +999,8 @@ pub struct ScriptedMigration {
     pub direction: Direction,
     /// `file:line (module)`.
     pub location: String,
-    /// The ops (up) or the reverted ops (down), described.
+    /// Its steps, described: an op each (up), or the revert of one (down), except that a table
+    /// created or dropped whole is one step for several ops.
     pub ops: Vec<String>,
     /// The statements, with the transaction boundaries and the history writes as the runner
     /// makes them.
@@ -1185,38 +1201,30 @@ impl Planner<'_> {
             let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
+            // Outside a transaction only a single statement is all or nothing.
+            let in_transaction = entry.is_transactional() && dialect != Dialect::Mysql;
             let mut index = done;
             while index < ops.len() {
-                // A table created whole, with the parts the ops after it add.
                 let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
-                let mut first = None;
+                let mut advanced = Vec::with_capacity(group.len());
                 for op in group {
-                    let mut advanced = advance(&mut replay.schema, op, dialect, true)
+                    let mut applied = advance(&mut replay.schema, op, dialect, true)
                         .map_err(|source| self.model_error(entry, source))?;
-                    stored_units.extend(advanced.unit.take());
-                    first.get_or_insert(advanced);
+                    stored_units.extend(applied.unit.take());
+                    advanced.push(applied);
                 }
-                let first = first.expect("a group holds at least its first op");
-                let whole = match group {
-                    [Op::CreateTable(table), _, ..] => Op::CreateTable(
-                        replay
-                            .schema
-                            .table(&table.name)
-                            .expect("the group created this table")
-                            .clone(),
-                    ),
-                    _ => group[0].clone(),
-                };
-                let rendered = first
-                    .render(&whole, &replay.schema, dialect)
-                    .map_err(|source| self.model_error(entry, source))?;
-                let described: Vec<String> = group.iter().map(Op::describe).collect();
+                steps.extend(
+                    group_steps(
+                        index,
+                        group,
+                        &advanced,
+                        &replay.schema,
+                        dialect,
+                        in_transaction,
+                    )
+                    .map_err(|source| self.model_error(entry, source))?,
+                );
                 index += group.len();
-                steps.push(Step {
-                    op_index: index - 1,
-                    description: described.join(" and "),
-                    parts: vec![part(&whole, rendered)],
-                });
             }
             let down = match entry.record_down(dialect) {
                 Some(down) => StoredDown {
@@ -1338,11 +1346,7 @@ impl Planner<'_> {
                             .map_err(|source| self.model_error(entry, source))?;
                         parts.push(part(op, rendered));
                     }
-                    vec![Step {
-                        op_index: 0,
-                        description: "down".into(),
-                        parts,
-                    }]
+                    vec![Step::one(0, "down".into(), parts)]
                 }
                 None => {
                     if row.statements_done > 0 {
@@ -1386,11 +1390,8 @@ impl Planner<'_> {
                         if left_to_drop {
                             continue;
                         }
-                        steps.push(Step {
-                            op_index: index,
-                            description: format!("revert {}", left.join(" and ")),
-                            parts,
-                        });
+                        let description = format!("revert {}", left.join(" and "));
+                        steps.push(Step::one(index, description, parts));
                         left.clear();
                     }
                     steps
@@ -1436,17 +1437,16 @@ impl Planner<'_> {
         let mut steps = Vec::with_capacity(units.len());
         for (index, unit) in units {
             match unit {
-                StoredUnit::Sql(ops) => steps.push(Step {
-                    op_index: index,
-                    description: format!("stored reverse of op {}", index + 1),
-                    parts: ops
-                        .iter()
+                StoredUnit::Sql(ops) => steps.push(Step::one(
+                    index,
+                    format!("stored reverse of op {}", index + 1),
+                    ops.iter()
                         .map(|op| Part::Sql {
                             op: op.clone(),
                             one_statement_each: false,
                         })
                         .collect(),
-                }),
+                )),
                 StoredUnit::Irreversible(reason) => {
                     return Err(RunError::Irreversible {
                         id: row.id.clone(),
@@ -1555,6 +1555,65 @@ fn advance(
         inverse,
         unit,
     })
+}
+
+/// The steps of `group` (ops from `first_op` on, applied to the model as `advanced`, leaving
+/// it at `after`): its table created whole with as many of the parts after it as can be, when
+/// the model takes that as one op (a foreign key into the table's own unique index needs that
+/// index first) and the step cannot stop halfway (`in_transaction`, or one statement);
+/// the rest op by op. A dialect's refusal then names the op at fault.
+fn group_steps(
+    first_op: usize,
+    group: &[Op],
+    advanced: &[Advanced],
+    after: &Schema,
+    dialect: Dialect,
+    in_transaction: bool,
+) -> Result<Vec<Step>, RenderPlanError> {
+    let state_after = |len: usize| advanced.get(len).map_or(after, |next| &next.before);
+    let mut whole = None;
+    if let [Op::CreateTable(table), ..] = group {
+        for len in (2..=group.len()).rev() {
+            let Some(created) = state_after(len).table(&table.name) else {
+                continue;
+            };
+            let op = Op::CreateTable(created.clone());
+            let fits = advanced[0]
+                .before
+                .clone()
+                .apply_without_rollback(&op)
+                .is_ok();
+            let rendered = fits
+                .then(|| advanced[0].render(&op, state_after(len), dialect).ok())
+                .flatten()
+                .filter(|rendered| in_transaction || rendered.statements.len() == 1);
+            if let Some(rendered) = rendered {
+                whole = Some((len, op, rendered));
+                break;
+            }
+        }
+    }
+    let mut steps = Vec::with_capacity(group.len());
+    let mut done = 0;
+    if let Some((len, op, rendered)) = whole {
+        let described: Vec<String> = group[..len].iter().map(Op::describe).collect();
+        steps.push(Step {
+            op_index: first_op + len - 1,
+            first_op,
+            description: described.join(" and "),
+            parts: vec![part(&op, rendered)],
+        });
+        done = len;
+    }
+    for (offset, op) in group.iter().enumerate().skip(done) {
+        let rendered = advanced[offset].render(op, state_after(offset + 1), dialect)?;
+        steps.push(Step::one(
+            first_op + offset,
+            op.describe(),
+            vec![part(op, rendered)],
+        ));
+    }
+    Ok(steps)
 }
 
 /// An op applied to the model.
