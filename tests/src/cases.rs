@@ -183,6 +183,10 @@ pub fn all() -> Vec<Case> {
                 });
             }
         ),
+        case!(set_type_of_a_foreign_key_column, refused = [Mysql], |m| {
+            // Still an integer: PostgreSQL and SQLite keep the key; MySQL cannot change it.
+            m.set_column_type("posts", "editor_id", ColumnType::Integer);
+        }),
         case!(add_column_unique, |m| {
             m.add_column("users", "handle", ColumnType::String(30))
                 .unique();

@@ -40,6 +40,7 @@ matrix!(
     add_column_with_foreign_key,
     add_column_with_foreign_key_of_another_type,
     create_table_with_foreign_key_of_another_type,
+    set_type_of_a_foreign_key_column,
     add_column_unique,
     drop_column_plain,
     drop_column_indexed_and_checked,

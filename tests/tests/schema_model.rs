@@ -368,6 +368,19 @@ fn invalid_ops_are_refused_with_typed_errors() {
             |k| matches!(k, K::ColumnInUse { .. }),
         ),
         (
+            "change a foreign key column to a type its referenced column is not",
+            |m| {
+                m.create_table("t", |t| {
+                    t.integer("a").not_null().unique();
+                });
+                m.create_table("u", |t| {
+                    t.integer("a").references("t", "a");
+                });
+                m.set_column_type("u", "a", ColumnType::Text);
+            },
+            |k| matches!(k, K::ColumnInUse { .. }),
+        ),
+        (
             "drop a default that is not there",
             |m| m.drop_default("users", "name"),
             |k| matches!(k, K::Invalid(_)),

@@ -283,7 +283,7 @@ fn targets(args: &[String], registry: &Registry) -> Result<Vec<Target>, Failure>
 }
 
 async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
-    if options.single_transaction && !matches!(options.command.as_str(), "up" | "down") {
+    if options.single_transaction && !matches!(options.command.as_str(), "up" | "down" | "help") {
         return Err(Failure::Usage(format!(
             "--single-transaction applies to `up` and `down`, not `{}`; drop it, or run `up` or \
              `down` with it",

@@ -57,8 +57,20 @@ pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
                      column and rename the new one",
                 ));
             }
-            let c = ctx
-                .after_table(table)?
+            let t = ctx.after_table(table)?;
+            if let crate::op::ColumnChange::SetType { .. } = change
+                && let Some(fk) = t.foreign_keys.iter().find(|fk| fk.columns.contains(column))
+            {
+                return Err(ctx.refuse(
+                    format!(
+                        "MySQL cannot change the type of `{table}.{column}`, which foreign key \
+                         `{}` uses",
+                        fk.name
+                    ),
+                    "drop the foreign key, change the column, and add the key back",
+                ));
+            }
+            let c = t
                 .column(column)
                 .ok_or_else(|| ctx.refuse("the column is not in the schema", "check the op"))?;
             vec![alter(
@@ -319,23 +331,19 @@ fn check_indexable(
     Ok(())
 }
 
-/// MySQL refuses a foreign key whose columns differ in type from the ones they reference
-/// (string lengths aside): `int` cannot reference `bigint`, as it can on PostgreSQL and SQLite.
+/// The model lets a foreign key join integers of different widths, as PostgreSQL and SQLite do;
+/// MySQL refuses it: `int` cannot reference `bigint`.
 fn check_foreign_key_types(ctx: &Ctx, t: &Table, fk: &ForeignKey) -> Result<(), RenderError> {
     let referenced = if fk.ref_table == t.name {
         t
     } else {
         ctx.after_table(&fk.ref_table)?
     };
-    let kind = |c: &Column| match &c.ty {
-        ColumnType::String(_) => "varchar".to_owned(),
-        ty => native_type(ty, None),
-    };
     for (name, ref_name) in fk.columns.iter().zip(&fk.ref_columns) {
         let (Some(column), Some(ref_column)) = (t.column(name), referenced.column(ref_name)) else {
             continue;
         };
-        if kind(column) != kind(ref_column) {
+        if column.ty.is_integer() && column.ty != ref_column.ty {
             return Err(ctx.refuse(
                 format!(
                     "foreign key `{}` joins `{}.{name}` ({}) to `{}.{ref_name}` ({}); MySQL \

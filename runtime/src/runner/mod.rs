@@ -1201,8 +1201,9 @@ impl Planner<'_> {
             let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
-            // Outside a transaction only a single statement is all or nothing.
-            let in_transaction = entry.is_transactional() && dialect != Dialect::Mysql;
+            // PostgreSQL and SQLite run each step in a transaction of its own at least; on
+            // MySQL only a single statement is all or nothing.
+            let in_transaction = dialect != Dialect::Mysql;
             let mut index = done;
             while index < ops.len() {
                 let group = &ops[index..=index + parts_created_with_table(&ops[index..])];

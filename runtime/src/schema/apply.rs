@@ -544,6 +544,35 @@ fn alter_column(
                     fix: "drop that foreign key, change both columns, and add it back".into(),
                 });
             }
+            // The column's own foreign keys must still join columns of one type.
+            for fk in t.foreign_keys.iter() {
+                let Some(at) = fk.columns.iter().position(|c| c == column) else {
+                    continue;
+                };
+                let target = if fk.ref_table == table {
+                    t
+                } else {
+                    table_ref(s, &fk.ref_table)?
+                };
+                let ref_column = &fk.ref_columns[at];
+                let Some(referenced) = target.column(ref_column) else {
+                    continue;
+                };
+                let b = &referenced.ty;
+                if !(ty == b || (ty.is_integer() && b.is_integer())) {
+                    return Err(K::ColumnInUse {
+                        table: table.into(),
+                        column: column.into(),
+                        user: format!(
+                            "its foreign key `{}`, which references `{}`.`{ref_column}` ({b})",
+                            fk.name, target.name
+                        ),
+                        fix: "drop that foreign key, change the column, and add the key back \
+                              with a matching column"
+                            .into(),
+                    });
+                }
+            }
             after.ty = ty.clone();
             ColumnChange::SetType {
                 ty: before.ty.clone(),
