@@ -61,6 +61,7 @@ on_every_dialect!(
     single_transaction_applies_every_op,
     history_keeps_any_text,
     a_new_tables_parts_go_with_its_create_and_drop,
+    partial_row_inside_a_whole_table_resumes_op_by_op,
 );
 
 async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
@@ -1524,6 +1525,71 @@ async fn a_new_tables_parts_go_with_its_create_and_drop(dialect: Dialect) {
     );
     m.up().await.unwrap();
     assert_live_matches(m.connection(), &both, &[HISTORY], "up again").await;
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// A history row that stopped inside what is now a table created whole (written by a runner
+/// that went op by op, or by a failure on MySQL before it) resumes from the op it records, and
+/// reverts only what it records.
+async fn partial_row_inside_a_whole_table_resumes_op_by_op(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![entry!("parts1", [], parts_base)];
+    let mut m = migrator(&db, entries.clone()).await;
+    m.up().await.unwrap();
+    // The state after op 1 of 2: the table, not its index.
+    let drop_index = match dialect {
+        Dialect::Mysql => "DROP INDEX ix_parents_label ON parents",
+        _ => "DROP INDEX ix_parents_label",
+    };
+    m.connection().execute(drop_index).await.unwrap();
+    m.connection()
+        .execute(&format!(
+            "UPDATE {HISTORY} SET state = 'partial', ops_done = 1 WHERE id = 'parts1'"
+        ))
+        .await
+        .unwrap();
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(
+        status["parts1"],
+        State::Partial {
+            ops_done: 1,
+            ops_total: 2
+        }
+    );
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = m.on_event(move |e| {
+        if let Event::OpFinished { index, .. } = e {
+            seen.lock().unwrap().push(*index);
+        }
+    });
+    assert_eq!(m.up().await.unwrap().applied, ["parts1"]);
+    assert_eq!(
+        *events.lock().unwrap(),
+        [1],
+        "only the index was left to do"
+    );
+    let schema = model(&entries, &["parts1"], dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "resumed").await;
+
+    // Reverting a row stopped after op 1 drops the table alone.
+    m.connection().execute(drop_index).await.unwrap();
+    m.connection()
+        .execute(&format!(
+            "UPDATE {HISTORY} SET state = 'partial', ops_done = 1 WHERE id = 'parts1'"
+        ))
+        .await
+        .unwrap();
+    events.lock().unwrap().clear();
+    assert_eq!(
+        m.downgrade(&[Target::base()]).await.unwrap().reverted,
+        ["parts1"]
+    );
+    assert_eq!(*events.lock().unwrap(), [0]);
+    assert_eq!(tables(m.connection()).await, Vec::<String>::new());
     m.close().await.unwrap();
     db.drop().await;
 }
