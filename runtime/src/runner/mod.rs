@@ -1201,9 +1201,6 @@ impl Planner<'_> {
             let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
-            // PostgreSQL and SQLite run each step in a transaction of its own at least; on
-            // MySQL only a single statement is all or nothing.
-            let in_transaction = dialect != Dialect::Mysql;
             let mut index = done;
             while index < ops.len() {
                 let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
@@ -1215,15 +1212,8 @@ impl Planner<'_> {
                     advanced.push(applied);
                 }
                 steps.extend(
-                    group_steps(
-                        index,
-                        group,
-                        &advanced,
-                        &replay.schema,
-                        dialect,
-                        in_transaction,
-                    )
-                    .map_err(|source| self.model_error(entry, source))?,
+                    group_steps(index, group, &advanced, &replay.schema, dialect)
+                        .map_err(|source| self.model_error(entry, source))?,
                 );
                 index += group.len();
             }
@@ -1561,16 +1551,18 @@ fn advance(
 /// The steps of `group` (ops from `first_op` on, applied to the model as `advanced`, leaving
 /// it at `after`): its table created whole with as many of the parts after it as can be, when
 /// the model takes that as one op (a foreign key into the table's own unique index needs that
-/// index first) and the step cannot stop halfway (`in_transaction`, or one statement);
-/// the rest op by op. A dialect's refusal then names the op at fault.
+/// index first) and the step cannot stop halfway; the rest op by op. A dialect's refusal then
+/// names the op at fault.
 fn group_steps(
     first_op: usize,
     group: &[Op],
     advanced: &[Advanced],
     after: &Schema,
     dialect: Dialect,
-    in_transaction: bool,
 ) -> Result<Vec<Step>, RenderPlanError> {
+    // PostgreSQL and SQLite run every step in a transaction of its own at least; on MySQL only
+    // a single statement is all or nothing.
+    let in_transaction = dialect != Dialect::Mysql;
     let state_after = |len: usize| advanced.get(len).map_or(after, |next| &next.before);
     let mut whole = None;
     if let [Op::CreateTable(table), ..] = group {

@@ -559,7 +559,7 @@ fn alter_column(
                     continue;
                 };
                 let b = &referenced.ty;
-                if !(ty == b || (ty.is_integer() && b.is_integer())) {
+                if !joinable(ty, b) {
                     return Err(K::ColumnInUse {
                         table: table.into(),
                         column: column.into(),
@@ -940,7 +940,7 @@ fn check_foreign_key(s: &Schema, t: &Table, fk: &ForeignKey) -> Result<()> {
     for (column, ref_column) in fk.columns.iter().zip(&fk.ref_columns) {
         let a = &t.column(column).expect("checked").ty;
         let b = &target.column(ref_column).expect("checked").ty;
-        if !(a == b || (a.is_integer() && b.is_integer())) {
+        if !joinable(a, b) {
             return Err(K::Invalid(format!(
                 "foreign key `{}`: column `{column}` is {a} but `{}`.`{ref_column}` is {b}",
                 fk.name, target.name
@@ -948,6 +948,12 @@ fn check_foreign_key(s: &Schema, t: &Table, fk: &ForeignKey) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a foreign key may join a column of type `a` to one of type `b`: the same type, or
+/// integers of any width.
+fn joinable(a: &ColumnType, b: &ColumnType) -> bool {
+    a == b || (a.is_integer() && b.is_integer())
 }
 
 /// Whether `columns` are, as a set, the primary key or a unique constraint/index of `t`.
