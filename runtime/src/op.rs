@@ -510,7 +510,7 @@ impl Op {
 impl Op {
     /// The table whose own columns, indexes and constraints are all this op changes, if that is
     /// all it does: a change its table's drop makes moot.
-    fn changes_only_table(&self) -> Option<&str> {
+    pub(crate) fn changes_only_table(&self) -> Option<&str> {
         match self {
             Op::AddColumn { table, .. }
             | Op::DropColumn { table, .. }

@@ -3,8 +3,9 @@
 //!
 //! Generates a linear chain of migrations, each `CREATE TABLE` + `CREATE INDEX`, and times
 //! upgrade-all and downgrade-all on each dialect, in the same run and each on a fresh database:
-//! - godwit: `Migrator::up()` (lock, history, replay, rendering, one transaction per migration
-//!   with its history row; MySQL: step by step with committed progress) and
+//! - godwit: `Migrator::up()` (lock, history, replay, rendering, each migration in a
+//!   transaction with its history row, several to a commit; MySQL: step by step with committed
+//!   progress) and
 //!   `Migrator::downgrade(base)` (derived downgrades);
 //! - raw: the very SQL godwit runs (its offline plan's), sent through the same driver
 //!   connection, one transaction per migration (MySQL: statement by statement, as DDL commits
@@ -21,8 +22,12 @@
 //! The sides take turns going first, and each timed phase starts on a settled server (see
 //! [`settle`]). The table shows the median of `--runs` runs (default 3) of each time, and the
 //! median and range of the per-run ratios (godwit's time over the other side's time in the same
-//! run). `--sides` and `--dialects` narrow the run down; `--single-transaction` runs godwit
-//! with [`Migrator::single_transaction`] (PostgreSQL and SQLite). Measure a release build:
+//! run). `--sides` and `--dialects` narrow the run down. godwit runs as it does by default:
+//! on PostgreSQL and SQLite, migrations that lock only tables the run creates or drops share
+//! commits, as all of these do. `--commit-each` runs it with [`Migrator::commit_each`], one
+//! commit per migration as the raw and sqlx sides make (its own cost, side by side with
+//! theirs); `--single-transaction` with [`Migrator::single_transaction`] (PostgreSQL and
+//! SQLite). Measure a release build:
 //! `cargo run --release -p xtask -- bench apply`. Servers: `GODWIT_BENCH_POSTGRES_URL`,
 //! `GODWIT_BENCH_MYSQL_URL` (defaults: the local test servers); SQLite uses a temporary file.
 
@@ -43,7 +48,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let mut count = 1_000usize;
     let mut dialects = None;
     let mut sides = Side::DEFAULT.to_vec();
-    let mut single_transaction = false;
+    let mut mode = Mode::Default;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
@@ -80,7 +85,15 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                     return Err("--sides names a side twice".into());
                 }
             }
-            "--single-transaction" => single_transaction = true,
+            flag @ ("--single-transaction" | "--commit-each") => {
+                if mode != Mode::Default {
+                    return Err("--commit-each and --single-transaction exclude each other".into());
+                }
+                mode = match flag {
+                    "--commit-each" => Mode::CommitEach,
+                    _ => Mode::SingleTransaction,
+                };
+            }
             "--dialects" => {
                 dialects = Some(
                     args.next()
@@ -99,9 +112,9 @@ pub fn run(args: &[&str]) -> Result<(), String> {
         }
     }
     // One transaction per run: the dialects with transactional DDL, unless named.
-    let dialects: Vec<Dialect> = dialects.unwrap_or_else(|| match single_transaction {
-        true => vec![Dialect::Postgres, Dialect::Sqlite],
-        false => Dialect::ALL.to_vec(),
+    let dialects: Vec<Dialect> = dialects.unwrap_or_else(|| match mode {
+        Mode::SingleTransaction => vec![Dialect::Postgres, Dialect::Sqlite],
+        _ => Dialect::ALL.to_vec(),
     });
     if cfg!(debug_assertions) {
         eprintln!(
@@ -112,14 +125,14 @@ pub fn run(args: &[&str]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    if single_transaction && dialects.contains(&Dialect::Mysql) {
+    if mode == Mode::SingleTransaction && dialects.contains(&Dialect::Mysql) {
         return Err(
             "--single-transaction: MySQL and MariaDB commit each DDL statement on their \
                     own; add --dialects postgres,sqlite"
                 .into(),
         );
     }
-    runtime.block_on(bench(runs, count, &dialects, &sides, single_transaction))
+    runtime.block_on(bench(runs, count, &dialects, &sides, mode))
 }
 
 async fn bench(
@@ -127,7 +140,7 @@ async fn bench(
     count: usize,
     dialects: &[Dialect],
     sides: &[Side],
-    single_transaction: bool,
+    mode: Mode,
 ) -> Result<(), String> {
     let entries = generate(count);
     let others: Vec<Side> = Side::ALL
@@ -137,10 +150,10 @@ async fn bench(
     println!(
         "apply benchmark: {count} migrations (CREATE TABLE + CREATE INDEX each), median of {runs} runs\n"
     );
-    let godwit = if single_transaction {
-        "godwit 1tx"
-    } else {
-        "godwit"
+    let godwit = match mode {
+        Mode::Default => "godwit",
+        Mode::CommitEach => "godwit each",
+        Mode::SingleTransaction => "godwit 1tx",
     };
     let mut header = format!("{:<9} {:<4} | {:>10}", "dialect", "", godwit);
     for side in &others {
@@ -170,7 +183,7 @@ async fn bench(
             }
             for side in order {
                 let (up, down) = match side {
-                    Side::Godwit => time_godwit(dialect, &entries, single_transaction).await?,
+                    Side::Godwit => time_godwit(dialect, &entries, mode).await?,
                     Side::Raw => time_raw(dialect, &sql).await?,
                     Side::Sqlx => time_sqlx(dialect, &sql).await?,
                     Side::Alembic => match &alembic {
@@ -214,8 +227,17 @@ async fn bench(
         "\nvs: godwit's time over that side's time in the same run, median and range over the \
          runs;\nnegative: godwit is faster."
     );
-    if single_transaction {
-        println!("godwit 1tx: godwit with `single_transaction`, each run in one transaction.");
+    match mode {
+        Mode::Default => println!(
+            "godwit: migrations that lock only tables the run creates or drops share commits \
+             (PostgreSQL, SQLite)."
+        ),
+        Mode::CommitEach => {
+            println!("godwit each: godwit with `commit_each`, one commit per migration.")
+        }
+        Mode::SingleTransaction => {
+            println!("godwit 1tx: godwit with `single_transaction`, each run in one transaction.")
+        }
     }
     if sides.contains(&Side::Alembic) {
         println!(
@@ -224,6 +246,17 @@ async fn bench(
         );
     }
     Ok(())
+}
+
+/// How the godwit side commits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// As `Migrator` does by default.
+    Default,
+    /// [`Migrator::commit_each`].
+    CommitEach,
+    /// [`Migrator::single_transaction`].
+    SingleTransaction,
 }
 
 /// The ways of applying the same migrations that the benchmark compares.
@@ -269,14 +302,15 @@ struct Times {
 async fn time_godwit(
     dialect: Dialect,
     entries: &[MigrationEntry],
-    single_transaction: bool,
+    mode: Mode,
 ) -> Result<(Duration, Duration), String> {
     let count = entries.len();
     let db = Scratch::create(dialect).await?;
     let registry = Registry::from_entries(entries.to_vec()).map_err(|e| e.to_string())?;
     let mut migrator = Migrator::with_registry(db.connect().await?, registry)
         .map_err(|e| e.to_string())?
-        .single_transaction(single_transaction);
+        .commit_each(mode == Mode::CommitEach)
+        .single_transaction(mode == Mode::SingleTransaction);
     settle(migrator.connection()).await?;
     let start = Instant::now();
     let report = migrator.up().await.map_err(|e| e.to_string())?;

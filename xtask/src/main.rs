@@ -16,7 +16,7 @@ tasks:
       the godwit CLI over the example migrations (examples/blog); `migrate help` lists the
       commands. Default database: the SQLite file ./godwit.sqlite3
   bench apply [--runs N] [--migrations N] [--dialects postgres,mysql,sqlite]
-              [--sides godwit,raw,sqlx,alembic] [--single-transaction]
+              [--sides godwit,raw,sqlx,alembic] [--commit-each | --single-transaction]
       time upgrade and downgrade of generated migrations against the same SQL run raw, run
       by sqlx's migrator and (when named in --sides) by Alembic
       (build in release: cargo run --release -p xtask -- bench apply)

@@ -17,8 +17,10 @@
 //!    cannot run (an op this dialect refuses, an irreversible op on the way down) stops the run
 //!    before anything changes;
 //! 5. runs each migration ([`execute`]): in one transaction with its history row where the
-//!    dialect and the ops allow, otherwise op by op with the progress in the history row; or,
-//!    with [`Migrator::single_transaction`], all of them in one transaction;
+//!    dialect and the ops allow, otherwise op by op with the progress in the history row. Such
+//!    transactions of consecutive migrations that lock only tables the run creates or drops
+//!    are one ([`shared`]), unless [`Migrator::commit_each`]; with
+//!    [`Migrator::single_transaction`], all of them are one;
 //! 6. releases the lock, also on error.
 
 // A run returns at most one error, after the database work: its size costs nothing, and a flat
@@ -29,6 +31,7 @@ mod checksum;
 mod execute;
 mod history;
 mod lock;
+mod shared;
 mod stored;
 
 use std::collections::{BTreeSet, HashMap};
@@ -46,6 +49,7 @@ use crate::schema::{Inverse, Schema};
 pub use checksum::checksum;
 pub use history::HistoryTable;
 use history::Row;
+use shared::Touch;
 use stored::{StoredDown, StoredUnit};
 
 /// What a caller can observe while a run goes on (the CLI draws its progress from these).
@@ -398,6 +402,8 @@ pub(crate) struct Job {
     /// Comma-separated.
     pub parents: String,
     pub down_sql: String,
+    /// The tables its ops lock, in order; `None` when not known ([`shared::touches`]).
+    pub touches: Option<Vec<Touch>>,
     pub seq: i64,
 }
 
@@ -425,6 +431,7 @@ pub struct Migrator {
     observer: Option<Observer>,
     session_ready: bool,
     single_transaction: bool,
+    commit_each: bool,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -500,6 +507,7 @@ impl Migrator {
             observer: None,
             session_ready: false,
             single_transaction: false,
+            commit_each: false,
         }
     }
 
@@ -561,6 +569,17 @@ impl Migrator {
     /// transaction per migration.
     pub fn single_transaction(mut self, on: bool) -> Self {
         self.single_transaction = on;
+        self
+    }
+
+    /// Commits every migration on its own, also those that could share a commit: by default,
+    /// on PostgreSQL and SQLite, consecutive migrations that lock only tables the run itself
+    /// creates or drops commit together (up to 50, for at most about 0.1 s), each still with
+    /// its history row; a failure among them runs the ones before it again alone, so the
+    /// database ends as if they never shared. Their progress events come once they commit.
+    /// What may share is explained in the [`shared`] module. Default: off.
+    pub fn commit_each(mut self, on: bool) -> Self {
+        self.commit_each = on;
         self
     }
 
@@ -802,19 +821,13 @@ impl Migrator {
             });
         }
         let mut report = Report::default();
-        let total = jobs.len();
-        for position in 0..total {
-            let (job, rest) = jobs[position..].split_at_mut(1);
-            let job = &job[0];
-            if stamp_only {
+        if stamp_only {
+            for job in &jobs {
                 execute::stamp(self, job).await?;
                 report.stamped.push(job.id.clone());
-            } else {
-                if execute::run(self, job, rest.first(), position + 1, total).await? {
-                    rest[0].has_row = true;
-                }
-                report.applied.push(job.id.clone());
             }
+        } else {
+            report.applied = self.run_jobs(&mut jobs).await?;
         }
         Ok(report)
     }
@@ -843,17 +856,52 @@ impl Migrator {
             }
             return Ok(report);
         }
-        let jobs = self.planner().downgrade_jobs(&rows, targets)?;
+        let mut jobs = self.planner().downgrade_jobs(&rows, targets)?;
         if self.single_transaction {
             report.reverted = self.run_in_one_transaction(&jobs).await?;
-            return Ok(report);
-        }
-        let total = jobs.len();
-        for (position, job) in jobs.iter().enumerate() {
-            execute::run(self, job, None, position + 1, total).await?;
-            report.reverted.push(job.id.clone());
+        } else {
+            report.reverted = self.run_jobs(&mut jobs).await?;
         }
         Ok(report)
+    }
+
+    /// Runs `jobs` in order, each in a commit of its own or, where [`shared`] allows, several
+    /// to a commit. Returns their ids.
+    async fn run_jobs(&mut self, jobs: &mut [Job]) -> Result<Vec<String>, RunError> {
+        let shareable = match self.commit_each {
+            true => vec![false; jobs.len()],
+            false => shared::shareable(jobs, self.conn.dialect()),
+        };
+        let total = jobs.len();
+        let mut done = Vec::with_capacity(total);
+        let mut position = 0;
+        // After a shared transaction rolled back, its jobs up to the failing one run alone.
+        let mut alone_until = 0;
+        while position < total {
+            let sharing = shareable[position..]
+                .iter()
+                .take(shared::MAX_JOBS)
+                .take_while(|&&share| share)
+                .count();
+            if position >= alone_until && sharing > 1 {
+                let group = &jobs[position..position + sharing];
+                match shared::run(self, group, position, total).await? {
+                    shared::Outcome::Committed(n) => {
+                        done.extend(group[..n].iter().map(|job| job.id.clone()));
+                        position += n;
+                        continue;
+                    }
+                    shared::Outcome::RolledBack { failed } => alone_until = position + failed + 1,
+                }
+            }
+            let (job, rest) = jobs[position..].split_at_mut(1);
+            if execute::run(self, &job[0], rest.first(), position + 1, total).await? {
+                rest[0].has_row = true;
+            }
+            done.push(job[0].id.clone());
+            position += 1;
+        }
+        Ok(done)
     }
 
     /// Runs `jobs` in one transaction; returns their ids once it commits. Their
@@ -1085,31 +1133,7 @@ fn offline_jobs(
     };
     match direction {
         Direction::Up => planner.upgrade_jobs(&[], targets),
-        Direction::Down => {
-            let rows: Vec<Row> = graph
-                .order()
-                .enumerate()
-                .map(|(seq, id)| {
-                    let entry = planner.entry(id);
-                    let ops = entry.record_up(dialect).ops().len();
-                    Row {
-                        id: id.to_owned(),
-                        checksum: checksum(entry),
-                        partial: false,
-                        ops_done: ops,
-                        ops_total: ops,
-                        statements_done: 0,
-                        applied_at: String::new(),
-                        execution_ms: 0,
-                        seq: seq as i64,
-                        parents: Vec::new(),
-                        location: String::new(),
-                        down_sql: String::new(),
-                    }
-                })
-                .collect();
-            planner.downgrade_jobs(&rows, targets)
-        }
+        Direction::Down => planner.downgrade_jobs(&planner.applied_rows(graph.order()), targets),
     }
 }
 
@@ -1128,6 +1152,31 @@ impl Planner<'_> {
         self.registry
             .get(id)
             .expect("the graph and the registry hold the same ids")
+    }
+
+    /// History rows recording `ids` as applied, in that order, without reverse SQL.
+    fn applied_rows<'i>(&self, ids: impl IntoIterator<Item = &'i str>) -> Vec<Row> {
+        ids.into_iter()
+            .enumerate()
+            .map(|(seq, id)| {
+                let entry = self.entry(id);
+                let ops = entry.record_up(self.dialect).ops().len();
+                Row {
+                    id: id.to_owned(),
+                    checksum: checksum(entry),
+                    partial: false,
+                    ops_done: ops,
+                    ops_total: ops,
+                    statements_done: 0,
+                    applied_at: String::new(),
+                    execution_ms: 0,
+                    seq: seq as i64,
+                    parents: Vec::new(),
+                    location: String::new(),
+                    down_sql: String::new(),
+                }
+            })
+            .collect()
     }
 
     /// Stops on applied migrations whose checksum changed, unless accepted.
@@ -1201,6 +1250,7 @@ impl Planner<'_> {
             let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
+            let mut touches = Some(Vec::new());
             let mut index = done;
             while index < ops.len() {
                 let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
@@ -1215,6 +1265,12 @@ impl Planner<'_> {
                     group_steps(index, group, &advanced, &replay.schema, dialect)
                         .map_err(|source| self.model_error(entry, source))?,
                 );
+                for (offset, op) in group.iter().enumerate() {
+                    let after = advanced
+                        .get(offset + 1)
+                        .map_or(&replay.schema, |next| &next.before);
+                    add_touches(&mut touches, op, &advanced[offset].before, after);
+                }
                 index += group.len();
             }
             let down = match entry.record_down(dialect) {
@@ -1241,6 +1297,7 @@ impl Planner<'_> {
                 checksum: checksum(entry),
                 parents: entry.after().join(","),
                 down_sql: down.encode(),
+                touches,
                 seq: row.map_or(seq, |r| r.seq),
             });
         }
@@ -1317,6 +1374,7 @@ impl Planner<'_> {
                 continue;
             }
             let location = entry.location().to_string();
+            let mut touches = Some(Vec::new());
             let steps = match entry.record_down(dialect) {
                 Some(down) => {
                     if row.partial {
@@ -1332,9 +1390,12 @@ impl Planner<'_> {
                     }
                     let mut parts = Vec::new();
                     for op in down.ops() {
-                        let rendered = advance(&mut replay.schema, op, dialect, false)
-                            .and_then(|advanced| advanced.render(op, &replay.schema, dialect))
+                        let advanced = advance(&mut replay.schema, op, dialect, false)
                             .map_err(|source| self.model_error(entry, source))?;
+                        let rendered = advanced
+                            .render(op, &replay.schema, dialect)
+                            .map_err(|source| self.model_error(entry, source))?;
+                        add_touches(&mut touches, op, &advanced.before, &replay.schema);
                         parts.push(part(op, rendered));
                     }
                     vec![Step::one(0, "down".into(), parts)]
@@ -1370,6 +1431,7 @@ impl Planner<'_> {
                         for op in inverse_ops {
                             let advanced = advance(&mut replay.schema, op, dialect, false)
                                 .map_err(|source| self.model_error(entry, source))?;
+                            add_touches(&mut touches, op, &advanced.before, &replay.schema);
                             if !left_to_drop {
                                 let rendered = advanced
                                     .render(op, &replay.schema, dialect)
@@ -1388,7 +1450,9 @@ impl Planner<'_> {
                     steps
                 }
             };
-            jobs.push(down_job(row, location, entry.is_transactional(), steps));
+            let mut job = down_job(row, location, entry.is_transactional(), steps);
+            job.touches = touches;
+            jobs.push(job);
         }
         Ok(jobs)
     }
@@ -1661,6 +1725,14 @@ fn render_units(schema: &Schema, ops: &[Op], dialect: Dialect) -> StoredUnit {
     StoredUnit::Sql(rendered)
 }
 
+/// Adds the tables `op` locks to a job's, which become unknown once one op's are.
+fn add_touches(touches: &mut Option<Vec<Touch>>, op: &Op, before: &Schema, after: &Schema) {
+    match (touches.as_mut(), shared::touches(op, before, after)) {
+        (Some(all), Some(more)) => all.extend(more),
+        _ => *touches = None,
+    }
+}
+
 fn part(op: &Op, rendered: RenderedOp) -> Part {
     match op {
         Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
@@ -1686,6 +1758,7 @@ fn down_job(row: &Row, location: String, transactional: bool, steps: Vec<Step>) 
         checksum: row.checksum.clone(),
         parents: String::new(),
         down_sql: String::new(),
+        touches: None,
         seq: row.seq,
     }
 }
