@@ -101,7 +101,7 @@ async fn round_trip(dialect: Dialect) {
     );
     expect(0, &["up", "--database-url", url]);
 
-    let out = expect(0, &["redo", "--database-url", url]);
+    let out = expect(0, &["redo", "--commit-each", "--database-url", url]);
     assert!(
         out.contains("- reverted index_articles_by_status")
             && out.contains("+ applied  index_articles_by_status"),
@@ -273,6 +273,19 @@ fn offline_commands_need_no_database() {
             "{stderr}"
         );
     }
+    for command in ["stamp", "status"] {
+        let refused = cli(&[command, "--commit-each"]);
+        assert_eq!(refused.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("--commit-each applies to `up`, `down` and `redo`"),
+            "{stderr}"
+        );
+    }
+    let refused = cli(&["up", "--commit-each", "--single-transaction"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("exclude each other"), "{stderr}");
 }
 
 #[test]

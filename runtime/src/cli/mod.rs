@@ -69,6 +69,8 @@ options:
   --accept-changed ID    accept that applied migration ID changed, and re-record its checksum
   --allow-unknown        upgrade although the database has migrations this binary lacks
   --single-transaction   up/down as one transaction: all of it or nothing (PostgreSQL, SQLite)
+  --commit-each          up/down/redo: commit every migration alone, even those that lock only
+                         tables the run creates or drops (which share commits by default)
   --lock-timeout SECS    wait this long for another runner's lock (default: 60)
   --history-table NAME   [schema.]table of the history (default: godwit_migrations)
 
@@ -166,6 +168,7 @@ struct Options {
     accept_changed: Vec<String>,
     allow_unknown: bool,
     single_transaction: bool,
+    commit_each: bool,
     lock_timeout: Option<Duration>,
     history_table: Option<(Option<String>, String)>,
 }
@@ -184,6 +187,7 @@ impl Options {
             accept_changed: Vec::new(),
             allow_unknown: false,
             single_transaction: false,
+            commit_each: false,
             lock_timeout: None,
             history_table: None,
         };
@@ -214,6 +218,7 @@ impl Options {
                 "--accept-changed" => options.accept_changed.push(value(arg)?),
                 "--allow-unknown" => options.allow_unknown = true,
                 "--single-transaction" => options.single_transaction = true,
+                "--commit-each" => options.commit_each = true,
                 "--lock-timeout" => {
                     let seconds = value(arg)?;
                     let seconds: f64 = seconds
@@ -289,6 +294,19 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
              `down` with it",
             options.command
         )));
+    }
+    if options.commit_each && !matches!(options.command.as_str(), "up" | "down" | "redo" | "help") {
+        return Err(Failure::Usage(format!(
+            "--commit-each applies to `up`, `down` and `redo`, not `{}`; drop it",
+            options.command
+        )));
+    }
+    if options.commit_each && options.single_transaction {
+        return Err(Failure::Usage(
+            "--commit-each and --single-transaction exclude each other: one commit per \
+             migration, or one for the whole run; choose one"
+                .into(),
+        ));
     }
     let registry = Registry::collect().map_err(|e| Failure::Run(e.to_string()))?;
     let args = &options.args;
@@ -504,6 +522,7 @@ async fn connect(
         .accept_changed(options.accept_changed.iter().cloned())
         .allow_unknown(options.allow_unknown)
         .single_transaction(options.single_transaction)
+        .commit_each(options.commit_each)
         .on_event(printer.progress_observer());
     if let Some(timeout) = options.lock_timeout {
         migrator = migrator.lock_timeout(timeout);
