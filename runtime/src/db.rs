@@ -295,6 +295,16 @@ impl From<sqlx::SqliteConnection> for Connection {
 }
 
 impl DbError {
+    /// Whether the database answered with an error, as opposed to the connection failing.
+    pub fn is_database_error(&self) -> bool {
+        match self {
+            DbError::Statement { source, .. } | DbError::Connect(source) => {
+                source.as_database_error().is_some()
+            }
+            DbError::UnsupportedUrl(_) | DbError::Verification { .. } => false,
+        }
+    }
+
     /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL
     /// `lock_wait_timeout`, a busy or locked SQLite database): the statement can be retried.
     pub fn is_lock_timeout(&self) -> bool {

@@ -1639,11 +1639,14 @@ fn shared_commit_set() -> Vec<MigrationEntry> {
 }
 
 /// PostgreSQL: logs the transaction of every write to the history, to see which migrations
-/// committed together.
+/// committed together, and counts the writes, rolled back or not.
 async fn log_history_transactions(conn: &mut godwit::db::Connection) {
     for sql in [
         "CREATE TABLE commit_log (seq SERIAL PRIMARY KEY, id TEXT, tx BIGINT)",
+        // A sequence does not roll back: it counts the writes, committed or not.
+        "CREATE SEQUENCE history_writes",
         "CREATE FUNCTION log_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         PERFORM nextval('history_writes'); \
          INSERT INTO commit_log (id, tx) VALUES \
          (CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END, txid_current()); \
          RETURN NULL; END $$",
@@ -1779,6 +1782,12 @@ async fn migrations_locking_only_new_tables_share_a_commit(dialect: Dialect) {
     db.drop().await;
 }
 
+fn sc_d(m: &mut Migration) {
+    m.create_table("d", |t| {
+        t.id("id");
+    });
+}
+
 /// A migration that fails inside a shared commit rolls it back; the ones before it are applied
 /// again, each alone, and it fails alone: the run ends as with one commit each, and an
 /// observer sees each migration start once.
@@ -1790,32 +1799,39 @@ async fn a_failure_in_a_shared_commit_runs_the_ones_before_it_alone(dialect: Dia
         entry!("sf1", [], sc_hot),
         entry!("sf2", ["sf1"], sc_a),
         entry!("sf3", ["sf2"], sc_c),
+        entry!("sf4", ["sf3"], sc_d),
     ];
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
     let mut m = migrator(&db, entries.clone())
         .await
         .on_event(move |e| seen.lock().unwrap().push(e.clone()));
-    // Made behind the model's back: `sf2` cannot create it.
+    m.upgrade(&[Target::id("sf1")]).await.unwrap();
+    let postgres = dialect == Dialect::Postgres;
+    if postgres {
+        log_history_transactions(m.connection()).await;
+    }
+    event_trail(&events);
+    // Made behind the model's back: `sf3` cannot create it.
     m.connection()
-        .execute("CREATE TABLE a (x INTEGER)")
+        .execute("CREATE TABLE c (x INTEGER)")
         .await
         .unwrap();
     let err = m.up().await.unwrap_err();
     let RunError::Failed { id, index: 0, .. } = &err else {
-        panic!("expected sf2 to fail, got {err}");
+        panic!("expected sf3 to fail, got {err}");
     };
-    assert_eq!(id, "sf2");
+    assert_eq!(id, "sf3");
     assert!(
-        err.to_string().contains("nothing of `sf2` is applied"),
+        err.to_string().contains("nothing of `sf3` is applied"),
         "{err}"
     );
     assert_eq!(
         event_trail(&events),
-        ["start sf1 1/3", "op sf1", "finish sf1", "start sf2 2/3"]
+        ["start sf2 1/3", "op sf2", "finish sf2", "start sf3 2/3"]
     );
     let status = states(&m.status().await.unwrap());
-    assert_eq!(status["sf1"], State::Applied);
+    assert_eq!(status["sf2"], State::Applied);
     // MySQL records a start before the first op, which commits on its own there.
     let failed = match dialect {
         Dialect::Mysql => State::Partial {
@@ -1824,16 +1840,27 @@ async fn a_failure_in_a_shared_commit_runs_the_ones_before_it_alone(dialect: Dia
         },
         _ => State::Pending,
     };
-    assert_eq!(status["sf2"], failed);
-    assert_eq!(status["sf3"], State::Pending);
-    assert_eq!(tables(m.connection()).await, ["a", "hot"]);
-    m.connection().execute("DROP TABLE a").await.unwrap();
+    assert_eq!(status["sf3"], failed);
+    assert_eq!(status["sf4"], State::Pending);
+    let mut live = tables(m.connection()).await;
+    live.retain(|t| t != "commit_log");
+    assert_eq!(live, ["a", "c", "hot"]);
+    if postgres {
+        assert_eq!(commits(m.connection()).await, [vec!["sf2"]]);
+        // The shared attempt wrote `sf2`'s row once, rolled back, then alone once more.
+        let writes = count(m.connection(), "SELECT last_value FROM history_writes").await;
+        assert_eq!(writes, 2);
+    }
+    m.connection().execute("DROP TABLE c").await.unwrap();
     let report = m.up().await.unwrap();
-    assert_eq!(report.applied, ["sf2", "sf3"]);
+    assert_eq!(report.applied, ["sf3", "sf4"]);
+    if postgres {
+        assert_eq!(commits(m.connection()).await, [vec!["sf3", "sf4"]]);
+    }
     assert_live_matches(
         m.connection(),
-        &model(&entries, &["sf1", "sf2", "sf3"], dialect),
-        &[HISTORY],
+        &model(&entries, &["sf1", "sf2", "sf3", "sf4"], dialect),
+        &[HISTORY, "commit_log"],
         "up again",
     )
     .await;

@@ -6,7 +6,7 @@
 //! - Otherwise each op that must run outside a transaction (`CONCURRENTLY`) is a unit of its
 //!   own; the others are grouped into transactions (each op alone for `transactional = false`).
 //!   A `partial` history row is written first (in the commit that records the run's previous
-//!   migration, when there is one) and its progress is updated after every unit, inside the
+//!   migration, when that one ran alone) and its progress is updated after every unit, inside the
 //!   unit's transaction when it has one, so a rerun resumes after the last unit that completed.
 //! - MySQL/MariaDB commit DDL implicitly: every op is a unit, each statement committing on its
 //!   own, with progress after each statement of a multi-statement op. Rust data steps run in a
@@ -18,8 +18,9 @@
 //! implicit transaction of them).
 //!
 //! A statement that gives up waiting for a lock is retried with backoff: a transactional unit
-//! from its start, a statement outside a transaction on its own; not inside a run's single
-//! transaction ([`run_enclosed`]), which the failure aborts.
+//! from its start, a statement outside a transaction on its own; not inside a transaction the
+//! caller opened ([`run_enclosed`]: a run's single transaction, or one shared by migrations),
+//! which the failure aborts: a shared one then runs its migrations alone, with retries.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -109,8 +110,8 @@ pub(super) async fn run(
     run_job(m, job, next, position, total, false).await
 }
 
-/// Runs an [`atomic`] job inside the run's open transaction, which the caller commits or rolls
-/// back: no transaction of its own, no retry (a failed statement aborts the whole transaction).
+/// Runs an [`atomic`] job inside a transaction the caller opened (the run's single one, or one
+/// that migrations share) and commits or rolls back: no transaction of its own, no retry (a failed statement aborts the whole transaction).
 /// Returns how long it took; its `MigrationFinished` event is the caller's, after the commit.
 pub(super) async fn run_enclosed(
     m: &mut Migrator,

@@ -88,7 +88,9 @@ pub(crate) struct NewRow<'a> {
 
 fn now(dialect: Dialect) -> &'static str {
     match dialect {
-        Dialect::Postgres => "now()",
+        // The time of the write: `now()` is the transaction's start, which migrations that
+        // share a commit share.
+        Dialect::Postgres => "clock_timestamp()",
         Dialect::Mysql => "CURRENT_TIMESTAMP(6)",
         Dialect::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
     }

@@ -429,6 +429,8 @@ pub struct Migrator {
     accept_changed: BTreeSet<String>,
     allow_unknown: bool,
     observer: Option<Observer>,
+    /// The caller's observer while a shared commit holds events back.
+    parked_observer: Option<Observer>,
     session_ready: bool,
     single_transaction: bool,
     commit_each: bool,
@@ -505,6 +507,7 @@ impl Migrator {
             accept_changed: BTreeSet::new(),
             allow_unknown: false,
             observer: None,
+            parked_observer: None,
             session_ready: false,
             single_transaction: false,
             commit_each: false,
@@ -577,7 +580,8 @@ impl Migrator {
     /// creates or drops commit together (up to 50, for at most about 0.1 s), each still with
     /// its history row; a failure among them runs the ones before it again alone, so the
     /// database ends as if they never shared. Their progress events come once they commit.
-    /// What may share is explained in the [`shared`] module. Default: off.
+    /// What may share is explained in the [`shared`] module. With [`Migrator::single_transaction`]
+    /// a run is one commit anyway, and this changes nothing. Default: off.
     pub fn commit_each(mut self, on: bool) -> Self {
         self.commit_each = on;
         self
@@ -736,6 +740,9 @@ impl Migrator {
 
     /// Session settings, the lock, the history table.
     async fn begin(&mut self) -> Result<lock::Lock, RunError> {
+        if let Some(observer) = self.parked_observer.take() {
+            self.observer = Some(observer);
+        }
         if !self.session_ready {
             self.configure_session().await?;
             self.session_ready = true;
@@ -868,30 +875,27 @@ impl Migrator {
     /// Runs `jobs` in order, each in a commit of its own or, where [`shared`] allows, several
     /// to a commit. Returns their ids.
     async fn run_jobs(&mut self, jobs: &mut [Job]) -> Result<Vec<String>, RunError> {
-        let shareable = match self.commit_each {
-            true => vec![false; jobs.len()],
-            false => shared::shareable(jobs, self.conn.dialect()),
+        let dialect = match self.commit_each {
+            true => Dialect::Mysql,
+            false => self.conn.dialect(),
         };
+        let sharing = shared::shareable(jobs, dialect);
         let total = jobs.len();
         let mut done = Vec::with_capacity(total);
         let mut position = 0;
         // After a shared transaction rolled back, its jobs up to the failing one run alone.
         let mut alone_until = 0;
         while position < total {
-            let sharing = shareable[position..]
-                .iter()
-                .take(shared::MAX_JOBS)
-                .take_while(|&&share| share)
-                .count();
-            if position >= alone_until && sharing > 1 {
-                let group = &jobs[position..position + sharing];
-                match shared::run(self, group, position, total).await? {
+            let len = shared::group_len(&sharing[position..], position);
+            if position >= alone_until && len > 1 {
+                let (group, shares) = (&jobs[position..][..len], &sharing[position..][..len]);
+                match shared::run(self, group, shares, position, total).await? {
                     shared::Outcome::Committed(n) => {
                         done.extend(group[..n].iter().map(|job| job.id.clone()));
                         position += n;
                         continue;
                     }
-                    shared::Outcome::RolledBack { failed } => alone_until = position + failed + 1,
+                    shared::Outcome::RolledBack { alone } => alone_until = position + alone,
                 }
             }
             let (job, rest) = jobs[position..].split_at_mut(1);

@@ -11,25 +11,29 @@
 //! - What each migration does is what it does alone: a failure in one rolls the shared
 //!   transaction back, and the migrations before it are run again, each in a transaction of its
 //!   own, then the failing one, which fails (or, when it was a lock timeout, is retried) as
-//!   it would have. The database ends as if they had never shared a commit.
+//!   it would have. A `BEGIN` or `COMMIT` that the database refuses (SQLite busy) does the same.
+//!   The database and its history end as if they had never shared a commit.
 //! - Their locks are held longer, so only migrations whose locks keep nothing else waiting may
-//!   share: every table they lock is created by this run (no deployed code uses it yet) or
-//!   dropped by it (whatever uses it fails once it is gone). A migration that locks any other
-//!   table, runs SQL written by hand or a Rust step (whose effects outside the database would
-//!   happen twice after a rollback), touches an enum type, or cannot run as one transaction,
-//!   commits alone. SQLite locks the whole database for writing: there [`MAX_OPEN`] bounds
-//!   how much longer a writer waits.
+//!   share: every table they lock (their own, those their foreign keys reference, those with
+//!   foreign keys into them) is created by this run under a name not in use before it (no
+//!   deployed code uses it yet), or dropped by the run (whatever uses it fails once it is gone;
+//!   a table dropped by a later migration keeps the two in one transaction, so it is never left
+//!   locked and alive past a commit). A migration that locks any other table, runs SQL written
+//!   by hand or a Rust step (whose effects outside the database would happen twice after a
+//!   rollback), touches an enum type, or cannot run as one transaction, commits alone. SQLite
+//!   locks the whole database for writing: there [`MAX_OPEN`] bounds how much longer a writer
+//!   waits.
 //! - Progress events of a shared commit are held until it commits, so that an observer never
 //!   sees a migration start twice.
 //!
 //! MySQL and MariaDB commit every DDL statement on their own: nothing is shared there.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Event, Job, Migrator, RunError, execute};
-use crate::op::{Dialect, Op, Table};
+use crate::op::{Dialect, Op};
 use crate::schema::Schema;
 
 /// At most this many migrations share a commit: PostgreSQL keeps every lock of a transaction
@@ -59,27 +63,30 @@ pub(super) fn touches(op: &Op, before: &Schema, after: &Schema) -> Option<Vec<To
     let name = match op {
         Op::CreateTable(table) => table.name.as_str(),
         Op::DropTable { name } => name,
-        Op::RenameTable { from, to } => {
-            let mut touches = vec![Touch::Renames {
-                from: from.clone(),
-                to: to.clone(),
-            }];
-            touches.extend(references(before.table(from), from));
-            return Some(touches);
-        }
+        Op::RenameTable { from, .. } => from,
         _ => op.changes_only_table()?,
     };
     let (was, is) = (before.table(name), after.table(name));
-    let mut touches = vec![match (was, is) {
-        (None, Some(_)) => Touch::Creates(name.to_owned()),
-        (Some(_), None) => Touch::Drops(name.to_owned()),
+    let mut touches = vec![match (op, was, is) {
+        (Op::RenameTable { from, to }, ..) => Touch::Renames {
+            from: from.clone(),
+            to: to.clone(),
+        },
+        (_, None, Some(_)) => Touch::Creates(name.to_owned()),
+        (_, Some(_), None) => Touch::Drops(name.to_owned()),
         _ => Touch::Locks(name.to_owned()),
     }];
     // Adding or removing a foreign key locks the table it references; so may any change of the
     // table, as far as this knows.
-    touches.extend(references(was.into_iter().chain(is), name));
-    // A type change rebuilds the foreign keys into the column, in the tables that have them.
-    if matches!(op, Op::AlterColumn { .. }) {
+    touches.extend(
+        was.into_iter()
+            .chain(is)
+            .flat_map(|table| &table.foreign_keys)
+            .filter(|fk| fk.ref_table != name)
+            .map(|fk| Touch::Locks(fk.ref_table.clone())),
+    );
+    // Writes to the tables with a foreign key into this one wait for its lock too.
+    if was.is_some() {
         touches.extend(
             before
                 .tables_referencing(name)
@@ -89,133 +96,189 @@ pub(super) fn touches(op: &Op, before: &Schema, after: &Schema) -> Option<Vec<To
     Some(touches)
 }
 
-/// The tables that `tables`' foreign keys reference, other than `name` itself.
-fn references<'a>(tables: impl IntoIterator<Item = &'a Table>, name: &str) -> Vec<Touch> {
-    tables
-        .into_iter()
-        .flat_map(|table| &table.foreign_keys)
-        .filter(|fk| fk.ref_table != name)
-        .map(|fk| Touch::Locks(fk.ref_table.clone()))
-        .collect()
+/// Whether a job may share a commit, and with which jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sharing {
+    pub may_share: bool,
+    /// The last job of the run (by index) that must commit with it: the one that drops a table
+    /// it locks. Its own index when there is none.
+    pub keep_until: usize,
 }
 
 /// Which of the run's `jobs` may share a commit with their neighbours (see the module docs).
-pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<bool> {
+pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
+    let alone = |index| Sharing {
+        may_share: false,
+        keep_until: index,
+    };
     if dialect == Dialect::Mysql {
-        return vec![false; jobs.len()];
+        return (0..jobs.len()).map(alone).collect();
     }
-    // Every job's touches in run order; `None` stands for a job whose touches are not known.
-    let touches: Vec<Option<&Touch>> = jobs
+    // Every job's touches in run order, with the job's index; `None` stands for a job whose
+    // touches are not known.
+    let touches: Vec<(usize, Option<&Touch>)> = jobs
         .iter()
-        .flat_map(|job| match &job.touches {
-            Some(touches) => touches.iter().map(Some).collect(),
-            None => vec![None],
+        .enumerate()
+        .flat_map(|(index, job)| match &job.touches {
+            Some(touches) => touches.iter().map(|t| (index, Some(t))).collect(),
+            None => vec![(index, None)],
         })
         .collect();
     // Names follow tables through renames, drops and re-creations, and are forgotten at a job
-    // that may do any of them unseen: per touch, whether the table it locks is dropped later
-    // in the run (walking back from the end).
-    let mut dropped_later: HashSet<&str> = HashSet::new();
-    let mut doomed = vec![false; touches.len()];
-    for (k, touch) in touches.iter().enumerate().rev() {
-        let Some(touch) = touch else {
-            dropped_later.clear();
-            continue;
-        };
+    // that may do any of them unseen. Walking back from the end: per touch, the job that drops
+    // the table it locks later in the run, if one does.
+    let mut dropped_by: HashMap<&str, usize> = HashMap::new();
+    let mut doomed: Vec<Option<usize>> = vec![None; touches.len()];
+    for (k, &(index, touch)) in touches.iter().enumerate().rev() {
         match touch {
-            Touch::Drops(name) => {
-                dropped_later.insert(name);
+            None => dropped_by.clear(),
+            Some(Touch::Drops(name)) => {
+                dropped_by.insert(name, index);
             }
-            Touch::Creates(name) => {
-                dropped_later.remove(name.as_str());
+            Some(Touch::Creates(name)) => {
+                dropped_by.remove(name.as_str());
             }
-            Touch::Locks(name) => doomed[k] = dropped_later.contains(name.as_str()),
-            Touch::Renames { from, to } => {
-                doomed[k] = dropped_later.remove(to.as_str());
+            Some(Touch::Locks(name)) => doomed[k] = dropped_by.get(name.as_str()).copied(),
+            Some(Touch::Renames { from, to }) => {
+                doomed[k] = dropped_by.remove(to.as_str());
                 match doomed[k] {
-                    true => dropped_later.insert(from),
-                    false => dropped_later.remove(from.as_str()),
+                    Some(dropper) => dropped_by.insert(from, dropper),
+                    None => dropped_by.remove(from.as_str()),
                 };
             }
         }
     }
-    // Then forward: whether it was created by the run.
+    // Then forward: whether the run created it. A name in use before the run never counts as
+    // created, even once its table was dropped and another created under it: deployed code
+    // goes on using the name.
     let mut created: HashSet<&str> = HashSet::new();
-    let mut k = 0;
-    jobs.iter()
-        .map(|job| {
-            let mut private = job.transactional
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut in_use: HashSet<&str> = HashSet::new();
+    let mut sharing: Vec<Sharing> = (0..jobs.len()).map(alone).collect();
+    for (k, &(index, touch)) in touches.iter().enumerate() {
+        let job = &jobs[index];
+        let share = &mut sharing[index];
+        if k == 0 || touches[k - 1].0 != index {
+            share.may_share = job.transactional
                 && execute::atomic(job, dialect)
                 && !execute::needs_foreign_keys_off(&job.steps, dialect);
-            let Some(touches) = &job.touches else {
+        }
+        // Private: created by the run, or dropped by it; then by which job.
+        let (private, dropper) = match touch {
+            None => {
                 created.clear();
-                k += 1;
-                return false;
-            };
-            for touch in touches {
-                match touch {
-                    Touch::Creates(name) => {
-                        created.insert(name);
-                    }
-                    Touch::Drops(name) => {
-                        created.remove(name.as_str());
-                    }
-                    Touch::Locks(name) => private &= created.contains(name.as_str()) || doomed[k],
-                    Touch::Renames { from, to } => {
-                        let ours = created.remove(from.as_str());
-                        if ours {
-                            created.insert(to);
-                        }
-                        private &= ours || doomed[k];
-                    }
-                }
-                k += 1;
+                (false, None)
             }
-            private
-        })
-        .collect()
+            Some(Touch::Creates(name)) => {
+                seen.insert(name);
+                if !in_use.contains(name.as_str()) {
+                    created.insert(name);
+                }
+                (true, None)
+            }
+            Some(Touch::Drops(name)) => {
+                first_seen(&mut seen, &mut in_use, name);
+                created.remove(name.as_str());
+                (true, None)
+            }
+            Some(Touch::Locks(name)) => {
+                first_seen(&mut seen, &mut in_use, name);
+                match created.contains(name.as_str()) {
+                    true => (true, None),
+                    false => (doomed[k].is_some(), doomed[k]),
+                }
+            }
+            Some(Touch::Renames { from, to }) => {
+                first_seen(&mut seen, &mut in_use, from);
+                seen.insert(to);
+                if created.remove(from.as_str()) {
+                    if !in_use.contains(to.as_str()) {
+                        created.insert(to);
+                    }
+                    (true, None)
+                } else {
+                    (doomed[k].is_some(), doomed[k])
+                }
+            }
+        };
+        share.may_share &= private;
+        if let Some(dropper) = dropper {
+            share.keep_until = share.keep_until.max(dropper);
+        }
+    }
+    sharing
+}
+
+/// Notes a name touched, as in use before the run when its first touch needs it to exist.
+fn first_seen<'a>(seen: &mut HashSet<&'a str>, in_use: &mut HashSet<&'a str>, name: &'a str) {
+    if seen.insert(name) {
+        in_use.insert(name);
+    }
+}
+
+/// How many jobs from the start of `sharing` (the rest of the run, from job `position`) go into
+/// one shared transaction: as many as may share, up to [`MAX_JOBS`], ending where every job's
+/// `keep_until` is in; 0 when fewer than two.
+pub(super) fn group_len(sharing: &[Sharing], position: usize) -> usize {
+    let mut need = 0;
+    let mut len = 0;
+    for (i, share) in sharing.iter().take(MAX_JOBS).enumerate() {
+        if !share.may_share {
+            break;
+        }
+        need = need.max(share.keep_until);
+        if need <= position + i {
+            len = i + 1;
+        }
+    }
+    if len > 1 { len } else { 0 }
 }
 
 /// How a shared transaction ended.
 pub(super) enum Outcome {
     /// The first `n` jobs committed (fewer than given once [`MAX_OPEN`] passed).
     Committed(usize),
-    /// Job `failed` failed and everything was rolled back: the jobs up to it must run alone.
-    RolledBack { failed: usize },
+    /// Nothing committed: the first `alone` jobs must run alone, the last of them being the
+    /// one that failed, before any shares again.
+    RolledBack { alone: usize },
 }
 
-/// Runs `jobs` (all [`shareable`]; `position`: the 0-based place of the first in the run of
-/// `total`) in one transaction, as many as [`MAX_OPEN`] lets in.
+/// Runs `jobs` (from [`group_len`]; `sharing` theirs; `position`: the 0-based place of the
+/// first in the run of `total`) in one transaction, as many as [`MAX_OPEN`] lets in.
 pub(super) async fn run(
     m: &mut Migrator,
     jobs: &[Job],
+    sharing: &[Sharing],
     position: usize,
     total: usize,
 ) -> Result<Outcome, RunError> {
     let opened = Instant::now();
     let held: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let observer = m.observer.take();
-    if observer.is_some() {
+    // Kept aside: a run dropped halfway (a timeout around `up`) gets it back at its next run.
+    m.parked_observer = m.observer.take();
+    if m.parked_observer.is_some() {
         let held = Arc::clone(&held);
         m.observer = Some(Box::new(move |event| {
             held.lock().expect("only pushed to").push(event.clone())
         }));
     }
     let mut ran = 0;
-    let mut failed = None;
-    let result = async {
+    // On failure: the error, and how many jobs must run alone.
+    let result: Result<(), (RunError, usize)> = async {
         let begin = m.conn.begin_sql();
-        m.conn
-            .execute(begin)
-            .await
-            .map_err(|e| super::db_error("starting a transaction shared by migrations", e))?;
+        m.conn.execute(begin).await.map_err(|e| {
+            let error = super::db_error("starting a transaction shared by migrations", e);
+            (error, 1)
+        })?;
+        let mut need = 0;
         for (i, job) in jobs.iter().enumerate() {
-            if i > 0 && opened.elapsed() >= MAX_OPEN {
+            // A table dropped by a job still to come stays locked until then: no cut before.
+            if i > 0 && opened.elapsed() >= MAX_OPEN && need < position + i {
                 break;
             }
             let elapsed = execute::run_enclosed(m, job, position + i + 1, total)
                 .await
-                .inspect_err(|_| failed = Some(i))?;
+                .map_err(|error| (error, i + 1))?;
             super::notify(
                 &m.observer,
                 Event::MigrationFinished {
@@ -224,42 +287,41 @@ pub(super) async fn run(
                     elapsed,
                 },
             );
+            need = need.max(sharing[i].keep_until);
             ran += 1;
         }
         m.conn.execute("COMMIT").await.map_err(|e| {
             let ids: Vec<&str> = jobs[..ran].iter().map(|job| job.id.as_str()).collect();
-            super::db_error(
+            let error = super::db_error(
                 &format!(
                     "committing the migrations that share a commit ({}); `status` shows whether \
                      they are applied",
                     ids.join(", ")
                 ),
                 e,
-            )
+            );
+            (error, ran)
         })
     }
     .await;
-    m.observer = observer;
-    match (result, failed) {
-        (Ok(()), _) => {
+    m.observer = m.parked_observer.take();
+    match result {
+        Ok(()) => {
             let held = std::mem::take(&mut *held.lock().expect("only pushed to"));
             for event in held {
                 m.emit(event);
             }
             Ok(Outcome::Committed(ran))
         }
-        (Err(_), Some(failed)) => {
-            m.conn.execute("ROLLBACK").await.map_err(|e| {
-                super::db_error("rolling back a transaction shared by migrations", e)
-            })?;
-            Ok(Outcome::RolledBack { failed })
-        }
-        // Starting or committing failed: the connection is in doubt, and running anything
-        // again could apply a migration twice.
-        (Err(error), None) => {
-            let _ = m.conn.execute("ROLLBACK").await;
-            Err(error)
-        }
+        Err((error, alone)) => match m.conn.execute("ROLLBACK").await {
+            Ok(()) => Ok(Outcome::RolledBack { alone }),
+            // The database answered: no transaction is open any more (SQLite ends one itself
+            // after some errors), so nothing committed.
+            Err(rollback) if rollback.is_database_error() => Ok(Outcome::RolledBack { alone }),
+            // The connection failed: whatever happened, running anything again could apply a
+            // migration twice.
+            Err(_) => Err(error),
+        },
     }
 }
 
@@ -267,7 +329,7 @@ pub(super) async fn run(
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::shareable;
+    use super::{group_len, shareable};
     use crate::graph::Target;
     use crate::migration::Migration;
     use crate::op::{ColumnType, Dialect};
@@ -353,35 +415,60 @@ mod tests {
         ]
     }
 
+    fn planner_for<'a>(
+        registry: &'a Registry,
+        graph: &'a crate::graph::Graph,
+        accepted: &'a BTreeSet<String>,
+        dialect: Dialect,
+    ) -> Planner<'a> {
+        Planner {
+            registry,
+            graph,
+            dialect,
+            accept_changed: accepted,
+            allow_unknown: false,
+        }
+    }
+
+    /// Whether each job may share, and the length of the group starting at each.
+    fn decided(jobs: &[crate::runner::Job], dialect: Dialect) -> (Vec<bool>, Vec<usize>) {
+        let sharing = shareable(jobs, dialect);
+        let may = sharing.iter().map(|s| s.may_share).collect();
+        let groups = (0..jobs.len())
+            .map(|position| group_len(&sharing[position..], position))
+            .collect();
+        (may, groups)
+    }
+
     #[test]
     fn only_migrations_locking_what_the_run_creates_or_drops_share() {
         let registry = Registry::from_entries(entries()).unwrap();
         let graph = registry.graph().unwrap();
+        let accepted = BTreeSet::new();
         for dialect in Dialect::ALL {
-            let accepted = BTreeSet::new();
-            let planner = Planner {
-                registry: &registry,
-                graph: &graph,
-                dialect,
-                accept_changed: &accepted,
-                allow_unknown: false,
-            };
-            let shared = |ids: &[bool]| match dialect {
-                Dialect::Mysql => vec![false; ids.len()],
-                _ => ids.to_vec(),
+            let planner = planner_for(&registry, &graph, &accepted, dialect);
+            let expect = |flags: &[bool]| match dialect {
+                Dialect::Mysql => vec![false; flags.len()],
+                _ => flags.to_vec(),
             };
             let up = planner
                 .upgrade_jobs(&planner.applied_rows(["h1"]), &[Target::Heads])
                 .unwrap();
             let ids: Vec<&str> = up.iter().map(|job| job.id.as_str()).collect();
             assert_eq!(ids[0], "n01");
+            let (may, groups) = decided(&up, dialect);
             assert_eq!(
-                shareable(&up, dialect),
-                shared(&[
+                may,
+                expect(&[
                     true, true, false, false, true, false, false, false, true, false
                 ]),
                 "{dialect} up, {ids:?}"
             );
+            let together = match dialect {
+                Dialect::Mysql => vec![0; 10],
+                _ => vec![2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            };
+            assert_eq!(groups, together, "{dialect} up");
             let down = planner
                 .downgrade_jobs(&planner.applied_rows(graph.order()), &[Target::id("h1")])
                 .unwrap();
@@ -389,12 +476,97 @@ mod tests {
             assert_eq!(ids[0], "n10");
             // n09 creates `old` again; n05 renames `a2` back to `a`, which n01 drops; n03
             // drops a table with a foreign key into `hot`, which stays.
+            let (may, groups) = decided(&down, dialect);
             assert_eq!(
-                shareable(&down, dialect),
-                shared(&[
+                may,
+                expect(&[
                     false, true, false, false, false, true, false, false, true, true
                 ]),
                 "{dialect} down, {ids:?}"
+            );
+            // n05 holds `a` locked until n01 drops it, but n04 to n02 cannot share: it commits
+            // alone. n02 locks `a` for its foreign key, and n01 right after it drops `a`.
+            let together = match dialect {
+                Dialect::Mysql => vec![0; 10],
+                _ => vec![0, 0, 0, 0, 0, 0, 0, 0, 2, 0],
+            };
+            assert_eq!(groups, together, "{dialect} down");
+        }
+    }
+
+    /// A name in use before the run stays in use, whatever the run does to its table.
+    #[test]
+    fn names_in_use_before_the_run_stay_in_use() {
+        let entries = vec![
+            entry("u0", &[], |m| {
+                m.create_table("cache", |t| {
+                    t.id("id");
+                });
+                m.create_table("users", |t| {
+                    t.id("id");
+                });
+            }),
+            // Dropping a table in use is private (whatever uses it fails once it is gone), and
+            // so is the new table, while nothing sees it.
+            entry("u1", &["u0"], |m| {
+                m.drop_table("cache");
+                m.create_table("cache", |t| {
+                    t.id("id");
+                });
+            }),
+            // Once committed, deployed code uses the new `cache`.
+            entry("u2", &["u1"], |m| {
+                m.create_index("ix_cache_id", "cache", ["id"]);
+            }),
+            entry("u3", &["u2"], |m| {
+                m.create_table("users_new", |t| {
+                    t.id("id");
+                });
+            }),
+            // The swap renames a table in use.
+            entry("u4", &["u3"], |m| {
+                m.rename_table("users", "users_old");
+                m.rename_table("users_new", "users");
+            }),
+            // `users` is in use, whichever table it names.
+            entry("u5", &["u4"], |m| {
+                m.add_column("users", "note", ColumnType::Text).nullable();
+            }),
+            entry("u6", &["u5"], |m| {
+                m.create_table("fresh", |t| {
+                    t.id("id");
+                });
+            }),
+            // A table in use gains a foreign key into a new one: it is locked.
+            entry("u7", &["u6"], |m| {
+                m.add_column("users_old", "fresh_id", ColumnType::BigInt)
+                    .nullable();
+                m.add_foreign_key(
+                    "fk_users_old_fresh",
+                    "users_old",
+                    ["fresh_id"],
+                    "fresh",
+                    ["id"],
+                );
+            }),
+            // Its writes wait for any lock on the new table now.
+            entry("u8", &["u7"], |m| {
+                m.add_column("fresh", "note", ColumnType::Text).nullable();
+            }),
+        ];
+        let registry = Registry::from_entries(entries).unwrap();
+        let graph = registry.graph().unwrap();
+        let accepted = BTreeSet::new();
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            let planner = planner_for(&registry, &graph, &accepted, dialect);
+            let up = planner
+                .upgrade_jobs(&planner.applied_rows(["u0"]), &[Target::Heads])
+                .unwrap();
+            let (may, _) = decided(&up, dialect);
+            assert_eq!(
+                may,
+                [true, false, true, false, false, true, false, false],
+                "{dialect}"
             );
         }
     }
