@@ -64,6 +64,7 @@ on_every_dialect!(
     partial_row_inside_a_whole_table_resumes_op_by_op,
     migrations_locking_only_new_tables_share_a_commit,
     a_failure_in_a_shared_commit_runs_the_ones_before_it_alone,
+    a_dropped_run_leaves_nothing_behind,
 );
 
 async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
@@ -1864,6 +1865,57 @@ async fn a_failure_in_a_shared_commit_runs_the_ones_before_it_alone(dialect: Dia
         "up again",
     )
     .await;
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// Whether `dr_nap` sleeps: only while the test drops the run around it.
+static NAPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn nap(_: &mut godwit::db::Connection) -> Result<(), BoxError> {
+    if NAPPING.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    Ok(())
+}
+
+fn dr_nap(m: &mut Migration) {
+    m.create_table("y", |t| {
+        t.id("id");
+    });
+    m.rust("nap", |db| Box::pin(nap(db)));
+}
+
+/// A run dropped halfway (a timeout around `up`) leaves its transaction open and its lock held
+/// on the connection: the next run on it rolls that back and releases the lock first, so it
+/// applies the migration afresh and other runners get the lock afterwards.
+async fn a_dropped_run_leaves_nothing_behind(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![entry!("dr1", [], sc_a), entry!("dr2", ["dr1"], dr_nap)];
+    let mut m = migrator(&db, entries.clone()).await;
+    NAPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let dropped = tokio::time::timeout(Duration::from_millis(500), m.up()).await;
+    NAPPING.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(dropped.is_err(), "the run naps for 30 s");
+    let report = m.up().await.unwrap();
+    assert_eq!(report.applied, ["dr2"]);
+    let status = states(&m.status().await.unwrap());
+    assert!(status.values().all(|s| *s == State::Applied), "{status:?}");
+    assert_live_matches(
+        m.connection(),
+        &model(&entries, &["dr1", "dr2"], dialect),
+        &[HISTORY],
+        "after the rerun",
+    )
+    .await;
+    // The lock is free: another runner takes it at once.
+    let mut other = migrator(&db, entries.clone())
+        .await
+        .lock_timeout(Duration::from_secs(1));
+    assert!(other.up().await.unwrap().nothing_to_do());
+    other.close().await.unwrap();
     m.close().await.unwrap();
     db.drop().await;
 }

@@ -166,6 +166,14 @@ async fn acquire_file(
 }
 
 impl Lock {
+    /// The SQL that releases a session lock; a file lock goes with its file.
+    pub(crate) fn release_sql(&self) -> Option<String> {
+        match self {
+            Lock::Session { release_sql } => Some(release_sql.clone()),
+            Lock::File(_) | Lock::None => None,
+        }
+    }
+
     pub(crate) async fn release(self, conn: &mut Connection) -> Result<(), DbError> {
         match self {
             Lock::Session { release_sql } => conn.fetch_text(&release_sql).await.map(drop),

@@ -431,6 +431,9 @@ pub struct Migrator {
     observer: Option<Observer>,
     /// The caller's observer while a shared commit holds events back.
     parked_observer: Option<Observer>,
+    /// Set while a run holds the lock, with the SQL that releases a session lock: still set
+    /// at the next run, it tells that a run was dropped halfway (a timeout around `up`).
+    unfinished_run: Option<Option<String>>,
     session_ready: bool,
     single_transaction: bool,
     commit_each: bool,
@@ -508,6 +511,7 @@ impl Migrator {
             allow_unknown: false,
             observer: None,
             parked_observer: None,
+            unfinished_run: None,
             session_ready: false,
             single_transaction: false,
             commit_each: false,
@@ -577,7 +581,7 @@ impl Migrator {
 
     /// Commits every migration on its own, also those that could share a commit: by default,
     /// on PostgreSQL and SQLite, consecutive migrations that lock only tables the run itself
-    /// creates or drops commit together (up to 50, for at most about 0.1 s), each still with
+    /// creates or drops commit together (up to 50, none joining after 0.1 s), each still with
     /// its history row; a failure among them runs the ones before it again alone, so the
     /// database ends as if they never shared. Their progress events come once they commit.
     /// What may share is explained in the [`shared`] module. With [`Migrator::single_transaction`]
@@ -743,12 +747,22 @@ impl Migrator {
         if let Some(observer) = self.parked_observer.take() {
             self.observer = Some(observer);
         }
+        if let Some(release) = self.unfinished_run.take() {
+            // A dropped run left its transaction open, and its session lock (PostgreSQL counts
+            // them) held: nothing of it may ride on this run's commits.
+            let _ = self.conn.execute("ROLLBACK").await;
+            if let Some(release) = release {
+                let _ = self.conn.fetch_text(&release).await;
+            }
+        }
         if !self.session_ready {
             self.configure_session().await?;
             self.session_ready = true;
         }
         let lock = lock::acquire(&mut self.conn, &self.history, self.lock_timeout).await?;
+        self.unfinished_run = Some(lock.release_sql());
         if let Err(e) = history::create(&mut self.conn, &self.history).await {
+            self.unfinished_run = None;
             let _ = lock.release(&mut self.conn).await;
             return Err(db_error("creating the history table", e));
         }
@@ -760,6 +774,7 @@ impl Migrator {
         lock: lock::Lock,
         result: Result<T, RunError>,
     ) -> Result<T, RunError> {
+        self.unfinished_run = None;
         let released = lock.release(&mut self.conn).await;
         let value = result?;
         released.map_err(|e| db_error("releasing the migration lock", e))?;
@@ -1255,7 +1270,7 @@ impl Planner<'_> {
             let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
-            let mut touches = Some(Vec::new());
+            let mut touches = shared::may_share_on(dialect).then(Vec::new);
             let mut index = done;
             while index < ops.len() {
                 let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
@@ -1379,7 +1394,7 @@ impl Planner<'_> {
                 continue;
             }
             let location = entry.location().to_string();
-            let mut touches = Some(Vec::new());
+            let mut touches = shared::may_share_on(dialect).then(Vec::new);
             let steps = match entry.record_down(dialect) {
                 Some(down) => {
                     if row.partial {
@@ -1730,11 +1745,13 @@ fn render_units(schema: &Schema, ops: &[Op], dialect: Dialect) -> StoredUnit {
     StoredUnit::Sql(rendered)
 }
 
-/// Adds the tables `op` locks to a job's, which become unknown once one op's are.
+/// Adds the tables `op` locks to a job's, which become unknown once one op's are (or were
+/// never looked for).
 fn add_touches(touches: &mut Option<Vec<Touch>>, op: &Op, before: &Schema, after: &Schema) {
-    match (touches.as_mut(), shared::touches(op, before, after)) {
-        (Some(all), Some(more)) => all.extend(more),
-        _ => *touches = None,
+    let Some(all) = touches else { return };
+    match shared::touches(op, before, after) {
+        Some(more) => all.extend(more),
+        None => *touches = None,
     }
 }
 

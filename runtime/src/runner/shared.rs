@@ -1,6 +1,7 @@
 //! Shared commits: on PostgreSQL and SQLite, consecutive migrations that lock only tables the run
 //! itself creates or drops commit together, up to [`MAX_JOBS`] of them, and no new one joins
-//! once the transaction has been open [`MAX_OPEN`].
+//! once the transaction has been open [`MAX_OPEN`], but one that drops a table the migration
+//! before it locked (PostgreSQL: the two commit together).
 //!
 //! A commit costs a disk flush, and creating or dropping a table costs less than that: applying
 //! a few hundred migrations to a fresh database (CI, tests, a developer's machine) is mostly
@@ -16,9 +17,9 @@
 //! - Their locks are held longer, so only migrations whose locks keep nothing else waiting may
 //!   share: every table they lock (their own, those their foreign keys reference, those with
 //!   foreign keys into them) is created by this run under a name not in use before it (no
-//!   deployed code uses it yet), or dropped by the run (whatever uses it fails once it is gone;
-//!   a table dropped by a later migration keeps the two in one transaction, so it is never left
-//!   locked and alive past a commit). A migration that locks any other table, runs SQL written
+//!   deployed code uses it yet), or dropped by the migration itself or, on PostgreSQL, the next
+//!   one, which then commits with it (whatever uses the table fails once it is gone; it is
+//!   never left locked and alive past a commit). A migration that locks any other table, runs SQL written
 //!   by hand or a Rust step (whose effects outside the database would happen twice after a
 //!   rollback), touches an enum type, or cannot run as one transaction, commits alone. SQLite
 //!   locks the whole database for writing: there [`MAX_OPEN`] bounds how much longer a writer
@@ -105,13 +106,19 @@ pub(super) struct Sharing {
     pub keep_until: usize,
 }
 
+/// Whether migrations may share commits on `dialect` at all: MySQL and MariaDB commit every DDL
+/// statement on their own.
+pub(super) fn may_share_on(dialect: Dialect) -> bool {
+    dialect != Dialect::Mysql
+}
+
 /// Which of the run's `jobs` may share a commit with their neighbours (see the module docs).
 pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
-    let alone = |index| Sharing {
-        may_share: false,
-        keep_until: index,
-    };
-    if dialect == Dialect::Mysql {
+    if !may_share_on(dialect) {
+        let alone = |index| Sharing {
+            may_share: false,
+            keep_until: index,
+        };
         return (0..jobs.len()).map(alone).collect();
     }
     // Every job's touches in run order, with the job's index; `None` stands for a job whose
@@ -126,7 +133,15 @@ pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
         .collect();
     // Names follow tables through renames, drops and re-creations, and are forgotten at a job
     // that may do any of them unseen. Walking back from the end: per touch, the job that drops
-    // the table it locks later in the run, if one does.
+    // the table it locks, if that is this job or the next: the two must then commit together,
+    // and a drop further ahead would keep the table locked, and alive, for longer. (Only
+    // SQLite's single write lock, which no table-by-table rule shortens, lets any cut.)
+    let soon = |index: usize| {
+        move |dropper: &usize| match dialect {
+            Dialect::Sqlite => *dropper == index,
+            _ => *dropper <= index + 1,
+        }
+    };
     let mut dropped_by: HashMap<&str, usize> = HashMap::new();
     let mut doomed: Vec<Option<usize>> = vec![None; touches.len()];
     for (k, &(index, touch)) in touches.iter().enumerate().rev() {
@@ -138,9 +153,11 @@ pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
             Some(Touch::Creates(name)) => {
                 dropped_by.remove(name.as_str());
             }
-            Some(Touch::Locks(name)) => doomed[k] = dropped_by.get(name.as_str()).copied(),
+            Some(Touch::Locks(name)) => {
+                doomed[k] = dropped_by.get(name.as_str()).copied().filter(soon(index))
+            }
             Some(Touch::Renames { from, to }) => {
-                doomed[k] = dropped_by.remove(to.as_str());
+                doomed[k] = dropped_by.remove(to.as_str()).filter(soon(index));
                 match doomed[k] {
                     Some(dropper) => dropped_by.insert(from, dropper),
                     None => dropped_by.remove(from.as_str()),
@@ -154,15 +171,18 @@ pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
     let mut created: HashSet<&str> = HashSet::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut in_use: HashSet<&str> = HashSet::new();
-    let mut sharing: Vec<Sharing> = (0..jobs.len()).map(alone).collect();
-    for (k, &(index, touch)) in touches.iter().enumerate() {
-        let job = &jobs[index];
-        let share = &mut sharing[index];
-        if k == 0 || touches[k - 1].0 != index {
-            share.may_share = job.transactional
+    let mut sharing: Vec<Sharing> = jobs
+        .iter()
+        .enumerate()
+        .map(|(index, job)| Sharing {
+            may_share: job.transactional
                 && execute::atomic(job, dialect)
-                && !execute::needs_foreign_keys_off(&job.steps, dialect);
-        }
+                && !execute::needs_foreign_keys_off(&job.steps, dialect),
+            keep_until: index,
+        })
+        .collect();
+    for (k, &(index, touch)) in touches.iter().enumerate() {
+        let share = &mut sharing[index];
         // Private: created by the run, or dropped by it; then by which job.
         let (private, dropper) = match touch {
             None => {
@@ -238,13 +258,14 @@ pub(super) fn group_len(sharing: &[Sharing], position: usize) -> usize {
 pub(super) enum Outcome {
     /// The first `n` jobs committed (fewer than given once [`MAX_OPEN`] passed).
     Committed(usize),
-    /// Nothing committed: the first `alone` jobs must run alone, the last of them being the
-    /// one that failed, before any shares again.
+    /// Nothing committed: the first `alone` jobs (up to the one that failed, or every one that
+    /// ran when the commit was refused) must run alone before any shares again.
     RolledBack { alone: usize },
 }
 
 /// Runs `jobs` (from [`group_len`]; `sharing` theirs; `position`: the 0-based place of the
-/// first in the run of `total`) in one transaction, as many as [`MAX_OPEN`] lets in.
+/// first in the run of `total`) in one transaction, as many as [`MAX_OPEN`] lets in, and then
+/// those that drop a table one before them locked.
 pub(super) async fn run(
     m: &mut Migrator,
     jobs: &[Job],
@@ -474,21 +495,22 @@ mod tests {
                 .unwrap();
             let ids: Vec<&str> = down.iter().map(|job| job.id.as_str()).collect();
             assert_eq!(ids[0], "n10");
-            // n09 creates `old` again; n05 renames `a2` back to `a`, which n01 drops; n03
-            // drops a table with a foreign key into `hot`, which stays.
+            // n09 creates `old` again; n05 renames `a2` back to `a`, which n01 drops, too far
+            // on to hold it locked until then; n03 drops a table with a foreign key into `hot`,
+            // which stays; n02 locks `a` for its foreign key, and n01 right after it drops `a`
+            // (on PostgreSQL, where the lock is `a`'s own, the two then commit together).
             let (may, groups) = decided(&down, dialect);
+            let n02 = dialect == Dialect::Postgres;
             assert_eq!(
                 may,
                 expect(&[
-                    false, true, false, false, false, true, false, false, true, true
+                    false, true, false, false, false, false, false, false, n02, true
                 ]),
                 "{dialect} down, {ids:?}"
             );
-            // n05 holds `a` locked until n01 drops it, but n04 to n02 cannot share: it commits
-            // alone. n02 locks `a` for its foreign key, and n01 right after it drops `a`.
             let together = match dialect {
-                Dialect::Mysql => vec![0; 10],
-                _ => vec![0, 0, 0, 0, 0, 0, 0, 0, 2, 0],
+                Dialect::Postgres => vec![0, 0, 0, 0, 0, 0, 0, 0, 2, 0],
+                _ => vec![0; 10],
             };
             assert_eq!(groups, together, "{dialect} down");
         }
@@ -553,6 +575,13 @@ mod tests {
             entry("u8", &["u7"], |m| {
                 m.add_column("fresh", "note", ColumnType::Text).nullable();
             }),
+            // No ops (a merge, say): nothing locked.
+            entry("u9", &["u8"], |_| {}),
+            entry("u10", &["u9"], |m| {
+                m.create_table("later", |t| {
+                    t.id("id");
+                });
+            }),
         ];
         let registry = Registry::from_entries(entries).unwrap();
         let graph = registry.graph().unwrap();
@@ -562,12 +591,15 @@ mod tests {
             let up = planner
                 .upgrade_jobs(&planner.applied_rows(["u0"]), &[Target::Heads])
                 .unwrap();
-            let (may, _) = decided(&up, dialect);
+            let (may, groups) = decided(&up, dialect);
             assert_eq!(
                 may,
-                [true, false, true, false, false, true, false, false],
+                [
+                    true, false, true, false, false, true, false, false, true, true
+                ],
                 "{dialect}"
             );
+            assert_eq!(groups, [0, 0, 0, 0, 0, 0, 0, 0, 2, 0], "{dialect}");
         }
     }
 }
