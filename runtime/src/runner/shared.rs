@@ -516,6 +516,28 @@ mod tests {
         }
     }
 
+    /// A group ends where every job's `keep_until` is in, within `MAX_JOBS`.
+    #[test]
+    fn a_group_holds_the_drops_its_jobs_wait_for() {
+        use super::{MAX_JOBS, Sharing};
+        let share = |keep_until| Sharing {
+            may_share: true,
+            keep_until,
+        };
+        let alone = Sharing {
+            may_share: false,
+            keep_until: 0,
+        };
+        // From job 10: 11 waits for 12's drop, which cannot share: 10 alone, so no group.
+        assert_eq!(group_len(&[share(10), share(12), alone], 10), 0);
+        // 11 waits for 12, which shares: all three.
+        assert_eq!(group_len(&[share(10), share(12), share(12), alone], 10), 3);
+        // 10 waits for 12, and 11 for 13, past the end: no cut leaves none waiting.
+        assert_eq!(group_len(&[share(12), share(13), share(12)], 10), 0);
+        let many: Vec<Sharing> = (0..MAX_JOBS + 5).map(share).collect();
+        assert_eq!(group_len(&many, 0), MAX_JOBS);
+    }
+
     /// A name in use before the run stays in use, whatever the run does to its table.
     #[test]
     fn names_in_use_before_the_run_stay_in_use() {
