@@ -532,7 +532,7 @@ mod tests {
         assert_eq!(group_len(&[share(10), share(12), alone], 10), 0);
         // 11 waits for 12, which shares: all three.
         assert_eq!(group_len(&[share(10), share(12), share(12), alone], 10), 3);
-        // 10 waits for 12, and 11 for 13, past the end: no cut leaves none waiting.
+        // 10 waits for 12, and 11 for 13, past the end: every cut leaves one waiting.
         assert_eq!(group_len(&[share(12), share(13), share(12)], 10), 0);
         let many: Vec<Sharing> = (0..MAX_JOBS + 5).map(share).collect();
         assert_eq!(group_len(&many, 0), MAX_JOBS);
