@@ -890,11 +890,10 @@ impl Migrator {
     /// Runs `jobs` in order, each in a commit of its own or, where [`shared`] allows, several
     /// to a commit. Returns their ids.
     async fn run_jobs(&mut self, jobs: &mut [Job]) -> Result<Vec<String>, RunError> {
-        let dialect = match self.commit_each {
-            true => Dialect::Mysql,
-            false => self.conn.dialect(),
+        let sharing = match self.commit_each {
+            true => shared::each_alone(jobs.len()),
+            false => shared::shareable(jobs, self.conn.dialect()),
         };
-        let sharing = shared::shareable(jobs, dialect);
         let total = jobs.len();
         let mut done = Vec::with_capacity(total);
         let mut position = 0;

@@ -106,6 +106,15 @@ pub(super) struct Sharing {
     pub keep_until: usize,
 }
 
+/// `len` jobs that commit each alone.
+pub(super) fn each_alone(len: usize) -> Vec<Sharing> {
+    let alone = |index| Sharing {
+        may_share: false,
+        keep_until: index,
+    };
+    (0..len).map(alone).collect()
+}
+
 /// Whether migrations may share commits on `dialect` at all: MySQL and MariaDB commit every DDL
 /// statement on their own.
 pub(super) fn may_share_on(dialect: Dialect) -> bool {
@@ -115,11 +124,7 @@ pub(super) fn may_share_on(dialect: Dialect) -> bool {
 /// Which of the run's `jobs` may share a commit with their neighbours (see the module docs).
 pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
     if !may_share_on(dialect) {
-        let alone = |index| Sharing {
-            may_share: false,
-            keep_until: index,
-        };
-        return (0..jobs.len()).map(alone).collect();
+        return each_alone(jobs.len());
     }
     // Every job's touches in run order, with the job's index; `None` stands for a job whose
     // touches are not known.
