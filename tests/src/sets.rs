@@ -275,12 +275,48 @@ fn c5(m: &mut Migration) {
 }
 
 /// A set by name, for the test runner binary.
+/// MySQL runs `d2`..`d4` as one deferred group once `d1` is applied; `d3` changes `d_held`,
+/// which a test can keep it waiting on.
+pub fn deferrable() -> Vec<MigrationEntry> {
+    vec![
+        entry!("d1", [], d1),
+        entry!("d2", ["d1"], d2),
+        entry!("d3", ["d2"], d3),
+        entry!("d4", ["d3"], d4),
+    ]
+}
+
+fn d1(m: &mut Migration) {
+    m.create_table("d_held", |t| {
+        t.id("id");
+    });
+}
+
+fn d2(m: &mut Migration) {
+    m.create_table("d_two", |t| {
+        t.id("id");
+        t.string("name", 50).not_null();
+    });
+    m.create_index("ix_d_two_name", "d_two", ["name"]);
+}
+
+fn d3(m: &mut Migration) {
+    m.add_column("d_held", "note", ColumnType::Text);
+}
+
+fn d4(m: &mut Migration) {
+    m.create_table("d_four", |t| {
+        t.id("id");
+    });
+}
+
 pub fn by_name(name: &str) -> Option<Vec<MigrationEntry>> {
     match name {
         "every_op" => Some(every_op()),
         "killable" => Some(killable()),
         "crowded" => Some(crowded()),
         "gated" => Some(gated(true)),
+        "deferrable" => Some(deferrable()),
         _ => None,
     }
 }

@@ -183,6 +183,19 @@ impl Printer {
                         duration(*wait)
                     );
                 }
+                Event::Located {
+                    id,
+                    ops_done,
+                    ops_total,
+                } => {
+                    p.clear();
+                    if text {
+                        println!(
+                            "  {id}: an interrupted run left it unrecorded; the schema shows \
+                             {ops_done} of {ops_total} ops applied"
+                        );
+                    }
+                }
             }
             p.draw();
         }
@@ -227,6 +240,9 @@ impl Printer {
                             json(current)
                         );
                     }
+                    State::Interrupted { reason } => {
+                        let _ = write!(out, ",\"reason\":{}", json(reason));
+                    }
                     _ => {}
                 }
                 out.push('}');
@@ -263,7 +279,7 @@ impl Printer {
             let color = match m.state {
                 State::Applied => GREEN,
                 State::Pending => DIM,
-                State::Changed { .. } | State::Unknown => RED,
+                State::Changed { .. } | State::Unknown | State::Interrupted { .. } => RED,
                 State::Partial { .. } => YELLOW,
             };
             println!(
@@ -292,6 +308,13 @@ impl Printer {
             status.history_table,
             dialect.name()
         );
+        let interrupted = status.migrations.iter().find_map(|m| match &m.state {
+            State::Interrupted { reason } => Some(reason),
+            _ => None,
+        });
+        if let Some(reason) = interrupted {
+            println!("{}", self.paint(RED, &format!("interrupted: {reason}")));
+        }
     }
 
     pub fn history(&self, lines: &[Line]) {

@@ -12,7 +12,7 @@ mod sqlite;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::db::{Connection, DbError};
-use crate::op::{Column, ColumnType, DefaultValue, Dialect, Literal, ReferentialAction};
+use crate::op::{Column, ColumnType, DefaultValue, Dialect, Literal, ReferentialAction, Table};
 use crate::schema::Schema;
 
 /// A dialect-specific, comparable description of a schema.
@@ -85,65 +85,9 @@ impl Catalog {
     pub fn expected(schema: &Schema, dialect: Dialect) -> Catalog {
         let mut catalog = Catalog::default();
         for t in schema.tables() {
-            let mut table = CatalogTable {
-                columns: t
-                    .columns
-                    .iter()
-                    .map(|c| CatalogColumn {
-                        name: c.name.clone(),
-                        ty: native_type(schema, c, dialect),
-                        nullable: c.nullable,
-                        default: c.default.as_ref().map(|d| expected_default(&c.ty, d)),
-                        auto_increment: c.auto_increment,
-                    })
-                    .collect(),
-                primary_key: t.primary_key.as_ref().map(|pk| {
-                    let name = (dialect == Dialect::Postgres).then(|| pk.name.clone());
-                    (name, pk.columns.clone())
-                }),
-                checks: t.checks.iter().map(|c| c.name.clone()).collect(),
-                ..CatalogTable::default()
-            };
-            for u in &t.uniques {
-                match dialect {
-                    Dialect::Postgres => {
-                        table
-                            .uniques
-                            .insert((Some(u.name.clone()), u.columns.clone()));
-                    }
-                    // MySQL keeps a unique constraint as a unique index of the same name.
-                    Dialect::Mysql => {
-                        table.indexes.insert(CatalogIndex {
-                            name: u.name.clone(),
-                            columns: u.columns.clone(),
-                            unique: true,
-                            partial: false,
-                        });
-                    }
-                    Dialect::Sqlite => {
-                        table.uniques.insert((None, u.columns.clone()));
-                    }
-                }
-            }
-            for i in &t.indexes {
-                table.indexes.insert(CatalogIndex {
-                    name: i.name.clone(),
-                    columns: i.columns.clone(),
-                    unique: i.unique,
-                    partial: i.predicate.is_some(),
-                });
-            }
-            for fk in &t.foreign_keys {
-                table.foreign_keys.insert(CatalogForeignKey {
-                    name: (dialect != Dialect::Sqlite).then(|| fk.name.clone()),
-                    columns: fk.columns.clone(),
-                    ref_table: fk.ref_table.clone(),
-                    ref_columns: fk.ref_columns.clone(),
-                    on_delete: action_name(fk.on_delete),
-                    on_update: action_name(fk.on_update),
-                });
-            }
-            catalog.tables.insert(t.name.clone(), table);
+            catalog
+                .tables
+                .insert(t.name.clone(), CatalogTable::expected(schema, t, dialect));
         }
         if dialect == Dialect::Postgres {
             for (name, values) in schema.enums() {
@@ -179,6 +123,71 @@ impl Catalog {
             ));
         }
         out
+    }
+}
+
+impl CatalogTable {
+    /// What introspecting `dialect` should find of the model's table `t` in `schema`.
+    pub fn expected(schema: &Schema, t: &Table, dialect: Dialect) -> CatalogTable {
+        let mut table = CatalogTable {
+            columns: t
+                .columns
+                .iter()
+                .map(|c| CatalogColumn {
+                    name: c.name.clone(),
+                    ty: native_type(schema, c, dialect),
+                    nullable: c.nullable,
+                    default: c.default.as_ref().map(|d| expected_default(&c.ty, d)),
+                    auto_increment: c.auto_increment,
+                })
+                .collect(),
+            primary_key: t.primary_key.as_ref().map(|pk| {
+                let name = (dialect == Dialect::Postgres).then(|| pk.name.clone());
+                (name, pk.columns.clone())
+            }),
+            checks: t.checks.iter().map(|c| c.name.clone()).collect(),
+            ..CatalogTable::default()
+        };
+        for u in &t.uniques {
+            match dialect {
+                Dialect::Postgres => {
+                    table
+                        .uniques
+                        .insert((Some(u.name.clone()), u.columns.clone()));
+                }
+                // MySQL keeps a unique constraint as a unique index of the same name.
+                Dialect::Mysql => {
+                    table.indexes.insert(CatalogIndex {
+                        name: u.name.clone(),
+                        columns: u.columns.clone(),
+                        unique: true,
+                        partial: false,
+                    });
+                }
+                Dialect::Sqlite => {
+                    table.uniques.insert((None, u.columns.clone()));
+                }
+            }
+        }
+        for i in &t.indexes {
+            table.indexes.insert(CatalogIndex {
+                name: i.name.clone(),
+                columns: i.columns.clone(),
+                unique: i.unique,
+                partial: i.predicate.is_some(),
+            });
+        }
+        for fk in &t.foreign_keys {
+            table.foreign_keys.insert(CatalogForeignKey {
+                name: (dialect != Dialect::Sqlite).then(|| fk.name.clone()),
+                columns: fk.columns.clone(),
+                ref_table: fk.ref_table.clone(),
+                ref_columns: fk.ref_columns.clone(),
+                on_delete: action_name(fk.on_delete),
+                on_update: action_name(fk.on_update),
+            });
+        }
+        table
     }
 }
 

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `id` | the migration id (primary key) |
 //! | `checksum` | [`super::checksum`] of the migration when it was applied |
-//! | `state` | `applied`, or `partial`: stopped midway, `ops_done` ops of `ops_total` applied |
+//! | `state` | `applied`; `partial`: stopped midway, `ops_done` ops of `ops_total` applied; or `unconfirmed`: in a MySQL run whose progress is recorded at its end ([`super::deferred`]) |
 //! | `ops_done`, `ops_total` | progress, in ops; a rerun resumes at op `ops_done` |
 //! | `statements_done` | statements of op `ops_done` already committed (MySQL multi-statement ops) |
 //! | `applied_at`, `execution_ms` | when it was applied (UTC) and how long it took |
@@ -58,7 +58,10 @@ impl HistoryTable {
 pub(crate) struct Row {
     pub id: String,
     pub checksum: String,
+    /// Stopped midway, or `unconfirmed`.
     pub partial: bool,
+    /// In a deferred MySQL run: any number of its ops may be applied, as the live schema tells.
+    pub unconfirmed: bool,
     pub ops_done: usize,
     pub ops_total: usize,
     pub statements_done: usize,
@@ -217,16 +220,18 @@ pub(crate) async fn read(conn: &mut Connection, table: &HistoryTable) -> Result<
             };
             let count = |i: usize| int(i).map(|v| usize::try_from(v).unwrap_or(0));
             let state = text(2);
-            if state != "applied" && state != "partial" {
+            if !["applied", "partial", "unconfirmed"].contains(&state.as_str()) {
                 return Err(format!(
-                    "history row `{}` has state `{state}`; expected `applied` or `partial`",
+                    "history row `{}` has state `{state}`; expected `applied`, `partial` or \
+                     `unconfirmed`",
                     text(0)
                 ));
             }
             Ok(Row {
                 id: text(0),
                 checksum: text(1),
-                partial: state == "partial",
+                partial: state != "applied",
+                unconfirmed: state == "unconfirmed",
                 ops_done: count(3)?,
                 ops_total: count(4)?,
                 statements_done: count(5)?,
@@ -272,14 +277,26 @@ fn literal(dialect: Dialect, value: &str) -> String {
 
 /// Records a migration: started (`partial`) or applied.
 pub(crate) fn insert(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>) -> String {
+    insert_as(dialect, table, row, state(row.partial))
+}
+
+/// Records a migration that a deferred run is about to apply ([`super::deferred`]).
+pub(crate) fn insert_unconfirmed(
+    dialect: Dialect,
+    table: &HistoryTable,
+    row: &NewRow<'_>,
+) -> String {
+    insert_as(dialect, table, row, "unconfirmed")
+}
+
+fn insert_as(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>, state: &str) -> String {
     format!(
         "INSERT INTO {} (id, checksum, state, ops_done, ops_total, statements_done, applied_at, \
          execution_ms, seq, parents, location, down_sql) \
-         VALUES ({}, {}, '{}', {}, {}, 0, {}, {}, {}, {}, {}, {})",
+         VALUES ({}, {}, '{state}', {}, {}, 0, {}, {}, {}, {}, {}, {})",
         table.sql(dialect),
         literal(dialect, row.id),
         literal(dialect, row.checksum),
-        state(row.partial),
         row.ops_done,
         row.ops_total,
         now(dialect),
@@ -322,6 +339,34 @@ pub(crate) fn complete(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>)
         literal(dialect, row.down_sql),
         literal(dialect, row.id),
         ops = row.ops_total,
+    )
+}
+
+/// Marks an applied migration that a deferred run is about to revert ([`super::deferred`]).
+pub(crate) fn unconfirm(dialect: Dialect, table: &HistoryTable, id: &str) -> String {
+    format!(
+        "UPDATE {} SET state = 'unconfirmed', ops_done = 0, statements_done = 0 WHERE id = {}",
+        table.sql(dialect),
+        literal(dialect, id)
+    )
+}
+
+/// Records where the live schema shows a migration stands: `ops_done` of `ops_total` applied.
+pub(crate) fn settle(
+    dialect: Dialect,
+    table: &HistoryTable,
+    id: &str,
+    ops_done: usize,
+    ops_total: usize,
+) -> String {
+    if ops_done == 0 {
+        return delete(dialect, table, id);
+    }
+    format!(
+        "UPDATE {} SET state = '{}', ops_done = {ops_done}, statements_done = 0 WHERE id = {}",
+        table.sql(dialect),
+        state(ops_done < ops_total),
+        literal(dialect, id)
     )
 }
 

@@ -28,6 +28,7 @@
 #![allow(clippy::result_large_err)]
 
 mod checksum;
+mod deferred;
 mod execute;
 mod history;
 mod lock;
@@ -90,6 +91,13 @@ pub enum Event {
         wait: Duration,
         error: String,
     },
+    /// An interrupted MySQL run left this migration's progress unrecorded: the live schema
+    /// shows `ops_done` of its `ops_total` ops applied, which the history now records.
+    Located {
+        id: String,
+        ops_done: usize,
+        ops_total: usize,
+    },
 }
 
 /// What a run did.
@@ -131,6 +139,9 @@ pub enum State {
     },
     /// Recorded in the database, unknown to this binary (applied by another release or branch).
     Unknown,
+    /// An interrupted MySQL run left its progress unrecorded, and the live schema does not tell
+    /// how far it got: `reason` says why.
+    Interrupted { reason: String },
 }
 
 impl State {
@@ -141,6 +152,7 @@ impl State {
             State::Changed { .. } => "changed",
             State::Partial { .. } => "partial",
             State::Unknown => "unknown",
+            State::Interrupted { .. } => "interrupted",
         }
     }
 }
@@ -250,6 +262,8 @@ pub enum RunError {
         #[source]
         source: Box<RunError>,
     },
+    #[error("cannot tell where an interrupted run stopped: {0}")]
+    Unsettled(String),
     #[error("cannot revert migration `{id}` ({location}): {reason}")]
     CannotRevert {
         id: String,
@@ -404,6 +418,8 @@ pub(crate) struct Job {
     pub down_sql: String,
     /// The tables its ops lock, in order; `None` when not known ([`shared::touches`]).
     pub touches: Option<Vec<Touch>>,
+    /// MySQL: the tables its ops change, in order; `None` when not known ([`deferred`]).
+    pub trace: Option<deferred::Trace>,
     pub seq: i64,
 }
 
@@ -675,28 +691,55 @@ impl Migrator {
         } else {
             Vec::new()
         };
+        // Where an interrupted MySQL run stopped, as the live schema shows ([`deferred`]).
+        let located: Result<HashMap<String, usize>, String> =
+            if rows.iter().any(|r| r.unconfirmed) {
+                let live = crate::introspect::introspect(&mut self.conn, &[&self.history.name])
+                    .await
+                    .map_err(|e| {
+                        db_error(
+                            "reading the schema to find where an interrupted run stopped",
+                            e,
+                        )
+                    })?;
+                deferred::locate(&self.planner(), &rows, &live)
+                    .map(|found| found.into_iter().map(|(id, done, _)| (id, done)).collect())
+            } else {
+                Ok(HashMap::new())
+            };
         let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
         let mut migrations = Vec::with_capacity(self.graph.len());
         for id in self.graph.order() {
             let entry = self.entry(id);
-            let row = by_id.get(id);
+            let row = by_id.get(id).copied();
+            let ops_done = |row: &Row| match (&located, row.unconfirmed) {
+                (_, false) => Ok(row.ops_done),
+                (Ok(found), true) => Ok(found[row.id.as_str()]),
+                (Err(reason), true) => Err(reason.clone()),
+            };
             let state = match row {
                 None => State::Pending,
-                Some(row) if row.partial => State::Partial {
-                    ops_done: row.ops_done,
-                    ops_total: row.ops_total,
-                },
-                Some(row) => {
-                    let current = checksum(entry);
-                    if current == row.checksum {
-                        State::Applied
-                    } else {
-                        State::Changed {
-                            recorded: row.checksum.clone(),
-                            current,
+                Some(row) => match ops_done(row) {
+                    Err(reason) => State::Interrupted { reason },
+                    Ok(0) if row.unconfirmed => State::Pending,
+                    Ok(done) if row.partial && (!row.unconfirmed || done < row.ops_total) => {
+                        State::Partial {
+                            ops_done: done,
+                            ops_total: row.ops_total,
                         }
                     }
-                }
+                    Ok(_) => {
+                        let current = checksum(entry);
+                        if current == row.checksum {
+                            State::Applied
+                        } else {
+                            State::Changed {
+                                recorded: row.checksum.clone(),
+                                current,
+                            }
+                        }
+                    }
+                },
             };
             migrations.push(MigrationStatus {
                 id: id.to_owned(),
@@ -812,10 +855,12 @@ impl Migrator {
         Ok(())
     }
 
+    /// The history, with where an interrupted MySQL run stopped recorded first ([`deferred`]).
     async fn read_history(&mut self) -> Result<Vec<Row>, RunError> {
-        history::read(&mut self.conn, &self.history)
+        let rows = history::read(&mut self.conn, &self.history)
             .await
-            .map_err(RunError::History)
+            .map_err(RunError::History)?;
+        deferred::settle(self, rows).await
     }
 
     fn planner(&self) -> Planner<'_> {
@@ -899,7 +944,17 @@ impl Migrator {
         let mut position = 0;
         // After a shared transaction rolled back, its jobs up to the failing one run alone.
         let mut alone_until = 0;
+        let deferring = self.conn.dialect() == Dialect::Mysql && !self.commit_each;
         while position < total {
+            if deferring {
+                let len = deferred::group_len(&jobs[position..]);
+                if len > 1 {
+                    deferred::run(self, &jobs[position..][..len], position, total).await?;
+                    done.extend(jobs[position..][..len].iter().map(|job| job.id.clone()));
+                    position += len;
+                    continue;
+                }
+            }
             let len = shared::group_len(&sharing[position..], position);
             if position >= alone_until && len > 1 {
                 let (group, shares) = (&jobs[position..][..len], &sharing[position..][..len]);
@@ -1184,6 +1239,7 @@ impl Planner<'_> {
                     id: id.to_owned(),
                     checksum: checksum(entry),
                     partial: false,
+                    unconfirmed: false,
                     ops_done: ops,
                     ops_total: ops,
                     statements_done: 0,
@@ -1270,6 +1326,7 @@ impl Planner<'_> {
             let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
             let mut steps = Vec::with_capacity(ops.len() - done);
             let mut touches = shared::may_share_on(dialect).then(Vec::new);
+            let mut trace = (dialect == Dialect::Mysql).then(Vec::new);
             let mut index = done;
             while index < ops.len() {
                 let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
@@ -1289,6 +1346,7 @@ impl Planner<'_> {
                         .get(offset + 1)
                         .map_or(&replay.schema, |next| &next.before);
                     add_touches(&mut touches, op, &advanced[offset].before, after);
+                    deferred::add_trace(&mut trace, op, &advanced[offset].before, after, dialect);
                 }
                 index += group.len();
             }
@@ -1317,6 +1375,7 @@ impl Planner<'_> {
                 parents: entry.after().join(","),
                 down_sql: down.encode(),
                 touches,
+                trace,
                 seq: row.map_or(seq, |r| r.seq),
             });
         }
@@ -1394,6 +1453,7 @@ impl Planner<'_> {
             }
             let location = entry.location().to_string();
             let mut touches = shared::may_share_on(dialect).then(Vec::new);
+            let mut trace = (dialect == Dialect::Mysql).then(Vec::new);
             let steps = match entry.record_down(dialect) {
                 Some(down) => {
                     if row.partial {
@@ -1415,6 +1475,13 @@ impl Planner<'_> {
                             .render(op, &replay.schema, dialect)
                             .map_err(|source| self.model_error(entry, source))?;
                         add_touches(&mut touches, op, &advanced.before, &replay.schema);
+                        deferred::add_trace(
+                            &mut trace,
+                            op,
+                            &advanced.before,
+                            &replay.schema,
+                            dialect,
+                        );
                         parts.push(part(op, rendered));
                     }
                     vec![Step::one(0, "down".into(), parts)]
@@ -1451,6 +1518,13 @@ impl Planner<'_> {
                             let advanced = advance(&mut replay.schema, op, dialect, false)
                                 .map_err(|source| self.model_error(entry, source))?;
                             add_touches(&mut touches, op, &advanced.before, &replay.schema);
+                            deferred::add_trace(
+                                &mut trace,
+                                op,
+                                &advanced.before,
+                                &replay.schema,
+                                dialect,
+                            );
                             if !left_to_drop {
                                 let rendered = advanced
                                     .render(op, &replay.schema, dialect)
@@ -1471,6 +1545,7 @@ impl Planner<'_> {
             };
             let mut job = down_job(row, location, entry.is_transactional(), steps);
             job.touches = touches;
+            job.trace = trace;
             jobs.push(job);
         }
         Ok(jobs)
@@ -1780,6 +1855,7 @@ fn down_job(row: &Row, location: String, transactional: bool, steps: Vec<Step>) 
         parents: String::new(),
         down_sql: String::new(),
         touches: None,
+        trace: None,
         seq: row.seq,
     }
 }

@@ -1,0 +1,471 @@
+//! Deferred progress on MySQL and MariaDB: consecutive migrations whose every step is one DDL
+//! statement with an effect the schema model sees run as a group, up to [`MAX_JOBS`], whose
+//! history is written twice: before its first statement, each of its rows as `unconfirmed`,
+//! and after its last, each as applied (or removed, on the way down). One commit each.
+//!
+//! MySQL commits every DDL statement on its own, so a migration there cannot commit together
+//! with its history row: recording progress op by op costs a commit per op on top of the DDL's
+//! own, more than many DDL statements cost. Here the record of where a run stands is the live
+//! schema itself:
+//! - Every op of a group changes a table in a way that introspection sees, and leads to a
+//!   state of the tables it touches that no earlier point of the group had: each point of the
+//!   group is told apart from every other by the live schema alone ([`group_len`]).
+//! - A failure is reported where it happened, and the history is brought to what is applied,
+//!   in one commit, before the error returns.
+//! - A run that was killed (or whose last write failed) leaves rows `unconfirmed`. The next run
+//!   introspects the tables the group touches and finds the one point of the group they match
+//!   ([`locate`]), records it, and goes on from there; `status` reports it the same way. When
+//!   the tables match no point (changed by hand since), it stops and says which.
+//!
+//! Not grouped: SQL written by hand and Rust steps (the model does not see their effects),
+//! migrations marked `transactional = false` (a batched backfill), steps of several statements
+//! (MySQL commits each), a migration resumed midway, unknown migrations reverted from stored SQL.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use super::history::{self, Row};
+use super::shared::{self, Touch};
+use super::{Event, Job, Migrator, Part, Planner, RunError, db_error, execute};
+use crate::graph::Direction;
+use crate::introspect::{Catalog, CatalogTable};
+use crate::op::{Dialect, Op};
+use crate::schema::Schema;
+
+/// At most this many migrations share the two history commits, and a killed run's next run
+/// looks for the point where it stopped among their ops.
+pub(super) const MAX_JOBS: usize = 50;
+
+/// A table an op touches, as introspection finds it before and after the op (`None`: absent).
+#[derive(Debug, Clone)]
+pub(crate) struct TableChange {
+    name: String,
+    before: Option<CatalogTable>,
+    after: Option<CatalogTable>,
+}
+
+/// Per op a job applies to the model, in the order it runs them, the tables the op touches.
+pub(crate) type Trace = Vec<Vec<TableChange>>;
+
+/// The tables `op` touches; `None` when not known (SQL written by hand, a Rust step).
+fn changes(op: &Op, before: &Schema, after: &Schema, dialect: Dialect) -> Option<Vec<TableChange>> {
+    let touches = shared::touches(op, before, after)?;
+    let mut names: Vec<&str> = Vec::new();
+    for touch in &touches {
+        let (first, second) = match touch {
+            Touch::Creates(name) | Touch::Drops(name) | Touch::Locks(name) => (name, None),
+            Touch::Renames { from, to } => (from, Some(to)),
+        };
+        for name in std::iter::once(first).chain(second) {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    let catalog = |schema: &Schema, name: &str| {
+        schema
+            .table(name)
+            .map(|t| CatalogTable::expected(schema, t, dialect))
+    };
+    Some(
+        names
+            .into_iter()
+            .map(|name| TableChange {
+                name: name.to_owned(),
+                before: catalog(before, name),
+                after: catalog(after, name),
+            })
+            .collect(),
+    )
+}
+
+/// Adds `op`'s changes to a job's trace, which becomes unknown once one op's are.
+pub(super) fn add_trace(
+    trace: &mut Option<Trace>,
+    op: &Op,
+    before: &Schema,
+    after: &Schema,
+    dialect: Dialect,
+) {
+    let Some(all) = trace else { return };
+    match changes(op, before, after, dialect) {
+        Some(more) => all.push(more),
+        None => *trace = None,
+    }
+}
+
+/// Whether a job may run in a group: known ops, each step one DDL statement, the whole
+/// migration to apply or revert.
+fn eligible(job: &Job) -> bool {
+    let whole = match job.direction {
+        Direction::Up => !job.has_row && job.ops_done == 0,
+        Direction::Down => {
+            job.has_row && job.ops_done == job.ops_total && job.statements_done == 0
+        }
+    };
+    let statements = |parts: &[Part]| -> Option<usize> {
+        parts.iter().try_fold(0, |count, part| match part {
+            Part::Sql {
+                op,
+                one_statement_each: true,
+            } if !op.outside_transaction
+                && op.leftover.is_none()
+                && op
+                    .statements
+                    .iter()
+                    .all(|s| s.unless_exists.is_none() && !s.expect_no_rows) =>
+            {
+                Some(count + op.statements.len())
+            }
+            _ => None,
+        })
+    };
+    whole
+        && job.transactional
+        && job.ops_total > 0
+        && job.trace.is_some()
+        && job
+            .steps
+            .iter()
+            .all(|step| statements(&step.parts).is_some_and(|n| n <= 1))
+}
+
+/// How many of `jobs`, from the first, run as one group; below 2, the first runs alone.
+///
+/// Each op must bring a table it touches to a state that table had at no earlier point of the
+/// group: then the tables the group touches differ between any two points, and the live schema
+/// tells which point a run reached.
+pub(super) fn group_len(jobs: &[Job]) -> usize {
+    let mut seen: HashMap<&str, Vec<&Option<CatalogTable>>> = HashMap::new();
+    let mut len = 0;
+    for job in jobs.iter().take(MAX_JOBS) {
+        let Some(trace) = job.trace.as_ref().filter(|_| eligible(job)) else {
+            break;
+        };
+        for op in trace {
+            let new_point = op.iter().any(|change| {
+                seen.get(change.name.as_str())
+                    .map_or(change.before != change.after, |values| {
+                        !values.contains(&&change.after)
+                    })
+            });
+            if !new_point {
+                return len;
+            }
+            for change in op {
+                seen.entry(&change.name)
+                    .or_insert_with(|| vec![&change.before])
+                    .push(&change.after);
+            }
+        }
+        len += 1;
+    }
+    len
+}
+
+/// Runs `group`, recording its start and its end, or where it stopped.
+pub(super) async fn run(
+    m: &mut Migrator,
+    group: &[Job],
+    position: usize,
+    total: usize,
+) -> Result<(), RunError> {
+    let dialect = m.conn.dialect();
+    let starts: Vec<String> = group
+        .iter()
+        .map(|job| match job.direction {
+            Direction::Up => history::insert_unconfirmed(
+                dialect,
+                &m.history,
+                &execute::new_row(job, true, 0, 0),
+            ),
+            Direction::Down => history::unconfirm(dialect, &m.history, &job.id),
+        })
+        .collect();
+    execute::commit_together(&mut m.conn, &starts, false)
+        .await
+        .map_err(|e| db_error("recording the start of the migrations", e))?;
+    let mut took = Vec::with_capacity(group.len());
+    for (index, job) in group.iter().enumerate() {
+        match run_job(m, job, position + index + 1, total).await {
+            Ok(elapsed) => took.push(elapsed),
+            Err(stopped) => {
+                // Where the run stopped is known here: record it, rather than leave the next
+                // run to read it from the live schema. Should this write fail, that is what
+                // the next run does.
+                let writes = stopped_writes(m, group, &took, stopped.ops_done);
+                let _ = execute::commit_together(&mut m.conn, &writes, false).await;
+                return Err(stopped.error);
+            }
+        }
+    }
+    let ends: Vec<String> = group
+        .iter()
+        .zip(&took)
+        .map(|(job, elapsed)| applied_write(m, job, *elapsed))
+        .collect();
+    execute::commit_together(&mut m.conn, &ends, false)
+        .await
+        .map_err(|e| db_error("recording the migrations", e))
+}
+
+/// A job run to its end: recorded as applied, or its row removed.
+fn applied_write(m: &Migrator, job: &Job, elapsed: Duration) -> String {
+    let dialect = m.conn.dialect();
+    match job.direction {
+        Direction::Up => {
+            let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+            let row = execute::new_row(job, false, job.ops_total, ms);
+            history::complete(dialect, &m.history, &row)
+        }
+        Direction::Down => history::delete(dialect, &m.history, &job.id),
+    }
+}
+
+/// The history of a group that stopped in its job `took.len()`, with `ops_done` of its ops
+/// applied: the jobs before it done, the ones after it not started.
+fn stopped_writes(m: &Migrator, group: &[Job], took: &[Duration], ops_done: usize) -> Vec<String> {
+    let dialect = m.conn.dialect();
+    let stopped = took.len();
+    group
+        .iter()
+        .enumerate()
+        .map(|(index, job)| {
+            match (index.cmp(&stopped), job.direction) {
+                (Ordering::Less, _) => applied_write(m, job, took[index]),
+                // As a migration run alone leaves it: started, even with no op applied.
+                (Ordering::Equal, Direction::Up) => {
+                    history::progress(dialect, &m.history, &job.id, ops_done, 0)
+                }
+                (Ordering::Equal, Direction::Down) => {
+                    history::settle(dialect, &m.history, &job.id, ops_done, job.ops_total)
+                }
+                // Not started: as it was before the group.
+                (Ordering::Greater, _) => {
+                    history::settle(dialect, &m.history, &job.id, job.ops_done, job.ops_total)
+                }
+            }
+        })
+        .collect()
+}
+
+/// A job that stopped: the error, and its ops applied.
+struct Stopped {
+    error: RunError,
+    ops_done: usize,
+}
+
+/// Runs one job's statements, retrying one that gave up waiting for a lock.
+async fn run_job(
+    m: &mut Migrator,
+    job: &Job,
+    position: usize,
+    total: usize,
+) -> Result<Duration, Stopped> {
+    let started = Instant::now();
+    m.emit(Event::MigrationStarted {
+        id: job.id.clone(),
+        direction: job.direction,
+        position,
+        total,
+        ops: job.ops_total,
+        resume_from: 0,
+    });
+    let mut ops_done = job.ops_done;
+    for step in &job.steps {
+        let step_started = Instant::now();
+        let statement = step.parts.iter().find_map(|part| match part {
+            Part::Sql { op, .. } => op.statements.first(),
+            Part::Rust(..) => None,
+        });
+        let mut attempt = 0;
+        while let Some(statement) = statement {
+            let Err(error) = m.conn.execute(&statement.sql).await else {
+                break;
+            };
+            if error.is_lock_timeout() && attempt < m.retries {
+                let wait = execute::backoff(attempt);
+                attempt += 1;
+                m.emit(Event::Retrying {
+                    id: job.id.clone(),
+                    attempt,
+                    wait,
+                    error: error.to_string(),
+                });
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let error = RunError::Failed {
+                id: job.id.clone(),
+                location: job.location.clone(),
+                direction: job.direction,
+                index: step.first_op,
+                ops: job.ops_total,
+                op: step.description.clone(),
+                ops_applied: ops_done,
+                statements_committed: Vec::new(),
+                source: Box::new(error),
+            };
+            return Err(Stopped { error, ops_done });
+        }
+        ops_done = execute::ops_done_after(job, step);
+        m.emit(execute::op_finished(job, step, step_started));
+    }
+    let elapsed = started.elapsed();
+    m.emit(Event::MigrationFinished {
+        id: job.id.clone(),
+        direction: job.direction,
+        elapsed,
+    });
+    Ok(elapsed)
+}
+
+/// Per `unconfirmed` row of `rows`: its id, its ops applied as the `live` schema shows, and its
+/// ops in all. An error says why the live schema does not tell.
+pub(super) fn locate(
+    planner: &Planner<'_>,
+    rows: &[Row],
+    live: &Catalog,
+) -> Result<Vec<(String, usize, usize)>, String> {
+    let dialect = planner.dialect;
+    let mut unconfirmed: Vec<&Row> = rows.iter().filter(|r| r.unconfirmed).collect();
+    unconfirmed.sort_by_key(|r| r.seq);
+    for row in &unconfirmed {
+        let Some(entry) = planner.registry.get(&row.id) else {
+            return Err(format!(
+                "`{}` is not known to this binary; run the release that applied it",
+                row.id
+            ));
+        };
+        if super::checksum(entry) != row.checksum {
+            return Err(format!(
+                "`{}` ({}) changed since the run started; run the release that started it",
+                row.id,
+                entry.location()
+            ));
+        }
+    }
+    let confirmed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.unconfirmed && planner.graph.contains(&r.id))
+        .collect();
+    let mut schema = planner
+        .replay(&confirmed, &BTreeSet::new())
+        .map_err(|e| e.to_string())?
+        .schema;
+    // The group's ops in the order it ran them: on the way down, the states are the same,
+    // passed through backwards.
+    let mut trace: Trace = Vec::new();
+    let mut ops_total = Vec::with_capacity(unconfirmed.len());
+    for row in &unconfirmed {
+        let ops = planner.entry(&row.id).record_up(dialect).into_ops();
+        for op in &ops {
+            let before = schema.clone();
+            schema
+                .apply_without_rollback(op)
+                .map_err(|e| format!("`{}`: {e}", row.id))?;
+            trace.push(changes(op, &before, &schema, dialect).ok_or_else(|| {
+                format!("`{}` has ops whose tables are not known", row.id)
+            })?);
+        }
+        ops_total.push(ops.len());
+    }
+    let mut state: BTreeMap<&str, &Option<CatalogTable>> = BTreeMap::new();
+    for change in trace.iter().flatten() {
+        state.entry(&change.name).or_insert(&change.before);
+    }
+    let matches_live = |state: &BTreeMap<&str, &Option<CatalogTable>>| {
+        state
+            .iter()
+            .all(|(name, expected)| live.tables.get(*name) == expected.as_ref())
+    };
+    let mut points = Vec::new();
+    if matches_live(&state) {
+        points.push(0);
+    }
+    for (index, op) in trace.iter().enumerate() {
+        for change in op {
+            state.insert(&change.name, &change.after);
+        }
+        if matches_live(&state) {
+            points.push(index + 1);
+        }
+    }
+    let ids = || {
+        unconfirmed
+            .iter()
+            .map(|r| format!("`{}`", r.id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let tables = || {
+        state
+            .keys()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let point = match points.as_slice() {
+        [point] => *point,
+        [] => {
+            return Err(format!(
+                "a run of {} stopped without recording where, and the live tables {} match \
+                 none of the {} states it passes through: they were changed since. Bring them \
+                 to the state before or after one of those migrations' ops by hand; the next \
+                 run then reads where it stopped",
+                ids(),
+                tables(),
+                trace.len() + 1
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "a run of {} stopped without recording where, and the live tables {} match \
+                 more than one of the states it passes through",
+                ids(),
+                tables()
+            ));
+        }
+    };
+    let mut before = 0;
+    Ok(unconfirmed
+        .iter()
+        .zip(ops_total)
+        .map(|(row, ops)| {
+            let done = point.saturating_sub(before).min(ops);
+            before += ops;
+            (row.id.clone(), done, ops)
+        })
+        .collect())
+}
+
+/// Records where a run that left `unconfirmed` rows stopped, as the live schema shows; returns
+/// the history as it then stands.
+pub(super) async fn settle(m: &mut Migrator, rows: Vec<Row>) -> Result<Vec<Row>, RunError> {
+    if !rows.iter().any(|r| r.unconfirmed) {
+        return Ok(rows);
+    }
+    let live = crate::introspect::introspect(&mut m.conn, &[m.history.name.as_str()])
+        .await
+        .map_err(|e| db_error("reading the schema to find where an interrupted run stopped", e))?;
+    let located = locate(&m.planner(), &rows, &live).map_err(RunError::Unsettled)?;
+    let dialect = m.conn.dialect();
+    let writes: Vec<String> = located
+        .iter()
+        .map(|(id, done, total)| history::settle(dialect, &m.history, id, *done, *total))
+        .collect();
+    execute::commit_together(&mut m.conn, &writes, false)
+        .await
+        .map_err(|e| db_error("recording where an interrupted run stopped", e))?;
+    for (id, ops_done, ops_total) in located {
+        m.emit(Event::Located {
+            id,
+            ops_done,
+            ops_total,
+        });
+    }
+    history::read(&mut m.conn, &m.history)
+        .await
+        .map_err(RunError::History)
+}
