@@ -275,8 +275,8 @@ fn c5(m: &mut Migration) {
 }
 
 /// A set by name, for the test runner binary.
-/// MySQL runs `d2`..`d4` as one deferred group once `d1` is applied; `d3` changes `d_held`,
-/// which a test can keep it waiting on.
+/// MySQL runs `d1` alone (hand-written SQL) and `d2`..`d4` as one deferred group; `d3` changes
+/// `d_held`, which a test can keep it waiting on.
 pub fn deferrable() -> Vec<MigrationEntry> {
     vec![
         entry!("d1", [], d1),
@@ -290,6 +290,7 @@ fn d1(m: &mut Migration) {
     m.create_table("d_held", |t| {
         t.id("id");
     });
+    m.sql("INSERT INTO d_held (id) VALUES (1)");
 }
 
 fn d2(m: &mut Migration) {

@@ -70,7 +70,8 @@ options:
   --allow-unknown        upgrade although the database has migrations this binary lacks
   --single-transaction   up/down as one transaction: all of it or nothing (PostgreSQL, SQLite)
   --commit-each          up/down/redo: commit every migration alone, even those that lock only
-                         tables the run creates or drops (which share commits by default)
+                         tables the run creates or drops (which share commits by default); on
+                         MySQL, record progress op by op instead of per group
   --lock-timeout SECS    wait this long for another runner's lock (default: 60)
   --history-table NAME   [schema.]table of the history (default: godwit_migrations)
 

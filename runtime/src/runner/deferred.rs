@@ -100,9 +100,7 @@ pub(super) fn add_trace(
 fn eligible(job: &Job) -> bool {
     let whole = match job.direction {
         Direction::Up => !job.has_row && job.ops_done == 0,
-        Direction::Down => {
-            job.has_row && job.ops_done == job.ops_total && job.statements_done == 0
-        }
+        Direction::Down => job.has_row && job.ops_done == job.ops_total && job.statements_done == 0,
     };
     let statements = |parts: &[Part]| -> Option<usize> {
         parts.iter().try_fold(0, |count, part| match part {
@@ -175,11 +173,9 @@ pub(super) async fn run(
     let starts: Vec<String> = group
         .iter()
         .map(|job| match job.direction {
-            Direction::Up => history::insert_unconfirmed(
-                dialect,
-                &m.history,
-                &execute::new_row(job, true, 0, 0),
-            ),
+            Direction::Up => {
+                history::insert_unconfirmed(dialect, &m.history, &execute::new_row(job, true, 0, 0))
+            }
             Direction::Down => history::unconfirm(dialect, &m.history, &job.id),
         })
         .collect();
@@ -365,9 +361,10 @@ pub(super) fn locate(
             schema
                 .apply_without_rollback(op)
                 .map_err(|e| format!("`{}`: {e}", row.id))?;
-            trace.push(changes(op, &before, &schema, dialect).ok_or_else(|| {
-                format!("`{}` has ops whose tables are not known", row.id)
-            })?);
+            trace.push(
+                changes(op, &before, &schema, dialect)
+                    .ok_or_else(|| format!("`{}` has ops whose tables are not known", row.id))?,
+            );
         }
         ops_total.push(ops.len());
     }
@@ -448,7 +445,12 @@ pub(super) async fn settle(m: &mut Migrator, rows: Vec<Row>) -> Result<Vec<Row>,
     }
     let live = crate::introspect::introspect(&mut m.conn, &[m.history.name.as_str()])
         .await
-        .map_err(|e| db_error("reading the schema to find where an interrupted run stopped", e))?;
+        .map_err(|e| {
+            db_error(
+                "reading the schema to find where an interrupted run stopped",
+                e,
+            )
+        })?;
     let located = locate(&m.planner(), &rows, &live).map_err(RunError::Unsettled)?;
     let dialect = m.conn.dialect();
     let writes: Vec<String> = located

@@ -11,7 +11,8 @@
 //!
 //! A run, whatever the command:
 //! 1. takes the lock ([`lock`]) and sets the session's DDL lock timeout;
-//! 2. creates the history table if missing and reads it ([`history`]);
+//! 2. creates the history table if missing and reads it ([`history`]), settling where an
+//!    interrupted MySQL run stopped;
 //! 3. replays every applied migration on the schema model, in graph order;
 //! 4. plans, then renders every migration of the plan before running any, so a migration that
 //!    cannot run (an op this dialect refuses, an irreversible op on the way down) stops the run
@@ -20,7 +21,9 @@
 //!    dialect and the ops allow, otherwise op by op with the progress in the history row. Such
 //!    transactions of consecutive migrations that lock only tables the run creates or drops
 //!    are one ([`shared`]), unless [`Migrator::commit_each`]; with
-//!    [`Migrator::single_transaction`], all of them are one;
+//!    [`Migrator::single_transaction`], all of them are one. On MySQL, consecutive migrations of
+//!    one-statement steps record their progress at the start and end of their group, and the
+//!    live schema tells where an interrupted group stopped ([`deferred`]);
 //! 6. releases the lock, also on error.
 
 // A run returns at most one error, after the database work: its size costs nothing, and a flat
@@ -141,7 +144,9 @@ pub enum State {
     Unknown,
     /// An interrupted MySQL run left its progress unrecorded, and the live schema does not tell
     /// how far it got: `reason` says why.
-    Interrupted { reason: String },
+    Interrupted {
+        reason: String,
+    },
 }
 
 impl State {
@@ -600,8 +605,10 @@ impl Migrator {
     /// creates or drops commit together (up to 50, none joining after 0.1 s), each still with
     /// its history row; a failure among them runs the ones before it again alone, so the
     /// database ends as if they never shared. Their progress events come once they commit.
-    /// What may share is explained in the [`shared`] module. With [`Migrator::single_transaction`]
-    /// a run is one commit anyway, and this changes nothing. Default: off.
+    /// What may share is explained in the [`shared`] module. On MySQL, it also records every
+    /// migration's progress as it goes, instead of at the start and end of a group
+    /// ([`deferred`]). With [`Migrator::single_transaction`] a run is one commit anyway, and
+    /// this changes nothing. Default: off.
     pub fn commit_each(mut self, on: bool) -> Self {
         self.commit_each = on;
         self
@@ -692,21 +699,21 @@ impl Migrator {
             Vec::new()
         };
         // Where an interrupted MySQL run stopped, as the live schema shows ([`deferred`]).
-        let located: Result<HashMap<String, usize>, String> =
-            if rows.iter().any(|r| r.unconfirmed) {
-                let live = crate::introspect::introspect(&mut self.conn, &[&self.history.name])
-                    .await
-                    .map_err(|e| {
-                        db_error(
-                            "reading the schema to find where an interrupted run stopped",
-                            e,
-                        )
-                    })?;
-                deferred::locate(&self.planner(), &rows, &live)
-                    .map(|found| found.into_iter().map(|(id, done, _)| (id, done)).collect())
-            } else {
-                Ok(HashMap::new())
-            };
+        let located: Result<HashMap<String, usize>, String> = if rows.iter().any(|r| r.unconfirmed)
+        {
+            let live = crate::introspect::introspect(&mut self.conn, &[&self.history.name])
+                .await
+                .map_err(|e| {
+                    db_error(
+                        "reading the schema to find where an interrupted run stopped",
+                        e,
+                    )
+                })?;
+            deferred::locate(&self.planner(), &rows, &live)
+                .map(|found| found.into_iter().map(|(id, done, _)| (id, done)).collect())
+        } else {
+            Ok(HashMap::new())
+        };
         let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
         let mut migrations = Vec::with_capacity(self.graph.len());
         for id in self.graph.order() {
@@ -945,15 +952,17 @@ impl Migrator {
         // After a shared transaction rolled back, its jobs up to the failing one run alone.
         let mut alone_until = 0;
         let deferring = self.conn.dialect() == Dialect::Mysql && !self.commit_each;
+        let deferred_len = |jobs: &[Job]| match deferring {
+            true => deferred::group_len(jobs),
+            false => 0,
+        };
         while position < total {
-            if deferring {
-                let len = deferred::group_len(&jobs[position..]);
-                if len > 1 {
-                    deferred::run(self, &jobs[position..][..len], position, total).await?;
-                    done.extend(jobs[position..][..len].iter().map(|job| job.id.clone()));
-                    position += len;
-                    continue;
-                }
+            let len = deferred_len(&jobs[position..]);
+            if len > 1 {
+                deferred::run(self, &jobs[position..][..len], position, total).await?;
+                done.extend(jobs[position..][..len].iter().map(|job| job.id.clone()));
+                position += len;
+                continue;
             }
             let len = shared::group_len(&sharing[position..], position);
             if position >= alone_until && len > 1 {
@@ -968,7 +977,10 @@ impl Migrator {
                 }
             }
             let (job, rest) = jobs[position..].split_at_mut(1);
-            if execute::run(self, &job[0], rest.first(), position + 1, total).await? {
+            // A group records its own start: a start row written now would keep its first job
+            // out of it.
+            let next = rest.first().filter(|_| deferred_len(rest) < 2);
+            if execute::run(self, &job[0], next, position + 1, total).await? {
                 rest[0].has_row = true;
             }
             done.push(job[0].id.clone());
