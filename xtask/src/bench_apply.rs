@@ -230,10 +230,14 @@ async fn bench(
     match mode {
         Mode::Default => println!(
             "godwit: migrations that lock only tables the run creates or drops share commits \
-             (PostgreSQL, SQLite)."
+             (PostgreSQL, SQLite); groups of one-statement migrations record their history at \
+             their start and end (MySQL)."
         ),
         Mode::CommitEach => {
-            println!("godwit each: godwit with `commit_each`, one commit per migration.")
+            println!(
+                "godwit each: godwit with `commit_each`, one commit per migration (MySQL: \
+                 progress recorded op by op)."
+            )
         }
         Mode::SingleTransaction => {
             println!("godwit 1tx: godwit with `single_transaction`, each run in one transaction.")
