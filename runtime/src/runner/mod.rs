@@ -1357,8 +1357,14 @@ impl Planner<'_> {
                     let after = advanced
                         .get(offset + 1)
                         .map_or(&replay.schema, |next| &next.before);
-                    add_touches(&mut touches, op, &advanced[offset].before, after);
-                    deferred::add_trace(&mut trace, op, &advanced[offset].before, after, dialect);
+                    note_op(
+                        &mut touches,
+                        &mut trace,
+                        op,
+                        &advanced[offset].before,
+                        after,
+                        dialect,
+                    );
                 }
                 index += group.len();
             }
@@ -1486,8 +1492,8 @@ impl Planner<'_> {
                         let rendered = advanced
                             .render(op, &replay.schema, dialect)
                             .map_err(|source| self.model_error(entry, source))?;
-                        add_touches(&mut touches, op, &advanced.before, &replay.schema);
-                        deferred::add_trace(
+                        note_op(
+                            &mut touches,
                             &mut trace,
                             op,
                             &advanced.before,
@@ -1529,8 +1535,8 @@ impl Planner<'_> {
                         for op in inverse_ops {
                             let advanced = advance(&mut replay.schema, op, dialect, false)
                                 .map_err(|source| self.model_error(entry, source))?;
-                            add_touches(&mut touches, op, &advanced.before, &replay.schema);
-                            deferred::add_trace(
+                            note_op(
+                                &mut touches,
                                 &mut trace,
                                 op,
                                 &advanced.before,
@@ -1839,6 +1845,20 @@ fn add_touches(touches: &mut Option<Vec<Touch>>, op: &Op, before: &Schema, after
         Some(more) => all.extend(more),
         None => *touches = None,
     }
+}
+
+/// Adds what `op` does to a job's tables: the locks it takes ([`shared`]) and, on MySQL, the
+/// states it leaves them in ([`deferred`]).
+fn note_op(
+    touches: &mut Option<Vec<Touch>>,
+    trace: &mut Option<deferred::Trace>,
+    op: &Op,
+    before: &Schema,
+    after: &Schema,
+    dialect: Dialect,
+) {
+    add_touches(touches, op, before, after);
+    deferred::add_trace(trace, op, before, after, dialect);
 }
 
 fn part(op: &Op, rendered: RenderedOp) -> Part {
