@@ -274,7 +274,6 @@ fn c5(m: &mut Migration) {
     crowded_table(m, "c_five");
 }
 
-/// A set by name, for the test runner binary.
 /// MySQL runs `d1` alone (hand-written SQL) and `d2`..`d4` as one deferred group; `d3` changes
 /// `d_held`, which a test can keep it waiting on.
 pub fn deferrable() -> Vec<MigrationEntry> {
@@ -290,7 +289,8 @@ fn d1(m: &mut Migration) {
     m.create_table("d_held", |t| {
         t.id("id");
     });
-    m.sql("INSERT INTO d_held (id) VALUES (1)");
+    m.sql("INSERT INTO d_held (id) VALUES (1)")
+        .reverse("DELETE FROM d_held WHERE id = 1");
 }
 
 fn d2(m: &mut Migration) {
@@ -311,6 +311,7 @@ fn d4(m: &mut Migration) {
     });
 }
 
+/// A set by name, for the test runner binary.
 pub fn by_name(name: &str) -> Option<Vec<MigrationEntry>> {
     match name {
         "every_op" => Some(every_op()),

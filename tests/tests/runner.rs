@@ -2046,24 +2046,14 @@ async fn mysql_records_a_group_at_its_start_and_its_end() {
     db.drop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_a_killed_group_is_located_from_the_live_schema() {
-    let Some(db) = TestDb::create(Dialect::Mysql).await else {
-        return;
-    };
-    let entries = sets::deferrable();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    let mut m = migrator(&db, entries.clone())
-        .await
-        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
-    m.upgrade(&[Target::Forward(1)]).await.unwrap();
-    // An open transaction that read `d_held` keeps `d3`'s ALTER waiting for its lock.
+/// Runs `godwit-test-runner deferrable <command>` while an open transaction keeps `d3`'s (or its
+/// revert's) ALTER of `d_held` waiting, then SIGKILLs it and ends its server session.
+async fn kill_runner_waiting_on_d_held(db: &TestDb, m: &mut Migrator, command: &str) {
     let mut holder = db.connect().await;
     holder.execute("BEGIN").await.unwrap();
     holder.fetch_text("SELECT * FROM d_held").await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
-        .args(["deferrable", &db.url, "up"])
+        .args(["deferrable", &db.url, command])
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn a runner");
@@ -2094,6 +2084,21 @@ async fn mysql_a_killed_group_is_located_from_the_live_schema() {
     }
     holder.execute("COMMIT").await.unwrap();
     holder.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_killed_group_is_located_from_the_live_schema() {
+    let Some(db) = TestDb::create(Dialect::Mysql).await else {
+        return;
+    };
+    let entries = sets::deferrable();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = migrator(&db, entries.clone())
+        .await
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
+    m.upgrade(&[Target::Forward(1)]).await.unwrap();
+    kill_runner_waiting_on_d_held(&db, &mut m, "up").await;
     assert_eq!(
         count(
             m.connection(),
@@ -2121,7 +2126,10 @@ async fn mysql_a_killed_group_is_located_from_the_live_schema() {
     let message = err.to_string();
     assert!(matches!(err, RunError::Unsettled(_)), "{message}");
     assert!(
-        message.contains("`d2`, `d3`, `d4`") && message.contains("by hand"),
+        message.contains("`d2`, `d3`, `d4`")
+            && message
+                .contains("nearest: `d2` with 2 of its 2 ops applied, which differs in `d_two`")
+            && message.contains("by hand"),
         "{message}"
     );
 
@@ -2153,6 +2161,72 @@ async fn mysql_a_killed_group_is_located_from_the_live_schema() {
         )
         .await,
         4
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_killed_downgrade_group_is_located_from_the_live_schema() {
+    let Some(db) = TestDb::create(Dialect::Mysql).await else {
+        return;
+    };
+    let entries = sets::deferrable();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut m = migrator(&db, entries.clone())
+        .await
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()));
+    m.up().await.unwrap();
+    // The downgrade reverts `d4`, then waits to revert `d3`.
+    kill_runner_waiting_on_d_held(&db, &mut m, "down").await;
+    let unconfirmed = format!(
+        "SELECT COUNT(*) FROM {HISTORY} WHERE state = 'unconfirmed' AND ops_done = ops_total"
+    );
+    assert_eq!(count(m.connection(), &unconfirmed).await, 3);
+    assert_eq!(tables(m.connection()).await, ["d_held", "d_two"]);
+
+    m.connection()
+        .execute("ALTER TABLE d_two ADD COLUMN extra INT")
+        .await
+        .unwrap();
+    let err = m.downgrade(&[Target::base()]).await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RunError::Unsettled(_)), "{message}");
+    assert!(
+        message.contains("`d4`, `d3`, `d2`")
+            && message
+                .contains("nearest: `d4` with 0 of its 1 ops applied, which differs in `d_two`"),
+        "{message}"
+    );
+
+    m.connection()
+        .execute("ALTER TABLE d_two DROP COLUMN extra")
+        .await
+        .unwrap();
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["d4"], State::Pending);
+    for id in ["d1", "d2", "d3"] {
+        assert_eq!(status[id], State::Applied, "{id}");
+    }
+    event_trail(&events);
+    assert_eq!(
+        m.downgrade(&[Target::base()]).await.unwrap().reverted,
+        ["d3", "d2", "d1"]
+    );
+    let trail = event_trail(&events);
+    assert_eq!(
+        trail[..3],
+        [
+            "Located { id: \"d4\", ops_done: 0, ops_total: 1 }",
+            "Located { id: \"d3\", ops_done: 1, ops_total: 1 }",
+            "Located { id: \"d2\", ops_done: 2, ops_total: 2 }",
+        ]
+    );
+    assert!(tables(m.connection()).await.is_empty());
+    assert_eq!(
+        count(m.connection(), &format!("SELECT COUNT(*) FROM {HISTORY}")).await,
+        0
     );
     m.close().await.unwrap();
     db.drop().await;

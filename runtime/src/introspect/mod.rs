@@ -127,6 +127,36 @@ impl Catalog {
 }
 
 impl CatalogTable {
+    /// How far apart two states of a table are: the columns, keys, indexes, checks and foreign
+    /// keys one has and the other has not (or has otherwise); an absent table has none.
+    pub(crate) fn distance(a: Option<&CatalogTable>, b: Option<&CatalogTable>) -> usize {
+        let parts = |t: Option<&CatalogTable>| -> BTreeSet<String> {
+            let Some(t) = t else {
+                return BTreeSet::new();
+            };
+            let mut parts: BTreeSet<String> = t.columns.iter().map(|c| format!("{c:?}")).collect();
+            parts.insert(format!("table, primary key {:?}", t.primary_key));
+            parts.extend(t.uniques.iter().map(|u| format!("{u:?}")));
+            parts.extend(t.indexes.iter().map(|i| format!("{i:?}")));
+            parts.extend(t.checks.iter().map(|c| format!("check {c}")));
+            parts.extend(t.foreign_keys.iter().map(|f| format!("{f:?}")));
+            parts
+        };
+        parts(a).symmetric_difference(&parts(b)).count()
+    }
+
+    /// Whether introspecting `dialect` finds this table, named `name`, as it is on every
+    /// server of the dialect. Not always on MySQL: a server may keep table names in lower
+    /// case (`lower_case_table_names`), and MySQL (unlike MariaDB) reports string defaults
+    /// without their quotes.
+    pub(crate) fn reads_back(&self, name: &str, dialect: Dialect) -> bool {
+        let lower_case = |name: &str| !name.chars().any(|c| c.is_ascii_uppercase());
+        dialect != Dialect::Mysql
+            || lower_case(name)
+                && self.foreign_keys.iter().all(|fk| lower_case(&fk.ref_table))
+                && self.columns.iter().all(mysql::default_reads_back)
+    }
+
     /// What introspecting `dialect` should find of the model's table `t` in `schema`.
     pub fn expected(schema: &Schema, t: &Table, dialect: Dialect) -> CatalogTable {
         let mut table = CatalogTable {
@@ -319,6 +349,40 @@ pub(crate) fn normalize_action(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_reads_back_what_its_reports_keep() {
+        let with_default = |ty: &str, default: &str| CatalogTable {
+            columns: vec![CatalogColumn {
+                name: "c".into(),
+                ty: ty.into(),
+                nullable: true,
+                default: Some(default.into()),
+                auto_increment: false,
+            }],
+            ..CatalogTable::default()
+        };
+        let reads_back = |table: &CatalogTable| table.reads_back("t", Dialect::Mysql);
+        for (ty, default) in [
+            ("varchar(255)", "draft"),
+            ("int", "0"),
+            ("tinyint(1)", "true"),
+            ("datetime", "now()"),
+            ("varchar(255)", "(expression)"),
+        ] {
+            assert!(reads_back(&with_default(ty, default)), "{ty} {default}");
+        }
+        // MySQL reports these string defaults bare: NULL, an expression, a number.
+        for default in ["NULL", "f(x)", "1.50"] {
+            assert!(
+                !reads_back(&with_default("varchar(255)", default)),
+                "{default}"
+            );
+            assert!(with_default("varchar(255)", default).reads_back("t", Dialect::Postgres));
+        }
+        assert!(!CatalogTable::default().reads_back("Legacy", Dialect::Mysql));
+        assert!(CatalogTable::default().reads_back("legacy", Dialect::Mysql));
+    }
 
     #[test]
     fn defaults_normalize_across_dialects() {

@@ -47,21 +47,7 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         let nullable_default = row.get(4).cloned().flatten();
         let [table, name, ty, nullable, _, extra] = take(row);
         let ty = normalize_mysql_type(&ty);
-        let column_type = if ty == "tinyint(1)" {
-            ColumnType::Boolean
-        } else if ty.starts_with("datetime") || ty.starts_with("timestamp") {
-            ColumnType::Timestamp
-        } else if ty.starts_with("decimal") || ty == "float" || ty == "double" {
-            ColumnType::Double
-        } else {
-            ColumnType::Text
-        };
-        // MariaDB reports "no default" of a nullable column as the text NULL.
-        let default = nullable_default
-            .filter(|d| !d.eq_ignore_ascii_case("null"))
-            .map(|d| {
-                normalize_default(&quote_bare_mariadb_literal(&d, &column_type), &column_type)
-            });
+        let default = read_default(nullable_default, &ty);
         catalog
             .tables
             .entry(table)
@@ -129,6 +115,38 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         }
     }
     Ok(catalog)
+}
+
+/// The default of a column of native type `ty` as `information_schema` reports it, normalized.
+fn read_default(reported: Option<String>, ty: &str) -> Option<String> {
+    let column_type = column_type(ty);
+    // MariaDB reports "no default" of a nullable column as the text NULL.
+    reported
+        .filter(|d| !d.eq_ignore_ascii_case("null"))
+        .map(|d| normalize_default(&quote_bare_mariadb_literal(&d, &column_type), &column_type))
+}
+
+/// The type whose defaults a native type's are normalized as.
+fn column_type(ty: &str) -> ColumnType {
+    if ty == "tinyint(1)" {
+        ColumnType::Boolean
+    } else if ty.starts_with("datetime") || ty.starts_with("timestamp") {
+        ColumnType::Timestamp
+    } else if ty.starts_with("decimal") || ty == "float" || ty == "double" {
+        ColumnType::Double
+    } else {
+        ColumnType::Text
+    }
+}
+
+/// Whether introspection reads `column`'s default back as it is on every server: MySQL (unlike
+/// MariaDB) reports a string default without quotes, so the text `NULL`, a number or a text
+/// with a `(` would read back as something else.
+pub(super) fn default_reads_back(column: &CatalogColumn) -> bool {
+    match column.default.as_deref() {
+        None | Some("(expression)") => true,
+        Some(value) => read_default(Some(value.to_owned()), &column.ty).as_deref() == Some(value),
+    }
 }
 
 /// MySQL (unlike MariaDB) reports string defaults without quotes; quote them so that

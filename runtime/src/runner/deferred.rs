@@ -12,14 +12,19 @@
 //!   group is told apart from every other by the live schema alone ([`group_len`]).
 //! - A failure is reported where it happened, and the history is brought to what is applied,
 //!   in one commit, before the error returns.
-//! - A run that was killed (or whose last write failed) leaves rows `unconfirmed`. The next run
-//!   introspects the tables the group touches and finds the one point of the group they match
-//!   ([`locate`]), records it, and goes on from there; `status` reports it the same way. When
-//!   the tables match no point (changed by hand since), it stops and says which.
+//! - A run that was killed (or whose last write failed) leaves rows `unconfirmed`; their
+//!   `ops_done` tells which way it went. The next run rebuilds the group's points as the run
+//!   planned them (up: from the migrations applied before it, in the order of the rows; down:
+//!   from every migration applied, reverted in the downgrade's order), introspects the tables
+//!   the group touches, finds the one point they match ([`locate`]), records it, and goes on
+//!   from there; `status` reports it the same way. When the tables match no point (changed by
+//!   hand since), it stops and says which, and the point nearest to them.
 //!
 //! Not grouped: SQL written by hand and Rust steps (the model does not see their effects),
 //! migrations marked `transactional = false` (a batched backfill), steps of several statements
-//! (MySQL commits each), a migration resumed midway, unknown migrations reverted from stored SQL.
+//! (MySQL commits each), a migration resumed midway, unknown migrations reverted from stored
+//! SQL, and tables that introspection may not read back as they are (a name with capitals, a
+//! string default that MySQL reports without quotes ambiguously: [`CatalogTable::reads_back`]).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -45,10 +50,18 @@ pub(crate) struct TableChange {
     after: Option<CatalogTable>,
 }
 
-/// Per op a job applies to the model, in the order it runs them, the tables the op touches.
-pub(crate) type Trace = Vec<Vec<TableChange>>;
+/// An op a job applies to the model: the tables it touches, and the job's ops applied after it.
+#[derive(Debug, Clone)]
+pub(crate) struct TracedOp {
+    ops_done: usize,
+    changes: Vec<TableChange>,
+}
 
-/// The tables `op` touches; `None` when not known (SQL written by hand, a Rust step).
+/// The ops a job applies to the model, in the order it runs them.
+pub(crate) type Trace = Vec<TracedOp>;
+
+/// The tables `op` touches; `None` when not known (SQL written by hand, a Rust step) or when
+/// introspection could not tell their states apart.
 fn changes(op: &Op, before: &Schema, after: &Schema, dialect: Dialect) -> Option<Vec<TableChange>> {
     let touches = shared::touches(op, before, after)?;
     let mut names: Vec<&str> = Vec::new();
@@ -66,31 +79,43 @@ fn changes(op: &Op, before: &Schema, after: &Schema, dialect: Dialect) -> Option
     let catalog = |schema: &Schema, name: &str| {
         schema
             .table(name)
-            .map(|t| CatalogTable::expected(schema, t, dialect))
+            .map(|t| unordered(CatalogTable::expected(schema, t, dialect)))
     };
-    Some(
-        names
-            .into_iter()
-            .map(|name| TableChange {
+    names
+        .into_iter()
+        .map(|name| {
+            let change = TableChange {
                 name: name.to_owned(),
                 before: catalog(before, name),
                 after: catalog(after, name),
-            })
-            .collect(),
-    )
+            };
+            let reads_back = |state: &Option<CatalogTable>| {
+                state.as_ref().is_none_or(|t| t.reads_back(name, dialect))
+            };
+            (reads_back(&change.before) && reads_back(&change.after)).then_some(change)
+        })
+        .collect()
 }
 
-/// Adds `op`'s changes to a job's trace, which becomes unknown once one op's are.
+/// A table's state with its columns in name order. A revert re-adds a dropped column last, so
+/// one state of a table may have its columns in more than one order; no op changes only that.
+fn unordered(mut table: CatalogTable) -> CatalogTable {
+    table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+    table
+}
+
+/// Adds `op`'s changes to a job's trace, which becomes unknown once one op's are; `ops_done`:
+/// the job's ops applied after `op`.
 pub(super) fn add_trace(
     trace: &mut Option<Trace>,
     op: &Op,
-    before: &Schema,
-    after: &Schema,
+    (before, after): (&Schema, &Schema),
     dialect: Dialect,
+    ops_done: usize,
 ) {
     let Some(all) = trace else { return };
     match changes(op, before, after, dialect) {
-        Some(more) => all.push(more),
+        Some(changes) => all.push(TracedOp { ops_done, changes }),
         None => *trace = None,
     }
 }
@@ -142,7 +167,7 @@ pub(super) fn group_len(jobs: &[Job]) -> usize {
             break;
         };
         for op in trace {
-            let new_point = op.iter().any(|change| {
+            let new_point = op.changes.iter().any(|change| {
                 seen.get(change.name.as_str())
                     .map_or(change.before != change.after, |values| {
                         !values.contains(&&change.after)
@@ -151,7 +176,7 @@ pub(super) fn group_len(jobs: &[Job]) -> usize {
             if !new_point {
                 return len;
             }
-            for change in op {
+            for change in &op.changes {
                 seen.entry(&change.name)
                     .or_insert_with(|| vec![&change.before])
                     .push(&change.after);
@@ -324,123 +349,225 @@ pub(super) fn locate(
     rows: &[Row],
     live: &Catalog,
 ) -> Result<Vec<(String, usize, usize)>, String> {
-    let dialect = planner.dialect;
-    let mut unconfirmed: Vec<&Row> = rows.iter().filter(|r| r.unconfirmed).collect();
-    unconfirmed.sort_by_key(|r| r.seq);
+    let unconfirmed: Vec<&Row> = rows.iter().filter(|r| r.unconfirmed.is_some()).collect();
+    let Some(direction) = unconfirmed.first().and_then(|r| r.unconfirmed) else {
+        return Ok(Vec::new());
+    };
+    if unconfirmed.iter().any(|r| r.unconfirmed != Some(direction)) {
+        return Err(format!(
+            "the history table has rows of migrations being applied and of migrations being \
+             reverted both `unconfirmed`, which no run writes; {}",
+            RECORD_BY_HAND
+        ));
+    }
     for row in &unconfirmed {
         let Some(entry) = planner.registry.get(&row.id) else {
             return Err(format!(
-                "`{}` is not known to this binary; run the release that applied it",
+                "`{}` is not known to this binary; run the release that started the run",
                 row.id
             ));
         };
-        if super::checksum(entry) != row.checksum {
+        if super::checksum(entry) != row.checksum && !planner.accept_changed.contains(&row.id) {
             return Err(format!(
-                "`{}` ({}) changed since the run started; run the release that started it",
+                "`{}` ({}) changed since the run started; run the release that started it, or \
+                 accept the change as that run did",
                 row.id,
                 entry.location()
             ));
         }
     }
-    let confirmed: Vec<&Row> = rows
-        .iter()
-        .filter(|r| !r.unconfirmed && planner.graph.contains(&r.id))
-        .collect();
-    let mut schema = planner
-        .replay(&confirmed, &BTreeSet::new())
-        .map_err(|e| e.to_string())?
-        .schema;
-    // The group's ops in the order it ran them: on the way down, the states are the same,
-    // passed through backwards.
-    let mut trace: Trace = Vec::new();
-    let mut ops_total = Vec::with_capacity(unconfirmed.len());
-    for row in &unconfirmed {
-        let ops = planner.entry(&row.id).record_up(dialect).into_ops();
-        for op in &ops {
-            let before = schema.clone();
-            schema
-                .apply_without_rollback(op)
-                .map_err(|e| format!("`{}`: {e}", row.id))?;
-            trace.push(
-                changes(op, &before, &schema, dialect)
-                    .ok_or_else(|| format!("`{}` has ops whose tables are not known", row.id))?,
-            );
-        }
-        ops_total.push(ops.len());
-    }
+    let (order, walk) = match direction {
+        Direction::Up => walk_up(planner, rows, unconfirmed)?,
+        Direction::Down => walk_down(planner, rows, unconfirmed)?,
+    };
     let mut state: BTreeMap<&str, &Option<CatalogTable>> = BTreeMap::new();
-    for change in trace.iter().flatten() {
+    for change in walk.iter().flat_map(|(_, op)| &op.changes) {
         state.entry(&change.name).or_insert(&change.before);
     }
-    let matches_live = |state: &BTreeMap<&str, &Option<CatalogTable>>| {
-        state
-            .iter()
-            .all(|(name, expected)| live.tables.get(*name) == expected.as_ref())
+    // Per point of the group (0: before its first op), the tables that differ from the live
+    // ones, and by how much.
+    let differing = |state: &BTreeMap<&str, &Option<CatalogTable>>| -> (Vec<String>, usize) {
+        let mut tables = Vec::new();
+        let mut distance = 0;
+        for (name, expected) in state {
+            let found = live.tables.get(*name).cloned().map(unordered);
+            if found.as_ref() != expected.as_ref() {
+                tables.push((*name).to_owned());
+                distance += CatalogTable::distance(found.as_ref(), expected.as_ref());
+            }
+        }
+        (tables, distance)
     };
-    let mut points = Vec::new();
-    if matches_live(&state) {
-        points.push(0);
-    }
-    for (index, op) in trace.iter().enumerate() {
-        for change in op {
+    let mut points = vec![differing(&state)];
+    for (_, op) in &walk {
+        for change in &op.changes {
             state.insert(&change.name, &change.after);
         }
-        if matches_live(&state) {
-            points.push(index + 1);
-        }
+        points.push(differing(&state));
     }
+    let matching: Vec<usize> = (0..points.len())
+        .filter(|&p| points[p].0.is_empty())
+        .collect();
     let ids = || {
-        unconfirmed
+        order
             .iter()
             .map(|r| format!("`{}`", r.id))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let tables = || {
-        state
-            .keys()
+    let names = |tables: &[String]| {
+        tables
+            .iter()
             .map(|t| format!("`{t}`"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let point = match points.as_slice() {
+    let tables: Vec<String> = state.keys().map(|t| (*t).to_owned()).collect();
+    let point = match matching.as_slice() {
         [point] => *point,
         [] => {
+            let nearest = (0..points.len()).min_by_key(|&p| points[p].1).unwrap_or(0);
+            let at = match nearest.checked_sub(1) {
+                None => "before the run".to_owned(),
+                Some(op) => {
+                    let (row, traced) = &walk[op];
+                    let row = order[*row];
+                    format!(
+                        "`{}` with {} of its {} ops applied",
+                        row.id, traced.ops_done, row.ops_total
+                    )
+                }
+            };
             return Err(format!(
                 "a run of {} stopped without recording where, and the live tables {} match \
-                 none of the {} states it passes through: they were changed since. Bring them \
-                 to the state before or after one of those migrations' ops by hand; the next \
-                 run then reads where it stopped",
+                 none of the {} states it passes through: they were changed since (nearest: \
+                 {at}, which differs in {}). Bring them to the state before or after one of \
+                 those migrations' ops by hand, and the next run reads where it stopped; or {}",
                 ids(),
-                tables(),
-                trace.len() + 1
+                names(&tables),
+                points.len(),
+                names(&points[nearest].0),
+                RECORD_BY_HAND
             ));
         }
         _ => {
             return Err(format!(
                 "a run of {} stopped without recording where, and the live tables {} match \
-                 more than one of the states it passes through",
+                 more than one of the states it passes through; {}",
                 ids(),
-                tables()
+                names(&tables),
+                RECORD_BY_HAND
             ));
         }
     };
-    let mut before = 0;
-    Ok(unconfirmed
+    let mut done: Vec<usize> = order
         .iter()
-        .zip(ops_total)
-        .map(|(row, ops)| {
-            let done = point.saturating_sub(before).min(ops);
-            before += ops;
-            (row.id.clone(), done, ops)
+        .map(|row| match direction {
+            Direction::Up => 0,
+            Direction::Down => row.ops_done,
         })
+        .collect();
+    for (row, op) in &walk[..point] {
+        done[*row] = op.ops_done;
+    }
+    Ok(order
+        .iter()
+        .zip(done)
+        .map(|(row, done)| (row.id.clone(), done, row.ops_total))
         .collect())
+}
+
+/// The way out when the live schema cannot tell where a run stopped.
+const RECORD_BY_HAND: &str = "record where it stopped by hand: in the history table, per \
+     migration, `state` `applied`, or `partial` with `ops_done` its ops applied, or no row when \
+     none is";
+
+/// The rows of a group and its ops, each with the index of its row.
+type Walk<'r> = (Vec<&'r Row>, Vec<(usize, TracedOp)>);
+
+/// An upgrade group: the migrations before it applied, then its ops in the order it applied
+/// them (that of their rows).
+fn walk_up<'r>(
+    planner: &Planner<'_>,
+    rows: &[Row],
+    mut group: Vec<&'r Row>,
+) -> Result<Walk<'r>, String> {
+    let dialect = planner.dialect;
+    group.sort_by_key(|r| r.seq);
+    let confirmed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.unconfirmed.is_none() && planner.graph.contains(&r.id))
+        .collect();
+    let mut schema = planner
+        .replay(&confirmed, &BTreeSet::new())
+        .map_err(|e| e.to_string())?
+        .schema;
+    let mut walk = Vec::new();
+    for (index, row) in group.iter().enumerate() {
+        let ops = planner.entry(&row.id).record_up(dialect).into_ops();
+        for (position, op) in ops.iter().enumerate() {
+            let before = schema.clone();
+            schema
+                .apply_without_rollback(op)
+                .map_err(|e| format!("`{}`: {e}", row.id))?;
+            let changes = changes(op, &before, &schema, dialect).ok_or_else(|| unseen(row))?;
+            let ops_done = position + 1;
+            walk.push((index, TracedOp { ops_done, changes }));
+        }
+    }
+    Ok((group, walk))
+}
+
+/// A downgrade group: every migration applied, then the group's reverts as the downgrade
+/// planned them, in its order (the graph's, backwards).
+fn walk_down<'r>(
+    planner: &Planner<'_>,
+    rows: &[Row],
+    group: Vec<&'r Row>,
+) -> Result<Walk<'r>, String> {
+    let applied: Vec<Row> = rows
+        .iter()
+        .filter(|r| planner.graph.contains(&r.id))
+        .map(|r| Row {
+            partial: r.ops_done < r.ops_total,
+            unconfirmed: None,
+            ..r.clone()
+        })
+        .collect();
+    let by_id: HashMap<&str, &Row> = applied.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut replay = planner
+        .replay(&applied.iter().collect::<Vec<_>>(), &BTreeSet::new())
+        .map_err(|e| e.to_string())?;
+    let in_group: BTreeSet<&str> = group.iter().map(|r| r.id.as_str()).collect();
+    let mut order: Vec<&Row> = planner
+        .graph
+        .order()
+        .filter(|id| in_group.contains(id))
+        .filter_map(|id| group.iter().find(|r| r.id == id).copied())
+        .collect();
+    order.reverse();
+    let mut walk = Vec::new();
+    for (index, row) in order.iter().enumerate() {
+        let job = planner
+            .revert_job(by_id[row.id.as_str()], &mut replay)
+            .map_err(|e| e.to_string())?;
+        let trace = job.trace.ok_or_else(|| unseen(row))?;
+        walk.extend(trace.into_iter().map(|op| (index, op)));
+    }
+    Ok((order, walk))
+}
+
+fn unseen(row: &Row) -> String {
+    format!(
+        "`{}` has ops whose effect the live schema does not show; {}",
+        row.id, RECORD_BY_HAND
+    )
 }
 
 /// Records where a run that left `unconfirmed` rows stopped, as the live schema shows; returns
 /// the history as it then stands.
 pub(super) async fn settle(m: &mut Migrator, rows: Vec<Row>) -> Result<Vec<Row>, RunError> {
-    if !rows.iter().any(|r| r.unconfirmed) {
+    if !rows.iter().any(|r| r.unconfirmed.is_some()) {
         return Ok(rows);
     }
     let live = crate::introspect::introspect(&mut m.conn, &[m.history.name.as_str()])

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `id` | the migration id (primary key) |
 //! | `checksum` | [`super::checksum`] of the migration when it was applied |
-//! | `state` | `applied`; `partial`: stopped midway, `ops_done` ops of `ops_total` applied; or `unconfirmed`: in a MySQL run whose progress is recorded at its end ([`super::deferred`]) |
+//! | `state` | `applied`; `partial`: stopped midway, `ops_done` ops of `ops_total` applied; or `unconfirmed`: in a MySQL group whose history is written at its end ([`super::deferred`]), being applied (`ops_done` 0) or reverted (`ops_done` = `ops_total`, as at the group's start) |
 //! | `ops_done`, `ops_total` | progress, in ops; a rerun resumes at op `ops_done` |
 //! | `statements_done` | statements of op `ops_done` already committed (MySQL multi-statement ops) |
 //! | `applied_at`, `execution_ms` | when it was applied (UTC) and how long it took |
@@ -13,6 +13,7 @@
 //! | `down_sql` | the reverse SQL rendered when it was applied ([`super::stored`]) |
 
 use crate::db::{Connection, DbError};
+use crate::graph::Direction;
 use crate::op::Dialect;
 use crate::render::quote_identifier;
 
@@ -60,8 +61,9 @@ pub(crate) struct Row {
     pub checksum: String,
     /// Stopped midway, or `unconfirmed`.
     pub partial: bool,
-    /// In a deferred MySQL run: any number of its ops may be applied, as the live schema tells.
-    pub unconfirmed: bool,
+    /// In a deferred MySQL run, going this way: any number of its ops may be applied, as the
+    /// live schema tells.
+    pub unconfirmed: Option<Direction>,
     pub ops_done: usize,
     pub ops_total: usize,
     pub statements_done: usize,
@@ -227,12 +229,17 @@ pub(crate) async fn read(conn: &mut Connection, table: &HistoryTable) -> Result<
                     text(0)
                 ));
             }
+            let ops_done = count(3)?;
             Ok(Row {
                 id: text(0),
                 checksum: text(1),
                 partial: state != "applied",
-                unconfirmed: state == "unconfirmed",
-                ops_done: count(3)?,
+                unconfirmed: (state == "unconfirmed").then_some(if ops_done == 0 {
+                    Direction::Up
+                } else {
+                    Direction::Down
+                }),
+                ops_done,
                 ops_total: count(4)?,
                 statements_done: count(5)?,
                 applied_at: text(6),
@@ -342,10 +349,11 @@ pub(crate) fn complete(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>)
     )
 }
 
-/// Marks an applied migration that a deferred run is about to revert ([`super::deferred`]).
+/// Marks an applied migration that a deferred run is about to revert ([`super::deferred`]);
+/// its `ops_done`, all of them, tells the next run which way the run went.
 pub(crate) fn unconfirm(dialect: Dialect, table: &HistoryTable, id: &str) -> String {
     format!(
-        "UPDATE {} SET state = 'unconfirmed', ops_done = 0, statements_done = 0 WHERE id = {}",
+        "UPDATE {} SET state = 'unconfirmed', statements_done = 0 WHERE id = {}",
         table.sql(dialect),
         literal(dialect, id)
     )

@@ -699,37 +699,39 @@ impl Migrator {
             Vec::new()
         };
         // Where an interrupted MySQL run stopped, as the live schema shows ([`deferred`]).
-        let located: Result<HashMap<String, usize>, String> = if rows.iter().any(|r| r.unconfirmed)
-        {
-            let live = crate::introspect::introspect(&mut self.conn, &[&self.history.name])
-                .await
-                .map_err(|e| {
-                    db_error(
-                        "reading the schema to find where an interrupted run stopped",
-                        e,
-                    )
-                })?;
-            deferred::locate(&self.planner(), &rows, &live)
-                .map(|found| found.into_iter().map(|(id, done, _)| (id, done)).collect())
-        } else {
-            Ok(HashMap::new())
-        };
+        let located: Result<HashMap<String, usize>, String> =
+            if rows.iter().any(|r| r.unconfirmed.is_some()) {
+                let live = crate::introspect::introspect(&mut self.conn, &[&self.history.name])
+                    .await
+                    .map_err(|e| {
+                        db_error(
+                            "reading the schema to find where an interrupted run stopped",
+                            e,
+                        )
+                    })?;
+                deferred::locate(&self.planner(), &rows, &live)
+                    .map(|found| found.into_iter().map(|(id, done, _)| (id, done)).collect())
+            } else {
+                Ok(HashMap::new())
+            };
         let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
         let mut migrations = Vec::with_capacity(self.graph.len());
         for id in self.graph.order() {
             let entry = self.entry(id);
             let row = by_id.get(id).copied();
             let ops_done = |row: &Row| match (&located, row.unconfirmed) {
-                (_, false) => Ok(row.ops_done),
-                (Ok(found), true) => Ok(found[row.id.as_str()]),
-                (Err(reason), true) => Err(reason.clone()),
+                (_, None) => Ok(row.ops_done),
+                (Ok(found), Some(_)) => Ok(found[row.id.as_str()]),
+                (Err(reason), Some(_)) => Err(reason.clone()),
             };
             let state = match row {
                 None => State::Pending,
                 Some(row) => match ops_done(row) {
                     Err(reason) => State::Interrupted { reason },
-                    Ok(0) if row.unconfirmed => State::Pending,
-                    Ok(done) if row.partial && (!row.unconfirmed || done < row.ops_total) => {
+                    Ok(0) if row.unconfirmed.is_some() => State::Pending,
+                    Ok(done)
+                        if row.partial && (row.unconfirmed.is_none() || done < row.ops_total) =>
+                    {
                         State::Partial {
                             ops_done: done,
                             ops_total: row.ops_total,
@@ -1251,7 +1253,7 @@ impl Planner<'_> {
                     id: id.to_owned(),
                     checksum: checksum(entry),
                     partial: false,
-                    unconfirmed: false,
+                    unconfirmed: None,
                     ops_done: ops,
                     ops_total: ops,
                     statements_done: 0,
@@ -1358,12 +1360,11 @@ impl Planner<'_> {
                         .get(offset + 1)
                         .map_or(&replay.schema, |next| &next.before);
                     note_op(
-                        &mut touches,
-                        &mut trace,
+                        (&mut touches, &mut trace),
                         op,
-                        &advanced[offset].before,
-                        after,
+                        (&advanced[offset].before, after),
                         dialect,
+                        index + offset + 1,
                     );
                 }
                 index += group.len();
@@ -1434,7 +1435,6 @@ impl Planner<'_> {
 
     /// Every migration a downgrade to `targets` reverts, rendered.
     fn downgrade_jobs(&self, rows: &[Row], targets: &[Target]) -> Result<Vec<Job>, RunError> {
-        let dialect = self.dialect;
         let (unknown, plan) = self.downgrade_plan(rows, targets)?;
         let known: Vec<&Row> = rows.iter().filter(|r| self.graph.contains(&r.id)).collect();
         if unknown.is_empty() && plan.is_empty() {
@@ -1449,124 +1449,129 @@ impl Planner<'_> {
             jobs.push(self.stored_job(row, row.location.clone(), true)?);
         }
         for id in &plan {
-            let entry = self.entry(id);
-            let row = rows_by_id[id.as_str()];
-            let inverses = replay.inverses.remove(id.as_str()).unwrap_or_default();
-            let changed = !row.partial
-                && checksum(entry) != row.checksum
-                && !self.accept_changed.contains(id);
-            if changed {
-                // Revert what was applied, as recorded, not what the code says now; the model
-                // follows the code's inverse as far as it can.
-                for inverse in inverses.iter().rev() {
-                    if let Inverse::Ops(ops) = inverse {
-                        for op in ops {
-                            let _ = replay.schema.apply(op);
-                        }
-                    }
-                }
-                let location = entry.location().to_string();
-                jobs.push(self.stored_job(row, location, entry.is_transactional())?);
-                continue;
-            }
-            let location = entry.location().to_string();
-            let mut touches = shared::may_share_on(dialect).then(Vec::new);
-            let mut trace = (dialect == Dialect::Mysql).then(Vec::new);
-            let steps = match entry.record_down(dialect) {
-                Some(down) => {
-                    if row.partial {
-                        return Err(RunError::CannotRevert {
-                            id: id.clone(),
-                            location,
-                            reason: format!(
-                                "it stopped after op {} of {}, and its explicit `down` reverts \
-                                 the whole migration; run `up` to finish it first",
-                                row.ops_done, row.ops_total
-                            ),
-                        });
-                    }
-                    let mut parts = Vec::new();
-                    for op in down.ops() {
-                        let advanced = advance(&mut replay.schema, op, dialect, false)
-                            .map_err(|source| self.model_error(entry, source))?;
-                        let rendered = advanced
-                            .render(op, &replay.schema, dialect)
-                            .map_err(|source| self.model_error(entry, source))?;
-                        note_op(
-                            &mut touches,
-                            &mut trace,
-                            op,
-                            &advanced.before,
-                            &replay.schema,
-                            dialect,
-                        );
-                        parts.push(part(op, rendered));
-                    }
-                    vec![Step::one(0, "down".into(), parts)]
-                }
-                None => {
-                    if row.statements_done > 0 {
-                        return Err(half_done(row, location));
-                    }
-                    let ops = entry.record_up(dialect).into_ops();
-                    let revert_ops = |index: usize| match &inverses[index] {
-                        Inverse::Ops(ops) => ops.as_slice(),
-                        Inverse::Irreversible { .. } => &[],
-                    };
-                    let mut steps = Vec::new();
-                    // Reverts left to the drop of their table, which runs them as its own step.
-                    let mut left: Vec<String> = Vec::new();
-                    for index in (0..row.ops_done.min(inverses.len())).rev() {
-                        let inverse_ops = match &inverses[index] {
-                            Inverse::Ops(ops) => ops,
-                            Inverse::Irreversible { reason } => {
-                                return Err(RunError::Irreversible {
-                                    id: id.clone(),
-                                    location,
-                                    index: index + 1,
-                                    op: ops[index].describe(),
-                                    reason: reason.clone(),
-                                });
-                            }
-                        };
-                        let left_to_drop =
-                            left_to_table_drop(inverse_ops, (0..index).rev().map(revert_ops));
-                        let mut parts = Vec::new();
-                        for op in inverse_ops {
-                            let advanced = advance(&mut replay.schema, op, dialect, false)
-                                .map_err(|source| self.model_error(entry, source))?;
-                            note_op(
-                                &mut touches,
-                                &mut trace,
-                                op,
-                                &advanced.before,
-                                &replay.schema,
-                                dialect,
-                            );
-                            if !left_to_drop {
-                                let rendered = advanced
-                                    .render(op, &replay.schema, dialect)
-                                    .map_err(|source| self.model_error(entry, source))?;
-                                parts.push(part(op, rendered));
-                            }
-                        }
-                        left.push(ops[index].describe());
-                        if left_to_drop {
-                            continue;
-                        }
-                        let description = format!("revert {}", left.join(" and "));
-                        steps.push(Step::one(index, description, parts));
-                        left.clear();
-                    }
-                    steps
-                }
-            };
-            let mut job = down_job(row, location, entry.is_transactional(), steps);
-            job.touches = touches;
-            job.trace = trace;
-            jobs.push(job);
+            jobs.push(self.revert_job(rows_by_id[id.as_str()], &mut replay)?);
         }
         Ok(jobs)
+    }
+
+    /// Reverting the known migration `row` records, from `replay`'s schema, which it advances.
+    fn revert_job(&self, row: &Row, replay: &mut Replay) -> Result<Job, RunError> {
+        let dialect = self.dialect;
+        let id = &row.id;
+        let entry = self.entry(id);
+        let inverses = replay.inverses.remove(id.as_str()).unwrap_or_default();
+        let changed =
+            !row.partial && checksum(entry) != row.checksum && !self.accept_changed.contains(id);
+        if changed {
+            // Revert what was applied, as recorded, not what the code says now; the model
+            // follows the code's inverse as far as it can.
+            for inverse in inverses.iter().rev() {
+                if let Inverse::Ops(ops) = inverse {
+                    for op in ops {
+                        let _ = replay.schema.apply(op);
+                    }
+                }
+            }
+            let location = entry.location().to_string();
+            return self.stored_job(row, location, entry.is_transactional());
+        }
+        let location = entry.location().to_string();
+        let mut touches = shared::may_share_on(dialect).then(Vec::new);
+        let mut trace = (dialect == Dialect::Mysql).then(Vec::new);
+        let steps = match entry.record_down(dialect) {
+            Some(down) => {
+                if row.partial {
+                    return Err(RunError::CannotRevert {
+                        id: id.clone(),
+                        location,
+                        reason: format!(
+                            "it stopped after op {} of {}, and its explicit `down` reverts \
+                             the whole migration; run `up` to finish it first",
+                            row.ops_done, row.ops_total
+                        ),
+                    });
+                }
+                let mut parts = Vec::new();
+                let last = down.ops().len().saturating_sub(1);
+                for (position, op) in down.ops().iter().enumerate() {
+                    let advanced = advance(&mut replay.schema, op, dialect, false)
+                        .map_err(|source| self.model_error(entry, source))?;
+                    let rendered = advanced
+                        .render(op, &replay.schema, dialect)
+                        .map_err(|source| self.model_error(entry, source))?;
+                    // An explicit `down` reverts the whole migration at its end.
+                    let ops_done = if position == last { 0 } else { row.ops_done };
+                    note_op(
+                        (&mut touches, &mut trace),
+                        op,
+                        (&advanced.before, &replay.schema),
+                        dialect,
+                        ops_done,
+                    );
+                    parts.push(part(op, rendered));
+                }
+                vec![Step::one(0, "down".into(), parts)]
+            }
+            None => {
+                if row.statements_done > 0 {
+                    return Err(half_done(row, location));
+                }
+                let ops = entry.record_up(dialect).into_ops();
+                let revert_ops = |index: usize| match &inverses[index] {
+                    Inverse::Ops(ops) => ops.as_slice(),
+                    Inverse::Irreversible { .. } => &[],
+                };
+                let mut steps = Vec::new();
+                // Reverts left to the drop of their table, which runs them as its own step.
+                let mut left: Vec<String> = Vec::new();
+                for index in (0..row.ops_done.min(inverses.len())).rev() {
+                    let inverse_ops = match &inverses[index] {
+                        Inverse::Ops(ops) => ops,
+                        Inverse::Irreversible { reason } => {
+                            return Err(RunError::Irreversible {
+                                id: id.clone(),
+                                location,
+                                index: index + 1,
+                                op: ops[index].describe(),
+                                reason: reason.clone(),
+                            });
+                        }
+                    };
+                    let left_to_drop =
+                        left_to_table_drop(inverse_ops, (0..index).rev().map(revert_ops));
+                    let mut parts = Vec::new();
+                    for op in inverse_ops {
+                        let advanced = advance(&mut replay.schema, op, dialect, false)
+                            .map_err(|source| self.model_error(entry, source))?;
+                        note_op(
+                            (&mut touches, &mut trace),
+                            op,
+                            (&advanced.before, &replay.schema),
+                            dialect,
+                            index,
+                        );
+                        if !left_to_drop {
+                            let rendered = advanced
+                                .render(op, &replay.schema, dialect)
+                                .map_err(|source| self.model_error(entry, source))?;
+                            parts.push(part(op, rendered));
+                        }
+                    }
+                    left.push(ops[index].describe());
+                    if left_to_drop {
+                        continue;
+                    }
+                    let description = format!("revert {}", left.join(" and "));
+                    steps.push(Step::one(index, description, parts));
+                    left.clear();
+                }
+                steps
+            }
+        };
+        let mut job = down_job(row, location, entry.is_transactional(), steps);
+        job.touches = touches;
+        job.trace = trace;
+        Ok(job)
     }
 
     /// A downgrade that runs the reverse SQL stored in the history row.
@@ -1848,17 +1853,16 @@ fn add_touches(touches: &mut Option<Vec<Touch>>, op: &Op, before: &Schema, after
 }
 
 /// Adds what `op` does to a job's tables: the locks it takes ([`shared`]) and, on MySQL, the
-/// states it leaves them in ([`deferred`]).
+/// states it leaves them in ([`deferred`]), with `ops_done`, the job's ops applied after it.
 fn note_op(
-    touches: &mut Option<Vec<Touch>>,
-    trace: &mut Option<deferred::Trace>,
+    (touches, trace): (&mut Option<Vec<Touch>>, &mut Option<deferred::Trace>),
     op: &Op,
-    before: &Schema,
-    after: &Schema,
+    (before, after): (&Schema, &Schema),
     dialect: Dialect,
+    ops_done: usize,
 ) {
     add_touches(touches, op, before, after);
-    deferred::add_trace(trace, op, before, after, dialect);
+    deferred::add_trace(trace, op, (before, after), dialect, ops_done);
 }
 
 fn part(op: &Op, rendered: RenderedOp) -> Part {

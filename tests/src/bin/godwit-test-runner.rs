@@ -1,5 +1,6 @@
-//! Runs a test migration set in its own process: `godwit-test-runner <set> <url> up|status`.
-//! Prints one line per event and a last line `applied N`, `nothing to do` or `error: ...`
+//! Runs a test migration set in its own process: `godwit-test-runner <set> <url> up|down|status`.
+//! Prints one line per event and a last line `applied N`, `nothing to do`, `reverted N` or
+//! `error: ...`
 //! (exit code 1). The runner tests spawn it to kill a run midway or start several at once.
 
 use std::process::ExitCode;
@@ -7,13 +8,14 @@ use std::time::Duration;
 
 use godwit::Migrator;
 use godwit::db::Connection;
+use godwit::graph::Target;
 use godwit_tests::sets;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [set, url, command] = args.as_slice() else {
-        eprintln!("usage: godwit-test-runner <set> <url> up|status");
+        eprintln!("usage: godwit-test-runner <set> <url> up|down|status");
         return ExitCode::FAILURE;
     };
     let Some(entries) = sets::by_name(set) else {
@@ -34,6 +36,13 @@ async fn main() -> ExitCode {
                 } else {
                     format!("applied {}", report.applied.join(","))
                 })
+            }
+            "down" => {
+                let report = migrator
+                    .downgrade(&[Target::base()])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("reverted {}", report.reverted.join(",")))
             }
             "status" => {
                 let status = migrator.status().await.map_err(|e| e.to_string())?;
