@@ -61,7 +61,7 @@ pub(crate) struct TracedOp {
 pub(crate) type Trace = Vec<TracedOp>;
 
 /// The tables `op` touches; `None` when not known (SQL written by hand, a Rust step) or when
-/// introspection could not tell their states apart.
+/// introspection may not read one of them back as it is ([`CatalogTable::reads_back`]).
 fn changes(op: &Op, before: &Schema, after: &Schema, dialect: Dialect) -> Option<Vec<TableChange>> {
     let touches = shared::touches(op, before, after)?;
     let mut names: Vec<&str> = Vec::new();
@@ -147,7 +147,8 @@ fn eligible(job: &Job) -> bool {
     whole
         && job.transactional
         && job.ops_total > 0
-        && job.trace.is_some()
+        // An op that changes nothing (an empty `down`) would be no point of the group.
+        && job.trace.as_ref().is_some_and(|trace| !trace.is_empty())
         && job
             .steps
             .iter()
@@ -367,12 +368,19 @@ pub(super) fn locate(
                 row.id
             ));
         };
-        if super::checksum(entry) != row.checksum && !planner.accept_changed.contains(&row.id) {
+        // A downgrade reverts a changed migration as the code says now only when accepted; an
+        // upgrade's row holds the checksum of the code it ran.
+        let accepted = direction == Direction::Down && planner.accept_changed.contains(&row.id);
+        if super::checksum(entry) != row.checksum && !accepted {
             return Err(format!(
-                "`{}` ({}) changed since the run started; run the release that started it, or \
-                 accept the change as that run did",
+                "`{}` ({}) changed since the run started; run the release that started it{}",
                 row.id,
-                entry.location()
+                entry.location(),
+                if direction == Direction::Down {
+                    ", or accept the change as that run did"
+                } else {
+                    ""
+                }
             ));
         }
     }
