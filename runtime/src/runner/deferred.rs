@@ -306,16 +306,9 @@ async fn run_job(
             let Err(error) = m.conn.execute(&statement.sql).await else {
                 break;
             };
-            if error.is_lock_timeout() && attempt < m.retries {
-                let wait = execute::backoff(attempt);
-                attempt += 1;
-                m.emit(Event::Retrying {
-                    id: job.id.clone(),
-                    attempt,
-                    wait,
-                    error: error.to_string(),
-                });
-                tokio::time::sleep(wait).await;
+            if error.is_lock_timeout()
+                && execute::wait_to_retry(m, &job.id, &mut attempt, error.to_string()).await
+            {
                 continue;
             }
             let error = RunError::Failed {

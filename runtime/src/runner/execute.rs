@@ -176,17 +176,11 @@ async fn run_job(
             let result =
                 run_unit(m, job, unit, last, &mut progress, skip_statements, enclosed).await;
             let Err(failure) = result else { break };
-            if failure.retryable && attempt < m.retries && !enclosed {
-                let wait = backoff(attempt);
-                attempt += 1;
-                m.emit(Event::Retrying {
-                    id: job.id.clone(),
-                    attempt,
-                    wait,
-                    error: failure.error.to_string(),
-                });
+            if failure.retryable
+                && !enclosed
+                && wait_to_retry(m, &job.id, &mut attempt, failure.error.to_string()).await
+            {
                 skip_statements += failure.committed.len();
-                tokio::time::sleep(wait).await;
                 continue;
             }
             let step = &job.steps[failure.step];
@@ -214,10 +208,28 @@ async fn run_job(
     Ok(progress.then_start.is_some())
 }
 
-/// How long to wait before retrying a statement that gave up waiting for a lock, the
-/// `attempt`-th time (from 0).
-pub(super) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500) * 2u32.pow(attempt)
+/// After a statement of `id` gave up waiting for a lock, `attempt` times before (from 0):
+/// unless the run's retries are spent, says so in an event, waits (twice as long each time)
+/// and returns `true`.
+pub(super) async fn wait_to_retry(
+    m: &mut Migrator,
+    id: &str,
+    attempt: &mut u32,
+    error: String,
+) -> bool {
+    if *attempt >= m.retries {
+        return false;
+    }
+    let wait = Duration::from_millis(500) * 2u32.pow(*attempt);
+    *attempt += 1;
+    m.emit(Event::Retrying {
+        id: id.to_owned(),
+        attempt: *attempt,
+        wait,
+        error,
+    });
+    tokio::time::sleep(wait).await;
+    true
 }
 
 /// Records a job as done without running it (`stamp`).
