@@ -529,61 +529,6 @@ impl Op {
             _ => None,
         }
     }
-
-    /// The table this op only adds a part to (a column, a plain index, a constraint), if that
-    /// is all it does: a part that `CREATE TABLE` can carry.
-    fn adds_part_to(&self) -> Option<&str> {
-        match self {
-            Op::AddColumn { table, .. }
-            | Op::CreateIndex {
-                table,
-                concurrently: false,
-                ..
-            }
-            | Op::AddPrimaryKey { table, .. }
-            | Op::AddUnique { table, .. }
-            | Op::AddCheck { table, .. }
-            | Op::AddForeignKey { table, .. } => Some(table),
-            _ => None,
-        }
-    }
-}
-
-/// When `ops` starts by creating a table: how many of the ops right after only add parts to it.
-/// A runner can create the table whole, with them: one `CREATE TABLE` carries the parts it can
-/// (on MySQL all of them, so one statement and one implicit commit; on SQLite its constraints,
-/// so no table rebuild).
-pub fn parts_created_with_table(ops: &[Op]) -> usize {
-    let Some((Op::CreateTable(table), rest)) = ops.split_first() else {
-        return 0;
-    };
-    rest.iter()
-        .take_while(|op| op.adds_part_to() == Some(table.name.as_str()))
-        .count()
-}
-
-/// Whether `ops` can be left to a drop of their table that follows them: `ops` only change one
-/// table's own columns, indexes and constraints, and the op lists in `next` (in the order they
-/// run) only change more of it until one drops the table, which makes every change moot. A
-/// downgrade that reverts "create a table, then index it" then sends one `DROP TABLE`: one
-/// statement, one lock, no SQLite rebuild and, on MySQL, one implicit commit fewer per change.
-pub fn left_to_table_drop<'a>(ops: &[Op], next: impl IntoIterator<Item = &'a [Op]>) -> bool {
-    let Some(table) = ops.first().and_then(Op::changes_only_table) else {
-        return false;
-    };
-    let only_this_table =
-        |ops: &[Op]| !ops.is_empty() && ops.iter().all(|op| op.changes_only_table() == Some(table));
-    if !only_this_table(ops) {
-        return false;
-    }
-    for later in next {
-        match later {
-            [Op::DropTable { name }] => return name == table,
-            _ if only_this_table(later) => {}
-            _ => return false,
-        }
-    }
-    false
 }
 
 impl fmt::Display for Op {

@@ -30,9 +30,14 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use super::error::{RunError, db_error};
+use super::execute;
 use super::history::{self, Row};
+use super::job::{Job, Part};
+use super::plan::Planner;
+use super::report::Event;
+use super::session::Session;
 use super::shared::{self, Touch};
-use super::{Event, Job, Migrator, Part, Planner, RunError, db_error, execute};
 use crate::graph::Direction;
 use crate::introspect::{Catalog, CatalogTable};
 use crate::op::{Dialect, Op};
@@ -148,7 +153,7 @@ fn eligible(job: &Job) -> bool {
         && job.transactional
         && job.ops_total > 0
         // An op that changes nothing (an empty `down`) would be no point of the group.
-        && job.trace.as_ref().is_some_and(|trace| !trace.is_empty())
+        && job.footprint.trace.as_ref().is_some_and(|trace| !trace.is_empty())
         && job
             .steps
             .iter()
@@ -164,7 +169,7 @@ pub(super) fn group_len(jobs: &[Job]) -> usize {
     let mut seen: HashMap<&str, Vec<&Option<CatalogTable>>> = HashMap::new();
     let mut len = 0;
     for job in jobs.iter().take(MAX_JOBS) {
-        let Some(trace) = job.trace.as_ref().filter(|_| eligible(job)) else {
+        let Some(trace) = job.footprint.trace.as_ref().filter(|_| eligible(job)) else {
             break;
         };
         for op in trace {
@@ -190,34 +195,34 @@ pub(super) fn group_len(jobs: &[Job]) -> usize {
 
 /// Runs `group`, recording its start and its end, or where it stopped.
 pub(super) async fn run(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     group: &[Job],
     position: usize,
     total: usize,
 ) -> Result<(), RunError> {
-    let dialect = m.conn.dialect();
+    let dialect = s.dialect();
     let starts: Vec<String> = group
         .iter()
         .map(|job| match job.direction {
             Direction::Up => {
-                history::insert_unconfirmed(dialect, &m.history, &execute::new_row(job, true, 0, 0))
+                history::insert_unconfirmed(dialect, s.history, &execute::new_row(job, true, 0, 0))
             }
-            Direction::Down => history::unconfirm(dialect, &m.history, &job.id),
+            Direction::Down => history::unconfirm(dialect, s.history, &job.id),
         })
         .collect();
-    execute::commit_together(&mut m.conn, &starts, false)
+    execute::commit_together(s.conn, &starts, false)
         .await
         .map_err(|e| db_error("recording the start of the migrations", e))?;
     let mut took = Vec::with_capacity(group.len());
     for (index, job) in group.iter().enumerate() {
-        match run_job(m, job, position + index + 1, total).await {
+        match run_job(s, job, position + index + 1, total).await {
             Ok(elapsed) => took.push(elapsed),
             Err(stopped) => {
                 // Where the run stopped is known here: record it, rather than leave the next
                 // run to read it from the live schema. Should this write fail, that is what
                 // the next run does.
-                let writes = stopped_writes(m, group, &took, stopped.ops_done);
-                let _ = execute::commit_together(&mut m.conn, &writes, false).await;
+                let writes = stopped_writes(s, group, &took, stopped.ops_done);
+                let _ = execute::commit_together(s.conn, &writes, false).await;
                 return Err(stopped.error);
             }
         }
@@ -225,47 +230,52 @@ pub(super) async fn run(
     let ends: Vec<String> = group
         .iter()
         .zip(&took)
-        .map(|(job, elapsed)| applied_write(m, job, *elapsed))
+        .map(|(job, elapsed)| applied_write(s, job, *elapsed))
         .collect();
-    execute::commit_together(&mut m.conn, &ends, false)
+    execute::commit_together(s.conn, &ends, false)
         .await
         .map_err(|e| db_error("recording the migrations", e))
 }
 
 /// A job run to its end: recorded as applied, or its row removed.
-fn applied_write(m: &Migrator, job: &Job, elapsed: Duration) -> String {
-    let dialect = m.conn.dialect();
+fn applied_write(s: &Session<'_>, job: &Job, elapsed: Duration) -> String {
+    let dialect = s.dialect();
     match job.direction {
         Direction::Up => {
             let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
             let row = execute::new_row(job, false, job.ops_total, ms);
-            history::complete(dialect, &m.history, &row)
+            history::complete(dialect, s.history, &row)
         }
-        Direction::Down => history::delete(dialect, &m.history, &job.id),
+        Direction::Down => history::delete(dialect, s.history, &job.id),
     }
 }
 
 /// The history of a group that stopped in its job `took.len()`, with `ops_done` of its ops
 /// applied: the jobs before it done, the ones after it not started.
-fn stopped_writes(m: &Migrator, group: &[Job], took: &[Duration], ops_done: usize) -> Vec<String> {
-    let dialect = m.conn.dialect();
+fn stopped_writes(
+    s: &Session<'_>,
+    group: &[Job],
+    took: &[Duration],
+    ops_done: usize,
+) -> Vec<String> {
+    let dialect = s.dialect();
     let stopped = took.len();
     group
         .iter()
         .enumerate()
         .map(|(index, job)| {
             match (index.cmp(&stopped), job.direction) {
-                (Ordering::Less, _) => applied_write(m, job, took[index]),
+                (Ordering::Less, _) => applied_write(s, job, took[index]),
                 // As a migration run alone leaves it: started, even with no op applied.
                 (Ordering::Equal, Direction::Up) => {
-                    history::progress(dialect, &m.history, &job.id, ops_done, 0)
+                    history::progress(dialect, s.history, &job.id, ops_done, 0)
                 }
                 (Ordering::Equal, Direction::Down) => {
-                    history::settle(dialect, &m.history, &job.id, ops_done, job.ops_total)
+                    history::settle(dialect, s.history, &job.id, ops_done, job.ops_total)
                 }
                 // Not started: as it was before the group.
                 (Ordering::Greater, _) => {
-                    history::settle(dialect, &m.history, &job.id, job.ops_done, job.ops_total)
+                    history::settle(dialect, s.history, &job.id, job.ops_done, job.ops_total)
                 }
             }
         })
@@ -280,13 +290,13 @@ struct Stopped {
 
 /// Runs one job's statements, retrying one that gave up waiting for a lock.
 async fn run_job(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     job: &Job,
     position: usize,
     total: usize,
 ) -> Result<Duration, Stopped> {
     let started = Instant::now();
-    m.emit(Event::MigrationStarted {
+    s.events.emit(Event::MigrationStarted {
         id: job.id.clone(),
         direction: job.direction,
         position,
@@ -303,11 +313,11 @@ async fn run_job(
         });
         let mut attempt = 0;
         while let Some(statement) = statement {
-            let Err(error) = m.conn.execute(&statement.sql).await else {
+            let Err(error) = s.conn.execute(&statement.sql).await else {
                 break;
             };
             if error.is_lock_timeout()
-                && execute::wait_to_retry(m, &job.id, &mut attempt, error.to_string()).await
+                && execute::wait_to_retry(s, &job.id, &mut attempt, error.to_string()).await
             {
                 continue;
             }
@@ -325,10 +335,10 @@ async fn run_job(
             return Err(Stopped { error, ops_done });
         }
         ops_done = execute::ops_done_after(job, step);
-        m.emit(execute::op_finished(job, step, step_started));
+        s.events.emit(execute::op_finished(job, step, step_started));
     }
     let elapsed = started.elapsed();
-    m.emit(Event::MigrationFinished {
+    s.events.emit(Event::MigrationFinished {
         id: job.id.clone(),
         direction: job.direction,
         elapsed,
@@ -552,7 +562,7 @@ fn walk_down<'r>(
         let job = planner
             .revert_job(by_id[row.id.as_str()], &mut replay)
             .map_err(|e| e.to_string())?;
-        let trace = job.trace.ok_or_else(|| unseen(row))?;
+        let trace = job.footprint.trace.ok_or_else(|| unseen(row))?;
         walk.extend(trace.into_iter().map(|op| (index, op)));
     }
     Ok((order, walk))
@@ -567,11 +577,15 @@ fn unseen(row: &Row) -> String {
 
 /// Records where a run that left `unconfirmed` rows stopped, as the live schema shows; returns
 /// the history as it then stands.
-pub(super) async fn settle(m: &mut Migrator, rows: Vec<Row>) -> Result<Vec<Row>, RunError> {
+pub(super) async fn settle(
+    s: &mut Session<'_>,
+    planner: &Planner<'_>,
+    rows: Vec<Row>,
+) -> Result<Vec<Row>, RunError> {
     if !rows.iter().any(|r| r.unconfirmed.is_some()) {
         return Ok(rows);
     }
-    let live = crate::introspect::introspect(&mut m.conn, &[m.history.name.as_str()])
+    let live = crate::introspect::introspect(s.conn, &[s.history.name.as_str()])
         .await
         .map_err(|e| {
             db_error(
@@ -579,23 +593,23 @@ pub(super) async fn settle(m: &mut Migrator, rows: Vec<Row>) -> Result<Vec<Row>,
                 e,
             )
         })?;
-    let located = locate(&m.planner(), &rows, &live).map_err(RunError::Unsettled)?;
-    let dialect = m.conn.dialect();
+    let located = locate(planner, &rows, &live).map_err(RunError::Unsettled)?;
+    let dialect = s.dialect();
     let writes: Vec<String> = located
         .iter()
-        .map(|(id, done, total)| history::settle(dialect, &m.history, id, *done, *total))
+        .map(|(id, done, total)| history::settle(dialect, s.history, id, *done, *total))
         .collect();
-    execute::commit_together(&mut m.conn, &writes, false)
+    execute::commit_together(s.conn, &writes, false)
         .await
         .map_err(|e| db_error("recording where an interrupted run stopped", e))?;
     for (id, ops_done, ops_total) in located {
-        m.emit(Event::Located {
+        s.events.emit(Event::Located {
             id,
             ops_done,
             ops_total,
         });
     }
-    history::read(&mut m.conn, &m.history)
+    history::read(s.conn, s.history)
         .await
         .map_err(RunError::History)
 }

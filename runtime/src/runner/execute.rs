@@ -29,8 +29,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::error::{RunError, db_error};
 use super::history::{self, NewRow};
-use super::{Event, Job, Migrator, Part, RunError, Step};
+use super::job::{Job, Part, Step};
+use super::report::Event;
+use super::session::Session;
 use crate::db::{Connection, DbError};
 use crate::graph::Direction;
 use crate::op::{BoxError, Dialect, StepFn, StepFuture};
@@ -101,39 +104,39 @@ struct UnitFailure {
 /// start row is written in this job's last commit, one commit instead of two: then it returns
 /// `true`, and `next` has a row.
 pub(super) async fn run(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     job: &Job,
     next: Option<&Job>,
     position: usize,
     total: usize,
 ) -> Result<bool, RunError> {
-    run_job(m, job, next, position, total, false).await
+    run_job(s, job, next, position, total, false).await
 }
 
 /// Runs an [`atomic`] job inside a transaction the caller opened (the run's single one, or one
 /// that migrations share) and commits or rolls back: no transaction of its own, no retry (a failed statement aborts the whole transaction).
 /// Returns how long it took; its `MigrationFinished` event is the caller's, after the commit.
 pub(super) async fn run_enclosed(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     job: &Job,
     position: usize,
     total: usize,
 ) -> Result<Duration, RunError> {
     let started = Instant::now();
-    run_job(m, job, None, position, total, true).await?;
+    run_job(s, job, None, position, total, true).await?;
     Ok(started.elapsed())
 }
 
 async fn run_job(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     job: &Job,
     next: Option<&Job>,
     position: usize,
     total: usize,
     enclosed: bool,
 ) -> Result<bool, RunError> {
-    let dialect = m.conn.dialect();
-    m.emit(Event::MigrationStarted {
+    let dialect = s.dialect();
+    s.events.emit(Event::MigrationStarted {
         id: job.id.clone(),
         direction: job.direction,
         position,
@@ -153,17 +156,17 @@ async fn run_job(
     let units = units(job, dialect);
     if records_start(job, dialect) {
         // Record that the migration started before its first op commits on its own.
-        let start_row = history::insert(dialect, &m.history, &new_row(job, true, job.ops_done, 0));
-        m.conn
+        let start_row = history::insert(dialect, s.history, &new_row(job, true, job.ops_done, 0));
+        s.conn
             .execute(&start_row)
             .await
-            .map_err(|e| super::db_error("recording the migration's start", e))?;
+            .map_err(|e| db_error("recording the migration's start", e))?;
         progress.has_row = true;
     }
     if units.is_empty() {
-        finish(m, job, &mut progress, enclosed)
+        finish(s, job, &mut progress, enclosed)
             .await
-            .map_err(|e| super::db_error("recording the migration", e))?;
+            .map_err(|e| db_error("recording the migration", e))?;
     }
     let mut skip_statements = match job.direction {
         Direction::Up => job.statements_done,
@@ -174,11 +177,11 @@ async fn run_job(
         let mut attempt = 0;
         loop {
             let result =
-                run_unit(m, job, unit, last, &mut progress, skip_statements, enclosed).await;
+                run_unit(s, job, unit, last, &mut progress, skip_statements, enclosed).await;
             let Err(failure) = result else { break };
             if failure.retryable
                 && !enclosed
-                && wait_to_retry(m, &job.id, &mut attempt, failure.error.to_string()).await
+                && wait_to_retry(s, &job.id, &mut attempt, failure.error.to_string()).await
             {
                 skip_statements += failure.committed.len();
                 continue;
@@ -199,7 +202,7 @@ async fn run_job(
         skip_statements = 0;
     }
     if !enclosed {
-        m.emit(Event::MigrationFinished {
+        s.events.emit(Event::MigrationFinished {
             id: job.id.clone(),
             direction: job.direction,
             elapsed: progress.started.elapsed(),
@@ -212,17 +215,17 @@ async fn run_job(
 /// unless the run's retries are spent, says so in an event, waits (twice as long each time)
 /// and returns `true`.
 pub(super) async fn wait_to_retry(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     id: &str,
     attempt: &mut u32,
     error: String,
 ) -> bool {
-    if *attempt >= m.retries {
+    if *attempt >= s.retries {
         return false;
     }
     let wait = Duration::from_millis(500) * 2u32.pow(*attempt);
     *attempt += 1;
-    m.emit(Event::Retrying {
+    s.events.emit(Event::Retrying {
         id: id.to_owned(),
         attempt: *attempt,
         wait,
@@ -233,30 +236,30 @@ pub(super) async fn wait_to_retry(
 }
 
 /// Records a job as done without running it (`stamp`).
-pub(super) async fn stamp(m: &mut Migrator, job: &Job) -> Result<(), RunError> {
+pub(super) async fn stamp(s: &mut Session<'_>, job: &Job) -> Result<(), RunError> {
     let mut progress = Progress {
         started: Instant::now(),
         ops_done: job.ops_done,
         has_row: job.has_row,
         then_start: None,
     };
-    finish(m, job, &mut progress, false)
+    finish(s, job, &mut progress, false)
         .await
-        .map_err(|e| super::db_error("stamping the history", e))
+        .map_err(|e| db_error("stamping the history", e))
 }
 
 pub(super) fn new_row(job: &Job, partial: bool, ops_done: usize, execution_ms: i64) -> NewRow<'_> {
     NewRow {
         id: &job.id,
-        checksum: &job.checksum,
+        checksum: &job.record.checksum,
         partial,
         ops_done,
         ops_total: job.ops_total,
         execution_ms,
-        seq: job.seq,
-        parents: &job.parents,
+        seq: job.record.seq,
+        parents: &job.record.parents,
         location: &job.location,
-        down_sql: &job.down_sql,
+        down: &job.record.down,
     }
 }
 
@@ -275,17 +278,17 @@ impl Recorded {
 
 /// The history writes that end a job, timed now: its applied row, or its removal; with the next
 /// job's start row when `progress.then_start` asks for it, to commit together.
-fn finish_writes(m: &Migrator, job: &Job, progress: &Progress<'_>) -> (Vec<String>, Recorded) {
-    let dialect = m.conn.dialect();
+fn finish_writes(s: &Session<'_>, job: &Job, progress: &Progress<'_>) -> (Vec<String>, Recorded) {
+    let dialect = s.dialect();
     let elapsed_ms = i64::try_from(progress.started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let mut writes = Vec::with_capacity(2);
     let recorded = match job.direction {
         Direction::Up => {
             let row = new_row(job, false, job.ops_total, elapsed_ms);
             writes.push(if progress.has_row {
-                history::complete(dialect, &m.history, &row)
+                history::complete(dialect, s.history, &row)
             } else {
-                history::insert(dialect, &m.history, &row)
+                history::insert(dialect, s.history, &row)
             });
             Recorded {
                 ops_done: job.ops_total,
@@ -293,7 +296,7 @@ fn finish_writes(m: &Migrator, job: &Job, progress: &Progress<'_>) -> (Vec<Strin
             }
         }
         Direction::Down => {
-            writes.push(history::delete(dialect, &m.history, &job.id));
+            writes.push(history::delete(dialect, s.history, &job.id));
             Recorded {
                 ops_done: 0,
                 has_row: false,
@@ -302,7 +305,7 @@ fn finish_writes(m: &Migrator, job: &Job, progress: &Progress<'_>) -> (Vec<Strin
     };
     if let Some(next) = progress.then_start {
         let start_row = new_row(next, true, next.ops_done, 0);
-        writes.push(history::insert(dialect, &m.history, &start_row));
+        writes.push(history::insert(dialect, s.history, &start_row));
     }
     (writes, recorded)
 }
@@ -310,13 +313,13 @@ fn finish_writes(m: &Migrator, job: &Job, progress: &Progress<'_>) -> (Vec<Strin
 /// Ends a job outside any transaction of its own: its history writes commit together (or go
 /// into the run's transaction, when `enclosed`).
 async fn finish(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     job: &Job,
     progress: &mut Progress<'_>,
     enclosed: bool,
 ) -> Result<(), DbError> {
-    let (writes, recorded) = finish_writes(m, job, progress);
-    commit_together(&mut m.conn, &writes, enclosed).await?;
+    let (writes, recorded) = finish_writes(s, job, progress);
+    commit_together(s.conn, &writes, enclosed).await?;
     recorded.apply(progress);
     Ok(())
 }
@@ -449,7 +452,7 @@ impl<'j> Batch<'j> {
     }
 
     /// Sends what waits, in one round trip (one per item when `one_at_a_time`).
-    async fn send(&mut self, m: &mut Migrator, job: &Job) -> Result<(), UnitFailure> {
+    async fn send(&mut self, s: &mut Session<'_>, job: &Job) -> Result<(), UnitFailure> {
         self.holds_current_step = false;
         let chunk = match self.one_at_a_time {
             true => 1,
@@ -462,8 +465,8 @@ impl<'j> Batch<'j> {
             let committed = &mut self.committed;
             let step_started = &mut self.step_started;
             let track_committed = self.track_committed;
-            let observer = &m.observer;
-            let sent = m
+            let events = &mut *s.events;
+            let sent = s
                 .conn
                 .execute_batch(&sql, |i| {
                     let item = &items[i];
@@ -472,7 +475,7 @@ impl<'j> Batch<'j> {
                     }
                     if item.finishes_step {
                         let step = &job.steps[item.step];
-                        super::notify(observer, op_finished(job, step, *step_started));
+                        events.emit(op_finished(job, step, *step_started));
                         *step_started = Instant::now();
                     }
                 })
@@ -492,7 +495,7 @@ impl<'j> Batch<'j> {
     /// Marks `step` done: with its last statement waiting, once that completes; now otherwise.
     async fn end_step(
         &mut self,
-        m: &mut Migrator,
+        s: &mut Session<'_>,
         job: &Job,
         step: usize,
     ) -> Result<(), UnitFailure> {
@@ -503,8 +506,9 @@ impl<'j> Batch<'j> {
             self.holds_current_step = false;
             return Ok(());
         }
-        self.send(m, job).await?;
-        m.emit(op_finished(job, &job.steps[step], self.step_started));
+        self.send(s, job).await?;
+        s.events
+            .emit(op_finished(job, &job.steps[step], self.step_started));
         self.step_started = Instant::now();
         Ok(())
     }
@@ -515,7 +519,7 @@ impl<'j> Batch<'j> {
 /// downgrade's removal of the row ride with the statements; an upgrade's applied row follows
 /// them, timed once they are done.
 async fn run_unit(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     job: &Job,
     unit: &Unit,
     last: bool,
@@ -523,7 +527,7 @@ async fn run_unit(
     skip_statements: usize,
     enclosed: bool,
 ) -> Result<(), UnitFailure> {
-    let dialect = m.conn.dialect();
+    let dialect = s.dialect();
     let first = unit.steps.start;
     let last_step = unit.steps.end - 1;
     let in_transaction = unit.in_transaction;
@@ -533,14 +537,14 @@ async fn run_unit(
         && needs_foreign_keys_off(&job.steps[unit.steps.clone()], dialect);
     let mut batch = Batch::new(in_transaction, dialect);
     if foreign_keys_off {
-        m.conn
+        s.conn
             .execute("PRAGMA foreign_keys = OFF")
             .await
             .map_err(|e| batch.fail(first, e))?;
     }
     let result = async {
         if in_transaction && !enclosed {
-            batch.push(m.conn.begin_sql(), first, false);
+            batch.push(s.conn.begin_sql(), first, false);
         }
         let mut skip = skip_statements;
         for at in unit.steps.clone() {
@@ -568,8 +572,8 @@ async fn run_unit(
                         one_statement_each,
                     } => {
                         if let Some(leftover) = &op.leftover {
-                            batch.send(m, job).await?;
-                            remove_leftover(m, job, leftover)
+                            batch.send(s, job).await?;
+                            remove_leftover(s, job, leftover)
                                 .await
                                 .map_err(|e| batch.fail(at, e))?;
                         }
@@ -581,8 +585,8 @@ async fn run_unit(
                             if sendable_together(statement, op, *one_statement_each) {
                                 batch.push(statement.sql.as_str(), at, true);
                             } else {
-                                batch.send(m, job).await?;
-                                m.conn
+                                batch.send(s, job).await?;
+                                s.conn
                                     .run_statement(statement)
                                     .await
                                     .map_err(|e| batch.fail(at, e))?;
@@ -592,7 +596,7 @@ async fn run_unit(
                             if progress_each {
                                 let sql = history::progress(
                                     dialect,
-                                    &m.history,
+                                    s.history,
                                     &job.id,
                                     step.first_op,
                                     statements_done,
@@ -602,8 +606,8 @@ async fn run_unit(
                         }
                     }
                     Part::Rust(_, f) => {
-                        batch.send(m, job).await?;
-                        call_step(f.as_ref(), &mut m.conn).await.map_err(|error| {
+                        batch.send(s, job).await?;
+                        call_step(f.as_ref(), s.conn).await.map_err(|error| {
                             UnitFailure {
                                 step: at,
                                 committed: std::mem::take(&mut batch.committed),
@@ -619,11 +623,11 @@ async fn run_unit(
                     }
                 }
             }
-            batch.end_step(m, job, at).await?;
+            batch.end_step(s, job, at).await?;
         }
         if foreign_keys_off {
-            batch.send(m, job).await?;
-            check_foreign_keys(&mut m.conn)
+            batch.send(s, job).await?;
+            check_foreign_keys(s.conn)
                 .await
                 .map_err(|e| batch.fail(last_step, e))?;
         }
@@ -631,23 +635,23 @@ async fn run_unit(
             // An applied row records the job's duration, statements included: send them
             // before timing it. A downgrade's removal of the row records none.
             if job.direction == Direction::Up {
-                batch.send(m, job).await?;
+                batch.send(s, job).await?;
             }
-            let (writes, recorded) = finish_writes(m, job, progress);
+            let (writes, recorded) = finish_writes(s, job, progress);
             if in_transaction || writes.len() == 1 {
                 for write in writes {
                     batch.push(write, last_step, false);
                 }
             } else {
                 // Only an upgrade writes two rows, and its statements have gone already.
-                commit_together(&mut m.conn, &writes, false)
+                commit_together(s.conn, &writes, false)
                     .await
                     .map_err(|e| batch.fail(last_step, e))?;
             }
             recorded
         } else {
             let ops_done = ops_done_after(job, &job.steps[last_step]);
-            let sql = history::progress(dialect, &m.history, &job.id, ops_done, 0);
+            let sql = history::progress(dialect, s.history, &job.id, ops_done, 0);
             batch.push(sql, last_step, false);
             Recorded {
                 ops_done,
@@ -657,16 +661,16 @@ async fn run_unit(
         if in_transaction && !enclosed {
             batch.push("COMMIT", last_step, false);
         }
-        batch.send(m, job).await?;
+        batch.send(s, job).await?;
         recorded.apply(progress);
         Ok(())
     }
     .await;
     if result.is_err() && in_transaction && !enclosed {
-        let _ = m.conn.execute("ROLLBACK").await;
+        let _ = s.conn.execute("ROLLBACK").await;
     }
     if foreign_keys_off {
-        let restored = m.conn.execute("PRAGMA foreign_keys = ON").await;
+        let restored = s.conn.execute("PRAGMA foreign_keys = ON").await;
         if let (Ok(()), Err(e)) = (&result, restored) {
             return Err(batch.fail(last_step, e));
         }
@@ -675,12 +679,16 @@ async fn run_unit(
 }
 
 /// Drops what a failed earlier attempt at an op left behind (an INVALID index), if it is there.
-async fn remove_leftover(m: &mut Migrator, job: &Job, leftover: &Leftover) -> Result<(), DbError> {
-    if m.conn.fetch_text(&leftover.probe).await?.is_empty() {
+async fn remove_leftover(
+    s: &mut Session<'_>,
+    job: &Job,
+    leftover: &Leftover,
+) -> Result<(), DbError> {
+    if s.conn.fetch_text(&leftover.probe).await?.is_empty() {
         return Ok(());
     }
-    m.conn.execute(&leftover.remove).await?;
-    m.emit(Event::LeftoverRemoved {
+    s.conn.execute(&leftover.remove).await?;
+    s.events.emit(Event::LeftoverRemoved {
         id: job.id.clone(),
         sql: leftover.remove.clone(),
     });

@@ -17,6 +17,8 @@ use crate::graph::Direction;
 use crate::op::Dialect;
 use crate::render::quote_identifier;
 
+use super::stored::StoredDown;
+
 /// Where the history lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryTable {
@@ -85,10 +87,9 @@ pub(crate) struct NewRow<'a> {
     pub ops_total: usize,
     pub execution_ms: i64,
     pub seq: i64,
-    /// Comma-separated.
-    pub parents: &'a str,
+    pub parents: &'a [String],
     pub location: &'a str,
-    pub down_sql: &'a str,
+    pub down: &'a StoredDown,
 }
 
 fn now(dialect: Dialect) -> &'static str {
@@ -309,9 +310,9 @@ fn insert_as(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>, state: &s
         now(dialect),
         row.execution_ms,
         row.seq,
-        literal(dialect, row.parents),
+        literal(dialect, &row.parents.join(",")),
         literal(dialect, row.location),
-        literal(dialect, row.down_sql),
+        literal(dialect, &row.down.encode()),
     )
 }
 
@@ -341,9 +342,9 @@ pub(crate) fn complete(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>)
         literal(dialect, row.checksum),
         now(dialect),
         row.execution_ms,
-        literal(dialect, row.parents),
+        literal(dialect, &row.parents.join(",")),
         literal(dialect, row.location),
-        literal(dialect, row.down_sql),
+        literal(dialect, &row.down.encode()),
         literal(dialect, row.id),
         ops = row.ops_total,
     )
@@ -384,13 +385,13 @@ pub(crate) fn rechecksum(
     table: &HistoryTable,
     id: &str,
     checksum: &str,
-    down_sql: &str,
+    down: &StoredDown,
 ) -> String {
     format!(
         "UPDATE {} SET checksum = {}, down_sql = {} WHERE id = {}",
         table.sql(dialect),
         literal(dialect, checksum),
-        literal(dialect, down_sql),
+        literal(dialect, &down.encode()),
         literal(dialect, id)
     )
 }

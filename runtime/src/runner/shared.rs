@@ -30,10 +30,13 @@
 //! MySQL and MariaDB commit every DDL statement on their own: nothing is shared there.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Event, Job, Migrator, RunError, execute};
+use super::error::{RunError, db_error};
+use super::execute;
+use super::job::Job;
+use super::report::Event;
+use super::session::Session;
 use crate::op::{Dialect, Op};
 use crate::schema::Schema;
 
@@ -131,7 +134,7 @@ pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
     let touches: Vec<(usize, Option<&Touch>)> = jobs
         .iter()
         .enumerate()
-        .flat_map(|(index, job)| match &job.touches {
+        .flat_map(|(index, job)| match &job.footprint.touches {
             Some(touches) => touches.iter().map(|t| (index, Some(t))).collect(),
             None => vec![(index, None)],
         })
@@ -272,28 +275,20 @@ pub(super) enum Outcome {
 /// first in the run of `total`) in one transaction, as many as [`MAX_OPEN`] lets in, and then
 /// those that drop a table one before them locked.
 pub(super) async fn run(
-    m: &mut Migrator,
+    s: &mut Session<'_>,
     jobs: &[Job],
     sharing: &[Sharing],
     position: usize,
     total: usize,
 ) -> Result<Outcome, RunError> {
     let opened = Instant::now();
-    let held: Arc<Mutex<Vec<Event>>> = Arc::default();
-    // Kept aside: a run dropped halfway (a timeout around `up`) gets it back at its next run.
-    m.parked_observer = m.observer.take();
-    if m.parked_observer.is_some() {
-        let held = Arc::clone(&held);
-        m.observer = Some(Box::new(move |event| {
-            held.lock().expect("only pushed to").push(event.clone())
-        }));
-    }
+    s.events.hold();
     let mut ran = 0;
     // On failure: the error, and how many jobs must run alone.
     let result: Result<(), (RunError, usize)> = async {
-        let begin = m.conn.begin_sql();
-        m.conn.execute(begin).await.map_err(|e| {
-            let error = super::db_error("starting a transaction shared by migrations", e);
+        let begin = s.conn.begin_sql();
+        s.conn.execute(begin).await.map_err(|e| {
+            let error = db_error("starting a transaction shared by migrations", e);
             (error, 1)
         })?;
         let mut need = 0;
@@ -302,23 +297,20 @@ pub(super) async fn run(
             if i > 0 && opened.elapsed() >= MAX_OPEN && need < position + i {
                 break;
             }
-            let elapsed = execute::run_enclosed(m, job, position + i + 1, total)
+            let elapsed = execute::run_enclosed(s, job, position + i + 1, total)
                 .await
                 .map_err(|error| (error, i + 1))?;
-            super::notify(
-                &m.observer,
-                Event::MigrationFinished {
-                    id: job.id.clone(),
-                    direction: job.direction,
-                    elapsed,
-                },
-            );
+            s.events.emit(Event::MigrationFinished {
+                id: job.id.clone(),
+                direction: job.direction,
+                elapsed,
+            });
             need = need.max(sharing[i].keep_until);
             ran += 1;
         }
-        m.conn.execute("COMMIT").await.map_err(|e| {
+        s.conn.execute("COMMIT").await.map_err(|e| {
             let ids: Vec<&str> = jobs[..ran].iter().map(|job| job.id.as_str()).collect();
-            let error = super::db_error(
+            let error = db_error(
                 &format!(
                     "committing the migrations that share a commit ({}); `status` shows whether \
                      they are applied",
@@ -330,16 +322,14 @@ pub(super) async fn run(
         })
     }
     .await;
-    m.observer = m.parked_observer.take();
+    if result.is_ok() {
+        s.events.release();
+    } else {
+        s.events.discard();
+    }
     match result {
-        Ok(()) => {
-            let held = std::mem::take(&mut *held.lock().expect("only pushed to"));
-            for event in held {
-                m.emit(event);
-            }
-            Ok(Outcome::Committed(ran))
-        }
-        Err((error, alone)) => match m.conn.execute("ROLLBACK").await {
+        Ok(()) => Ok(Outcome::Committed(ran)),
+        Err((error, alone)) => match s.conn.execute("ROLLBACK").await {
             Ok(()) => Ok(Outcome::RolledBack { alone }),
             // The database answered: no transaction is open any more (SQLite ends one itself
             // after some errors), so nothing committed.
@@ -360,7 +350,7 @@ mod tests {
     use crate::migration::Migration;
     use crate::op::{ColumnType, Dialect};
     use crate::registry::{Location, MigrationEntry, Registry};
-    use crate::runner::Planner;
+    use crate::runner::plan::Planner;
 
     fn entry(
         id: &'static str,
@@ -457,7 +447,7 @@ mod tests {
     }
 
     /// Whether each job may share, and the length of the group starting at each.
-    fn decided(jobs: &[crate::runner::Job], dialect: Dialect) -> (Vec<bool>, Vec<usize>) {
+    fn decided(jobs: &[crate::runner::job::Job], dialect: Dialect) -> (Vec<bool>, Vec<usize>) {
         let sharing = shareable(jobs, dialect);
         let may = sharing.iter().map(|s| s.may_share).collect();
         let groups = (0..jobs.len())

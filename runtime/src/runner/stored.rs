@@ -20,7 +20,7 @@
 use crate::render::{RenderedOp, Statement};
 
 /// How to revert what a migration applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct StoredDown {
     /// `true`: one unit, the explicit `down`, reverting the whole migration. `false`: unit `i`
     /// reverts op `i`.

@@ -1,0 +1,104 @@
+//! The job model: one migration to apply or revert, fully rendered, cut into steps of parts.
+//!
+//! See ARCHITECTURE.md's glossary for the nouns (job, step, part, unit, footprint, …).
+
+use crate::graph::Direction;
+use crate::op::StepFn;
+use crate::render::RenderedOp;
+
+use super::deferred::Trace;
+use super::shared::Touch;
+use super::stored::StoredDown;
+
+/// One piece of a step: SQL, or a Rust data step.
+#[derive(Clone)]
+pub(crate) enum Part {
+    Sql {
+        op: RenderedOp,
+        /// Each statement is exactly one SQL statement, as godwit renders them; `false` for SQL
+        /// written by hand or read back from the history, which may hold any number. Only known
+        /// single statements are sent several to a round trip, where a failure is traced to its
+        /// statement by counting the results before it.
+        one_statement_each: bool,
+    },
+    /// A Rust data step: its name and its function.
+    Rust(String, std::sync::Arc<StepFn>),
+}
+
+/// What applying or reverting one op of a migration takes, or several that run as one.
+#[derive(Clone)]
+pub(crate) struct Step {
+    /// Up: the last op applied. Down: the op reverted last (after it, `op_index` ops remain
+    /// applied).
+    pub op_index: usize,
+    /// The op the step's SQL starts with: up, the first it applies (a table created whole
+    /// stands for the ops up to `op_index`); down, `op_index`.
+    pub first_op: usize,
+    pub description: String,
+    pub parts: Vec<Part>,
+}
+
+impl Step {
+    pub(crate) fn one(op_index: usize, description: String, parts: Vec<Part>) -> Step {
+        Step {
+            op_index,
+            first_op: op_index,
+            description,
+            parts,
+        }
+    }
+
+    pub(crate) fn outside_transaction(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Sql { op, .. } if op.outside_transaction))
+    }
+
+    pub(crate) fn only_rust(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Rust(..)))
+    }
+}
+
+/// One migration to apply or revert, fully rendered.
+pub(crate) struct Job {
+    pub id: String,
+    /// `file:line (module)`, or as recorded for a migration this binary does not know.
+    pub location: String,
+    pub direction: Direction,
+    pub transactional: bool,
+    pub steps: Vec<Step>,
+    pub ops_total: usize,
+    /// Up: ops already applied by an earlier, interrupted run. Down: ops applied now.
+    pub ops_done: usize,
+    /// Statements of op `ops_done` already committed (resuming a MySQL op).
+    pub statements_done: usize,
+    /// A history row exists for it.
+    pub has_row: bool,
+    /// What its history row records.
+    pub record: Record,
+    /// What its ops do to which tables, for the scheduler.
+    pub footprint: Footprint,
+}
+
+/// The payload of a job's history row (beside its progress, which the executor tracks).
+#[derive(Default)]
+pub(crate) struct Record {
+    pub checksum: String,
+    /// The ids it depends on.
+    pub parents: Vec<String>,
+    /// Its reverse SQL, rendered when it is applied (empty going down).
+    pub down: StoredDown,
+    /// Its place in the history: the order it was applied in.
+    pub seq: i64,
+}
+
+/// What a job's ops do to which tables, as the planner saw it from the model before and after
+/// each op. `None` where it is not known (hand-written SQL, a Rust step) or not asked for on
+/// this dialect: such a job commits alone.
+#[derive(Default)]
+pub(crate) struct Footprint {
+    /// The tables its ops lock, in order ([`super::shared::touches`]).
+    pub touches: Option<Vec<Touch>>,
+    /// MySQL: the states its ops leave tables in, in order ([`super::deferred`]).
+    pub trace: Option<Trace>,
+}

@@ -1,0 +1,156 @@
+//! Planning: from the history rows and the registry to the jobs a run executes, rendered,
+//! without a connection. The runner and the offline SQL (`offline_plan`, `check`) share it.
+//!
+//! - [`upgrade`]: the jobs of an upgrade (resuming a partial migration);
+//! - [`downgrade`]: the jobs of a downgrade, from the model's inverses or the reverse SQL stored
+//!   in the history;
+//! - [`replay`]: the schema model after what the history records, and each op's reverse SQL;
+//! - [`absorb`]: what a table's create or drop takes in (the parts added right after it, the
+//!   changes reverted right before it);
+//! - [`offline`]: plans without a database.
+
+mod absorb;
+mod downgrade;
+mod offline;
+mod replay;
+mod upgrade;
+
+use std::collections::BTreeSet;
+
+use super::checksum::checksum;
+use super::deferred;
+use super::error::RunError;
+use super::history::Row;
+use super::job::{Footprint, Part};
+use super::shared;
+use crate::graph::Graph;
+use crate::op::{Dialect, Op};
+use crate::registry::{MigrationEntry, Registry};
+use crate::render::{PlanError as RenderPlanError, RenderedOp};
+use crate::schema::Schema;
+
+pub use offline::{ScriptedMigration, offline_migration, offline_plan};
+
+/// Everything planning needs, and no connection: the runner and the offline SQL share it.
+pub(crate) struct Planner<'a> {
+    pub registry: &'a Registry,
+    pub graph: &'a Graph,
+    pub dialect: Dialect,
+    pub accept_changed: &'a BTreeSet<String>,
+    pub allow_unknown: bool,
+}
+
+impl Planner<'_> {
+    pub(crate) fn entry(&self, id: &str) -> &MigrationEntry {
+        self.registry
+            .get(id)
+            .expect("the graph and the registry hold the same ids")
+    }
+
+    /// History rows recording `ids` as applied, in that order, without reverse SQL.
+    pub(crate) fn applied_rows<'i>(&self, ids: impl IntoIterator<Item = &'i str>) -> Vec<Row> {
+        ids.into_iter()
+            .enumerate()
+            .map(|(seq, id)| {
+                let entry = self.entry(id);
+                let ops = entry.record_up(self.dialect).ops().len();
+                Row {
+                    id: id.to_owned(),
+                    checksum: checksum(entry),
+                    partial: false,
+                    unconfirmed: None,
+                    ops_done: ops,
+                    ops_total: ops,
+                    statements_done: 0,
+                    applied_at: String::new(),
+                    execution_ms: 0,
+                    seq: seq as i64,
+                    parents: Vec::new(),
+                    location: String::new(),
+                    down_sql: String::new(),
+                }
+            })
+            .collect()
+    }
+
+    /// Stops on applied migrations whose checksum changed, unless accepted.
+    pub(crate) fn check_changed(&self, rows: &[Row]) -> Result<(), RunError> {
+        let changed: Vec<String> = rows
+            .iter()
+            .filter(|r| !self.accept_changed.contains(&r.id))
+            .filter_map(|r| {
+                let entry = self.registry.get(&r.id)?;
+                let current = checksum(entry);
+                (current != r.checksum).then(|| {
+                    format!(
+                        "`{}` ({}{}) recorded {} now {}",
+                        r.id,
+                        entry.location(),
+                        if r.partial {
+                            format!(", stopped after op {} of {}", r.ops_done, r.ops_total)
+                        } else {
+                            String::new()
+                        },
+                        short(&r.checksum),
+                        short(&current)
+                    )
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Changed(changed))
+        }
+    }
+
+    pub(crate) fn model_error(&self, entry: &MigrationEntry, source: RenderPlanError) -> RunError {
+        RunError::Model {
+            id: entry.id().to_owned(),
+            location: entry.location().to_string(),
+            dialect: self.dialect,
+            source: Box::new(source),
+        }
+    }
+
+    /// An empty footprint of the kind this dialect's scheduler asks for.
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            touches: shared::may_share_on(self.dialect).then(Vec::new),
+            trace: (self.dialect == Dialect::Mysql).then(Vec::new),
+        }
+    }
+}
+
+/// Adds what `op` does to a job's tables: the locks it takes ([`shared`]) and, on MySQL, the
+/// states it leaves them in ([`deferred`]), with `ops_done`, the job's ops applied after it.
+/// A footprint becomes unknown once one op's is.
+pub(crate) fn note_op(
+    footprint: &mut Footprint,
+    op: &Op,
+    (before, after): (&Schema, &Schema),
+    dialect: Dialect,
+    ops_done: usize,
+) {
+    if let Some(all) = &mut footprint.touches {
+        match shared::touches(op, before, after) {
+            Some(more) => all.extend(more),
+            None => footprint.touches = None,
+        }
+    }
+    deferred::add_trace(&mut footprint.trace, op, (before, after), dialect, ops_done);
+}
+
+pub(crate) fn part(op: &Op, rendered: RenderedOp) -> Part {
+    match op {
+        Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
+        _ => Part::Sql {
+            op: rendered,
+            one_statement_each: !matches!(op, Op::RawSql(_)),
+        },
+    }
+}
+
+fn short(checksum: &str) -> &str {
+    checksum.get(..12).unwrap_or(checksum)
+}

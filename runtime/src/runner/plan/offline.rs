@@ -1,0 +1,110 @@
+//! Plans without a database: what a run from an empty history (or with every migration
+//! applied) executes, as SQL text.
+
+use std::collections::BTreeSet;
+
+use super::Planner;
+use crate::graph::{Direction, Target};
+use crate::op::Dialect;
+use crate::registry::Registry;
+use crate::render::RenderedOp;
+use crate::runner::error::RunError;
+use crate::runner::execute;
+use crate::runner::job::{Job, Part};
+/// One migration of an offline plan: what it does and the SQL it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedMigration {
+    pub id: String,
+    pub direction: Direction,
+    /// `file:line (module)`.
+    pub location: String,
+    /// Its steps, described: an op each (up), or the revert of one (down), except that a table
+    /// created or dropped whole is one step for several ops.
+    pub ops: Vec<String>,
+    /// The statements, with the transaction boundaries and the history writes as the runner
+    /// makes them when it commits each migration alone (with [`Migrator::commit_each`], and
+    /// after a failure among migrations that shared a commit).
+    pub sql: String,
+    /// The SQL of the migration's own ops, in the order it runs (Rust steps have none), without
+    /// what `sql` adds: for running elsewhere, or comparing.
+    pub rendered: Vec<RenderedOp>,
+}
+
+/// Without a database: what an upgrade from an empty history (`Direction::Up`) or a downgrade
+/// from every migration applied (`Direction::Down`) to `targets` runs on `dialect`.
+pub fn offline_plan(
+    registry: &Registry,
+    dialect: Dialect,
+    direction: Direction,
+    targets: &[Target],
+) -> Result<Vec<ScriptedMigration>, RunError> {
+    let mut jobs = offline_jobs(registry, dialect, direction, targets)?;
+    let mut scripted = Vec::with_capacity(jobs.len());
+    for position in 0..jobs.len() {
+        let (job, rest) = jobs[position..].split_at_mut(1);
+        let job = &job[0];
+        // As in a run: a job's last history write also records the next one's start.
+        let next = rest
+            .first_mut()
+            .filter(|next| execute::records_start(next, dialect));
+        scripted.push(scripted_migration(job, next.as_deref(), dialect));
+        if let Some(next) = next {
+            next.has_row = true;
+        }
+    }
+    Ok(scripted)
+}
+
+/// Without a database: what `up` runs for migration `id` alone, once everything it depends on
+/// is applied (its start recorded in a commit of its own). `None` when `id` is not in the plan.
+pub fn offline_migration(
+    registry: &Registry,
+    dialect: Dialect,
+    id: &str,
+) -> Result<Option<ScriptedMigration>, RunError> {
+    let jobs = offline_jobs(registry, dialect, Direction::Up, &[Target::id(id)])?;
+    Ok(jobs
+        .iter()
+        .find(|job| job.id == id)
+        .map(|job| scripted_migration(job, None, dialect)))
+}
+
+fn scripted_migration(job: &Job, next: Option<&Job>, dialect: Dialect) -> ScriptedMigration {
+    ScriptedMigration {
+        id: job.id.clone(),
+        direction: job.direction,
+        location: job.location.clone(),
+        ops: job.steps.iter().map(|s| s.description.clone()).collect(),
+        sql: execute::script(job, next, dialect),
+        rendered: job
+            .steps
+            .iter()
+            .flat_map(|step| &step.parts)
+            .filter_map(|part| match part {
+                Part::Sql { op, .. } => Some(op.clone()),
+                Part::Rust(..) => None,
+            })
+            .collect(),
+    }
+}
+
+fn offline_jobs(
+    registry: &Registry,
+    dialect: Dialect,
+    direction: Direction,
+    targets: &[Target],
+) -> Result<Vec<Job>, RunError> {
+    let graph = registry.graph()?;
+    let accepted = BTreeSet::new();
+    let planner = Planner {
+        registry,
+        graph: &graph,
+        dialect,
+        accept_changed: &accepted,
+        allow_unknown: false,
+    };
+    match direction {
+        Direction::Up => planner.upgrade_jobs(&[], targets),
+        Direction::Down => planner.downgrade_jobs(&planner.applied_rows(graph.order()), targets),
+    }
+}
