@@ -8,7 +8,7 @@
 use futures_util::StreamExt as _;
 use sqlx::{AssertSqlSafe, Connection as _, Row};
 
-use crate::op::Dialect;
+use crate::dialect::{Dialect, facts};
 use crate::render::{RenderedOp, Statement};
 
 /// A live connection to one of the supported databases.
@@ -207,7 +207,7 @@ impl Connection {
     /// foreign keys off around a table rebuild, checking verification queries. MySQL commits DDL
     /// implicitly, so its statements run one by one.
     pub async fn run(&mut self, op: &RenderedOp) -> Result<(), DbError> {
-        let transactional = !op.outside_transaction && self.dialect() != Dialect::Mysql;
+        let transactional = !op.outside_transaction && facts(self.dialect()).transactional_ddl;
         if op.foreign_keys_off {
             self.execute("PRAGMA foreign_keys = OFF").await?;
         }
@@ -259,11 +259,7 @@ impl Connection {
 
     /// How this dialect opens a transaction that will write.
     pub(crate) fn begin_sql(&self) -> &'static str {
-        match self {
-            // Take the write lock up front, so that a concurrent writer fails fast.
-            Connection::Sqlite(_) => "BEGIN IMMEDIATE",
-            _ => "BEGIN",
-        }
+        facts(self.dialect()).begin
     }
 
     pub async fn close(self) -> Result<(), DbError> {

@@ -5,14 +5,17 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod db;
+pub mod dialect;
 pub mod introspect;
 pub mod migration;
 pub mod op;
 pub mod render;
 pub mod schema;
+pub mod step;
 
+pub use dialect::Dialect;
 pub use migration::Migration;
-pub use op::{Dialect, Op};
+pub use op::Op;
 pub use schema::{Inverse, Schema, SchemaError};
 
 pub mod graph;

@@ -35,6 +35,7 @@ use super::job::{Job, Part, Step};
 use super::report::Event;
 use super::session::Session;
 use crate::db::{Connection, DbError};
+use crate::dialect::facts;
 use crate::graph::Direction;
 use crate::op::{BoxError, Dialect, StepFn, StepFuture};
 use crate::render::{Leftover, RenderedOp, Statement};
@@ -46,13 +47,14 @@ struct Unit {
 }
 
 fn units(job: &Job, dialect: Dialect) -> Vec<Unit> {
+    let facts = facts(dialect);
     let mut units: Vec<Unit> = Vec::new();
     for (i, step) in job.steps.iter().enumerate() {
         let in_transaction =
-            !step.outside_transaction() && (dialect != Dialect::Mysql || step.only_rust());
+            !step.outside_transaction() && (facts.transactional_ddl || step.only_rust());
         let joins = in_transaction
             && job.transactional
-            && dialect != Dialect::Mysql
+            && facts.transactional_ddl
             && units.last().is_some_and(|u| u.in_transaction);
         match units.last_mut() {
             Some(unit) if joins => unit.steps.end = i + 1,
@@ -361,7 +363,7 @@ pub(super) fn ops_done_after(job: &Job, step: &Step) -> usize {
 /// SQLite ignores `PRAGMA foreign_keys` inside a transaction: a unit with a table rebuild needs
 /// it off around the whole transaction, and a final check that no foreign key is left dangling.
 pub(super) fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
-    dialect == Dialect::Sqlite
+    facts(dialect).foreign_keys_switch_outside_transaction
         && steps.iter().any(|s| {
             s.parts
                 .iter()
@@ -420,7 +422,7 @@ impl<'j> Batch<'j> {
             holds_current_step: false,
             committed: Vec::new(),
             track_committed: !in_transaction,
-            one_at_a_time: !in_transaction && dialect != Dialect::Mysql,
+            one_at_a_time: !in_transaction && !facts(dialect).commits_each_statement,
             step_started: Instant::now(),
         }
     }
@@ -554,7 +556,7 @@ async fn run_unit(
             // recorded after each, so that a rerun continues after the last one.
             let progress_each = !in_transaction
                 && job.direction == Direction::Up
-                && dialect == Dialect::Mysql
+                && facts(dialect).commits_each_statement
                 && step
                     .parts
                     .iter()
@@ -719,13 +721,8 @@ pub(super) fn script(job: &Job, next: Option<&Job>, dialect: Dialect) -> String 
             let _ = writeln!(out, "PRAGMA foreign_keys = OFF;");
         }
         if unit.in_transaction {
-            let begin = if dialect == Dialect::Sqlite {
-                "BEGIN IMMEDIATE"
-            } else {
-                "BEGIN"
-            };
-            let _ = writeln!(out, "{begin};");
-        } else if dialect != Dialect::Mysql {
+            let _ = writeln!(out, "{};", facts(dialect).begin);
+        } else if !facts(dialect).commits_each_statement {
             let _ = writeln!(out, "-- outside a transaction:");
         }
         for step in steps {

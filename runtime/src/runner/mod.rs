@@ -43,6 +43,7 @@ mod lock;
 mod plan;
 mod report;
 mod run;
+mod schedule;
 mod session;
 mod shared;
 mod status;
@@ -52,6 +53,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::db::{Connection, DbError};
+use crate::dialect;
 use crate::graph::{Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
@@ -366,32 +368,14 @@ impl Migrator {
     }
 
     async fn configure_session(&mut self) -> Result<(), RunError> {
-        let ms = self.ddl_lock_timeout.as_millis().max(1);
-        let statements: Vec<String> = match self.conn.dialect() {
-            Dialect::Postgres => vec![format!("SET lock_timeout = '{ms}ms'")],
-            Dialect::Mysql => {
-                let seconds = ms.div_ceil(1000);
-                vec![format!(
-                    "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = \
-                     {seconds}, time_zone = '+00:00', sql_mode = \
-                     REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')"
-                )]
-            }
-            Dialect::Sqlite => vec![format!("PRAGMA busy_timeout = {ms}")],
-        };
-        for sql in statements {
-            self.conn
-                .execute(&sql)
-                .await
-                .map_err(|e| db_error("configuring the session", e))?;
-        }
-        if self.conn.dialect() == Dialect::Postgres {
-            // PostgreSQL 14+: a killed runner's backend notices the closed socket within a
-            // second and releases its locks, even in the middle of a long statement.
-            let _ = self
-                .conn
-                .execute("SET client_connection_check_interval = '1s'")
-                .await;
+        let (required, best_effort) =
+            dialect::session_setup(self.conn.dialect(), self.ddl_lock_timeout);
+        self.conn
+            .execute(&required)
+            .await
+            .map_err(|e| db_error("configuring the session", e))?;
+        for sql in best_effort {
+            let _ = self.conn.execute(&sql).await;
         }
         Ok(())
     }
@@ -432,6 +416,13 @@ impl Migrator {
         self.split().0
     }
 
+    fn options(&self) -> schedule::Options {
+        schedule::Options {
+            commit_each: self.commit_each,
+            single_transaction: self.single_transaction,
+        }
+    }
+
     async fn upgrade_locked(
         &mut self,
         targets: &[Target],
@@ -439,13 +430,6 @@ impl Migrator {
     ) -> Result<Report, RunError> {
         let rows = self.read_history().await?;
         let mut jobs = self.planner().upgrade_jobs(&rows, targets)?;
-        if self.single_transaction && !stamp_only {
-            let applied = run::run_in_one_transaction(&mut self.session(), &jobs).await?;
-            return Ok(Report {
-                applied,
-                ..Report::default()
-            });
-        }
         let mut report = Report::default();
         if stamp_only {
             for job in &jobs {
@@ -453,8 +437,8 @@ impl Migrator {
                 report.stamped.push(job.id.clone());
             }
         } else {
-            let commit_each = self.commit_each;
-            report.applied = run::run_jobs(&mut self.session(), &mut jobs, commit_each).await?;
+            let options = self.options();
+            report.applied = run::run(&mut self.session(), &mut jobs, options).await?;
         }
         Ok(report)
     }
@@ -484,12 +468,8 @@ impl Migrator {
             return Ok(report);
         }
         let mut jobs = self.planner().downgrade_jobs(&rows, targets)?;
-        if self.single_transaction {
-            report.reverted = run::run_in_one_transaction(&mut self.session(), &jobs).await?;
-        } else {
-            let commit_each = self.commit_each;
-            report.reverted = run::run_jobs(&mut self.session(), &mut jobs, commit_each).await?;
-        }
+        let options = self.options();
+        report.reverted = run::run(&mut self.session(), &mut jobs, options).await?;
         Ok(report)
     }
 

@@ -30,14 +30,12 @@
 //! MySQL and MariaDB commit every DDL statement on their own: nothing is shared there.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::error::{RunError, db_error};
 use super::execute;
 use super::job::Job;
-use super::report::Event;
-use super::session::Session;
-use crate::op::{Dialect, Op};
+use crate::dialect::{Dialect, facts};
+use crate::op::Op;
 use crate::schema::Schema;
 
 /// At most this many migrations share a commit: PostgreSQL keeps every lock of a transaction
@@ -121,7 +119,7 @@ pub(super) fn each_alone(len: usize) -> Vec<Sharing> {
 /// Whether migrations may share commits on `dialect` at all: MySQL and MariaDB commit every DDL
 /// statement on their own.
 pub(super) fn may_share_on(dialect: Dialect) -> bool {
-    dialect != Dialect::Mysql
+    facts(dialect).shares_commits
 }
 
 /// Which of the run's `jobs` may share a commit with their neighbours (see the module docs).
@@ -145,9 +143,9 @@ pub(super) fn shareable(jobs: &[Job], dialect: Dialect) -> Vec<Sharing> {
     // and a drop further ahead would keep the table locked, and alive, for longer. (Only
     // SQLite's single write lock, which no table-by-table rule shortens, lets any cut.)
     let soon = |index: usize| {
-        move |dropper: &usize| match dialect {
-            Dialect::Sqlite => *dropper == index,
-            _ => *dropper <= index + 1,
+        move |dropper: &usize| match facts(dialect).one_write_lock {
+            true => *dropper == index,
+            false => *dropper <= index + 1,
         }
     };
     let mut dropped_by: HashMap<&str, usize> = HashMap::new();
@@ -260,85 +258,6 @@ pub(super) fn group_len(sharing: &[Sharing], position: usize) -> usize {
         }
     }
     if len > 1 { len } else { 0 }
-}
-
-/// How a shared transaction ended.
-pub(super) enum Outcome {
-    /// The first `n` jobs committed (fewer than given once [`MAX_OPEN`] passed).
-    Committed(usize),
-    /// Nothing committed: the first `alone` jobs (up to the one that failed, or every one that
-    /// ran when the commit was refused) must run alone before any shares again.
-    RolledBack { alone: usize },
-}
-
-/// Runs `jobs` (from [`group_len`]; `sharing` theirs; `position`: the 0-based place of the
-/// first in the run of `total`) in one transaction, as many as [`MAX_OPEN`] lets in, and then
-/// those that drop a table one before them locked.
-pub(super) async fn run(
-    s: &mut Session<'_>,
-    jobs: &[Job],
-    sharing: &[Sharing],
-    position: usize,
-    total: usize,
-) -> Result<Outcome, RunError> {
-    let opened = Instant::now();
-    s.events.hold();
-    let mut ran = 0;
-    // On failure: the error, and how many jobs must run alone.
-    let result: Result<(), (RunError, usize)> = async {
-        let begin = s.conn.begin_sql();
-        s.conn.execute(begin).await.map_err(|e| {
-            let error = db_error("starting a transaction shared by migrations", e);
-            (error, 1)
-        })?;
-        let mut need = 0;
-        for (i, job) in jobs.iter().enumerate() {
-            // A table dropped by a job still to come stays locked until then: no cut before.
-            if i > 0 && opened.elapsed() >= MAX_OPEN && need < position + i {
-                break;
-            }
-            let elapsed = execute::run_enclosed(s, job, position + i + 1, total)
-                .await
-                .map_err(|error| (error, i + 1))?;
-            s.events.emit(Event::MigrationFinished {
-                id: job.id.clone(),
-                direction: job.direction,
-                elapsed,
-            });
-            need = need.max(sharing[i].keep_until);
-            ran += 1;
-        }
-        s.conn.execute("COMMIT").await.map_err(|e| {
-            let ids: Vec<&str> = jobs[..ran].iter().map(|job| job.id.as_str()).collect();
-            let error = db_error(
-                &format!(
-                    "committing the migrations that share a commit ({}); `status` shows whether \
-                     they are applied",
-                    ids.join(", ")
-                ),
-                e,
-            );
-            (error, ran)
-        })
-    }
-    .await;
-    if result.is_ok() {
-        s.events.release();
-    } else {
-        s.events.discard();
-    }
-    match result {
-        Ok(()) => Ok(Outcome::Committed(ran)),
-        Err((error, alone)) => match s.conn.execute("ROLLBACK").await {
-            Ok(()) => Ok(Outcome::RolledBack { alone }),
-            // The database answered: no transaction is open any more (SQLite ends one itself
-            // after some errors), so nothing committed.
-            Err(rollback) if rollback.is_database_error() => Ok(Outcome::RolledBack { alone }),
-            // The connection failed: whatever happened, running anything again could apply a
-            // migration twice.
-            Err(_) => Err(error),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use super::part;
 use super::replay::Advanced;
-use crate::op::{Dialect, Op};
+use crate::dialect::{Dialect, facts};
+use crate::op::Op;
 use crate::render::PlanError as RenderPlanError;
 use crate::runner::job::Step;
 use crate::schema::Schema;
@@ -23,7 +24,7 @@ pub(crate) fn group_steps(
 ) -> Result<Vec<Step>, RenderPlanError> {
     // PostgreSQL and SQLite run every step in a transaction of its own at least; on MySQL only
     // a single statement is all or nothing.
-    let in_transaction = dialect != Dialect::Mysql;
+    let in_transaction = facts(dialect).transactional_ddl;
     let state_after = |len: usize| advanced.get(len).map_or(after, |next| &next.before);
     let mut whole = None;
     if let [Op::CreateTable(table), ..] = group {

@@ -23,8 +23,9 @@ use super::error::RunError;
 use super::history::Row;
 use super::job::{Footprint, Part};
 use super::shared;
+use crate::dialect::{Dialect, facts};
 use crate::graph::Graph;
-use crate::op::{Dialect, Op};
+use crate::op::Op;
 use crate::registry::{MigrationEntry, Registry};
 use crate::render::{PlanError as RenderPlanError, RenderedOp};
 use crate::schema::Schema;
@@ -117,7 +118,7 @@ impl Planner<'_> {
     fn footprint(&self) -> Footprint {
         Footprint {
             touches: shared::may_share_on(self.dialect).then(Vec::new),
-            trace: (self.dialect == Dialect::Mysql).then(Vec::new),
+            trace: facts(self.dialect).defers_progress.then(Vec::new),
         }
     }
 }
