@@ -9,7 +9,6 @@ use futures_util::StreamExt as _;
 use sqlx::{AssertSqlSafe, Connection as _, Row};
 
 use crate::dialect::{Dialect, facts};
-use crate::render::{RenderedOp, Statement};
 
 /// A live connection to one of the supported databases.
 #[derive(Debug)]
@@ -201,60 +200,6 @@ impl Connection {
             sql: sql.to_owned(),
             source,
         })
-    }
-
-    /// Runs one rendered op: in a transaction unless it must run outside one, with SQLite's
-    /// foreign keys off around a table rebuild, checking verification queries. MySQL commits DDL
-    /// implicitly, so its statements run one by one.
-    pub async fn run(&mut self, op: &RenderedOp) -> Result<(), DbError> {
-        let transactional = !op.outside_transaction && facts(self.dialect()).transactional_ddl;
-        if op.foreign_keys_off {
-            self.execute("PRAGMA foreign_keys = OFF").await?;
-        }
-        let result = async {
-            if transactional {
-                self.execute(self.begin_sql()).await?;
-            }
-            let mut result = Ok(());
-            for statement in &op.statements {
-                result = self.run_statement(statement).await;
-                if result.is_err() {
-                    break;
-                }
-            }
-            if transactional {
-                match &result {
-                    Ok(()) => self.execute("COMMIT").await?,
-                    Err(_) => self.execute("ROLLBACK").await?,
-                }
-            }
-            result
-        }
-        .await;
-        if op.foreign_keys_off {
-            self.execute("PRAGMA foreign_keys = ON").await?;
-        }
-        result
-    }
-
-    /// Runs one statement of a rendered op: skipped when its `unless_exists` probe returns rows;
-    /// a verification query fails when it returns rows.
-    pub async fn run_statement(&mut self, statement: &Statement) -> Result<(), DbError> {
-        if let Some(probe) = &statement.unless_exists
-            && !self.fetch_text(probe).await?.is_empty()
-        {
-            return Ok(());
-        }
-        if statement.expect_no_rows {
-            if !self.fetch_text(&statement.sql).await?.is_empty() {
-                return Err(DbError::Verification {
-                    sql: statement.sql.clone(),
-                });
-            }
-            Ok(())
-        } else {
-            self.execute(&statement.sql).await
-        }
     }
 
     /// How this dialect opens a transaction that will write.

@@ -31,3 +31,10 @@ pub mod __private;
 pub use godwit_macros::migration;
 
 pub mod prelude;
+
+/// What the tests of this repository reach inside the crate for. Not part of the API: it
+/// changes without notice.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::runner::run_rendered;
+}

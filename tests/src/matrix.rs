@@ -100,12 +100,14 @@ async fn apply(conn: &mut Connection, schema: &mut Schema, op: &Op, step: &str) 
     let dialect = conn.dialect();
     let (rendered, inverse) = plan_op(op, schema, dialect)
         .unwrap_or_else(|e| panic!("{step}: {op} cannot be planned on {dialect}: {e}"));
-    conn.run(&rendered).await.unwrap_or_else(|e| {
-        panic!(
-            "{step}: {op} failed on {dialect}: {e}\n{}",
-            rendered.to_sql()
-        )
-    });
+    godwit::testing::run_rendered(conn, &rendered)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{step}: {op} failed on {dialect}: {e}\n{}",
+                rendered.to_sql()
+            )
+        });
     inverse
 }
 

@@ -60,6 +60,8 @@ use crate::registry::Registry;
 
 pub use checksum::checksum;
 pub use error::RunError;
+#[doc(hidden)]
+pub use execute::run_rendered;
 pub use history::HistoryTable;
 pub use plan::{ScriptedMigration, offline_migration, offline_plan};
 pub use report::{Event, MigrationStatus, Report, State, Status};

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::absorb::{group_steps, parts_created_with_table};
-use super::replay::{advance, render_units};
+use super::replay::{Replay, advance, render_units};
 use super::{Planner, note_op};
 use crate::graph::{Direction, Target};
 use crate::runner::checksum::checksum;
@@ -45,77 +45,96 @@ impl Planner<'_> {
             return Ok(Vec::new());
         }
         let rows_by_id: HashMap<&str, &Row> = known.iter().map(|r| (r.id.as_str(), *r)).collect();
-        let dialect = self.dialect;
         let planned: BTreeSet<&str> = plan.iter().map(String::as_str).collect();
         let mut replay = self.replay(&known, &planned)?;
         let mut seq = rows.iter().map(|r| r.seq).max().unwrap_or(0);
         let mut jobs = Vec::with_capacity(plan.len());
         for id in &plan {
-            let entry = self.entry(id);
-            let row = rows_by_id.get(id.as_str());
-            let ops = entry.record_up(dialect).into_ops();
-            let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
-            let mut stored_units = replay.prefix_units.remove(id.as_str()).unwrap_or_default();
-            let mut steps = Vec::with_capacity(ops.len() - done);
-            let mut footprint = self.footprint();
-            let mut index = done;
-            while index < ops.len() {
-                let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
-                let mut advanced = Vec::with_capacity(group.len());
-                for op in group {
-                    let mut applied = advance(&mut replay.schema, op, dialect, true)
-                        .map_err(|source| self.model_error(entry, source))?;
-                    stored_units.extend(applied.unit.take());
-                    advanced.push(applied);
-                }
-                steps.extend(
-                    group_steps(index, group, &advanced, &replay.schema, dialect)
-                        .map_err(|source| self.model_error(entry, source))?,
-                );
-                for (offset, op) in group.iter().enumerate() {
-                    let after = advanced
-                        .get(offset + 1)
-                        .map_or(&replay.schema, |next| &next.before);
-                    note_op(
-                        &mut footprint,
-                        op,
-                        (&advanced[offset].before, after),
-                        dialect,
-                        index + offset + 1,
-                    );
-                }
-                index += group.len();
-            }
-            let down = match entry.record_down(dialect) {
-                Some(down) => StoredDown {
-                    explicit: true,
-                    units: vec![render_units(&replay.schema, down.ops(), dialect)],
-                },
-                None => StoredDown {
-                    explicit: false,
-                    units: stored_units,
-                },
-            };
+            let row = rows_by_id.get(id.as_str()).copied();
             seq += 1;
-            jobs.push(Job {
-                id: id.clone(),
-                location: entry.location().to_string(),
-                direction: Direction::Up,
-                transactional: entry.is_transactional(),
-                steps,
-                ops_total: ops.len(),
-                ops_done: done,
-                statements_done: row.map_or(0, |r| r.statements_done),
-                has_row: row.is_some(),
-                record: Record {
-                    checksum: checksum(entry),
-                    parents: entry.after().iter().map(|p| p.to_string()).collect(),
-                    down,
-                    seq: row.map_or(seq, |r| r.seq),
-                },
-                footprint,
-            });
+            jobs.push(self.upgrade_job(id, row, &mut replay, row.map_or(seq, |r| r.seq))?);
         }
         Ok(jobs)
+    }
+
+    /// Applying migration `id` (resuming after what `row` records), from `replay`'s schema,
+    /// which it advances, and whose inverses it adds to. `seq`: its place in the history.
+    pub(crate) fn upgrade_job(
+        &self,
+        id: &str,
+        row: Option<&Row>,
+        replay: &mut Replay,
+        seq: i64,
+    ) -> Result<Job, RunError> {
+        let dialect = self.dialect;
+        let entry = self.entry(id);
+        let ops = entry.record_up(dialect).into_ops();
+        let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
+        let mut stored_units = replay.prefix_units.remove(id).unwrap_or_default();
+        let mut steps = Vec::with_capacity(ops.len() - done);
+        let mut footprint = self.footprint();
+        let mut inverses = Vec::with_capacity(ops.len() - done);
+        let mut index = done;
+        while index < ops.len() {
+            let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
+            let mut advanced = Vec::with_capacity(group.len());
+            for op in group {
+                let mut applied = advance(&mut replay.schema, op, dialect, true)
+                    .map_err(|source| self.model_error(entry, source))?;
+                stored_units.extend(applied.unit.take());
+                advanced.push(applied);
+            }
+            steps.extend(
+                group_steps(index, group, &advanced, &replay.schema, dialect)
+                    .map_err(|source| self.model_error(entry, source))?,
+            );
+            for (offset, op) in group.iter().enumerate() {
+                let after = advanced
+                    .get(offset + 1)
+                    .map_or(&replay.schema, |next| &next.before);
+                note_op(
+                    &mut footprint,
+                    op,
+                    (&advanced[offset].before, after),
+                    dialect,
+                    index + offset + 1,
+                );
+            }
+            inverses.extend(advanced.into_iter().map(|applied| applied.inverse));
+            index += group.len();
+        }
+        replay
+            .inverses
+            .entry(id.to_owned())
+            .or_default()
+            .extend(inverses);
+        let down = match entry.record_down(dialect) {
+            Some(down) => StoredDown {
+                explicit: true,
+                units: vec![render_units(&replay.schema, down.ops(), dialect)],
+            },
+            None => StoredDown {
+                explicit: false,
+                units: stored_units,
+            },
+        };
+        Ok(Job {
+            id: id.to_owned(),
+            location: entry.location().to_string(),
+            direction: Direction::Up,
+            transactional: entry.is_transactional(),
+            steps,
+            ops_total: ops.len(),
+            ops_done: done,
+            statements_done: row.map_or(0, |r| r.statements_done),
+            has_row: row.is_some(),
+            record: Record {
+                checksum: checksum(entry),
+                parents: entry.after().iter().map(|p| p.to_string()).collect(),
+                down,
+                seq,
+            },
+            footprint,
+        })
     }
 }

@@ -1,0 +1,391 @@
+//! One unit of a job: its statements, several to a round trip where they can be ([`Batch`]),
+//! and the history writes that close it; and how a single statement runs.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use super::rust_step::call_step;
+use super::{
+    Progress, Recorded, Unit, UnitFailure, check_foreign_keys, commit_together, finish_writes,
+    needs_foreign_keys_off, op_finished, ops_done_after,
+};
+use crate::db::{Connection, DbError};
+use crate::dialect::facts;
+use crate::graph::Direction;
+use crate::op::Dialect;
+use crate::render::{Leftover, RenderedOp, Statement};
+use crate::runner::history;
+use crate::runner::job::{Job, Part};
+use crate::runner::report::Event;
+use crate::runner::session::Session;
+
+/// Whether a statement may share a round trip with others: one statement known to be exactly
+/// one, with no query to run first or check after, that may run in a transaction block.
+fn sendable_together(statement: &Statement, op: &RenderedOp, one_statement_each: bool) -> bool {
+    one_statement_each
+        && !op.outside_transaction
+        && statement.unless_exists.is_none()
+        && !statement.expect_no_rows
+}
+
+/// Statements waiting to be sent together, and what their completion means.
+struct Batch<'j> {
+    items: Vec<Item<'j>>,
+    /// The last item waiting belongs to the step being built.
+    holds_current_step: bool,
+    /// Outside a transaction: the unit's statements that have committed, in order.
+    committed: Vec<String>,
+    track_committed: bool,
+    /// Send each item in a round trip of its own: outside a transaction, but on MySQL.
+    one_at_a_time: bool,
+    /// When the step now running started: when the one before it finished.
+    step_started: Instant,
+}
+
+struct Item<'j> {
+    sql: Cow<'j, str>,
+    /// The step a failure of this item is reported against.
+    step: usize,
+    /// One of the step's own statements (not transaction control or a history write).
+    op_statement: bool,
+    /// The step is done once this item completes.
+    finishes_step: bool,
+}
+
+impl<'j> Batch<'j> {
+    fn new(in_transaction: bool, dialect: Dialect) -> Self {
+        Batch {
+            items: Vec::new(),
+            holds_current_step: false,
+            committed: Vec::new(),
+            track_committed: !in_transaction,
+            one_at_a_time: !in_transaction && !facts(dialect).commits_each_statement,
+            step_started: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, sql: impl Into<Cow<'j, str>>, step: usize, op_statement: bool) {
+        self.items.push(Item {
+            sql: sql.into(),
+            step,
+            op_statement,
+            finishes_step: false,
+        });
+        self.holds_current_step = true;
+    }
+
+    fn fail(&mut self, step: usize, error: DbError) -> UnitFailure {
+        UnitFailure {
+            step,
+            committed: std::mem::take(&mut self.committed),
+            retryable: error.is_lock_timeout(),
+            error: Box::new(error),
+        }
+    }
+
+    /// A statement that ran on its own, outside the batch.
+    fn ran_alone(&mut self, sql: &str) {
+        if self.track_committed {
+            self.committed.push(sql.to_owned());
+        }
+    }
+
+    /// Sends what waits, in one round trip (one per item when `one_at_a_time`).
+    async fn send(&mut self, s: &mut Session<'_>, job: &Job) -> Result<(), UnitFailure> {
+        self.holds_current_step = false;
+        let chunk = match self.one_at_a_time {
+            true => 1,
+            false => self.items.len().max(1),
+        };
+        let mut failure = None;
+        for (start, items) in self.items.chunks(chunk).enumerate() {
+            let start = start * chunk;
+            let sql: Vec<&str> = items.iter().map(|item| item.sql.as_ref()).collect();
+            let committed = &mut self.committed;
+            let step_started = &mut self.step_started;
+            let track_committed = self.track_committed;
+            let events = &mut *s.events;
+            let sent = s
+                .conn
+                .execute_batch(&sql, |i| {
+                    let item = &items[i];
+                    if item.op_statement && track_committed {
+                        committed.push(item.sql.to_string());
+                    }
+                    if item.finishes_step {
+                        let step = &job.steps[item.step];
+                        events.emit(op_finished(job, step, *step_started));
+                        *step_started = Instant::now();
+                    }
+                })
+                .await;
+            if let Err((i, error)) = sent {
+                failure = Some((self.items[start + i].step, error));
+                break;
+            }
+        }
+        self.items.clear();
+        match failure {
+            Some((step, error)) => Err(self.fail(step, error)),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks `step` done: with its last statement waiting, once that completes; now otherwise.
+    async fn end_step(
+        &mut self,
+        s: &mut Session<'_>,
+        job: &Job,
+        step: usize,
+    ) -> Result<(), UnitFailure> {
+        if self.holds_current_step
+            && let Some(last) = self.items.last_mut()
+        {
+            last.finishes_step = true;
+            self.holds_current_step = false;
+            return Ok(());
+        }
+        self.send(s, job).await?;
+        s.events
+            .emit(op_finished(job, &job.steps[step], self.step_started));
+        self.step_started = Instant::now();
+        Ok(())
+    }
+}
+
+/// Runs one unit: its statements, several to a round trip where they can be, then the history
+/// writes that close it, in the unit's transaction when it has one. Progress writes and a
+/// downgrade's removal of the row ride with the statements; an upgrade's applied row follows
+/// them, timed once they are done.
+pub(super) async fn run_unit(
+    s: &mut Session<'_>,
+    job: &Job,
+    unit: &Unit,
+    last: bool,
+    progress: &mut Progress<'_>,
+    skip_statements: usize,
+    enclosed: bool,
+) -> Result<(), UnitFailure> {
+    let dialect = s.dialect();
+    let first = unit.steps.start;
+    let last_step = unit.steps.end - 1;
+    let in_transaction = unit.in_transaction;
+    // Enclosed in the run's transaction, the run turns foreign keys off and checks them.
+    let foreign_keys_off = in_transaction
+        && !enclosed
+        && needs_foreign_keys_off(&job.steps[unit.steps.clone()], dialect);
+    let mut batch = Batch::new(in_transaction, dialect);
+    if foreign_keys_off {
+        s.conn
+            .execute("PRAGMA foreign_keys = OFF")
+            .await
+            .map_err(|e| batch.fail(first, e))?;
+    }
+    let result = async {
+        if in_transaction && !enclosed {
+            batch.push(s.conn.begin_sql(), first, false);
+        }
+        let mut skip = skip_statements;
+        for at in unit.steps.clone() {
+            let step = &job.steps[at];
+            batch.holds_current_step = false;
+            // MySQL commits each statement of a multi-statement op on its own: progress is
+            // recorded after each, so that a rerun continues after the last one.
+            let progress_each = !in_transaction
+                && job.direction == Direction::Up
+                && facts(dialect).commits_each_statement
+                && step
+                    .parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Sql { op, .. } => op.statements.len(),
+                        Part::Rust(..) => 1,
+                    })
+                    .sum::<usize>()
+                    > 1;
+            let mut statements_done = skip_statements;
+            for part in &step.parts {
+                match part {
+                    Part::Sql {
+                        op,
+                        one_statement_each,
+                    } => {
+                        if let Some(leftover) = &op.leftover {
+                            batch.send(s, job).await?;
+                            remove_leftover(s, job, leftover)
+                                .await
+                                .map_err(|e| batch.fail(at, e))?;
+                        }
+                        for statement in &op.statements {
+                            if skip > 0 {
+                                skip -= 1;
+                                continue;
+                            }
+                            if sendable_together(statement, op, *one_statement_each) {
+                                batch.push(statement.sql.as_str(), at, true);
+                            } else {
+                                batch.send(s, job).await?;
+                                run_statement(s.conn, statement)
+                                    .await
+                                    .map_err(|e| batch.fail(at, e))?;
+                                batch.ran_alone(&statement.sql);
+                            }
+                            statements_done += 1;
+                            if progress_each {
+                                let sql = history::progress(
+                                    dialect,
+                                    s.history,
+                                    &job.id,
+                                    step.first_op,
+                                    statements_done,
+                                );
+                                batch.push(sql, at, false);
+                            }
+                        }
+                    }
+                    Part::Rust(_, f) => {
+                        batch.send(s, job).await?;
+                        call_step(f.as_ref(), s.conn).await.map_err(|error| {
+                            UnitFailure {
+                                step: at,
+                                committed: std::mem::take(&mut batch.committed),
+                                // Outside a transaction the step's own writes have committed
+                                // as it went: running it again is not safe.
+                                retryable: in_transaction
+                                    && error
+                                        .downcast_ref::<DbError>()
+                                        .is_some_and(DbError::is_lock_timeout),
+                                error,
+                            }
+                        })?;
+                    }
+                }
+            }
+            batch.end_step(s, job, at).await?;
+        }
+        if foreign_keys_off {
+            batch.send(s, job).await?;
+            check_foreign_keys(s.conn)
+                .await
+                .map_err(|e| batch.fail(last_step, e))?;
+        }
+        let recorded = if last {
+            // An applied row records the job's duration, statements included: send them
+            // before timing it. A downgrade's removal of the row records none.
+            if job.direction == Direction::Up {
+                batch.send(s, job).await?;
+            }
+            let (writes, recorded) = finish_writes(s, job, progress);
+            if in_transaction || writes.len() == 1 {
+                for write in writes {
+                    batch.push(write, last_step, false);
+                }
+            } else {
+                // Only an upgrade writes two rows, and its statements have gone already.
+                commit_together(s.conn, &writes, false)
+                    .await
+                    .map_err(|e| batch.fail(last_step, e))?;
+            }
+            recorded
+        } else {
+            let ops_done = ops_done_after(job, &job.steps[last_step]);
+            let sql = history::progress(dialect, s.history, &job.id, ops_done, 0);
+            batch.push(sql, last_step, false);
+            Recorded {
+                ops_done,
+                has_row: progress.has_row,
+            }
+        };
+        if in_transaction && !enclosed {
+            batch.push("COMMIT", last_step, false);
+        }
+        batch.send(s, job).await?;
+        recorded.apply(progress);
+        Ok(())
+    }
+    .await;
+    if result.is_err() && in_transaction && !enclosed {
+        let _ = s.conn.execute("ROLLBACK").await;
+    }
+    if foreign_keys_off {
+        let restored = s.conn.execute("PRAGMA foreign_keys = ON").await;
+        if let (Ok(()), Err(e)) = (&result, restored) {
+            return Err(batch.fail(last_step, e));
+        }
+    }
+    result
+}
+
+/// Drops what a failed earlier attempt at an op left behind (an INVALID index), if it is there.
+async fn remove_leftover(
+    s: &mut Session<'_>,
+    job: &Job,
+    leftover: &Leftover,
+) -> Result<(), DbError> {
+    if s.conn.fetch_text(&leftover.probe).await?.is_empty() {
+        return Ok(());
+    }
+    s.conn.execute(&leftover.remove).await?;
+    s.events.emit(Event::LeftoverRemoved {
+        id: job.id.clone(),
+        sql: leftover.remove.clone(),
+    });
+    Ok(())
+}
+
+/// Runs one rendered op: in a transaction unless it must run outside one, with SQLite's
+/// foreign keys off around a table rebuild, checking verification queries. MySQL commits DDL
+/// implicitly, so its statements run one by one.
+pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), DbError> {
+    let transactional = !op.outside_transaction && facts(conn.dialect()).transactional_ddl;
+    if op.foreign_keys_off {
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+    }
+    let result = async {
+        if transactional {
+            conn.execute(conn.begin_sql()).await?;
+        }
+        let mut result = Ok(());
+        for statement in &op.statements {
+            result = run_statement(conn, statement).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        if transactional {
+            match &result {
+                Ok(()) => conn.execute("COMMIT").await?,
+                Err(_) => conn.execute("ROLLBACK").await?,
+            }
+        }
+        result
+    }
+    .await;
+    if op.foreign_keys_off {
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+    }
+    result
+}
+
+/// Runs one statement of a rendered op: skipped when its `unless_exists` probe returns rows;
+/// a verification query fails when it returns rows.
+pub(crate) async fn run_statement(
+    conn: &mut Connection,
+    statement: &Statement,
+) -> Result<(), DbError> {
+    if let Some(probe) = &statement.unless_exists
+        && !conn.fetch_text(probe).await?.is_empty()
+    {
+        return Ok(());
+    }
+    if statement.expect_no_rows {
+        if !conn.fetch_text(&statement.sql).await?.is_empty() {
+            return Err(DbError::Verification {
+                sql: statement.sql.clone(),
+            });
+        }
+        Ok(())
+    } else {
+        conn.execute(&statement.sql).await
+    }
+}
