@@ -427,7 +427,7 @@ fn unknown_base(m: &mut Migration) {
 
 fn unknown_newer(m: &mut Migration) {
     m.add_column("base_table", "extra", ColumnType::Integer);
-    m.create_index("ix_base_extra", "base_table", ["extra"]);
+    m.create_index("base_table", "ix_base_extra", ["extra"]);
     m.create_table("newer", |t| {
         t.id("id");
     });
@@ -899,7 +899,7 @@ fn codes_table(m: &mut Migration) {
 }
 
 fn codes_unique_concurrently(m: &mut Migration) {
-    m.create_index("ux_codes_code", "codes", ["code"])
+    m.create_index("codes", "ux_codes_code", ["code"])
         .unique()
         .concurrently();
 }
@@ -1116,7 +1116,7 @@ fn broken_check(m: &mut Migration) {
         t.id("id");
     });
     // Not right after `alpha`'s creation, so not in its `CREATE TABLE`.
-    m.add_check("broken", "alpha", "id >>> (");
+    m.add_check("alpha", "broken", "id >>> (");
     m.create_table("gamma", |t| {
         t.id("id");
     });
@@ -1322,7 +1322,7 @@ fn parts_base(m: &mut Migration) {
         t.id("id");
         t.string("label", 40);
     });
-    m.create_index("ix_parents_label", "parents", ["label"]);
+    m.create_index("parents", "ix_parents_label", ["label"]);
 }
 
 fn parts_of_new_tables(m: &mut Migration) {
@@ -1331,10 +1331,10 @@ fn parts_of_new_tables(m: &mut Migration) {
         t.bigint("parent_id");
         t.string("name", 40);
     });
-    m.create_index("ix_kids_name", "kids", ["name"]);
+    m.create_index("kids", "ix_kids_name", ["name"]);
     // SQLite: a table rebuild, were these not created with the table.
-    m.add_unique("uq_kids_parent_name", "kids", ["parent_id", "name"]);
-    m.add_foreign_key("fk_kids_parent", "kids", ["parent_id"], "parents", ["id"]);
+    m.add_unique("kids", "uq_kids_parent_name", ["parent_id", "name"]);
+    m.add_foreign_key("kids", "fk_kids_parent", ["parent_id"], "parents", ["id"]);
     m.add_column("kids", "nickname", ColumnType::Text)
         .nullable();
     // Not a part: after the table is created, but its revert is left to the table's drop.
@@ -1346,17 +1346,17 @@ fn parts_of_new_tables(m: &mut Migration) {
     m.add_column("parents", "note_count", ColumnType::Integer)
         .nullable();
     // Reverted before the column above: not left to `notes`' drop.
-    m.create_index("ix_notes_body", "notes", ["body"]);
+    m.create_index("notes", "ix_notes_body", ["body"]);
     m.create_table("nodes", |t| {
         t.id("id");
         t.string("code", 20);
         t.string("parent_code", 20);
     });
-    m.create_index("ix_nodes_code", "nodes", ["code"]).unique();
+    m.create_index("nodes", "ix_nodes_code", ["code"]).unique();
     // Needs the index above first: not in `nodes`' `CREATE TABLE`.
     m.add_foreign_key(
-        "fk_nodes_parent",
         "nodes",
+        "fk_nodes_parent",
         ["parent_code"],
         "nodes",
         ["code"],
@@ -1615,7 +1615,7 @@ fn sc_b(m: &mut Migration) {
         t.bigint("a_id");
         t.foreign_key("fk_b_a", ["a_id"], "a", ["id"]);
     });
-    m.create_index("ix_b_a", "b", ["a_id"]);
+    m.create_index("b", "ix_b_a", ["a_id"]);
 }
 
 fn sc_hot_note(m: &mut Migration) {
