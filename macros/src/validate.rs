@@ -10,12 +10,8 @@ use syn::{FnArg, Path, ReturnType, Type};
 
 use crate::parse::{Args, Errors, MigrationFn, path_string};
 
-/// Target names that `godwit::graph::Target` parses specially; an id cannot be one of them.
-/// Keep in sync with `godwit::graph::RESERVED_IDS`.
-pub(crate) const RESERVED_IDS: &[&str] = &["head", "heads", "base"];
-
-/// Longest id, in bytes. Keep in sync with `godwit::graph::MAX_ID_LEN`.
-pub(crate) const MAX_ID_LEN: usize = 128;
+// The id rule is the runtime's own (`godwit::graph::check_id`), from the crate both share.
+use godwit_id::check_id;
 
 /// What validation lets through to the expansion.
 pub(crate) struct Checked<'a> {
@@ -92,33 +88,6 @@ fn is_own_name(path: &Path, name: &str) -> bool {
             [first, only] => first == "self" && only == name,
             _ => false,
         }
-}
-
-/// The id rule shared with the runtime graph: non-empty, at most [`MAX_ID_LEN`] bytes, letters,
-/// digits, `_` and `.` only (so `id+N`, `id-N` and `+N` targets stay unambiguous), and not a
-/// reserved target name.
-pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("an id cannot be empty".into());
-    }
-    if id.len() > MAX_ID_LEN {
-        return Err(format!(
-            "`{id}` is {} bytes long; the limit is {MAX_ID_LEN}",
-            id.len()
-        ));
-    }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
-    {
-        return Err(format!(
-            "`{id}` contains `{bad}`; use letters, digits, `_` and `.`"
-        ));
-    }
-    if RESERVED_IDS.contains(&id) {
-        return Err(format!("`{id}` is reserved for the target `{id}`"));
-    }
-    Ok(())
 }
 
 const SIGNATURE: &str = "`fn name(m: &mut Migration)`";

@@ -1,7 +1,9 @@
 //! The builder a migration function receives: it records [`Op`]s in order and touches no database.
 //!
-//! Naming convention of the builder: columns are addressed `(table, column)`; named objects
-//! (indexes, constraints, enum types) are addressed `(name, table)`, as SQL writes them.
+//! Naming convention of the builder: whatever belongs to a table is addressed table first:
+//! columns `(table, column)`, indexes and constraints `(table, name)` (e.g.
+//! `m.create_index("posts", "ix_posts_title", ["title"])`). Enum types belong to no table and
+//! are addressed by name alone; inside `create_table`, the table is implied (`t.index(name, ..)`).
 
 use std::sync::Arc;
 
@@ -157,8 +159,8 @@ impl Migration {
     /// Creates an index; chain `.unique()`, `.predicate(..)` or `.concurrently()`.
     pub fn create_index<C: AsRef<str>>(
         &mut self,
-        name: &str,
         table: &str,
+        name: &str,
         columns: impl IntoIterator<Item = C>,
     ) -> IndexBuilder<'_> {
         self.ops.push(Op::CreateIndex {
@@ -185,7 +187,7 @@ impl Migration {
     }
 
     /// Drops an index; chain `.concurrently()` to drop it without blocking writes (PostgreSQL).
-    pub fn drop_index(&mut self, name: &str, table: &str) -> DropIndex<'_> {
+    pub fn drop_index(&mut self, table: &str, name: &str) -> DropIndex<'_> {
         self.ops.push(Op::DropIndex {
             table: table.into(),
             name: name.into(),
@@ -219,8 +221,8 @@ impl Migration {
 
     pub fn add_unique<C: AsRef<str>>(
         &mut self,
-        name: &str,
         table: &str,
+        name: &str,
         columns: impl IntoIterator<Item = C>,
     ) {
         self.ops.push(Op::AddUnique {
@@ -232,14 +234,14 @@ impl Migration {
         });
     }
 
-    pub fn drop_unique(&mut self, name: &str, table: &str) {
+    pub fn drop_unique(&mut self, table: &str, name: &str) {
         self.ops.push(Op::DropUnique {
             table: table.into(),
             name: name.into(),
         });
     }
 
-    pub fn add_check(&mut self, name: &str, table: &str, expr: &str) {
+    pub fn add_check(&mut self, table: &str, name: &str, expr: &str) {
         self.ops.push(Op::AddCheck {
             table: table.into(),
             check: Check {
@@ -249,7 +251,7 @@ impl Migration {
         });
     }
 
-    pub fn drop_check(&mut self, name: &str, table: &str) {
+    pub fn drop_check(&mut self, table: &str, name: &str) {
         self.ops.push(Op::DropCheck {
             table: table.into(),
             name: name.into(),
@@ -260,8 +262,8 @@ impl Migration {
     #[allow(clippy::too_many_arguments)]
     pub fn add_foreign_key<C: AsRef<str>, R: AsRef<str>>(
         &mut self,
-        name: &str,
         table: &str,
+        name: &str,
         columns: impl IntoIterator<Item = C>,
         ref_table: &str,
         ref_columns: impl IntoIterator<Item = R>,
@@ -283,7 +285,7 @@ impl Migration {
         }
     }
 
-    pub fn drop_foreign_key(&mut self, name: &str, table: &str) {
+    pub fn drop_foreign_key(&mut self, table: &str, name: &str) {
         self.ops.push(Op::DropForeignKey {
             table: table.into(),
             name: name.into(),

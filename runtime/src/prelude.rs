@@ -14,7 +14,7 @@
 //!         t.timestamp_tz("created_at").not_null().default_now();
 //!     });
 //!     if m.dialect() == Dialect::Postgres {
-//!         m.create_index("ix_posts_title", "posts", ["title"]).concurrently();
+//!         m.create_index("posts", "ix_posts_title", ["title"]).concurrently();
 //!     }
 //! }
 //! # assert_eq!(Migration::record(Dialect::Postgres, create_posts).len(), 3);

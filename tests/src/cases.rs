@@ -240,28 +240,28 @@ pub fn all() -> Vec<Case> {
             m.drop_default("posts", "created_at");
         }),
         case!(create_index, |m| {
-            m.create_index("ix_users_age", "users", ["age"]);
+            m.create_index("users", "ix_users_age", ["age"]);
         }),
         case!(create_unique_multi_column_index, |m| {
-            m.create_index("ux_posts_author_title", "posts", ["author_id", "title"])
+            m.create_index("posts", "ux_posts_author_title", ["author_id", "title"])
                 .unique();
         }),
         case!(create_partial_index, refused = [Mysql], |m| {
-            m.create_index("ix_posts_published", "posts", ["title"])
+            m.create_index("posts", "ix_posts_published", ["title"])
                 .predicate("status = 'published'");
         }),
         case!(create_index_concurrently, refused = [Mysql, Sqlite], |m| {
-            m.create_index("ix_users_age", "users", ["age"])
+            m.create_index("users", "ix_users_age", ["age"])
                 .concurrently();
         }),
         case!(create_index_on_text, refused = [Mysql], |m| {
-            m.create_index("ix_posts_body", "posts", ["body"]);
+            m.create_index("posts", "ix_posts_body", ["body"]);
         }),
         case!(drop_index, |m| {
-            m.drop_index("ix_posts_title", "posts");
+            m.drop_index("posts", "ix_posts_title");
         }),
         case!(drop_index_concurrently, refused = [Mysql, Sqlite], |m| {
-            m.drop_index("ix_users_name", "users").concurrently();
+            m.drop_index("users", "ix_users_name").concurrently();
         }),
         case!(add_primary_key, |m| {
             m.create_table("tags", |t| {
@@ -277,22 +277,22 @@ pub fn all() -> Vec<Case> {
             m.drop_primary_key("tags");
         }),
         case!(add_unique, |m| {
-            m.add_unique("uq_posts_author_title", "posts", ["author_id", "title"]);
+            m.add_unique("posts", "uq_posts_author_title", ["author_id", "title"]);
         }),
         case!(drop_unique, |m| {
-            m.drop_unique("uq_users_email", "users");
+            m.drop_unique("users", "uq_users_email");
         }),
         case!(add_check, |m| {
-            m.add_check("ck_posts_title", "posts", "title <> ''");
+            m.add_check("posts", "ck_posts_title", "title <> ''");
         }),
         case!(drop_check, |m| {
-            m.drop_check("ck_users_age", "users");
+            m.drop_check("users", "ck_users_age");
         }),
         case!(add_foreign_key, |m| {
             m.add_column("users", "referrer_id", ColumnType::BigInt);
             m.add_foreign_key(
-                "fk_users_referrer",
                 "users",
+                "fk_users_referrer",
                 ["referrer_id"],
                 "users",
                 ["id"],
@@ -301,7 +301,7 @@ pub fn all() -> Vec<Case> {
             .on_update(Cascade);
         }),
         case!(drop_foreign_key, |m| {
-            m.drop_foreign_key("fk_posts_author_id", "posts");
+            m.drop_foreign_key("posts", "fk_posts_author_id");
         }),
         case!(create_enum, |m| {
             m.create_enum("visibility", ["public", "private"]);

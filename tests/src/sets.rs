@@ -48,7 +48,7 @@ fn m_users(m: &mut Migration) {
         t.enumeration("role", "role").not_null().default("reader");
         t.timestamp_tz("created_at").not_null().default_now();
     });
-    m.create_index("ix_users_email", "users", ["email"])
+    m.create_index("users", "ix_users_email", ["email"])
         .unique();
     m.sql("INSERT INTO users (email, name) VALUES ('ada@example.com', 'Ada'), ('bob@example.com', 'Bob')")
         .reverse("DELETE FROM users");
@@ -65,8 +65,8 @@ fn m_posts(m: &mut Migration) {
         t.text("body");
         t.integer("score").not_null().default(0);
     });
-    m.create_index("ix_posts_author", "posts", ["author_id"]);
-    m.add_check("ck_posts_score", "posts", "score >= 0");
+    m.create_index("posts", "ix_posts_author", ["author_id"]);
+    m.add_check("posts", "ck_posts_score", "score >= 0");
     m.sql("INSERT INTO posts (author_id, title, body, score) SELECT id, 'Hello', 'text', 1 FROM users")
         .reverse("DELETE FROM posts");
 }
@@ -77,8 +77,8 @@ fn m_articles(m: &mut Migration) {
     m.set_column_type("articles", "score", ColumnType::BigInt);
     m.set_not_null("users", "name");
     m.set_default("articles", "title", "untitled");
-    m.drop_check("ck_posts_score", "articles");
-    m.add_check("ck_articles_score", "articles", "score >= 0");
+    m.drop_check("articles", "ck_posts_score");
+    m.add_check("articles", "ck_articles_score", "score >= 0");
 }
 
 fn m_tags(m: &mut Migration) {
@@ -86,7 +86,7 @@ fn m_tags(m: &mut Migration) {
         t.id("id");
         t.string("label", 50).not_null();
     });
-    m.add_unique("uq_tags_label", "tags", ["label"]);
+    m.add_unique("tags", "uq_tags_label", ["label"]);
     m.add_column("users", "bio", ColumnType::Text);
     m.add_enum_value("role", "admin");
     m.sql("INSERT INTO tags (label) VALUES ('rust'), ('sql')")
@@ -100,14 +100,14 @@ fn m_merge(m: &mut Migration) {
         t.primary_key(["article_id", "tag_id"]);
     });
     m.add_foreign_key(
-        "fk_at_article",
         "article_tags",
+        "fk_at_article",
         ["article_id"],
         "articles",
         ["id"],
     )
     .on_delete(Cascade);
-    m.add_foreign_key("fk_at_tag", "article_tags", ["tag_id"], "tags", ["id"]);
+    m.add_foreign_key("article_tags", "fk_at_tag", ["tag_id"], "tags", ["id"]);
     m.rust("tag every article", |db| {
         Box::pin(async move {
             db.execute(
@@ -124,10 +124,10 @@ fn m_merge(m: &mut Migration) {
         })
     });
     m.drop_column("users", "bio");
-    m.drop_index("ix_posts_author", "articles");
+    m.drop_index("articles", "ix_posts_author");
     m.create_index(
-        "ix_articles_author_title",
         "articles",
+        "ix_articles_author_title",
         ["author_id", "title"],
     );
     m.sql_on(Dialect::Postgres, "COMMENT ON TABLE tags IS 'labels'")
@@ -135,8 +135,8 @@ fn m_merge(m: &mut Migration) {
 }
 
 fn m_finish(m: &mut Migration) {
-    m.drop_foreign_key("fk_at_tag", "article_tags");
-    m.drop_unique("uq_tags_label", "tags");
+    m.drop_foreign_key("article_tags", "fk_at_tag");
+    m.drop_unique("tags", "uq_tags_label");
     m.drop_primary_key("article_tags");
     m.add_primary_key("article_tags", ["tag_id", "article_id"]);
     m.drop_default("articles", "title");
@@ -153,7 +153,7 @@ fn m_finish(m: &mut Migration) {
     );
     m.drop_table("article_tags");
     let postgres = m.dialect() == Dialect::Postgres;
-    let index = m.create_index("ix_users_name", "users", ["name"]);
+    let index = m.create_index("users", "ix_users_name", ["name"]);
     if postgres {
         index.concurrently();
     }
@@ -298,7 +298,7 @@ fn d2(m: &mut Migration) {
         t.id("id");
         t.string("name", 50).not_null();
     });
-    m.create_index("ix_d_two_name", "d_two", ["name"]);
+    m.create_index("d_two", "ix_d_two_name", ["name"]);
 }
 
 fn d3(m: &mut Migration) {

@@ -52,13 +52,13 @@ fn invalid_ops_are_refused_with_typed_errors() {
         (
             "unknown index",
             |m| {
-                m.drop_index("nope", "users");
+                m.drop_index("users", "nope");
             },
             |k| matches!(k, K::UnknownObject { what: "index", .. }),
         ),
         (
             "unknown foreign key",
-            |m| m.drop_foreign_key("nope", "posts"),
+            |m| m.drop_foreign_key("posts", "nope"),
             |k| {
                 matches!(
                     k,
@@ -71,7 +71,7 @@ fn invalid_ops_are_refused_with_typed_errors() {
         ),
         (
             "unknown check",
-            |m| m.drop_check("nope", "users"),
+            |m| m.drop_check("users", "nope"),
             |k| {
                 matches!(
                     k,
@@ -126,47 +126,47 @@ fn invalid_ops_are_refused_with_typed_errors() {
         (
             "index name used by an index",
             |m| {
-                m.create_index("ix_users_name", "posts", ["title"]);
+                m.create_index("posts", "ix_users_name", ["title"]);
             },
             |k| matches!(k, K::DuplicateName { .. }),
         ),
         (
             "index name used by a table",
             |m| {
-                m.create_index("users", "posts", ["title"]);
+                m.create_index("posts", "users", ["title"]);
             },
             |k| matches!(k, K::DuplicateName { .. }),
         ),
         (
             "constraint name used by a foreign key",
-            |m| m.add_check("fk_posts_author_id", "posts", "1 = 1"),
+            |m| m.add_check("posts", "fk_posts_author_id", "1 = 1"),
             |k| matches!(k, K::DuplicateName { .. }),
         ),
         (
             "index on a missing column",
             |m| {
-                m.create_index("ix", "users", ["nope"]);
+                m.create_index("users", "ix", ["nope"]);
             },
             |k| matches!(k, K::UnknownColumn { .. }),
         ),
         (
             "index repeats a column",
             |m| {
-                m.create_index("ix", "users", ["name", "name"]);
+                m.create_index("users", "ix", ["name", "name"]);
             },
             |k| matches!(k, K::RepeatedColumn { .. }),
         ),
         (
             "index without columns",
             |m| {
-                m.create_index("ix", "users", Vec::<String>::new());
+                m.create_index("users", "ix", Vec::<String>::new());
             },
             |k| matches!(k, K::Invalid(_)),
         ),
         (
             "drop a column an index spans",
             |m| {
-                m.create_index("ix", "posts", ["title", "body"]);
+                m.create_index("posts", "ix", ["title", "body"]);
                 m.drop_column("posts", "body");
             },
             |k| matches!(k, K::ColumnInUse { .. }),
@@ -210,35 +210,35 @@ fn invalid_ops_are_refused_with_typed_errors() {
         (
             "foreign key to a missing table",
             |m| {
-                m.add_foreign_key("fk", "posts", ["author_id"], "nope", ["id"]);
+                m.add_foreign_key("posts", "fk", ["author_id"], "nope", ["id"]);
             },
             |k| matches!(k, K::UnknownTable(t) if t == "nope"),
         ),
         (
             "foreign key to a missing column",
             |m| {
-                m.add_foreign_key("fk", "posts", ["author_id"], "users", ["nope"]);
+                m.add_foreign_key("posts", "fk", ["author_id"], "users", ["nope"]);
             },
             |k| matches!(k, K::UnknownColumn { .. }),
         ),
         (
             "foreign key to a non-unique column",
             |m| {
-                m.add_foreign_key("fk", "posts", ["title"], "users", ["name"]);
+                m.add_foreign_key("posts", "fk", ["title"], "users", ["name"]);
             },
             |k| matches!(k, K::Invalid(msg) if msg.contains("unique constraint")),
         ),
         (
             "foreign key column count mismatch",
             |m| {
-                m.add_foreign_key("fk", "posts", ["author_id", "title"], "users", ["id"]);
+                m.add_foreign_key("posts", "fk", ["author_id", "title"], "users", ["id"]);
             },
             |k| matches!(k, K::Invalid(_)),
         ),
         (
             "foreign key type mismatch",
             |m| {
-                m.add_foreign_key("fk", "posts", ["title"], "users", ["id"])
+                m.add_foreign_key("posts", "fk", ["title"], "users", ["id"])
                     .on_delete(ReferentialAction::Cascade);
             },
             |k| matches!(k, K::Invalid(msg) if msg.contains("string(200)") && msg.contains("bigint")),
@@ -271,7 +271,7 @@ fn invalid_ops_are_refused_with_typed_errors() {
         (
             "index name over 63 bytes",
             |m| {
-                m.create_index(&"i".repeat(64), "users", ["name"]);
+                m.create_index("users", &"i".repeat(64), ["name"]);
             },
             |k| matches!(k, K::InvalidIdentifier { .. }),
         ),

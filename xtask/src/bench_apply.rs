@@ -722,7 +722,7 @@ fn table_and_index(m: &mut Migration) {
         t.string("name", 100).not_null();
         t.integer("value");
     });
-    m.create_index(&format!("ix_{}_name", m.id()), &table, ["name"]);
+    m.create_index(&table, &format!("ix_{}_name", m.id()), ["name"]);
 }
 
 /// A chain `m00000 <- m00001 <- ...`.

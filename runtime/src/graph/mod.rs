@@ -34,53 +34,9 @@ pub use error::{GraphError, ParseTargetError, PlanError};
 pub use plan::{Direction, Plan};
 pub use target::{Anchor, Target};
 
-/// Ids that are target keywords and cannot name a migration. Same list as the macro's.
-pub const RESERVED_IDS: &[&str] = &["head", "heads", "base"];
-
-/// Longest migration id, in bytes. Same limit as the macro's.
-pub const MAX_ID_LEN: usize = 128;
-
-/// Checks a migration id: non-empty, at most [`MAX_ID_LEN`] bytes, only letters, digits, `_` and
-/// `.` (so that `id+N`, `id-N` and `+N` stay unambiguous), and not one of [`RESERVED_IDS`].
-/// `#[migration]` applies the same rule at compile time.
-pub fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("an id cannot be empty".into());
-    }
-    if id.len() > MAX_ID_LEN {
-        return Err(format!(
-            "`{id}` is {} bytes long; the limit is {MAX_ID_LEN}",
-            id.len()
-        ));
-    }
-    // A table, not a chain of comparisons: random ids make those branches unpredictable.
-    const PLAIN: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
-            b += 1;
-        }
-        table
-    };
-    let plain = id.bytes().fold(true, |ok, b| ok & PLAIN[b as usize]);
-    if let Some(bad) = (!plain)
-        .then(|| {
-            id.chars()
-                .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
-        })
-        .flatten()
-    {
-        return Err(format!(
-            "`{id}` contains `{bad}`; use letters, digits, `_` and `.`"
-        ));
-    }
-    if RESERVED_IDS.contains(&id) {
-        return Err(format!("`{id}` is reserved for the target `{id}`"));
-    }
-    Ok(())
-}
+// The id rule (`check_id`, `MAX_ID_LEN`, `RESERVED_IDS`) lives in `godwit-id`, which
+// `#[migration]` also uses at compile time; re-exported here, its public home.
+pub use godwit_id::{MAX_ID_LEN, RESERVED_IDS, check_id};
 
 /// Index of a node; nodes are numbered in id order.
 type Node = u32;

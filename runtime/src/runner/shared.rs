@@ -308,7 +308,7 @@ mod tests {
                     t.bigint("a_id");
                     t.foreign_key("fk_b_a", ["a_id"], "a", ["id"]);
                 });
-                m.create_index("ix_b_a", "b", ["a_id"]);
+                m.create_index("b", "ix_b_a", ["a_id"]);
             }),
             // A foreign key into a table in use locks it.
             entry("n03", &["n02"], |m| {
@@ -325,7 +325,7 @@ mod tests {
             // A table the run created keeps its place through a rename.
             entry("n05", &["n04"], |m| {
                 m.rename_table("a", "a2");
-                m.create_index("ix_a2_id", "a2", ["id"]);
+                m.create_index("a2", "ix_a2_id", ["id"]);
             }),
             // Renames a table in use.
             entry("n06", &["n05"], |m| m.rename_table("hot", "hot2")),
@@ -474,7 +474,7 @@ mod tests {
             }),
             // Once committed, deployed code uses the new `cache`.
             entry("u2", &["u1"], |m| {
-                m.create_index("ix_cache_id", "cache", ["id"]);
+                m.create_index("cache", "ix_cache_id", ["id"]);
             }),
             entry("u3", &["u2"], |m| {
                 m.create_table("users_new", |t| {
@@ -500,8 +500,8 @@ mod tests {
                 m.add_column("users_old", "fresh_id", ColumnType::BigInt)
                     .nullable();
                 m.add_foreign_key(
-                    "fk_users_old_fresh",
                     "users_old",
+                    "fk_users_old_fresh",
                     ["fresh_id"],
                     "fresh",
                     ["id"],

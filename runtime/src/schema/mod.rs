@@ -244,12 +244,12 @@ mod tests {
                 t.foreign_key("posts_author_fk", ["author"], "users", ["id"]);
                 t.foreign_key("posts_parent_fk", ["parent"], "posts", ["id"]);
             });
-            m.create_index("posts_author_ix", "posts", ["author"]);
+            m.create_index("posts", "posts_author_ix", ["author"]);
             m.rename_column("posts", "author", "writer");
             m.rename_table("posts", "articles");
-            m.drop_index("posts_author_ix", "articles");
+            m.drop_index("articles", "posts_author_ix");
             m.drop_column("users", "email");
-            m.drop_foreign_key("posts_author_fk", "articles");
+            m.drop_foreign_key("articles", "posts_author_fk");
             m.drop_table("articles");
         });
         let mut schema = Schema::new();

@@ -20,7 +20,7 @@ pub fn create_posts(m: &mut Migration) {
         t.timestamp_tz("created_at").not_null().default_now();
         t.check("ck_posts_title", "LENGTH(title) > 0");
     });
-    m.create_index("ix_posts_author", "posts", ["author_id"]);
+    m.create_index("posts", "ix_posts_author", ["author_id"]);
     m.sql(
         "INSERT INTO posts (author_id, title, body, status, views) \
          SELECT id, 'Hello', 'My first post.', 'published', 10 FROM users",

@@ -6,8 +6,8 @@ use godwit::prelude::*;
 pub fn index_articles_by_status(m: &mut Migration) {
     let postgres = m.dialect() == Dialect::Postgres;
     let index = m.create_index(
-        "ix_articles_status_created",
         "articles",
+        "ix_articles_status_created",
         ["status", "created_at"],
     );
     if postgres {

@@ -1,0 +1,96 @@
+//! What every runner test uses: the per-dialect test macro, a migrator on a test set, the
+//! model after some migrations, and helpers that read the history, the tables and the events.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use godwit::introspect::introspect;
+use godwit::prelude::*;
+use godwit::registry::MigrationEntry;
+use godwit::runner::{Event, State};
+use godwit::{Migrator, Schema};
+use godwit_tests::sets::registry;
+use godwit_tests::testdb::TestDb;
+
+pub(crate) const HISTORY: &str = "godwit_migrations";
+
+/// `fn name(dialect: Dialect)` of the calling module, as three tests: `name::postgres`,
+/// `name::mysql` and `name::sqlite`.
+macro_rules! on_every_dialect {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(godwit::Dialect::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                super::$name(godwit::Dialect::Mysql).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(godwit::Dialect::Sqlite).await
+            }
+        }
+    )*};
+}
+pub(crate) use on_every_dialect;
+
+pub(crate) async fn migrator(db: &TestDb, entries: Vec<MigrationEntry>) -> Migrator {
+    Migrator::with_registry(db.connect().await, registry(entries)).expect("a valid set")
+}
+
+/// The schema model after `ids`, replayed in order.
+pub(crate) fn model(entries: &[MigrationEntry], ids: &[&str], dialect: Dialect) -> Schema {
+    let mut schema = Schema::new();
+    for id in ids {
+        let entry = entries.iter().find(|e| e.id() == *id).expect("a known id");
+        for op in entry.record_up(dialect).ops() {
+            schema.apply(op).unwrap_or_else(|e| panic!("{id}: {e}"));
+        }
+    }
+    schema
+}
+
+pub(crate) fn states(status: &godwit::runner::Status) -> BTreeMap<String, State> {
+    status
+        .migrations
+        .iter()
+        .map(|m| (m.id.clone(), m.state.clone()))
+        .collect()
+}
+
+pub(crate) async fn count(conn: &mut godwit::db::Connection, sql: &str) -> i64 {
+    conn.fetch_text(sql).await.expect("count")[0][0]
+        .as_deref()
+        .expect("a count")
+        .parse()
+        .expect("a number")
+}
+
+pub(crate) async fn tables(conn: &mut godwit::db::Connection) -> Vec<String> {
+    introspect(conn, &[HISTORY])
+        .await
+        .expect("introspect")
+        .tables
+        .into_keys()
+        .collect()
+}
+
+/// (kind, id) of each event, `position` for starts.
+pub(crate) fn event_trail(events: &Mutex<Vec<Event>>) -> Vec<String> {
+    std::mem::take(&mut *events.lock().unwrap())
+        .iter()
+        .map(|event| match event {
+            Event::MigrationStarted {
+                id,
+                position,
+                total,
+                ..
+            } => format!("start {id} {position}/{total}"),
+            Event::OpFinished { id, .. } => format!("op {id}"),
+            Event::MigrationFinished { id, .. } => format!("finish {id}"),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}

@@ -1,0 +1,16 @@
+//! The runner against the real servers: every test runs on PostgreSQL, MariaDB and SQLite,
+//! each in its own database. One test binary; a module per concern, each with the migration
+//! functions its tests use.
+
+mod common;
+
+mod basics;
+mod concurrency;
+mod deferred;
+mod downgrade;
+mod failures;
+mod history;
+mod other_runner;
+mod parts;
+mod sharing;
+mod single_transaction;
