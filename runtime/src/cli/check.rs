@@ -1,9 +1,9 @@
 //! `check`: everything that can be validated without a database, for CI.
 //!
 //! 1. the registry and the graph build (duplicate ids, cycles in hand-built sets);
-//! 2. every migration replays on the schema model and renders on every dialect;
-//! 3. every op can be reverted (its inverse renders), or the migration has an explicit `down`
-//!    that applies on the state the migration leaves;
+//! 2. every migration plans and renders on every dialect, as `up` plans it;
+//! 3. every migration can be reverted right after it applied, as `down` plans it: each op's
+//!    inverse renders, or its explicit `down` applies on the state the migration leaves;
 //! 4. the checksums match the lock file, one `id checksum` line per migration: an edited
 //!    migration that was already released fails CI. `--update-lock` rewrites it.
 
@@ -11,9 +11,7 @@ use std::path::Path;
 
 use crate::op::Dialect;
 use crate::registry::Registry;
-use crate::render::plan_op;
-use crate::runner::checksum;
-use crate::schema::{Inverse, Schema};
+use crate::runner::{checksum, offline_verify};
 
 const LOCK_HEADER: &str = "# godwit checksums: one line per migration, `id checksum`. Written by `check --update-lock`; commit it.";
 
@@ -63,13 +61,23 @@ pub(super) fn run(registry: &Registry, lock_file: &Path, update_lock: bool) -> C
     ));
     let order: Vec<&str> = graph.order().collect();
     for dialect in Dialect::ALL {
-        let before = report.problems.len();
-        replay(registry, &order, dialect, &mut report.problems);
-        if report.problems.len() == before {
+        let findings = offline_verify(registry, &graph, dialect);
+        if findings.is_empty() {
             report.passed.push(format!(
                 "{}: every migration applies and reverts",
                 dialect.name()
             ));
+        }
+        for finding in findings {
+            let entry = registry
+                .get(&finding.id)
+                .expect("the graph holds registry ids");
+            report.problems.push(Problem {
+                kind: finding.kind,
+                migration: Some(format!("{} ({})", finding.id, entry.location())),
+                dialect: Some(dialect),
+                message: finding.message,
+            });
         }
     }
     let sums: Vec<(String, String)> = order
@@ -97,67 +105,6 @@ pub(super) fn run(registry: &Registry, lock_file: &Path, update_lock: bool) -> C
         compare_lock(lock_file, &sums, &mut report);
     }
     report
-}
-
-fn replay(registry: &Registry, order: &[&str], dialect: Dialect, problems: &mut Vec<Problem>) {
-    let mut schema = Schema::new();
-    for &id in order {
-        let entry = registry.get(id).expect("the graph holds registry ids");
-        let problem = |kind, message: String| Problem {
-            kind,
-            migration: Some(format!("{id} ({})", entry.location())),
-            dialect: Some(dialect),
-            message,
-        };
-        for (i, op) in entry.record_up(dialect).ops().iter().enumerate() {
-            let inverse = match plan_op(op, &mut schema, dialect) {
-                Ok((_, inverse)) => inverse,
-                Err(e) => {
-                    // Later migrations build on this one: their errors would only echo it.
-                    problems.push(problem("migration", format!("op {}: {e}", i + 1)));
-                    return;
-                }
-            };
-            if entry.down().is_some() {
-                continue;
-            }
-            match inverse {
-                Inverse::Irreversible { reason } => problems.push(problem(
-                    "irreversible",
-                    format!(
-                        "op {} `{}` cannot be reverted: {reason}",
-                        i + 1,
-                        op.describe()
-                    ),
-                )),
-                Inverse::Ops(ops) => {
-                    let mut probe = schema.clone();
-                    for undo in &ops {
-                        if let Err(e) = plan_op(undo, &mut probe, dialect) {
-                            problems.push(problem(
-                                "irreversible",
-                                format!(
-                                    "op {} `{}` cannot be reverted here: {e}; write a `down`",
-                                    i + 1,
-                                    op.describe()
-                                ),
-                            ));
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(down) = entry.record_down(dialect) {
-            let mut probe = schema.clone();
-            for (i, op) in down.ops().iter().enumerate() {
-                if let Err(e) = plan_op(op, &mut probe, dialect) {
-                    problems.push(problem("down", format!("op {} of its `down`: {e}", i + 1)));
-                    break;
-                }
-            }
-        }
-    }
 }
 
 fn compare_lock(lock_file: &Path, sums: &[(String, String)], report: &mut CheckReport) {

@@ -12,6 +12,7 @@
 //! migration, lock), 2 the command line is wrong, 3 `check` found problems.
 
 mod check;
+mod command;
 mod graph_view;
 mod output;
 mod scaffold;
@@ -20,10 +21,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::graph::{Direction, Target};
+use crate::graph::{Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
 use crate::runner::{Migrator, RunError, offline_migration, offline_plan};
+use command::Command;
 use output::{Format, Printer};
 
 /// Exit code: a run failed.
@@ -249,6 +251,30 @@ impl Options {
         Ok(options)
     }
 
+    /// Options that only some commands take, given to another.
+    fn check_flags(&self) -> Result<(), Failure> {
+        let command = self.command.as_str();
+        if self.single_transaction && !matches!(command, "up" | "down" | "help") {
+            return Err(Failure::Usage(format!(
+                "--single-transaction applies to `up` and `down`, not `{command}`; drop it, or \
+                 run `up` or `down` with it"
+            )));
+        }
+        if self.commit_each && !matches!(command, "up" | "down" | "redo" | "help") {
+            return Err(Failure::Usage(format!(
+                "--commit-each applies to `up`, `down` and `redo`, not `{command}`; drop it"
+            )));
+        }
+        if self.commit_each && self.single_transaction {
+            return Err(Failure::Usage(
+                "--commit-each and --single-transaction exclude each other: one commit per \
+                 migration, or one for the whole run; choose one"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn database_url(&self) -> String {
         self.database_url
             .clone()
@@ -269,242 +295,143 @@ fn parse_dialect(name: &str) -> Result<Dialect, String> {
     }
 }
 
-/// Parses targets and resolves the ones naming migrations, so that a typo is a usage error
-/// reported before any connection.
-fn targets(args: &[String], registry: &Registry) -> Result<Vec<Target>, Failure> {
-    let graph = registry.graph().map_err(|e| Failure::Run(e.to_string()))?;
-    args.iter()
-        .map(|a| {
-            let target = a
-                .parse::<Target>()
-                .map_err(|e| Failure::Usage(e.to_string()))?;
-            if matches!(target, Target::Point { .. }) {
-                graph
-                    .resolve(&target)
-                    .map_err(|e| Failure::Usage(e.to_string()))?;
-            }
-            Ok(target)
-        })
-        .collect()
-}
-
 async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
-    if options.single_transaction && !matches!(options.command.as_str(), "up" | "down" | "help") {
-        return Err(Failure::Usage(format!(
-            "--single-transaction applies to `up` and `down`, not `{}`; drop it, or run `up` or \
-             `down` with it",
-            options.command
-        )));
-    }
-    if options.commit_each && !matches!(options.command.as_str(), "up" | "down" | "redo" | "help") {
-        return Err(Failure::Usage(format!(
-            "--commit-each applies to `up`, `down` and `redo`, not `{}`; drop it",
-            options.command
-        )));
-    }
-    if options.commit_each && options.single_transaction {
-        return Err(Failure::Usage(
-            "--commit-each and --single-transaction exclude each other: one commit per \
-             migration, or one for the whole run; choose one"
-                .into(),
-        ));
-    }
+    options.check_flags()?;
     let registry = Registry::collect().map_err(|e| Failure::Run(e.to_string()))?;
-    let args = &options.args;
-    match options.command.as_str() {
-        "up" => {
-            let targets = if args.is_empty() {
-                vec![Target::Heads]
-            } else {
-                targets(args, &registry)?
-            };
-            let mut migrator = connect(options, registry, printer).await?;
-            let report = migrator.upgrade(&targets).await;
-            printer.finish_progress();
-            let report = report?;
-            if report.applied.is_empty() {
-                printer.note("nothing to do: every targeted migration is applied");
-            }
-            let status = migrator.status().await?;
-            printer.status(&status, migrator.dialect());
-            Ok(0)
-        }
-        "down" => {
-            let [target] = args.as_slice() else {
-                return Err(Failure::Usage(
-                    "down takes one target: -N, an id, or base".into(),
-                ));
-            };
-            let targets = targets(std::slice::from_ref(target), &registry)?;
-            let mut migrator = connect(options, registry, printer).await?;
-            let report = migrator.downgrade(&targets).await;
-            printer.finish_progress();
-            if report?.reverted.is_empty() {
-                printer.note("nothing to do: nothing applied is above the target");
-            }
-            Ok(0)
-        }
-        "redo" => {
-            no_arguments(options)?;
-            let mut migrator = connect(options, registry, printer).await?;
-            let reverted = migrator.downgrade(&[Target::Back(1)]).await;
-            printer.finish_progress();
-            let reverted = reverted?.reverted;
-            let Some(id) = reverted.first() else {
-                printer.note("nothing to redo: no migration is applied");
-                return Ok(0);
-            };
-            let applied = migrator.upgrade(&[Target::id(id.clone())]).await;
-            printer.finish_progress();
-            applied?;
-            Ok(0)
-        }
-        "status" => {
-            no_arguments(options)?;
+    match Command::parse(options, &registry)? {
+        Command::Up { targets } => up(options, registry, printer, &targets).await,
+        Command::Down { targets } => down(options, registry, printer, &targets).await,
+        Command::Redo => redo(options, registry, printer).await,
+        Command::Status => {
             let mut migrator = connect(options, registry, printer).await?;
             let status = migrator.status().await?;
             printer.status(&status, migrator.dialect());
             Ok(0)
         }
-        "history" => {
-            no_arguments(options)?;
-            let graph = registry.graph().map_err(|e| Failure::Run(e.to_string()))?;
-            printer.history(&graph_view::draw(&graph, &registry));
+        Command::History => {
+            printer.history(&graph_view::draw(&graph(&registry)?, &registry));
             Ok(0)
         }
-        "heads" => {
-            no_arguments(options)?;
-            let graph = registry.graph().map_err(|e| Failure::Run(e.to_string()))?;
-            let heads: Vec<(String, String)> = graph
-                .heads()
-                .iter()
-                .map(|h| {
-                    let location = registry
-                        .get(h)
-                        .map(|e| e.location().to_string())
-                        .unwrap_or_default();
-                    (h.to_string(), location)
-                })
-                .collect();
-            printer.heads(&heads);
+        Command::Heads => {
+            printer.heads(&heads(&registry)?);
             Ok(0)
         }
-        "show" => {
-            let [id] = args.as_slice() else {
-                return Err(Failure::Usage("show takes one migration id".into()));
-            };
-            let dialect = match options.dialect {
-                Some(d) => d,
-                None => crate::db::dialect_of_url(&options.database_url())
-                    .map_err(|e| Failure::Usage(e.to_string()))?,
-            };
-            let graph = registry.graph().map_err(|e| Failure::Run(e.to_string()))?;
-            let resolved = graph
-                .resolve(&Target::id(id.clone()))
-                .map_err(|e| Failure::Usage(e.to_string()))?;
-            let id = resolved.first().copied().unwrap_or(id.as_str()).to_owned();
+        Command::Show { id, dialect } => {
             let migration = offline_migration(&registry, dialect, &id)?
                 .ok_or_else(|| Failure::Run(format!("`{id}` is not in its own plan")))?;
-            let entry = registry.get(&id).expect("resolved above");
+            let entry = registry.get(&id).expect("resolved when parsed");
             printer.show(&migration, entry, dialect);
             Ok(0)
         }
-        "sql" => {
-            let dialect = options.dialect.ok_or_else(|| {
-                Failure::Usage(
-                    "sql works without a database: give --dialect postgres|mysql|sqlite".into(),
-                )
-            })?;
-            let (direction, rest) = match args.first().map(String::as_str) {
-                Some("up") => (Direction::Up, &args[1..]),
-                Some("down") => (Direction::Down, &args[1..]),
-                _ => (Direction::Up, &args[..]),
-            };
-            let targets = match (direction, rest.is_empty()) {
-                (Direction::Up, true) => vec![Target::Heads],
-                (Direction::Down, true) => vec![Target::base()],
-                _ => targets(rest, &registry)?,
-            };
+        Command::Sql {
+            dialect,
+            direction,
+            targets,
+        } => {
             let plan = offline_plan(&registry, dialect, direction, &targets)?;
             printer.script(&plan, dialect);
             Ok(0)
         }
-        "check" => {
-            no_arguments(options)?;
+        Command::Check => {
             let report = check::run(&registry, &options.lock_file, options.update_lock);
             printer.check(&report);
-            Ok(if report.problems.is_empty() {
-                0
-            } else {
-                EXIT_PROBLEMS
+            Ok(match report.problems.is_empty() {
+                true => 0,
+                false => EXIT_PROBLEMS,
             })
         }
-        "new" | "merge" => {
-            let dir = options.dir.clone().ok_or_else(|| {
-                Failure::Usage(format!(
-                    "{} needs the migrations directory: --dir PATH",
-                    options.command
-                ))
-            })?;
-            let graph = registry.graph().map_err(|e| Failure::Run(e.to_string()))?;
-            let heads: Vec<&str> = graph.heads();
-            let name = match (options.command.as_str(), args.as_slice()) {
-                ("new", [name]) => name.clone(),
-                ("new", _) => return Err(Failure::Usage("new takes one NAME".into())),
-                ("merge", []) => {
-                    if heads.len() < 2 {
-                        return Err(Failure::Run(format!(
-                            "nothing to merge: the graph has {} head{}",
-                            heads.len(),
-                            if heads.len() == 1 { "" } else { "s" }
-                        )));
-                    }
-                    format!("merge_{}", heads.join("_and_"))
-                        .chars()
-                        .take(100)
-                        .collect()
-                }
-                ("merge", [name]) => name.clone(),
-                _ => return Err(Failure::Usage("merge takes at most one NAME".into())),
-            };
-            let written = scaffold::write(&dir, &name, &heads, &registry).map_err(Failure::Run)?;
+        Command::Scaffold { dir, name, after } => {
+            let after: Vec<&str> = after.iter().map(String::as_str).collect();
+            let written = scaffold::write(&dir, &name, &after, &registry).map_err(Failure::Run)?;
             for path in written {
                 printer.note(&format!("wrote {}", path.display()));
             }
             Ok(0)
         }
-        "stamp" => {
-            if args.is_empty() {
-                return Err(Failure::Usage("stamp takes a TARGET".into()));
-            }
-            let targets = targets(args, &registry)?;
-            let mut migrator = connect(options, registry, printer).await?;
-            let report = migrator.stamp(&targets).await?;
-            for id in &report.stamped {
-                printer.note(&format!("recorded {id} as applied"));
-            }
-            for id in &report.unstamped {
-                printer.note(&format!("removed {id} from the history"));
-            }
-            if report.nothing_to_do() {
-                printer.note("nothing to do: the history is already at the target");
-            }
-            Ok(0)
-        }
-        other => Err(Failure::Usage(format!("unknown command `{other}`"))),
+        Command::Stamp { targets } => stamp(options, registry, printer, &targets).await,
     }
 }
 
-fn no_arguments(options: &Options) -> Result<(), Failure> {
-    if options.args.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Usage(format!(
-            "{} takes no arguments, got `{}`",
-            options.command,
-            options.args.join(" ")
-        )))
+async fn up(
+    options: &Options,
+    registry: Registry,
+    printer: &Printer,
+    targets: &[Target],
+) -> Result<u8, Failure> {
+    let mut migrator = connect(options, registry, printer).await?;
+    let report = migrator.upgrade(targets).await;
+    printer.finish_progress();
+    if report?.applied.is_empty() {
+        printer.note("nothing to do: every targeted migration is applied");
     }
+    let status = migrator.status().await?;
+    printer.status(&status, migrator.dialect());
+    Ok(0)
+}
+
+async fn down(
+    options: &Options,
+    registry: Registry,
+    printer: &Printer,
+    targets: &[Target],
+) -> Result<u8, Failure> {
+    let mut migrator = connect(options, registry, printer).await?;
+    let report = migrator.downgrade(targets).await;
+    printer.finish_progress();
+    if report?.reverted.is_empty() {
+        printer.note("nothing to do: nothing applied is above the target");
+    }
+    Ok(0)
+}
+
+async fn redo(options: &Options, registry: Registry, printer: &Printer) -> Result<u8, Failure> {
+    let mut migrator = connect(options, registry, printer).await?;
+    let report = migrator.redo().await;
+    printer.finish_progress();
+    if report?.reverted.is_empty() {
+        printer.note("nothing to redo: no migration is applied");
+    }
+    Ok(0)
+}
+
+async fn stamp(
+    options: &Options,
+    registry: Registry,
+    printer: &Printer,
+    targets: &[Target],
+) -> Result<u8, Failure> {
+    let mut migrator = connect(options, registry, printer).await?;
+    let report = migrator.stamp(targets).await?;
+    for id in &report.stamped {
+        printer.note(&format!("recorded {id} as applied"));
+    }
+    for id in &report.unstamped {
+        printer.note(&format!("removed {id} from the history"));
+    }
+    if report.nothing_to_do() {
+        printer.note("nothing to do: the history is already at the target");
+    }
+    Ok(0)
+}
+
+fn graph(registry: &Registry) -> Result<Graph, Failure> {
+    registry.graph().map_err(|e| Failure::Run(e.to_string()))
+}
+
+/// Each head with its location.
+fn heads(registry: &Registry) -> Result<Vec<(String, String)>, Failure> {
+    let graph = graph(registry)?;
+    Ok(graph
+        .heads()
+        .iter()
+        .map(|h| {
+            let location = registry
+                .get(h)
+                .map(|e| e.location().to_string())
+                .unwrap_or_default();
+            (h.to_string(), location)
+        })
+        .collect())
 }
 
 async fn connect(

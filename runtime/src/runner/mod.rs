@@ -63,6 +63,7 @@ pub use error::RunError;
 #[doc(hidden)]
 pub use execute::run_rendered;
 pub use history::HistoryTable;
+pub(crate) use plan::offline_verify;
 pub use plan::{ScriptedMigration, offline_migration, offline_plan};
 pub use report::{Event, MigrationStatus, Report, State, Status};
 
@@ -288,6 +289,22 @@ impl Migrator {
     pub async fn downgrade(&mut self, targets: &[Target]) -> Result<Report, RunError> {
         let lock = self.begin().await?;
         let result = self.downgrade_locked(targets, false).await;
+        self.end(lock, result).await
+    }
+
+    /// Reverts the last applied migration and applies it again, under one lock: for a
+    /// migration being written. The report lists it as reverted and applied. With nothing
+    /// applied, it is the error of a downgrade by one.
+    pub async fn redo(&mut self) -> Result<Report, RunError> {
+        let lock = self.begin().await?;
+        let result = async {
+            let mut report = self.downgrade_locked(&[Target::Back(1)], false).await?;
+            if let Some(id) = report.reverted.first().cloned() {
+                report.applied = self.upgrade_locked(&[Target::id(id)], false).await?.applied;
+            }
+            Ok(report)
+        }
+        .await;
         self.end(lock, result).await
     }
 

@@ -11,7 +11,11 @@ use godwit_tests::testdb::TestDb;
 
 use crate::common::{HISTORY, count, migrator, model, on_every_dialect, tables};
 
-on_every_dialect!(every_op_up_down_up, runs_on_a_connection_from_a_pool);
+on_every_dialect!(
+    every_op_up_down_up,
+    runs_on_a_connection_from_a_pool,
+    redo_reverts_and_reapplies_the_last_migration,
+);
 
 async fn every_op_up_down_up(dialect: Dialect) {
     let Some(db) = TestDb::create(dialect).await else {
@@ -51,6 +55,33 @@ async fn every_op_up_down_up(dialect: Dialect) {
     m.up().await.unwrap();
     assert_live_matches(m.connection(), &full, &[HISTORY], "up again").await;
     assert_eq!(count(m.connection(), "SELECT COUNT(*) FROM users").await, 2);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn redo_reverts_and_reapplies_the_last_migration(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = sets::every_op();
+    let mut m = migrator(&db, entries.clone()).await;
+    let nothing = m.redo().await.unwrap_err();
+    assert!(
+        nothing.to_string().contains("only 0 are applied"),
+        "{nothing}"
+    );
+    m.upgrade(&[Target::Forward(2)]).await.unwrap();
+    let report = m.redo().await.unwrap();
+    assert_eq!(report.reverted, [EVERY_OP_ORDER[1]]);
+    assert_eq!(report.applied, [EVERY_OP_ORDER[1]]);
+    let schema = model(&entries, &EVERY_OP_ORDER[..2], dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY], "after redo").await;
+    let status = m.status().await.unwrap();
+    let applied = status
+        .migrations
+        .iter()
+        .filter(|s| s.state == State::Applied);
+    assert_eq!(applied.count(), 2);
     m.close().await.unwrap();
     db.drop().await;
 }

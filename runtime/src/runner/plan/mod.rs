@@ -7,13 +7,15 @@
 //! - [`replay`]: the schema model after what the history records, and each op's reverse SQL;
 //! - [`absorb`]: what a table's create or drop takes in (the parts added right after it, the
 //!   changes reverted right before it);
-//! - [`offline`]: plans without a database.
+//! - [`offline`]: plans without a database;
+//! - [`verify`]: the proof `check` gives, that every migration applies and reverts.
 
 mod absorb;
 mod downgrade;
 mod offline;
 mod replay;
 mod upgrade;
+mod verify;
 
 use std::collections::BTreeSet;
 
@@ -30,7 +32,9 @@ use crate::registry::{MigrationEntry, Registry};
 use crate::render::{PlanError as RenderPlanError, RenderedOp};
 use crate::schema::Schema;
 
+pub(crate) use offline::offline_verify;
 pub use offline::{ScriptedMigration, offline_migration, offline_plan};
+pub(crate) use verify::Finding;
 
 /// Everything planning needs, and no connection: the runner and the offline SQL share it.
 pub(crate) struct Planner<'a> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Planner;
-use crate::graph::{Direction, Target};
+use crate::graph::{Direction, Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
 use crate::render::RenderedOp;
@@ -107,4 +107,22 @@ fn offline_jobs(
         Direction::Up => planner.upgrade_jobs(&[], targets),
         Direction::Down => planner.downgrade_jobs(&planner.applied_rows(graph.order()), targets),
     }
+}
+
+/// Without a database: whether every migration of `graph` applies and reverts on `dialect`
+/// ([`Planner::verify`]).
+pub(crate) fn offline_verify(
+    registry: &Registry,
+    graph: &Graph,
+    dialect: Dialect,
+) -> Vec<super::Finding> {
+    let accepted = BTreeSet::new();
+    let planner = Planner {
+        registry,
+        graph,
+        dialect,
+        accept_changed: &accepted,
+        allow_unknown: false,
+    };
+    planner.verify()
 }
