@@ -1,9 +1,11 @@
-//! Rendering ops to SQL, one module per dialect.
+//! Rendering ops to SQL: `common` spells what the dialects share, once; each dialect module
+//! implements `common::DialectSql` with what it spells differently or refuses.
 //!
 //! Rendering is a pure function of the op, the schema before it, the schema after it and the
 //! dialect. Identifiers are always quoted and escaped here (sea-query writes some names
 //! unescaped, so names never reach it raw); literals are written by sea-query's escaper.
 
+mod common;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -20,7 +22,7 @@ use sea_query::{
 };
 use thiserror::Error;
 
-use crate::op::{Check, Dialect, ForeignKey, Literal, Op, PrimaryKey, Unique};
+use crate::op::{Dialect, Literal, Op, Table};
 use crate::schema::{Inverse, Schema, SchemaError};
 
 /// One SQL statement of a rendered op.
@@ -121,11 +123,12 @@ pub fn render(
         after,
         sql: Sql(dialect),
     };
-    match dialect {
-        Dialect::Postgres => postgres::render(&ctx),
-        Dialect::Mysql => mysql::render(&ctx),
-        Dialect::Sqlite => sqlite::render(&ctx),
-    }
+    let dialect_sql: &dyn common::DialectSql = match dialect {
+        Dialect::Postgres => &postgres::Postgres,
+        Dialect::Mysql => &mysql::Mysql,
+        Dialect::Sqlite => &sqlite::Sqlite,
+    };
+    common::render(dialect_sql, &ctx)
 }
 
 /// Validates and applies `op` to `schema`, and returns its SQL and its inverse. On error the
@@ -200,17 +203,16 @@ impl Ctx<'_> {
     }
 
     /// A table of the schema after the op; the schema model validated that it exists.
-    pub fn after_table(&self, name: &str) -> Result<&crate::op::Table, RenderError> {
-        self.after.table(name).ok_or_else(|| {
-            self.refuse(
-                format!("table `{name}` is not in the schema"),
-                "apply the op to the schema it was validated on",
-            )
-        })
+    pub fn after_table(&self, name: &str) -> Result<&Table, RenderError> {
+        self.table_in(self.after, name)
     }
 
-    pub fn before_table(&self, name: &str) -> Result<&crate::op::Table, RenderError> {
-        self.before.table(name).ok_or_else(|| {
+    pub fn before_table(&self, name: &str) -> Result<&Table, RenderError> {
+        self.table_in(self.before, name)
+    }
+
+    fn table_in<'s>(&self, schema: &'s Schema, name: &str) -> Result<&'s Table, RenderError> {
+        schema.table(name).ok_or_else(|| {
             self.refuse(
                 format!("table `{name}` is not in the schema"),
                 "apply the op to the schema it was validated on",
@@ -276,135 +278,5 @@ impl Sql {
             .map(|v| self.string(v))
             .collect::<Vec<_>>()
             .join(", ")
-    }
-
-    /// `CONSTRAINT "pk" PRIMARY KEY ("a", "b")` (MySQL ignores the name: its key is `PRIMARY`).
-    pub fn primary_key(self, pk: &PrimaryKey) -> String {
-        format!(
-            "CONSTRAINT {} PRIMARY KEY ({})",
-            self.ident(&pk.name),
-            self.idents(&pk.columns)
-        )
-    }
-
-    /// `CONSTRAINT "uq" UNIQUE ("a", "b")`
-    pub fn unique(self, unique: &Unique) -> String {
-        format!(
-            "CONSTRAINT {} UNIQUE ({})",
-            self.ident(&unique.name),
-            self.idents(&unique.columns)
-        )
-    }
-
-    /// `CONSTRAINT "ck" CHECK (expr)`
-    pub fn check(self, check: &Check) -> String {
-        format!(
-            "CONSTRAINT {} CHECK ({})",
-            self.ident(&check.name),
-            check.expr
-        )
-    }
-
-    /// `CONSTRAINT "fk" FOREIGN KEY ("a") REFERENCES "t" ("id") ON DELETE … ON UPDATE …`
-    pub fn foreign_key(self, fk: &ForeignKey) -> String {
-        format!(
-            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
-            self.ident(&fk.name),
-            self.idents(&fk.columns),
-            self.ident(&fk.ref_table),
-            self.idents(&fk.ref_columns),
-            fk.on_delete.sql(),
-            fk.on_update.sql(),
-        )
-    }
-
-    /// Builds a sea-query schema statement for this dialect.
-    pub fn build(self, statement: impl SeaStatement) -> String {
-        match self.0 {
-            Dialect::Postgres => statement.build_for(PostgresQueryBuilder),
-            Dialect::Mysql => statement.build_for(MysqlQueryBuilder),
-            Dialect::Sqlite => statement.build_for(SqliteQueryBuilder),
-        }
-    }
-}
-
-/// The sea-query statements godwit hands whole to sea-query (those it renders correctly on every
-/// dialect once names are owned).
-pub(crate) trait SeaStatement {
-    fn build_for<B: sea_query::SchemaBuilder>(&self, builder: B) -> String;
-}
-
-macro_rules! sea_statement {
-    ($($ty:ty),*) => {$(
-        impl SeaStatement for $ty {
-            fn build_for<B: sea_query::SchemaBuilder>(&self, builder: B) -> String {
-                self.to_string(builder)
-            }
-        }
-    )*};
-}
-sea_statement!(
-    sea_query::TableDropStatement,
-    sea_query::TableRenameStatement,
-    sea_query::TableAlterStatement
-);
-
-/// Shared statements whose SQL is the same on every dialect but for quoting.
-pub(crate) mod common {
-    use super::Ctx;
-    use sea_query::{Alias, Table};
-
-    pub fn drop_table(ctx: &Ctx, name: &str) -> String {
-        ctx.sql
-            .build(Table::drop().table(Alias::new(name)).to_owned())
-    }
-
-    pub fn rename_table(ctx: &Ctx, from: &str, to: &str) -> String {
-        ctx.sql.build(
-            Table::rename()
-                .table(Alias::new(from), Alias::new(to))
-                .to_owned(),
-        )
-    }
-
-    pub fn rename_column(ctx: &Ctx, table: &str, from: &str, to: &str) -> String {
-        ctx.sql.build(
-            Table::alter()
-                .table(Alias::new(table))
-                .rename_column(Alias::new(from), Alias::new(to))
-                .to_owned(),
-        )
-    }
-
-    pub fn drop_column(ctx: &Ctx, table: &str, column: &str) -> String {
-        ctx.sql.build(
-            Table::alter()
-                .table(Alias::new(table))
-                .drop_column(Alias::new(column))
-                .to_owned(),
-        )
-    }
-
-    /// `CREATE [UNIQUE] INDEX "n" ON "t" ("a", "b") [WHERE …]`, with `CONCURRENTLY` where given.
-    pub fn create_index(
-        ctx: &Ctx,
-        table: &str,
-        index: &crate::op::Index,
-        concurrently: bool,
-    ) -> String {
-        let sql = ctx.sql;
-        let mut out = format!(
-            "CREATE {}INDEX {}{} ON {} ({})",
-            if index.unique { "UNIQUE " } else { "" },
-            if concurrently { "CONCURRENTLY " } else { "" },
-            sql.ident(&index.name),
-            sql.ident(table),
-            sql.idents(&index.columns),
-        );
-        if let Some(predicate) = &index.predicate {
-            out.push_str(" WHERE ");
-            out.push_str(predicate);
-        }
-        out
     }
 }

@@ -1,287 +1,255 @@
 //! MySQL 8 and MariaDB 10.5+: every DDL statement commits implicitly; enum values live on the
 //! columns (`ENUM(...)`); `MODIFY COLUMN` takes the column's whole definition.
 
-use super::{Ctx, RenderError, RenderedOp, Statement, common};
-use crate::op::{Column, ColumnType, DefaultValue, ForeignKey, Index, Op, Table};
+use super::common::{
+    self, Constraint, DialectSql, DroppedConstraint, Rendered, alter_table, single,
+};
+use super::{Ctx, RenderError, RenderedOp, Statement};
+use crate::op::{Column, ColumnChange, ColumnType, ForeignKey, Index, Table};
 use crate::schema::mentions_identifier;
 
-pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
-    let sql = ctx.sql;
-    let alter = |table: &str, action: String| format!("ALTER TABLE {} {action}", sql.ident(table));
-    let statements = match ctx.op {
-        Op::CreateTable(t) => vec![create_table(ctx, ctx.after_table(&t.name)?)?],
-        Op::DropTable { name } => vec![common::drop_table(ctx, name)],
-        Op::RenameTable { from, to } => vec![common::rename_table(ctx, from, to)],
-        Op::AddColumn { table, column } => vec![alter(
-            table,
-            format!("ADD COLUMN {}", column_definition(ctx, column)?),
-        )],
-        Op::DropColumn { table, column } => {
-            // MySQL refuses to drop a column that a foreign key or check uses; drop those first
-            // (the model drops them with the column). Indexes on it go away with it.
-            let t = ctx.before_table(table)?;
-            let mut out = Vec::new();
-            for fk in t
+pub(super) struct Mysql;
+
+impl DialectSql for Mysql {
+    fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {
+        let values = match &c.ty {
+            ColumnType::Enum(name) => Some(ctx.after.enum_values(name).ok_or_else(|| {
+                ctx.refuse(
+                    format!("enum type `{name}` is not in the schema"),
+                    "create it first",
+                )
+            })?),
+            _ => None,
+        };
+        let mut out = format!("{} {}", ctx.sql.ident(&c.name), native_type(&c.ty, values));
+        // Explicit NULL: MySQL would otherwise make some TIMESTAMP columns NOT NULL.
+        out.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
+        out.push_str(&common::default_clause(self, ctx, c));
+        if c.auto_increment {
+            out.push_str(" AUTO_INCREMENT");
+        }
+        Ok(out)
+    }
+
+    /// The precision of the column types (`datetime(6)`); MySQL refuses a default of another.
+    fn current_timestamp(&self) -> &'static str {
+        "CURRENT_TIMESTAMP(6)"
+    }
+
+    fn rename_table(&self, ctx: &Ctx, from: &str, to: &str) -> String {
+        let (from, to) = (ctx.sql.ident(from), ctx.sql.ident(to));
+        format!("RENAME TABLE {from} TO {to}")
+    }
+
+    fn check_new_table(&self, ctx: &Ctx, t: &Table) -> Result<(), RenderError> {
+        if let Some(pk) = &t.primary_key {
+            check_indexable(ctx, t, "the primary key", &pk.columns)?;
+        }
+        for u in &t.uniques {
+            let what = format!("unique constraint `{}`", u.name);
+            check_indexable(ctx, t, &what, &u.columns)?;
+        }
+        for index in &t.indexes {
+            check_index(ctx, t, index)?;
+        }
+        for fk in &t.foreign_keys {
+            let what = format!("foreign key `{}`", fk.name);
+            check_indexable(ctx, t, &what, &fk.columns)?;
+            check_foreign_key_types(ctx, t, fk)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes inline, so that foreign keys find them and MySQL adds no index of its own.
+    fn inline_index(&self, ctx: &Ctx, index: &Index) -> Option<String> {
+        Some(format!(
+            "{}INDEX {} ({})",
+            if index.unique { "UNIQUE " } else { "" },
+            ctx.sql.ident(&index.name),
+            ctx.sql.idents(&index.columns)
+        ))
+    }
+
+    /// MySQL refuses to drop a column that a foreign key or check uses; drop those first (the
+    /// model drops them with the column). Indexes on it go away with it.
+    fn drop_column(&self, ctx: &Ctx, table: &str, column: &str) -> Rendered {
+        let t = ctx.before_table(table)?;
+        let foreign_keys = t.foreign_keys.iter().filter(|fk| fk.columns == [column]);
+        let checks = t
+            .checks
+            .iter()
+            .filter(|c| mentions_identifier(&c.expr, column));
+        Ok(RenderedOp::statements(
+            foreign_keys
+                .map(|fk| drop_foreign_key(ctx, table, &fk.name))
+                .chain(checks.map(|c| common::drop_constraint(ctx, table, &c.name)))
+                .chain([common::drop_column(ctx, table, column)]),
+        ))
+    }
+
+    fn alter_column(&self, ctx: &Ctx, table: &str, name: &str, change: &ColumnChange) -> Rendered {
+        if let ColumnChange::SetType { using: Some(_), .. } = change {
+            return Err(ctx.refuse(
+                "MySQL has no `USING` clause to convert values while changing a type",
+                "add a new column, copy the values with `m.sql(\"UPDATE …\")`, drop the old \
+                 column and rename the new one",
+            ));
+        }
+        let t = ctx.after_table(table)?;
+        if let ColumnChange::SetType { .. } = change
+            && let Some(fk) = t
                 .foreign_keys
                 .iter()
-                .filter(|f| f.columns == [column.clone()])
-            {
-                out.push(alter(
-                    table,
-                    format!("DROP FOREIGN KEY {}", sql.ident(&fk.name)),
-                ));
-            }
-            for check in t
-                .checks
-                .iter()
-                .filter(|c| mentions_identifier(&c.expr, column))
-            {
-                out.push(alter(
-                    table,
-                    format!("DROP CONSTRAINT {}", sql.ident(&check.name)),
-                ));
-            }
-            out.push(common::drop_column(ctx, table, column));
-            out
+                .find(|fk| fk.columns.iter().any(|c| c == name))
+        {
+            return Err(ctx.refuse(
+                format!(
+                    "MySQL cannot change the type of `{table}.{name}`, which foreign key \
+                     `{}` uses",
+                    fk.name
+                ),
+                "drop the foreign key, change the column, and add the key back",
+            ));
         }
-        Op::RenameColumn { table, from, to } => vec![common::rename_column(ctx, table, from, to)],
-        Op::AlterColumn {
-            table,
-            column,
-            change,
-        } => {
-            if let crate::op::ColumnChange::SetType { using: Some(_), .. } = change {
-                return Err(ctx.refuse(
-                    "MySQL has no `USING` clause to convert values while changing a type",
-                    "add a new column, copy the values with `m.sql(\"UPDATE …\")`, drop the old \
-                     column and rename the new one",
-                ));
-            }
-            let t = ctx.after_table(table)?;
-            if let crate::op::ColumnChange::SetType { .. } = change
-                && let Some(fk) = t.foreign_keys.iter().find(|fk| fk.columns.contains(column))
-            {
-                return Err(ctx.refuse(
-                    format!(
-                        "MySQL cannot change the type of `{table}.{column}`, which foreign key \
-                         `{}` uses",
-                        fk.name
-                    ),
-                    "drop the foreign key, change the column, and add the key back",
-                ));
-            }
-            let c = t
-                .column(column)
-                .ok_or_else(|| ctx.refuse("the column is not in the schema", "check the op"))?;
-            vec![alter(
-                table,
-                format!("MODIFY COLUMN {}", column_definition(ctx, c)?),
-            )]
+        let c = t
+            .column(name)
+            .ok_or_else(|| ctx.refuse("the column is not in the schema", "check the op"))?;
+        single(modify_column(ctx, table, c)?)
+    }
+
+    fn create_index(&self, ctx: &Ctx, table: &str, index: &Index, concurrently: bool) -> Rendered {
+        if concurrently {
+            return Err(ctx.refuse(
+                "MySQL has no `CONCURRENTLY`; InnoDB builds secondary indexes online by default",
+                "drop `.concurrently()` for MySQL (branch on `m.dialect()`)",
+            ));
         }
-        Op::CreateIndex {
-            table,
-            index,
-            concurrently,
-        } => {
-            if *concurrently {
-                return Err(ctx.refuse(
-                    "MySQL has no `CONCURRENTLY`; InnoDB builds secondary indexes online by default",
-                    "drop `.concurrently()` for MySQL (branch on `m.dialect()`)",
-                ));
+        check_index(ctx, ctx.after_table(table)?, index)?;
+        single(common::create_index(ctx, table, index, false))
+    }
+
+    fn drop_index(&self, ctx: &Ctx, table: &str, name: &str, concurrently: bool) -> Rendered {
+        if concurrently {
+            return Err(ctx.refuse(
+                "MySQL has no `DROP INDEX CONCURRENTLY`",
+                "drop `.concurrently()` for MySQL (branch on `m.dialect()`)",
+            ));
+        }
+        after_foreign_key_indexes(ctx, table, drop_index(ctx, table, name))
+    }
+
+    fn add_constraint(&self, ctx: &Ctx, table: &str, constraint: Constraint) -> Rendered {
+        match constraint {
+            Constraint::PrimaryKey(pk) => {
+                check_indexable(ctx, ctx.after_table(table)?, "the primary key", &pk.columns)?;
+                // The model made the key's columns NOT NULL; MySQL does too, implicitly.
+                let action = format!("ADD PRIMARY KEY ({})", ctx.sql.idents(&pk.columns));
+                return single(alter_table(ctx, table, &action));
             }
-            check_index(ctx, ctx.after_table(table)?, index)?;
-            vec![common::create_index(ctx, table, index, false)]
-        }
-        Op::DropIndex {
-            table,
-            name,
-            concurrently,
-        } => {
-            if *concurrently {
-                return Err(ctx.refuse(
-                    "MySQL has no `DROP INDEX CONCURRENTLY`",
-                    "drop `.concurrently()` for MySQL (branch on `m.dialect()`)",
-                ));
+            Constraint::Unique(u) => {
+                let t = ctx.after_table(table)?;
+                check_indexable(ctx, t, "the unique constraint", &u.columns)?;
             }
-            let mut out = restore_foreign_key_indexes(ctx, table)?;
-            out.push(Statement::exec(drop_index(ctx, table, name)));
-            return Ok(RenderedOp {
-                statements: out,
-                ..RenderedOp::default()
-            });
+            Constraint::Check(_) => {}
+            Constraint::ForeignKey(fk) => {
+                let t = ctx.after_table(table)?;
+                check_indexable(ctx, t, "the foreign key", &fk.columns)?;
+                check_foreign_key_types(ctx, t, fk)?;
+            }
         }
-        Op::AddPrimaryKey { table, primary_key } => {
-            let t = ctx.after_table(table)?;
-            check_indexable(ctx, t, "the primary key", &primary_key.columns)?;
-            // The model made the key's columns NOT NULL; MySQL does too, implicitly.
-            vec![alter(
-                table,
-                format!("ADD PRIMARY KEY ({})", sql.idents(&primary_key.columns)),
-            )]
-        }
-        Op::DropPrimaryKey { table } => {
+        single(common::add_constraint(ctx, table, constraint))
+    }
+
+    fn drop_constraint(&self, ctx: &Ctx, table: &str, dropped: DroppedConstraint) -> Rendered {
+        match dropped {
             // Foreign keys the key was backing need an index of their own first. Dropping the
             // key leaves its columns NOT NULL, as the model says.
-            let mut out = restore_foreign_key_indexes(ctx, table)?;
-            out.push(Statement::exec(alter(table, "DROP PRIMARY KEY".into())));
-            return Ok(RenderedOp {
-                statements: out,
-                ..RenderedOp::default()
-            });
-        }
-        Op::AddUnique { table, unique } => {
-            check_indexable(
-                ctx,
-                ctx.after_table(table)?,
-                "the unique constraint",
-                &unique.columns,
-            )?;
-            vec![alter(table, format!("ADD {}", sql.unique(unique)))]
-        }
-        Op::DropUnique { table, name } => {
-            let mut out = restore_foreign_key_indexes(ctx, table)?;
-            out.push(Statement::exec(drop_index(ctx, table, name)));
-            return Ok(RenderedOp {
-                statements: out,
-                ..RenderedOp::default()
-            });
-        }
-        Op::AddCheck { table, check } => vec![alter(table, format!("ADD {}", sql.check(check)))],
-        Op::DropCheck { table, name } => {
-            vec![alter(table, format!("DROP CONSTRAINT {}", sql.ident(name)))]
-        }
-        Op::AddForeignKey { table, foreign_key } => {
-            let t = ctx.after_table(table)?;
-            check_indexable(ctx, t, "the foreign key", &foreign_key.columns)?;
-            check_foreign_key_types(ctx, t, foreign_key)?;
-            vec![alter(
-                table,
-                format!("ADD {}", sql.foreign_key(foreign_key)),
-            )]
-        }
-        Op::DropForeignKey { table, name } => {
-            let t = ctx.before_table(table)?;
-            let mut out = vec![alter(
-                table,
-                format!("DROP FOREIGN KEY {}", sql.ident(name)),
-            )];
-            // MySQL created an index named after the key if no other index covered its columns,
-            // and keeps it after the key is dropped.
-            if let Some(fk) = t.foreign_keys.iter().find(|f| f.name == *name)
-                && !has_covering_index(t, fk)
-            {
-                out.push(drop_index(ctx, table, name));
+            DroppedConstraint::PrimaryKey => {
+                after_foreign_key_indexes(ctx, table, alter_table(ctx, table, "DROP PRIMARY KEY"))
             }
-            out
-        }
-        Op::CreateEnum { .. } | Op::DropEnum { .. } => Vec::new(),
-        Op::AddEnumValue { name, .. } | Op::RemoveEnumValue { name, .. } => {
-            let mut out = Vec::new();
-            for t in ctx.after.tables() {
-                for c in t
-                    .columns
-                    .iter()
-                    .filter(|c| c.ty == ColumnType::Enum(name.clone()))
+            DroppedConstraint::Unique(name) => {
+                after_foreign_key_indexes(ctx, table, drop_index(ctx, table, name))
+            }
+            DroppedConstraint::Check(name) => single(common::drop_constraint(ctx, table, name)),
+            DroppedConstraint::ForeignKey(name) => {
+                let t = ctx.before_table(table)?;
+                let mut out = vec![drop_foreign_key(ctx, table, name)];
+                // MySQL created an index named after the key if no other index covered its
+                // columns, and keeps it after the key is dropped.
+                if let Some(fk) = t.foreign_keys.iter().find(|f| f.name == name)
+                    && !has_covering_index(t, fk)
                 {
-                    out.push(alter(
-                        &t.name,
-                        format!("MODIFY COLUMN {}", column_definition(ctx, c)?),
-                    ));
+                    out.push(drop_index(ctx, table, name));
                 }
+                Ok(RenderedOp::statements(out))
             }
-            out
         }
-        Op::RawSql(raw) => raw
-            .for_dialect(crate::Dialect::Mysql)
-            .map(str::to_owned)
-            .into_iter()
-            .collect(),
-        // No SQL: the runner calls the step's function.
-        Op::Rust(_) => Vec::new(),
-    };
-    Ok(RenderedOp::statements(statements))
+    }
+
+    /// The values live on the columns (`ENUM(...)`): redefine every column of the type.
+    fn enum_values_changed(&self, ctx: &Ctx, name: &str, _: Option<&str>) -> Rendered {
+        let columns = common::enum_columns(ctx, name);
+        let statements: Result<Vec<_>, _> = columns
+            .map(|(t, c)| modify_column(ctx, &t.name, c))
+            .collect();
+        Ok(RenderedOp::statements(statements?))
+    }
 }
 
-fn create_table(ctx: &Ctx, t: &Table) -> Result<String, RenderError> {
-    let sql = ctx.sql;
-    let mut parts = Vec::new();
-    for c in &t.columns {
-        parts.push(column_definition(ctx, c)?);
-    }
-    if let Some(pk) = &t.primary_key {
-        check_indexable(ctx, t, "the primary key", &pk.columns)?;
-        parts.push(sql.primary_key(pk));
-    }
-    for u in &t.uniques {
-        check_indexable(
-            ctx,
-            t,
-            &format!("unique constraint `{}`", u.name),
-            &u.columns,
-        )?;
-        parts.push(sql.unique(u));
-    }
-    // Indexes inline, so that foreign keys find them and MySQL adds no index of its own.
-    for i in &t.indexes {
-        check_index(ctx, t, i)?;
-        parts.push(format!(
-            "{}INDEX {} ({})",
-            if i.unique { "UNIQUE " } else { "" },
-            sql.ident(&i.name),
-            sql.idents(&i.columns)
-        ));
-    }
-    for c in &t.checks {
-        parts.push(sql.check(c));
-    }
-    for fk in &t.foreign_keys {
-        check_indexable(ctx, t, &format!("foreign key `{}`", fk.name), &fk.columns)?;
-        check_foreign_key_types(ctx, t, fk)?;
-        parts.push(sql.foreign_key(fk));
-    }
-    Ok(format!(
-        "CREATE TABLE {} (\n  {}\n)",
-        sql.ident(&t.name),
-        parts.join(",\n  ")
-    ))
+/// `MODIFY COLUMN` takes the column's whole definition.
+fn modify_column(ctx: &Ctx, table: &str, c: &Column) -> Result<String, RenderError> {
+    let definition = Mysql.column_definition(ctx, c, false)?;
+    let action = format!("MODIFY COLUMN {definition}");
+    Ok(alter_table(ctx, table, &action))
 }
 
+fn drop_foreign_key(ctx: &Ctx, table: &str, name: &str) -> String {
+    let name = ctx.sql.ident(name);
+    alter_table(ctx, table, &format!("DROP FOREIGN KEY {name}"))
+}
+
+/// Index names are per table on MySQL.
 fn drop_index(ctx: &Ctx, table: &str, name: &str) -> String {
-    format!(
-        "DROP INDEX {} ON {}",
-        ctx.sql.ident(name),
-        ctx.sql.ident(table)
-    )
+    let (name, table) = (ctx.sql.ident(name), ctx.sql.ident(table));
+    format!("DROP INDEX {name} ON {table}")
 }
 
 /// MySQL drops the index it made for a foreign key once another index covers the key's columns,
-/// and then refuses to drop that other index. Before an index (or the primary key) goes, give each
-/// foreign key it was backing an index of its own, named after the key, as MySQL would. An
-/// earlier op may have made that index already (the model does not track it), so it is created
-/// only when missing.
-fn restore_foreign_key_indexes(ctx: &Ctx, table: &str) -> Result<Vec<Statement>, RenderError> {
+/// and then refuses to drop that other index. Before `drop` takes an index (or the primary key),
+/// give each foreign key it was backing an index of its own, named after the key, as MySQL would.
+/// An earlier op may have made that index already (the model does not track it), so it is
+/// created only when missing.
+fn after_foreign_key_indexes(ctx: &Ctx, table: &str, drop: String) -> Rendered {
     let before = ctx.before_table(table)?;
     let after = ctx.after_table(table)?;
-    Ok(after
+    let mut statements: Vec<Statement> = after
         .foreign_keys
         .iter()
         .filter(|fk| has_covering_index(before, fk) && !has_covering_index(after, fk))
-        .map(|fk| Statement {
-            sql: format!(
-                "CREATE INDEX {} ON {} ({})",
-                ctx.sql.ident(&fk.name),
-                ctx.sql.ident(table),
-                ctx.sql.idents(&fk.columns)
-            ),
-            unless_exists: Some(format!(
-                "SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() \
-                 AND table_name = {} AND index_name = {}",
-                ctx.sql.string(table),
-                ctx.sql.string(&fk.name)
-            )),
-            ..Statement::default()
+        .map(|fk| {
+            let index = Index {
+                name: fk.name.clone(),
+                columns: fk.columns.clone(),
+                unique: false,
+                predicate: None,
+            };
+            Statement {
+                sql: common::create_index(ctx, table, &index, false),
+                unless_exists: Some(format!(
+                    "SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() \
+                     AND table_name = {} AND index_name = {}",
+                    ctx.sql.string(table),
+                    ctx.sql.string(&fk.name)
+                )),
+                ..Statement::default()
+            }
         })
-        .collect())
+        .collect();
+    statements.push(Statement::exec(drop));
+    Ok(RenderedOp {
+        statements,
+        ..RenderedOp::default()
+    })
 }
 
 /// Whether an index other than MySQL's own foreign-key index has `fk`'s columns as a prefix.
@@ -393,31 +361,4 @@ pub(crate) fn native_type(ty: &ColumnType, enum_values: Option<&[String]>) -> St
                 .join(",")
         ),
     }
-}
-
-fn column_definition(ctx: &Ctx, c: &Column) -> Result<String, RenderError> {
-    let values = match &c.ty {
-        ColumnType::Enum(name) => Some(ctx.after.enum_values(name).ok_or_else(|| {
-            ctx.refuse(
-                format!("enum type `{name}` is not in the schema"),
-                "create it first",
-            )
-        })?),
-        _ => None,
-    };
-    let mut out = format!("{} {}", ctx.sql.ident(&c.name), native_type(&c.ty, values));
-    // Explicit NULL: MySQL would otherwise make some TIMESTAMP columns NOT NULL.
-    out.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
-    if let Some(default) = &c.default {
-        out.push_str(" DEFAULT ");
-        out.push_str(&match default {
-            DefaultValue::Literal(v) => ctx.sql.literal(v),
-            DefaultValue::Now => "CURRENT_TIMESTAMP(6)".into(),
-            DefaultValue::Expr(e) => format!("({e})"),
-        });
-    }
-    if c.auto_increment {
-        out.push_str(" AUTO_INCREMENT");
-    }
-    Ok(out)
 }

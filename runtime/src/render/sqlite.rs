@@ -2,106 +2,112 @@
 //! columns. Everything else is the table rebuild of sqlite.org/lang_altertable.html ("making other
 //! kinds of table schema changes"), written from the schema before and after the op.
 
-use super::{Ctx, RenderError, RenderedOp, Statement, common};
-use crate::op::{Column, ColumnChange, ColumnType, DefaultValue, Op, Table};
+use super::common::{
+    self, Constraint, DialectSql, DroppedConstraint, Rendered, drop_table, single,
+};
+use super::{Ctx, RenderError, RenderedOp, Statement};
+use crate::op::{Column, ColumnChange, ColumnType, DefaultValue, Index, PrimaryKey, Table};
 use crate::schema::mentions_identifier;
 
-pub(super) fn render(ctx: &Ctx) -> Result<RenderedOp, RenderError> {
-    let sql = ctx.sql;
-    let statements = match ctx.op {
-        Op::CreateTable(t) => create_table(ctx, ctx.after_table(&t.name)?, &t.name),
-        Op::DropTable { name } => vec![common::drop_table(ctx, name)],
-        Op::RenameTable { from, to } => vec![common::rename_table(ctx, from, to)],
-        Op::AddColumn { table, column } => {
-            if can_add_column(column) {
-                vec![format!(
-                    "ALTER TABLE {} ADD COLUMN {}",
-                    sql.ident(table),
-                    column_definition(ctx, column, false)
-                )]
-            } else {
-                return rebuild(ctx, table, None);
-            }
+pub(super) struct Sqlite;
+
+impl DialectSql for Sqlite {
+    fn column_definition(
+        &self,
+        ctx: &Ctx,
+        c: &Column,
+        in_create_table: bool,
+    ) -> Result<String, RenderError> {
+        let sql = ctx.sql;
+        let mut out = format!("{} {}", sql.ident(&c.name), native_type(c));
+        if !c.nullable {
+            out.push_str(" NOT NULL");
         }
-        Op::DropColumn { table, column } => {
-            if can_drop_column(ctx.before_table(table)?, column) {
-                vec![common::drop_column(ctx, table, column)]
-            } else {
-                return rebuild(ctx, table, None);
-            }
+        if c.auto_increment && in_create_table {
+            out.push_str(" PRIMARY KEY AUTOINCREMENT");
         }
-        Op::RenameColumn { table, from, to } => vec![common::rename_column(ctx, table, from, to)],
-        Op::AlterColumn {
-            table,
-            column,
-            change,
-        } => {
-            let using = match change {
-                ColumnChange::SetType {
-                    using: Some(using), ..
-                } => Some((column.as_str(), using.as_str())),
-                _ => None,
-            };
-            return rebuild(ctx, table, using);
+        out.push_str(&common::default_clause(self, ctx, c));
+        // An enum's values live in its columns' CHECKs.
+        if let ColumnType::Enum(name) = &c.ty {
+            let values = sql.strings(ctx.after.enum_values(name).unwrap_or_default());
+            out.push_str(&format!(" CHECK ({} IN ({values}))", sql.ident(&c.name)));
         }
-        Op::CreateIndex {
-            table,
-            index,
-            concurrently,
-        } => {
-            if *concurrently {
-                return Err(refuse_concurrently(ctx));
-            }
-            vec![common::create_index(ctx, table, index, false)]
+        Ok(out)
+    }
+
+    /// An auto-increment column is declared `INTEGER PRIMARY KEY AUTOINCREMENT` inline.
+    fn primary_key_constraint<'t>(&self, t: &'t Table) -> Option<&'t PrimaryKey> {
+        let inline_key = t.columns.iter().any(|c| c.auto_increment);
+        t.primary_key.as_ref().filter(|_| !inline_key)
+    }
+
+    fn add_column(&self, ctx: &Ctx, table: &str, column: &Column) -> Rendered {
+        if can_add_column(column) {
+            let definition = self.column_definition(ctx, column, false)?;
+            single(common::add_column(ctx, table, &definition))
+        } else {
+            rebuild(ctx, table, None)
         }
-        Op::DropIndex {
-            name, concurrently, ..
-        } => {
-            if *concurrently {
-                return Err(refuse_concurrently(ctx));
-            }
-            vec![format!("DROP INDEX {}", sql.ident(name))]
+    }
+
+    fn drop_column(&self, ctx: &Ctx, table: &str, column: &str) -> Rendered {
+        if can_drop_column(ctx.before_table(table)?, column) {
+            single(common::drop_column(ctx, table, column))
+        } else {
+            rebuild(ctx, table, None)
         }
-        Op::AddPrimaryKey { table, .. }
-        | Op::DropPrimaryKey { table }
-        | Op::AddUnique { table, .. }
-        | Op::DropUnique { table, .. }
-        | Op::AddCheck { table, .. }
-        | Op::DropCheck { table, .. }
-        | Op::AddForeignKey { table, .. }
-        | Op::DropForeignKey { table, .. } => return rebuild(ctx, table, None),
-        Op::CreateEnum { .. } | Op::DropEnum { .. } => Vec::new(),
-        Op::AddEnumValue { name, .. } | Op::RemoveEnumValue { name, .. } => {
-            // The values live in each column's CHECK: rebuild every table that uses the type.
-            let mut rendered = RenderedOp::default();
-            for t in ctx.after.tables() {
-                if t.columns
-                    .iter()
-                    .any(|c| c.ty == ColumnType::Enum(name.clone()))
-                {
-                    let table = rebuild(ctx, &t.name, None)?;
-                    rendered.statements.extend(table.statements);
-                    rendered.foreign_keys_off = true;
-                }
-            }
-            return Ok(rendered);
+    }
+
+    fn alter_column(&self, ctx: &Ctx, table: &str, name: &str, change: &ColumnChange) -> Rendered {
+        let using = match change {
+            ColumnChange::SetType { using, .. } => using.as_deref().map(|u| (name, u)),
+            _ => None,
+        };
+        rebuild(ctx, table, using)
+    }
+
+    fn create_index(&self, ctx: &Ctx, table: &str, index: &Index, concurrently: bool) -> Rendered {
+        refuse_concurrently(ctx, concurrently)?;
+        single(common::create_index(ctx, table, index, false))
+    }
+
+    fn drop_index(&self, ctx: &Ctx, _: &str, name: &str, concurrently: bool) -> Rendered {
+        refuse_concurrently(ctx, concurrently)?;
+        single(common::drop_index(ctx, name, false))
+    }
+
+    fn add_constraint(&self, ctx: &Ctx, table: &str, _: Constraint) -> Rendered {
+        rebuild(ctx, table, None)
+    }
+
+    fn drop_constraint(&self, ctx: &Ctx, table: &str, _: DroppedConstraint) -> Rendered {
+        rebuild(ctx, table, None)
+    }
+
+    /// The values live in each column's CHECK: rebuild every table that uses the type.
+    fn enum_values_changed(&self, ctx: &Ctx, name: &str, _: Option<&str>) -> Rendered {
+        let mut tables: Vec<&str> = common::enum_columns(ctx, name)
+            .map(|(t, _)| t.name.as_str())
+            .collect();
+        tables.dedup(); // a table's columns come one after another
+        let mut rendered = RenderedOp::default();
+        for table in tables {
+            let rebuilt = rebuild(ctx, table, None)?;
+            rendered.statements.extend(rebuilt.statements);
+            rendered.foreign_keys_off = true;
         }
-        Op::RawSql(raw) => raw
-            .for_dialect(crate::Dialect::Sqlite)
-            .map(str::to_owned)
-            .into_iter()
-            .collect(),
-        // No SQL: the runner calls the step's function.
-        Op::Rust(_) => Vec::new(),
-    };
-    Ok(RenderedOp::statements(statements))
+        Ok(rendered)
+    }
 }
 
-fn refuse_concurrently(ctx: &Ctx) -> RenderError {
-    ctx.refuse(
+fn refuse_concurrently(ctx: &Ctx, concurrently: bool) -> Result<(), RenderError> {
+    if !concurrently {
+        return Ok(());
+    }
+    Err(ctx.refuse(
         "SQLite has no concurrent index builds (writers wait for any index build)",
         "drop `.concurrently()` for SQLite (branch on `m.dialect()`)",
-    )
+    ))
 }
 
 /// SQLite's `ADD COLUMN` refuses NOT NULL without a default and non-constant defaults.
@@ -124,41 +130,6 @@ fn can_drop_column(t: &Table, column: &str) -> bool {
             .any(|ck| mentions_identifier(&ck.expr, column)))
 }
 
-/// `CREATE TABLE` for `t` under the name `name`, and its indexes.
-fn create_table(ctx: &Ctx, t: &Table, name: &str) -> Vec<String> {
-    let sql = ctx.sql;
-    // An auto-increment column is declared `INTEGER PRIMARY KEY AUTOINCREMENT` inline.
-    let inline_key = t.columns.iter().any(|c| c.auto_increment);
-    let mut parts: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| column_definition(ctx, c, true))
-        .collect();
-    if let Some(pk) = t.primary_key.as_ref().filter(|_| !inline_key) {
-        parts.push(sql.primary_key(pk));
-    }
-    for u in &t.uniques {
-        parts.push(sql.unique(u));
-    }
-    for c in &t.checks {
-        parts.push(sql.check(c));
-    }
-    for fk in &t.foreign_keys {
-        parts.push(sql.foreign_key(fk));
-    }
-    let mut statements = vec![format!(
-        "CREATE TABLE {} (\n  {}\n)",
-        sql.ident(name),
-        parts.join(",\n  ")
-    )];
-    statements.extend(
-        t.indexes
-            .iter()
-            .map(|i| common::create_index(ctx, &t.name, i, false)),
-    );
-    statements
-}
-
 /// Rebuilds `table` into its shape after the op, copying every row. `using` converts one column's
 /// values with an expression over the old row.
 fn rebuild(ctx: &Ctx, table: &str, using: Option<(&str, &str)>) -> Result<RenderedOp, RenderError> {
@@ -170,10 +141,8 @@ fn rebuild(ctx: &Ctx, table: &str, using: Option<(&str, &str)>) -> Result<Render
         crate::schema::REBUILD_PREFIX,
         super::truncated(table, crate::schema::MAX_IDENTIFIER_BYTES - 12)
     );
-    let mut statements = Vec::new();
-    let mut create = create_table(ctx, after, &temp);
-    let indexes = create.split_off(1);
-    statements.extend(create);
+    let mut statements = common::create_table(&Sqlite, ctx, after, &temp)?;
+    let indexes = statements.split_off(1);
     let copied: Vec<&Column> = after
         .columns
         .iter()
@@ -194,12 +163,8 @@ fn rebuild(ctx: &Ctx, table: &str, using: Option<(&str, &str)>) -> Result<Render
         sources.join(", "),
         sql.ident(table)
     ));
-    statements.push(format!("DROP TABLE {}", sql.ident(table)));
-    statements.push(format!(
-        "ALTER TABLE {} RENAME TO {}",
-        sql.ident(&temp),
-        sql.ident(table)
-    ));
+    statements.push(drop_table(ctx, table));
+    statements.push(Sqlite.rename_table(ctx, &temp, table));
     statements.extend(indexes);
     let mut statements: Vec<Statement> = statements.into_iter().map(Statement::exec).collect();
     statements.push(Statement {
@@ -236,32 +201,4 @@ pub(crate) fn native_type(c: &Column) -> String {
         ColumnType::Uuid => "UUID_TEXT".into(),
         ColumnType::Binary => "BLOB".into(),
     }
-}
-
-fn column_definition(ctx: &Ctx, c: &Column, in_create: bool) -> String {
-    let sql = ctx.sql;
-    let mut out = format!("{} {}", sql.ident(&c.name), native_type(c));
-    if !c.nullable {
-        out.push_str(" NOT NULL");
-    }
-    if c.auto_increment && in_create {
-        out.push_str(" PRIMARY KEY AUTOINCREMENT");
-    }
-    if let Some(default) = &c.default {
-        out.push_str(" DEFAULT ");
-        out.push_str(&match default {
-            DefaultValue::Literal(v) => sql.literal(v),
-            DefaultValue::Now => "CURRENT_TIMESTAMP".into(),
-            DefaultValue::Expr(e) => format!("({e})"),
-        });
-    }
-    if let ColumnType::Enum(name) = &c.ty {
-        let values = ctx.after.enum_values(name).unwrap_or_default();
-        out.push_str(&format!(
-            " CHECK ({} IN ({}))",
-            sql.ident(&c.name),
-            sql.strings(values)
-        ));
-    }
-    out
 }
