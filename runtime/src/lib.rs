@@ -1,40 +1,49 @@
 //! godwit: database migrations as typed Rust operations.
 //!
+//! The API: [`prelude`] (what a migration file uses), [`Migrator`] (runs migrations, embedded
+//! in an application or behind [`cli`]), its reports, events and errors in [`runner`],
+//! [`Target`]s, and the [`db::Connection`] a Rust data step receives. The op model ([`op`]),
+//! the builders ([`migration`]), the graph ([`graph`]) and the registry ([`registry`]) are
+//! public because those signatures name them. Rendering, the schema model and introspection
+//! stay inside the crate.
+//!
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod db;
-pub mod dialect;
-pub mod introspect;
+pub mod graph;
 pub mod migration;
 pub mod op;
-pub mod render;
-pub mod schema;
-pub mod step;
-
-pub use dialect::Dialect;
-pub use migration::Migration;
-pub use op::Op;
-pub use schema::{Inverse, Schema, SchemaError};
-
-pub mod graph;
+pub mod prelude;
 pub mod registry;
 pub mod runner;
 
+mod dialect;
+mod introspect;
+mod render;
+mod schema;
+mod step;
+
+pub use dialect::Dialect;
+pub use graph::Target;
+pub use migration::Migration;
+pub use op::Op;
+pub use render::{quote_identifier, quote_literal};
 pub use runner::Migrator;
+
+pub use godwit_macros::migration;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use godwit_macros::migration;
-
-pub mod prelude;
-
 /// What the tests of this repository reach inside the crate for. Not part of the API: it
 /// changes without notice.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::runner::run_rendered;
+    pub use crate::introspect::{Catalog, CatalogTable, introspect};
+    pub use crate::render::render;
+    pub use crate::runner::{ModelError, plan_op, run_rendered};
+    pub use crate::schema::{Inverse, Schema};
 }

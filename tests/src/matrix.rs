@@ -2,9 +2,11 @@
 //! schema must equal the schema model's expectation, and the rows must survive.
 
 use godwit::db::Connection;
-use godwit::introspect::{Catalog, introspect};
-use godwit::render::{PlanError, plan_op, quote_identifier};
-use godwit::{Dialect, Inverse, Migration, Op, Schema};
+use godwit::quote_identifier;
+use godwit::testing::{Catalog, introspect};
+use godwit::testing::{Inverse, Schema};
+use godwit::testing::{ModelError, plan_op};
+use godwit::{Dialect, Migration, Op};
 
 use crate::cases::{Case, Data};
 use crate::testdb::TestDb;
@@ -35,8 +37,8 @@ pub async fn run_case(dialect: Dialect, case: &Case) {
         .iter()
         .find_map(|op| match plan_op(op, &mut probe, dialect) {
             Ok(_) => None,
-            Err(PlanError::Render(e)) => Some(e),
-            Err(PlanError::Schema(e)) => panic!("case {}: the op is invalid: {e}", case.name),
+            Err(ModelError::Render(e)) => Some(e),
+            Err(ModelError::Schema(e)) => panic!("case {}: the op is invalid: {e}", case.name),
         });
     let expect_refusal = case.refused_on.contains(&dialect);
     match refusal {

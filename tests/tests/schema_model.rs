@@ -2,8 +2,9 @@
 //! names the op, and a refused op leaves the schema unchanged.
 
 use godwit::op::{ColumnType, ReferentialAction};
-use godwit::schema::SchemaErrorKind as K;
-use godwit::{Dialect, Inverse, Migration, Schema};
+use godwit::runner::SchemaErrorKind as K;
+use godwit::testing::{Inverse, Schema};
+use godwit::{Dialect, Migration};
 use godwit_tests::cases::blog;
 
 fn blog_schema() -> Schema {

@@ -1,8 +1,9 @@
 //! The SQL of every op case on every dialect, as reviewed snapshots. A refused op records its
 //! error instead, so a change to what godwit refuses shows up here too.
 
-use godwit::render::{PlanError, plan_op};
-use godwit::{Dialect, Migration, Schema};
+use godwit::testing::Schema;
+use godwit::testing::{ModelError, plan_op};
+use godwit::{Dialect, Migration};
 use godwit_tests::cases;
 
 fn render_case(case: &cases::Case) -> String {
@@ -24,7 +25,7 @@ fn render_case(case: &cases::Case) -> String {
                     }
                     out.push_str(&rendered.to_sql());
                 }
-                Err(PlanError::Render(e)) => out.push_str(&format!("-- refused: {e}\n")),
+                Err(ModelError::Render(e)) => out.push_str(&format!("-- refused: {e}\n")),
                 Err(e) => panic!("case {}: {e}", case.name),
             }
         }

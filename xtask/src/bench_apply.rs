@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use godwit::db::Connection;
 use godwit::graph::{Direction, Target};
 use godwit::registry::{Location, MigrationEntry, Registry};
-use godwit::render::RenderedOp;
+use godwit::runner::RenderedOp;
 use godwit::runner::offline_plan;
 use godwit::{Dialect, Migration, Migrator};
 

@@ -67,7 +67,7 @@ async fn round_trip(dialect: Dialect) {
     // Down to base reverts everything, the contract through its explicit `down`.
     let out = expect(0, &["down", "base", "--database-url", url]);
     assert!(out.contains("- reverted create_users"), "{out}");
-    let tables = godwit::introspect::introspect(&mut conn, &["godwit_migrations"])
+    let tables = godwit::testing::introspect(&mut conn, &["godwit_migrations"])
         .await
         .unwrap()
         .tables;

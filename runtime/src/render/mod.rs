@@ -23,7 +23,7 @@ use sea_query::{
 use thiserror::Error;
 
 use crate::op::{Dialect, Literal, Op, Table};
-use crate::schema::{Inverse, Schema, SchemaError};
+use crate::schema::Schema;
 
 /// One SQL statement of a rendered op.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -101,15 +101,6 @@ pub struct RenderError {
     pub fix: String,
 }
 
-/// Why an op could not be planned.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum PlanError {
-    #[error(transparent)]
-    Schema(#[from] SchemaError),
-    #[error(transparent)]
-    Render(#[from] RenderError),
-}
-
 /// Renders `op` for `dialect`, given the schema before and after it.
 pub fn render(
     op: &Op,
@@ -129,20 +120,6 @@ pub fn render(
         Dialect::Sqlite => &sqlite::Sqlite,
     };
     common::render(dialect_sql, &ctx)
-}
-
-/// Validates and applies `op` to `schema`, and returns its SQL and its inverse. On error the
-/// schema is unchanged.
-pub fn plan_op(
-    op: &Op,
-    schema: &mut Schema,
-    dialect: Dialect,
-) -> Result<(RenderedOp, Inverse), PlanError> {
-    let mut after = schema.clone();
-    let inverse = after.apply_without_rollback(op)?;
-    let rendered = render(op, schema, &after, dialect)?;
-    *schema = after;
-    Ok((rendered, inverse))
 }
 
 /// `name` quoted and escaped as an identifier for `dialect`.

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::plan::ModelError;
 use crate::db::DbError;
 use crate::graph::{Direction, GraphError, PlanError as GraphPlanError};
 use crate::op::Dialect;
 use crate::registry::RegistryError;
-use crate::render::PlanError as RenderPlanError;
 /// Why a run stopped. Every variant says what happened, where, and what to do.
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -53,7 +53,7 @@ pub enum RunError {
         location: String,
         dialect: Dialect,
         #[source]
-        source: Box<RenderPlanError>,
+        source: Box<ModelError>,
     },
     #[error(
         "applied migrations changed since they were applied: {}; restore them as applied, or if \

@@ -64,8 +64,13 @@ pub use error::RunError;
 pub use execute::run_rendered;
 pub use history::HistoryTable;
 pub(crate) use plan::offline_verify;
-pub use plan::{ScriptedMigration, offline_migration, offline_plan};
+#[doc(hidden)]
+pub use plan::plan_op;
+pub use plan::{ModelError, ScriptedMigration, offline_migration, offline_plan};
 pub use report::{Event, MigrationStatus, Report, State, Status};
+// Named by `ScriptedMigration` and `ModelError`.
+pub use crate::render::{Leftover, RenderError, RenderedOp, Statement};
+pub use crate::schema::{SchemaError, SchemaErrorKind};
 
 use error::db_error;
 use history::Row;

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use godwit::introspect::introspect;
+use godwit::Migrator;
 use godwit::prelude::*;
 use godwit::registry::MigrationEntry;
 use godwit::runner::{Event, State};
-use godwit::{Migrator, Schema};
+use godwit::testing::Schema;
+use godwit::testing::introspect;
 use godwit_tests::sets::registry;
 use godwit_tests::testdb::TestDb;
 

@@ -157,11 +157,8 @@ async fn history_table_can_be_moved(dialect: Dialect) {
         m.status().await.unwrap().history_table,
         format!("{schema}.schema_history")
     );
-    let table = godwit::render::quote_identifier(dialect, "schema_history");
-    let qualified = format!(
-        "{}.{table}",
-        godwit::render::quote_identifier(dialect, &schema)
-    );
+    let table = godwit::quote_identifier(dialect, "schema_history");
+    let qualified = format!("{}.{table}", godwit::quote_identifier(dialect, &schema));
     assert_eq!(
         count(m.connection(), &format!("SELECT COUNT(*) FROM {qualified}")).await,
         5

@@ -1,5 +1,5 @@
 use godwit::prelude::*;
-use godwit::render::quote_literal;
+use godwit::quote_literal;
 
 /// Backfill: split every `name` at its last space, in Rust, on the migration's connection.
 #[migration(after = [super::split_names_expand::split_names_expand])]

@@ -2,11 +2,11 @@
 //! whole with the parts the ops right after it add; going down, reverts that only take parts
 //! off a table the migration then drops are left to that drop.
 
+use super::ModelError;
 use super::part;
 use super::replay::Advanced;
 use crate::dialect::{Dialect, facts};
 use crate::op::Op;
-use crate::render::PlanError as RenderPlanError;
 use crate::runner::job::Step;
 use crate::schema::Schema;
 
@@ -21,7 +21,7 @@ pub(crate) fn group_steps(
     advanced: &[Advanced],
     after: &Schema,
     dialect: Dialect,
-) -> Result<Vec<Step>, RenderPlanError> {
+) -> Result<Vec<Step>, ModelError> {
     // PostgreSQL and SQLite run every step in a transaction of its own at least; on MySQL only
     // a single statement is all or nothing.
     let in_transaction = facts(dialect).transactional_ddl;

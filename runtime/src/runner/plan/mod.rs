@@ -29,12 +29,37 @@ use crate::dialect::{Dialect, facts};
 use crate::graph::Graph;
 use crate::op::Op;
 use crate::registry::{MigrationEntry, Registry};
-use crate::render::{PlanError as RenderPlanError, RenderedOp};
+use crate::render::{RenderError, RenderedOp, render};
 use crate::schema::Schema;
+use crate::schema::{Inverse, SchemaError};
 
 pub(crate) use offline::offline_verify;
 pub use offline::{ScriptedMigration, offline_migration, offline_plan};
 pub(crate) use verify::Finding;
+
+/// Why an op could not be planned: the schema model refuses it (it does not fit the state
+/// before it), or the dialect cannot render it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// Validates and applies `op` to `schema`, and returns its SQL and its inverse. On error the
+/// schema is unchanged.
+pub fn plan_op(
+    op: &Op,
+    schema: &mut Schema,
+    dialect: Dialect,
+) -> Result<(RenderedOp, Inverse), ModelError> {
+    let mut after = schema.clone();
+    let inverse = after.apply_without_rollback(op)?;
+    let rendered = render(op, schema, &after, dialect)?;
+    *schema = after;
+    Ok((rendered, inverse))
+}
 
 /// Everything planning needs, and no connection: the runner and the offline SQL share it.
 pub(crate) struct Planner<'a> {
@@ -109,7 +134,7 @@ impl Planner<'_> {
         }
     }
 
-    pub(crate) fn model_error(&self, entry: &MigrationEntry, source: RenderPlanError) -> RunError {
+    pub(crate) fn model_error(&self, entry: &MigrationEntry, source: ModelError) -> RunError {
         RunError::Model {
             id: entry.id().to_owned(),
             location: entry.location().to_string(),

@@ -4,8 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Planner;
+use super::{ModelError, plan_op};
 use crate::op::{Dialect, Op};
-use crate::render::{PlanError as RenderPlanError, RenderedOp, plan_op};
+use crate::render::RenderedOp;
 use crate::runner::error::RunError;
 use crate::runner::history::Row;
 use crate::runner::stored::StoredUnit;
@@ -75,7 +76,7 @@ pub(crate) fn advance(
     op: &Op,
     dialect: Dialect,
     store: bool,
-) -> Result<Advanced, RenderPlanError> {
+) -> Result<Advanced, ModelError> {
     let before = schema.clone();
     // The run stops on error and drops the model, so no rollback copy is needed.
     let inverse = schema.apply_without_rollback(op)?;
@@ -113,7 +114,7 @@ impl Advanced {
         op: &Op,
         after: &Schema,
         dialect: Dialect,
-    ) -> Result<RenderedOp, RenderPlanError> {
+    ) -> Result<RenderedOp, ModelError> {
         Ok(crate::render::render(op, &self.before, after, dialect)?)
     }
 }

@@ -1,0 +1,101 @@
+//! The README's Rust examples, verbatim, in code that compiles: `cargo build --examples` builds
+//! them, and `tests/readme.rs` fails when a README example is not found here word for word.
+//! Running it does nothing: the migrations below are registered but never run. Kept as the
+//! README spells them, so rustfmt leaves them alone.
+
+#![allow(unused)]
+
+// Stands for the crate of migrations the README's examples link.
+extern crate godwit_example_blog as my_migrations;
+
+#[rustfmt::skip]
+mod creating {
+    use godwit::prelude::*;
+
+    #[migration(after = [create_users])]
+    fn create_posts(m: &mut Migration) {
+        m.create_enum("post_status", ["draft", "published", "archived"]);
+        m.create_table("posts", |t| {
+            t.id("id");
+            t.string("title", 200).not_null();
+            t.text("content").not_null();
+            t.bigint("author_id").not_null().references("users", "id").on_delete(Cascade);
+            t.enumeration("status", "post_status").not_null().default("draft");
+            t.timestamp_tz("created_at").not_null().default_now();
+            t.index("ix_posts_title", ["title"]);
+        });
+    }
+
+    #[migration]
+    fn create_users(m: &mut Migration) {
+        m.create_table("users", |t| {
+            t.id("id");
+        });
+    }
+}
+
+#[rustfmt::skip]
+mod migrations {
+    pub mod create_users {
+        use godwit::prelude::*;
+
+        #[migration(id = "readme_create_users")]
+        pub fn create_users(m: &mut Migration) {
+            m.create_table("users", |t| {
+                t.id("id");
+                t.string("name", 200);
+            });
+        }
+    }
+}
+
+#[rustfmt::skip]
+mod writing {
+    use godwit::prelude::*;
+
+    #[migration(after = [crate::migrations::create_users::create_users])]
+    pub fn split_names_expand(m: &mut Migration) {
+        m.add_column("users", "first_name", ColumnType::String(100));
+        m.add_column("users", "last_name", ColumnType::String(100));
+    }
+
+    #[migration(after = [split_names_expand])]
+    fn data_steps(m: &mut Migration) {
+        m.sql("UPDATE users SET nickname = name WHERE nickname IS NULL")
+            .reverse("UPDATE users SET nickname = NULL"); // `.on(Dialect::Mysql, ..)` for a variant
+        m.rust("split names", |db| Box::pin(async move {
+            let rows = db.fetch_text("SELECT id, name FROM users").await?;
+            // ... db.execute(..), or db.as_postgres() / as_mysql() / as_sqlite() for typed sqlx queries
+            Ok(())
+        }));
+    }
+}
+
+#[rustfmt::skip]
+mod xtask {
+    // xtask/src/main.rs
+    use my_migrations as _; // links the migrations (see below)
+
+    fn main() -> std::process::ExitCode {
+        godwit::cli::Cli::default()
+            .migrations_dir("migrations/src/migrations") // where `new` and `merge` write
+            .lock_file("migrations/godwit.sum")          // what `check` compares against
+            .main()
+    }
+}
+
+#[rustfmt::skip]
+mod embedded {
+    async fn start(pool: sqlx::PgPool) -> Result<(), godwit::runner::RunError> {
+        let mut migrator = godwit::Migrator::from_pool(&pool).await?; // or Migrator::connect(url)
+        migrator.up().await?;
+        Ok(())
+    }
+}
+
+#[rustfmt::skip]
+mod linking {
+    use my_migrations as _; // links my_migrations' #[migration] functions
+}
+
+fn main() {}
