@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::plan::ModelError;
 use crate::db::DbError;
 use crate::graph::{Direction, GraphError, PlanError as GraphPlanError};
 use crate::op::Dialect;
 use crate::registry::RegistryError;
+use crate::render::RenderError;
+use crate::schema::SchemaError;
 /// Why a run stopped. Every variant says what happened, where, and what to do.
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -185,4 +186,14 @@ pub(crate) fn db_error(context: &str, source: DbError) -> RunError {
         context: context.into(),
         source,
     }
+}
+
+/// Why an op could not be planned: the schema model refuses it (it does not fit the state
+/// before it), or the dialect cannot render it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }

@@ -6,8 +6,7 @@ use crate::graph::Direction;
 use crate::op::StepFn;
 use crate::render::RenderedOp;
 
-use super::deferred::Trace;
-use super::shared::Touch;
+use super::footprint::Footprint;
 use super::stored::StoredDown;
 
 /// One piece of a step: SQL, or a Rust data step.
@@ -90,15 +89,4 @@ pub(crate) struct Record {
     pub down: StoredDown,
     /// Its place in the history: the order it was applied in.
     pub seq: i64,
-}
-
-/// What a job's ops do to which tables, as the planner saw it from the model before and after
-/// each op. `None` where it is not known (hand-written SQL, a Rust step) or not asked for on
-/// this dialect: such a job commits alone.
-#[derive(Default)]
-pub(crate) struct Footprint {
-    /// The tables its ops lock, in order ([`super::shared::touches`]).
-    pub touches: Option<Vec<Touch>>,
-    /// MySQL: the states its ops leave tables in, in order ([`super::deferred`]).
-    pub trace: Option<Trace>,
 }

@@ -37,6 +37,7 @@ mod checksum;
 mod deferred;
 mod error;
 mod execute;
+mod footprint;
 mod history;
 mod job;
 mod lock;
@@ -59,6 +60,7 @@ use crate::op::Dialect;
 use crate::registry::Registry;
 
 pub use checksum::checksum;
+pub use error::ModelError;
 pub use error::RunError;
 #[doc(hidden)]
 pub use execute::run_rendered;
@@ -66,7 +68,7 @@ pub use history::HistoryTable;
 pub(crate) use plan::offline_verify;
 #[doc(hidden)]
 pub use plan::plan_op;
-pub use plan::{ModelError, ScriptedMigration, offline_migration, offline_plan};
+pub use plan::{ScriptedMigration, offline_migration, offline_plan};
 pub use report::{Event, MigrationStatus, Report, State, Status};
 // Named by `ScriptedMigration` and `ModelError`.
 pub use crate::render::{Leftover, RenderError, RenderedOp, Statement};
@@ -404,12 +406,17 @@ impl Migrator {
         Ok(())
     }
 
-    /// The history as it stands, then where an interrupted MySQL group stopped, located from
-    /// the live schema and recorded (settling), so that planning starts from the truth.
+    /// The phases before planning: the history as it stands, then where an interrupted MySQL
+    /// group stopped, located from the live schema and recorded ([`deferred::settle`]), so
+    /// that planning starts from the truth.
     async fn read_history(&mut self) -> Result<Vec<Row>, RunError> {
         let rows = history::read(&mut self.conn, &self.history)
             .await
             .map_err(RunError::History)?;
+        self.settle(rows).await
+    }
+
+    async fn settle(&mut self, rows: Vec<Row>) -> Result<Vec<Row>, RunError> {
         let (mut session, planner) = self.split();
         deferred::settle(&mut session, &planner, rows).await
     }

@@ -33,10 +33,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::execute;
+use super::footprint::Touch;
 use super::job::Job;
 use crate::dialect::{Dialect, facts};
-use crate::op::Op;
-use crate::schema::Schema;
 
 /// At most this many migrations share a commit: PostgreSQL keeps every lock of a transaction
 /// in a shared table of limited size.
@@ -44,59 +43,6 @@ pub(super) const MAX_JOBS: usize = 50;
 
 /// No migration joins a shared transaction open this long.
 pub(super) const MAX_OPEN: Duration = Duration::from_millis(100);
-
-/// A table an op locks, and what it does to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Touch {
-    Creates(String),
-    Drops(String),
-    /// Locks it to change it, or to add or remove a foreign key into it.
-    Locks(String),
-    /// Locks `from`; `to` is the same table.
-    Renames {
-        from: String,
-        to: String,
-    },
-}
-
-/// The tables `op` locks, in order, given the model before and after it. `None` when they are
-/// not known: SQL written by hand, a Rust step, an enum type (which columns of any table use).
-pub(super) fn touches(op: &Op, before: &Schema, after: &Schema) -> Option<Vec<Touch>> {
-    let name = match op {
-        Op::CreateTable(table) => table.name.as_str(),
-        Op::DropTable { name } => name,
-        Op::RenameTable { from, .. } => from,
-        _ => op.changes_only_table()?,
-    };
-    let (was, is) = (before.table(name), after.table(name));
-    let mut touches = vec![match (op, was, is) {
-        (Op::RenameTable { from, to }, ..) => Touch::Renames {
-            from: from.clone(),
-            to: to.clone(),
-        },
-        (_, None, Some(_)) => Touch::Creates(name.to_owned()),
-        (_, Some(_), None) => Touch::Drops(name.to_owned()),
-        _ => Touch::Locks(name.to_owned()),
-    }];
-    // Adding or removing a foreign key locks the table it references; so may any change of the
-    // table, as far as this knows.
-    touches.extend(
-        was.into_iter()
-            .chain(is)
-            .flat_map(|table| &table.foreign_keys)
-            .filter(|fk| fk.ref_table != name)
-            .map(|fk| Touch::Locks(fk.ref_table.clone())),
-    );
-    // Writes to the tables with a foreign key into this one wait for its lock too.
-    if was.is_some() {
-        touches.extend(
-            before
-                .tables_referencing(name)
-                .map(|table| Touch::Locks(table.name.clone())),
-        );
-    }
-    Some(touches)
-}
 
 /// Whether a job may share a commit, and with which jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

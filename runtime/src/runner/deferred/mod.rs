@@ -38,93 +38,12 @@ use super::history;
 use super::job::{Job, Part};
 use super::report::Event;
 use super::session::Session;
-use super::shared::{self, Touch};
 use crate::graph::Direction;
 use crate::introspect::CatalogTable;
-use crate::op::{Dialect, Op};
-use crate::schema::Schema;
 
 /// At most this many migrations share the two history commits, and a killed run's next run
 /// looks for the point where it stopped among their ops.
 pub(super) const MAX_JOBS: usize = 50;
-
-/// A table an op touches, as introspection finds it before and after the op (`None`: absent).
-#[derive(Debug, Clone)]
-pub(crate) struct TableChange {
-    name: String,
-    before: Option<CatalogTable>,
-    after: Option<CatalogTable>,
-}
-
-/// An op a job applies to the model: the tables it touches, and the job's ops applied after it.
-#[derive(Debug, Clone)]
-pub(crate) struct TracedOp {
-    ops_done: usize,
-    changes: Vec<TableChange>,
-}
-
-/// The ops a job applies to the model, in the order it runs them.
-pub(crate) type Trace = Vec<TracedOp>;
-
-/// The tables `op` touches; `None` when not known (SQL written by hand, a Rust step) or when
-/// introspection may not read one of them back as it is ([`CatalogTable::reads_back`]).
-fn changes(op: &Op, before: &Schema, after: &Schema, dialect: Dialect) -> Option<Vec<TableChange>> {
-    let touches = shared::touches(op, before, after)?;
-    let mut names: Vec<&str> = Vec::new();
-    for touch in &touches {
-        let (first, second) = match touch {
-            Touch::Creates(name) | Touch::Drops(name) | Touch::Locks(name) => (name, None),
-            Touch::Renames { from, to } => (from, Some(to)),
-        };
-        for name in std::iter::once(first).chain(second) {
-            if !names.contains(&name.as_str()) {
-                names.push(name);
-            }
-        }
-    }
-    let catalog = |schema: &Schema, name: &str| {
-        schema
-            .table(name)
-            .map(|t| unordered(CatalogTable::expected(schema, t, dialect)))
-    };
-    names
-        .into_iter()
-        .map(|name| {
-            let change = TableChange {
-                name: name.to_owned(),
-                before: catalog(before, name),
-                after: catalog(after, name),
-            };
-            let reads_back = |state: &Option<CatalogTable>| {
-                state.as_ref().is_none_or(|t| t.reads_back(name, dialect))
-            };
-            (reads_back(&change.before) && reads_back(&change.after)).then_some(change)
-        })
-        .collect()
-}
-
-/// A table's state with its columns in name order. A revert re-adds a dropped column last, so
-/// one state of a table may have its columns in more than one order; no op changes only that.
-fn unordered(mut table: CatalogTable) -> CatalogTable {
-    table.columns.sort_by(|a, b| a.name.cmp(&b.name));
-    table
-}
-
-/// Adds `op`'s changes to a job's trace, which becomes unknown once one op's are; `ops_done`:
-/// the job's ops applied after `op`.
-pub(super) fn add_trace(
-    trace: &mut Option<Trace>,
-    op: &Op,
-    (before, after): (&Schema, &Schema),
-    dialect: Dialect,
-    ops_done: usize,
-) {
-    let Some(all) = trace else { return };
-    match changes(op, before, after, dialect) {
-        Some(changes) => all.push(TracedOp { ops_done, changes }),
-        None => *trace = None,
-    }
-}
 
 /// Whether a job may run in a group: known ops, each step one DDL statement, the whole
 /// migration to apply or revert.

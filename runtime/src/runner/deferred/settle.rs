@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{TracedOp, changes, unordered};
 use crate::graph::Direction;
 use crate::introspect::{Catalog, CatalogTable};
 use crate::runner::error::{RunError, db_error};
 use crate::runner::execute;
+use crate::runner::footprint::{TracedOp, changes, unordered};
 use crate::runner::history::{self, Row};
 use crate::runner::plan::Planner;
 use crate::runner::report::Event;

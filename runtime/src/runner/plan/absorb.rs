@@ -2,11 +2,11 @@
 //! whole with the parts the ops right after it add; going down, reverts that only take parts
 //! off a table the migration then drops are left to that drop.
 
-use super::ModelError;
 use super::part;
 use super::replay::Advanced;
 use crate::dialect::{Dialect, facts};
 use crate::op::Op;
+use crate::runner::error::ModelError;
 use crate::runner::job::Step;
 use crate::schema::Schema;
 

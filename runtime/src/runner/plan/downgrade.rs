@@ -5,12 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::absorb::left_to_table_drop;
 use super::replay::{Replay, advance};
-use super::{Planner, note_op, part};
+use super::{Planner, part};
 use crate::graph::{Direction, Target};
 use crate::runner::checksum::checksum;
 use crate::runner::error::RunError;
+use crate::runner::footprint::{Footprint, note_op};
 use crate::runner::history::Row;
-use crate::runner::job::{Footprint, Job, Part, Record, Step};
+use crate::runner::job::{Job, Part, Record, Step};
 use crate::runner::stored::{StoredDown, StoredUnit};
 use crate::schema::Inverse;
 
@@ -94,7 +95,7 @@ impl Planner<'_> {
             return self.stored_job(row, location, entry.is_transactional());
         }
         let location = entry.location().to_string();
-        let mut footprint = self.footprint();
+        let mut footprint = Footprint::new(self.dialect);
         let steps = match entry.record_down(dialect) {
             Some(down) => {
                 if row.partial {

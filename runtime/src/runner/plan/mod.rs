@@ -20,32 +20,20 @@ mod verify;
 use std::collections::BTreeSet;
 
 use super::checksum::checksum;
-use super::deferred;
-use super::error::RunError;
+use super::error::{ModelError, RunError};
 use super::history::Row;
-use super::job::{Footprint, Part};
-use super::shared;
-use crate::dialect::{Dialect, facts};
+use super::job::Part;
+use crate::dialect::Dialect;
 use crate::graph::Graph;
 use crate::op::Op;
 use crate::registry::{MigrationEntry, Registry};
-use crate::render::{RenderError, RenderedOp, render};
+use crate::render::{RenderedOp, render};
+use crate::schema::Inverse;
 use crate::schema::Schema;
-use crate::schema::{Inverse, SchemaError};
 
 pub(crate) use offline::offline_verify;
 pub use offline::{ScriptedMigration, offline_migration, offline_plan};
 pub(crate) use verify::Finding;
-
-/// Why an op could not be planned: the schema model refuses it (it does not fit the state
-/// before it), or the dialect cannot render it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ModelError {
-    #[error(transparent)]
-    Schema(#[from] SchemaError),
-    #[error(transparent)]
-    Render(#[from] RenderError),
-}
 
 /// Validates and applies `op` to `schema`, and returns its SQL and its inverse. On error the
 /// schema is unchanged.
@@ -142,33 +130,6 @@ impl Planner<'_> {
             source: Box::new(source),
         }
     }
-
-    /// An empty footprint of the kind this dialect's scheduler asks for.
-    fn footprint(&self) -> Footprint {
-        Footprint {
-            touches: shared::may_share_on(self.dialect).then(Vec::new),
-            trace: facts(self.dialect).defers_progress.then(Vec::new),
-        }
-    }
-}
-
-/// Adds what `op` does to a job's tables: the locks it takes ([`shared`]) and, on MySQL, the
-/// states it leaves them in ([`deferred`]), with `ops_done`, the job's ops applied after it.
-/// A footprint becomes unknown once one op's is.
-pub(crate) fn note_op(
-    footprint: &mut Footprint,
-    op: &Op,
-    (before, after): (&Schema, &Schema),
-    dialect: Dialect,
-    ops_done: usize,
-) {
-    if let Some(all) = &mut footprint.touches {
-        match shared::touches(op, before, after) {
-            Some(more) => all.extend(more),
-            None => footprint.touches = None,
-        }
-    }
-    deferred::add_trace(&mut footprint.trace, op, (before, after), dialect, ops_done);
 }
 
 pub(crate) fn part(op: &Op, rendered: RenderedOp) -> Part {

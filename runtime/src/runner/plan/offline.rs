@@ -22,7 +22,7 @@ pub struct ScriptedMigration {
     /// created or dropped whole is one step for several ops.
     pub ops: Vec<String>,
     /// The statements, with the transaction boundaries and the history writes as the runner
-    /// makes them when it commits each migration alone (with [`Migrator::commit_each`], and
+    /// makes them when it commits each migration alone (with [`Migrator::commit_each`](crate::Migrator::commit_each), and
     /// after a failure among migrations that shared a commit).
     pub sql: String,
     /// The SQL of the migration's own ops, in the order it runs (Rust steps have none), without

@@ -4,9 +4,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Planner;
-use super::{ModelError, plan_op};
+use super::plan_op;
 use crate::op::{Dialect, Op};
 use crate::render::RenderedOp;
+use crate::runner::error::ModelError;
 use crate::runner::error::RunError;
 use crate::runner::history::Row;
 use crate::runner::stored::StoredUnit;

@@ -2,12 +2,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::Planner;
 use super::absorb::{group_steps, parts_created_with_table};
 use super::replay::{Replay, advance, render_units};
-use super::{Planner, note_op};
 use crate::graph::{Direction, Target};
 use crate::runner::checksum::checksum;
 use crate::runner::error::RunError;
+use crate::runner::footprint::{Footprint, note_op};
 use crate::runner::history::Row;
 use crate::runner::job::{Job, Record};
 use crate::runner::stored::StoredDown;
@@ -72,7 +73,7 @@ impl Planner<'_> {
         let done = row.map_or(0, |r| r.ops_done.min(ops.len()));
         let mut stored_units = replay.prefix_units.remove(id).unwrap_or_default();
         let mut steps = Vec::with_capacity(ops.len() - done);
-        let mut footprint = self.footprint();
+        let mut footprint = Footprint::new(self.dialect);
         let mut inverses = Vec::with_capacity(ops.len() - done);
         let mut index = done;
         while index < ops.len() {
