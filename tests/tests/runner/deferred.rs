@@ -326,3 +326,45 @@ async fn mysql_a_killed_downgrade_group_is_located_from_the_live_schema() {
     m.close().await.unwrap();
     db.drop().await;
 }
+
+/// A statement of a group fails: the group records where it stopped before the error returns
+/// (the migrations before it applied, the failing one as a migration run alone leaves it), and
+/// the next run goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_failure_in_a_group_is_recorded_where_it_stopped() {
+    let Some(db) = TestDb::create(Dialect::Mysql).await else {
+        return;
+    };
+    let entries = sets::deferrable();
+    let mut m = migrator(&db, entries.clone()).await;
+    // In the way of `d4`, the group's last migration, unknown to the model.
+    m.connection()
+        .execute("CREATE TABLE d_four (id BIGINT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let error = m.up().await.unwrap_err();
+    let RunError::Failed {
+        id, ops_applied, ..
+    } = &error
+    else {
+        panic!("expected the failure of `d4`, got {error}");
+    };
+    assert_eq!((id.as_str(), *ops_applied), ("d4", 0), "{error}");
+    let status = states(&m.status().await.unwrap());
+    assert_eq!(status["d1"], State::Applied);
+    assert_eq!(status["d2"], State::Applied);
+    assert_eq!(status["d3"], State::Applied);
+    assert_eq!(
+        status["d4"],
+        State::Partial {
+            ops_done: 0,
+            ops_total: 1
+        }
+    );
+    m.connection().execute("DROP TABLE d_four").await.unwrap();
+    assert_eq!(m.up().await.unwrap().applied, ["d4"]);
+    let all = model(&entries, &["d1", "d2", "d3", "d4"], Dialect::Mysql);
+    assert_live_matches(m.connection(), &all, &[HISTORY], "after the rerun").await;
+    m.close().await.unwrap();
+    db.drop().await;
+}

@@ -30,13 +30,12 @@ mod settle;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{RunError, db_error};
 use super::execute;
 use super::history;
 use super::job::{Job, Part};
-use super::report::Event;
 use super::session::Session;
 use crate::graph::Direction;
 use crate::introspect::CatalogTable;
@@ -135,15 +134,19 @@ pub(super) async fn run(
         .map_err(|e| db_error("recording the start of the migrations", e))?;
     let mut took = Vec::with_capacity(group.len());
     for (index, job) in group.iter().enumerate() {
-        match run_job(s, job, position + index + 1, total).await {
+        match execute::run_grouped(s, job, position + index + 1, total).await {
             Ok(elapsed) => took.push(elapsed),
-            Err(stopped) => {
+            Err(error) => {
                 // Where the run stopped is known here: record it, rather than leave the next
                 // run to read it from the live schema. Should this write fail, that is what
                 // the next run does.
-                let writes = stopped_writes(s, group, &took, stopped.ops_done);
+                let ops_done = match &error {
+                    RunError::Failed { ops_applied, .. } => *ops_applied,
+                    _ => job.ops_done,
+                };
+                let writes = stopped_writes(s, group, &took, ops_done);
                 let _ = execute::commit_together(s.conn, &writes, false).await;
-                return Err(stopped.error);
+                return Err(error);
             }
         }
     }
@@ -200,70 +203,6 @@ fn stopped_writes(
             }
         })
         .collect()
-}
-
-/// A job that stopped: the error, and its ops applied.
-struct Stopped {
-    error: RunError,
-    ops_done: usize,
-}
-
-/// Runs one job's statements, retrying one that gave up waiting for a lock.
-async fn run_job(
-    s: &mut Session<'_>,
-    job: &Job,
-    position: usize,
-    total: usize,
-) -> Result<Duration, Stopped> {
-    let started = Instant::now();
-    s.events.emit(Event::MigrationStarted {
-        id: job.id.clone(),
-        direction: job.direction,
-        position,
-        total,
-        ops: job.ops_total,
-        resume_from: 0,
-    });
-    let mut ops_done = job.ops_done;
-    for step in &job.steps {
-        let step_started = Instant::now();
-        let statement = step.parts.iter().find_map(|part| match part {
-            Part::Sql { op, .. } => op.statements.first(),
-            Part::Rust(..) => None,
-        });
-        let mut attempt = 0;
-        while let Some(statement) = statement {
-            let Err(error) = s.conn.execute(&statement.sql).await else {
-                break;
-            };
-            if error.is_lock_timeout()
-                && execute::wait_to_retry(s, &job.id, &mut attempt, error.to_string()).await
-            {
-                continue;
-            }
-            let error = RunError::Failed {
-                id: job.id.clone(),
-                location: job.location.clone(),
-                direction: job.direction,
-                index: step.first_op,
-                ops: job.ops_total,
-                op: step.description.clone(),
-                ops_applied: ops_done,
-                statements_committed: Vec::new(),
-                source: Box::new(error),
-            };
-            return Err(Stopped { error, ops_done });
-        }
-        ops_done = execute::ops_done_after(job, step);
-        s.events.emit(execute::op_finished(job, step, step_started));
-    }
-    let elapsed = started.elapsed();
-    s.events.emit(Event::MigrationFinished {
-        id: job.id.clone(),
-        direction: job.direction,
-        elapsed,
-    });
-    Ok(elapsed)
 }
 
 pub(super) use settle::{locate, settle};

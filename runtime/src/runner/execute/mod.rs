@@ -104,6 +104,30 @@ struct UnitFailure {
     retryable: bool,
 }
 
+/// Who opens a job's transactions and writes its history, besides the job itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enclosure {
+    /// Nobody: the job's own transactions and history writes, with retries.
+    Own,
+    /// A transaction the caller opened (the run's single one, or one shared by migrations):
+    /// the job's history writes go into it, and there is no retry (a failed statement aborts
+    /// the whole transaction).
+    Transaction,
+    /// A MySQL group ([`super::deferred`]), which records the history at its start and end:
+    /// the job writes none, and a statement that timed out on a lock runs again.
+    Group,
+}
+
+impl Enclosure {
+    pub(super) fn in_callers_transaction(self) -> bool {
+        self == Enclosure::Transaction
+    }
+
+    pub(super) fn writes_history(self) -> bool {
+        self != Enclosure::Group
+    }
+}
+
 /// Runs `job`. When `next` (the run's next job) records its start before its first op, the
 /// start row is written in this job's last commit, one commit instead of two: then it returns
 /// `true`, and `next` has a row.
@@ -114,7 +138,7 @@ pub(super) async fn run(
     position: usize,
     total: usize,
 ) -> Result<bool, RunError> {
-    run_job(s, job, next, position, total, false).await
+    run_job(s, job, next, position, total, Enclosure::Own).await
 }
 
 /// Runs an [`atomic`] job inside a transaction the caller opened (the run's single one, or one
@@ -127,7 +151,21 @@ pub(super) async fn run_enclosed(
     total: usize,
 ) -> Result<Duration, RunError> {
     let started = Instant::now();
-    run_job(s, job, None, position, total, true).await?;
+    run_job(s, job, None, position, total, Enclosure::Transaction).await?;
+    Ok(started.elapsed())
+}
+
+/// Runs a job of a MySQL group, whose history the group records: its statements only, with
+/// the events of a job. Returns how long it took; on failure, `RunError::Failed` says how many
+/// of its ops are applied.
+pub(super) async fn run_grouped(
+    s: &mut Session<'_>,
+    job: &Job,
+    position: usize,
+    total: usize,
+) -> Result<Duration, RunError> {
+    let started = Instant::now();
+    run_job(s, job, None, position, total, Enclosure::Group).await?;
     Ok(started.elapsed())
 }
 
@@ -137,7 +175,7 @@ async fn run_job(
     next: Option<&Job>,
     position: usize,
     total: usize,
-    enclosed: bool,
+    enclosure: Enclosure,
 ) -> Result<bool, RunError> {
     let dialect = s.dialect();
     s.events.emit(Event::MigrationStarted {
@@ -158,7 +196,7 @@ async fn run_job(
         then_start: next.filter(|next| records_start(next, dialect)),
     };
     let units = units(job, dialect);
-    if records_start(job, dialect) {
+    if records_start(job, dialect) && enclosure.writes_history() {
         // Record that the migration started before its first op commits on its own.
         let start_row = history::insert(dialect, s.history, &new_row(job, true, job.ops_done, 0));
         s.conn
@@ -167,8 +205,8 @@ async fn run_job(
             .map_err(|e| db_error("recording the migration's start", e))?;
         progress.has_row = true;
     }
-    if units.is_empty() {
-        finish(s, job, &mut progress, enclosed)
+    if units.is_empty() && enclosure.writes_history() {
+        finish(s, job, &mut progress, enclosure.in_callers_transaction())
             .await
             .map_err(|e| db_error("recording the migration", e))?;
     }
@@ -180,11 +218,19 @@ async fn run_job(
         let last = u + 1 == units.len();
         let mut attempt = 0;
         loop {
-            let result =
-                run_unit(s, job, unit, last, &mut progress, skip_statements, enclosed).await;
+            let result = run_unit(
+                s,
+                job,
+                unit,
+                last,
+                &mut progress,
+                skip_statements,
+                enclosure,
+            )
+            .await;
             let Err(failure) = result else { break };
             if failure.retryable
-                && !enclosed
+                && !enclosure.in_callers_transaction()
                 && wait_to_retry(s, &job.id, &mut attempt, failure.error.to_string()).await
             {
                 skip_statements += failure.committed.len();
@@ -205,7 +251,7 @@ async fn run_job(
         }
         skip_statements = 0;
     }
-    if !enclosed {
+    if !enclosure.in_callers_transaction() {
         s.events.emit(Event::MigrationFinished {
             id: job.id.clone(),
             direction: job.direction,

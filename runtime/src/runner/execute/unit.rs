@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use super::rust_step::call_step;
 use super::{
-    Progress, Recorded, Unit, UnitFailure, check_foreign_keys, commit_together, finish_writes,
-    needs_foreign_keys_off, op_finished, ops_done_after,
+    Enclosure, Progress, Recorded, Unit, UnitFailure, check_foreign_keys, commit_together,
+    finish_writes, needs_foreign_keys_off, op_finished, ops_done_after,
 };
 use crate::db::{Connection, DbError};
 use crate::dialect::facts;
@@ -164,9 +164,11 @@ pub(super) async fn run_unit(
     last: bool,
     progress: &mut Progress<'_>,
     skip_statements: usize,
-    enclosed: bool,
+    enclosure: Enclosure,
 ) -> Result<(), UnitFailure> {
     let dialect = s.dialect();
+    let enclosed = enclosure.in_callers_transaction();
+    let records = enclosure.writes_history();
     let first = unit.steps.start;
     let last_step = unit.steps.end - 1;
     let in_transaction = unit.in_transaction;
@@ -191,7 +193,8 @@ pub(super) async fn run_unit(
             batch.holds_current_step = false;
             // MySQL commits each statement of a multi-statement op on its own: progress is
             // recorded after each, so that a rerun continues after the last one.
-            let progress_each = !in_transaction
+            let progress_each = records
+                && !in_transaction
                 && job.direction == Direction::Up
                 && facts(dialect).commits_each_statement
                 && step
@@ -276,7 +279,9 @@ pub(super) async fn run_unit(
                 batch.send(s, job).await?;
             }
             let (writes, recorded) = finish_writes(s, job, progress);
-            if in_transaction || writes.len() == 1 {
+            if !records {
+                // The group records it.
+            } else if in_transaction || writes.len() == 1 {
                 for write in writes {
                     batch.push(write, last_step, false);
                 }
@@ -289,8 +294,10 @@ pub(super) async fn run_unit(
             recorded
         } else {
             let ops_done = ops_done_after(job, &job.steps[last_step]);
-            let sql = history::progress(dialect, s.history, &job.id, ops_done, 0);
-            batch.push(sql, last_step, false);
+            if records {
+                let sql = history::progress(dialect, s.history, &job.id, ops_done, 0);
+                batch.push(sql, last_step, false);
+            }
             Recorded {
                 ops_done,
                 has_row: progress.has_row,
