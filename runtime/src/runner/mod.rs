@@ -37,6 +37,8 @@ mod checksum;
 mod deferred;
 mod error;
 mod execute;
+#[cfg(test)]
+mod fixtures;
 mod footprint;
 mod history;
 mod job;

@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant};
 
+use super::deferred;
 use super::error::{RunError, db_error};
+use super::execute::{self, Enclosure};
 use super::job::Job;
 use super::report::Event;
 use super::schedule::{Options, Schedule, Transaction};
 use super::session::Session;
 use super::shared::{self, Sharing};
-use super::{deferred, execute};
 
 /// Runs `jobs` in order; returns their ids.
 pub(crate) async fn run(
@@ -195,7 +196,7 @@ impl Together<'_> {
                 }
                 need = need.max(sharing[i].keep_until);
             }
-            let elapsed = execute::run_enclosed(s, job, at + 1, self.total)
+            let elapsed = execute::run_within(s, job, at + 1, self.total, Enclosure::Transaction)
                 .await
                 .map_err(|error| (error, i + 1))?;
             let event = finished_event(job, elapsed);

@@ -156,29 +156,13 @@ fn check_one_transaction(jobs: &[Job], dialect: Dialect) -> Result<(), RunError>
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::{Options, Transaction, schedule};
     use crate::graph::Target;
-    use crate::migration::Migration;
     use crate::op::{ColumnType, Dialect};
-    use crate::registry::{Location, MigrationEntry, Registry};
+    use crate::registry::MigrationEntry;
     use crate::runner::error::RunError;
+    use crate::runner::fixtures::{Fixture, entry};
     use crate::runner::job::Job;
-    use crate::runner::plan::Planner;
-
-    fn entry(
-        id: &'static str,
-        after: &'static [&'static str],
-        up: fn(&mut Migration),
-    ) -> MigrationEntry {
-        MigrationEntry::new(
-            id,
-            after,
-            up,
-            Location::new(module_path!(), file!(), line!()),
-        )
-    }
 
     /// Three new tables, a hand-written statement, two more new tables.
     fn entries() -> Vec<MigrationEntry> {
@@ -213,16 +197,8 @@ mod tests {
     }
 
     fn up_jobs(entries: Vec<MigrationEntry>, dialect: Dialect) -> Vec<Job> {
-        let registry = Registry::from_entries(entries).unwrap();
-        let graph = registry.graph().unwrap();
-        let accepted = BTreeSet::new();
-        let planner = Planner {
-            registry: &registry,
-            graph: &graph,
-            dialect,
-            accept_changed: &accepted,
-            allow_unknown: false,
-        };
+        let fixture = Fixture::new(entries);
+        let planner = fixture.planner(dialect);
         planner.upgrade_jobs(&[], &[Target::Heads]).unwrap()
     }
 

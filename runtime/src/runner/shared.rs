@@ -208,27 +208,11 @@ pub(super) fn group_len(sharing: &[Sharing], position: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::{group_len, shareable};
     use crate::graph::Target;
-    use crate::migration::Migration;
     use crate::op::{ColumnType, Dialect};
-    use crate::registry::{Location, MigrationEntry, Registry};
-    use crate::runner::plan::Planner;
-
-    fn entry(
-        id: &'static str,
-        after: &'static [&'static str],
-        up: fn(&mut Migration),
-    ) -> MigrationEntry {
-        MigrationEntry::new(
-            id,
-            after,
-            up,
-            Location::new(module_path!(), file!(), line!()),
-        )
-    }
+    use crate::registry::MigrationEntry;
+    use crate::runner::fixtures::{Fixture, entry};
 
     /// `h1` was applied by an earlier run: its tables are in use. The rest, one rule each.
     fn entries() -> Vec<MigrationEntry> {
@@ -296,21 +280,6 @@ mod tests {
         ]
     }
 
-    fn planner_for<'a>(
-        registry: &'a Registry,
-        graph: &'a crate::graph::Graph,
-        accepted: &'a BTreeSet<String>,
-        dialect: Dialect,
-    ) -> Planner<'a> {
-        Planner {
-            registry,
-            graph,
-            dialect,
-            accept_changed: accepted,
-            allow_unknown: false,
-        }
-    }
-
     /// Whether each job may share, and the length of the group starting at each.
     fn decided(jobs: &[crate::runner::job::Job], dialect: Dialect) -> (Vec<bool>, Vec<usize>) {
         let sharing = shareable(jobs, dialect);
@@ -323,11 +292,9 @@ mod tests {
 
     #[test]
     fn only_migrations_locking_what_the_run_creates_or_drops_share() {
-        let registry = Registry::from_entries(entries()).unwrap();
-        let graph = registry.graph().unwrap();
-        let accepted = BTreeSet::new();
+        let fixture = Fixture::new(entries());
         for dialect in Dialect::ALL {
-            let planner = planner_for(&registry, &graph, &accepted, dialect);
+            let planner = fixture.planner(dialect);
             let expect = |flags: &[bool]| match dialect {
                 Dialect::Mysql => vec![false; flags.len()],
                 _ => flags.to_vec(),
@@ -351,7 +318,10 @@ mod tests {
             };
             assert_eq!(groups, together, "{dialect} up");
             let down = planner
-                .downgrade_jobs(&planner.applied_rows(graph.order()), &[Target::id("h1")])
+                .downgrade_jobs(
+                    &planner.applied_rows(planner.graph.order()),
+                    &[Target::id("h1")],
+                )
                 .unwrap();
             let ids: Vec<&str> = down.iter().map(|job| job.id.as_str()).collect();
             assert_eq!(ids[0], "n10");
@@ -465,11 +435,9 @@ mod tests {
                 });
             }),
         ];
-        let registry = Registry::from_entries(entries).unwrap();
-        let graph = registry.graph().unwrap();
-        let accepted = BTreeSet::new();
+        let fixture = Fixture::new(entries);
         for dialect in [Dialect::Postgres, Dialect::Sqlite] {
-            let planner = planner_for(&registry, &graph, &accepted, dialect);
+            let planner = fixture.planner(dialect);
             let up = planner
                 .upgrade_jobs(&planner.applied_rows(["u0"]), &[Target::Heads])
                 .unwrap();

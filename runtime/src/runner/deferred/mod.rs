@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::error::{RunError, db_error};
-use super::execute;
+use super::execute::{self, Enclosure};
 use super::history;
 use super::job::{Job, Part};
 use super::session::Session;
@@ -134,7 +134,7 @@ pub(super) async fn run(
         .map_err(|e| db_error("recording the start of the migrations", e))?;
     let mut took = Vec::with_capacity(group.len());
     for (index, job) in group.iter().enumerate() {
-        match execute::run_grouped(s, job, position + index + 1, total).await {
+        match execute::run_within(s, job, position + index + 1, total, Enclosure::Group).await {
             Ok(elapsed) => took.push(elapsed),
             Err(error) => {
                 // Where the run stopped is known here: record it, rather than leave the next

@@ -19,7 +19,7 @@
 //!
 //! A statement that gives up waiting for a lock is retried with backoff: a transactional unit
 //! from its start, a statement outside a transaction on its own; not inside a transaction the
-//! caller opened ([`run_enclosed`]: a run's single transaction, or one shared by migrations),
+//! caller opened ([`Enclosure::Transaction`]: a run's single transaction, or one shared by migrations),
 //! which the failure aborts: a shared one then runs its migrations alone, with retries.
 
 mod rust_step;
@@ -141,31 +141,19 @@ pub(super) async fn run(
     run_job(s, job, next, position, total, Enclosure::Own).await
 }
 
-/// Runs an [`atomic`] job inside a transaction the caller opened (the run's single one, or one
-/// that migrations share) and commits or rolls back: no transaction of its own, no retry (a failed statement aborts the whole transaction).
-/// Returns how long it took; its `MigrationFinished` event is the caller's, after the commit.
-pub(super) async fn run_enclosed(
+/// Runs a job inside what `enclosure` (not [`Enclosure::Own`]) says: an [`atomic`] job in a
+/// transaction the caller opened and commits or rolls back (its `MigrationFinished` event is
+/// then the caller's, after the commit), or a job of a MySQL group. Returns how long it took;
+/// on failure, `RunError::Failed` says how many of its ops are applied.
+pub(super) async fn run_within(
     s: &mut Session<'_>,
     job: &Job,
     position: usize,
     total: usize,
+    enclosure: Enclosure,
 ) -> Result<Duration, RunError> {
     let started = Instant::now();
-    run_job(s, job, None, position, total, Enclosure::Transaction).await?;
-    Ok(started.elapsed())
-}
-
-/// Runs a job of a MySQL group, whose history the group records: its statements only, with
-/// the events of a job. Returns how long it took; on failure, `RunError::Failed` says how many
-/// of its ops are applied.
-pub(super) async fn run_grouped(
-    s: &mut Session<'_>,
-    job: &Job,
-    position: usize,
-    total: usize,
-) -> Result<Duration, RunError> {
-    let started = Instant::now();
-    run_job(s, job, None, position, total, Enclosure::Group).await?;
+    run_job(s, job, None, position, total, enclosure).await?;
     Ok(started.elapsed())
 }
 

@@ -71,37 +71,13 @@ fn describe(error: RunError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use crate::migration::Migration;
     use crate::op::Dialect;
-    use crate::registry::{Location, MigrationEntry, Registry};
-    use crate::runner::plan::Planner;
-
-    fn entry(
-        id: &'static str,
-        after: &'static [&'static str],
-        up: fn(&mut Migration),
-    ) -> MigrationEntry {
-        MigrationEntry::new(
-            id,
-            after,
-            up,
-            Location::new(module_path!(), file!(), line!()),
-        )
-    }
+    use crate::registry::MigrationEntry;
+    use crate::runner::fixtures::{Fixture, entry};
 
     fn findings(entries: Vec<MigrationEntry>) -> Vec<(&'static str, String, String)> {
-        let registry = Registry::from_entries(entries).unwrap();
-        let graph = registry.graph().unwrap();
-        let accepted = BTreeSet::new();
-        let planner = Planner {
-            registry: &registry,
-            graph: &graph,
-            dialect: Dialect::Postgres,
-            accept_changed: &accepted,
-            allow_unknown: false,
-        };
+        let fixture = Fixture::new(entries);
+        let planner = fixture.planner(Dialect::Postgres);
         planner
             .verify()
             .into_iter()

@@ -1,0 +1,52 @@
+//! What the runner's unit tests share: migrations built in place, and a planner over them.
+
+use std::collections::BTreeSet;
+
+use super::plan::Planner;
+use crate::graph::Graph;
+use crate::migration::Migration;
+use crate::op::Dialect;
+use crate::registry::{Location, MigrationEntry, Registry};
+
+pub(crate) fn entry(
+    id: &'static str,
+    after: &'static [&'static str],
+    up: fn(&mut Migration),
+) -> MigrationEntry {
+    MigrationEntry::new(
+        id,
+        after,
+        up,
+        Location::new(module_path!(), file!(), line!()),
+    )
+}
+
+/// A registry of test migrations, its graph, and no accepted changes: what a [`Planner`]
+/// borrows.
+pub(crate) struct Fixture {
+    registry: Registry,
+    graph: Graph,
+    accepted: BTreeSet<String>,
+}
+
+impl Fixture {
+    pub fn new(entries: Vec<MigrationEntry>) -> Fixture {
+        let registry = Registry::from_entries(entries).expect("distinct ids");
+        let graph = registry.graph().expect("a valid graph");
+        Fixture {
+            registry,
+            graph,
+            accepted: BTreeSet::new(),
+        }
+    }
+
+    pub fn planner(&self, dialect: Dialect) -> Planner<'_> {
+        Planner {
+            registry: &self.registry,
+            graph: &self.graph,
+            dialect,
+            accept_changed: &self.accepted,
+            allow_unknown: false,
+        }
+    }
+}
