@@ -408,16 +408,16 @@ impl Migrator {
         Ok(())
     }
 
-    /// The phases before planning: the history as it stands, then where an interrupted MySQL
-    /// group stopped, located from the live schema and recorded ([`deferred::settle`]), so
-    /// that planning starts from the truth.
+    /// The history as it stands.
     async fn read_history(&mut self) -> Result<Vec<Row>, RunError> {
-        let rows = history::read(&mut self.conn, &self.history)
+        history::read(&mut self.conn, &self.history)
             .await
-            .map_err(RunError::History)?;
-        self.settle(rows).await
+            .map_err(RunError::History)
     }
 
+    /// The phase between reading the history and planning: where an interrupted MySQL group
+    /// stopped, located from the live schema and recorded ([`deferred::settle`]), so that
+    /// planning starts from the truth.
     async fn settle(&mut self, rows: Vec<Row>) -> Result<Vec<Row>, RunError> {
         let (mut session, planner) = self.split();
         deferred::settle(&mut session, &planner, rows).await
@@ -462,6 +462,7 @@ impl Migrator {
         stamp_only: bool,
     ) -> Result<Report, RunError> {
         let rows = self.read_history().await?;
+        let rows = self.settle(rows).await?;
         let mut jobs = self.planner().upgrade_jobs(&rows, targets)?;
         let mut report = Report::default();
         if stamp_only {
@@ -482,6 +483,7 @@ impl Migrator {
         stamp_only: bool,
     ) -> Result<Report, RunError> {
         let rows = self.read_history().await?;
+        let rows = self.settle(rows).await?;
         let mut report = Report::default();
         if stamp_only {
             let (unknown, plan) = self.planner().downgrade_plan(&rows, targets)?;
@@ -508,6 +510,7 @@ impl Migrator {
 
     async fn record_checksums_locked(&mut self) -> Result<Vec<String>, RunError> {
         let rows = self.read_history().await?;
+        let rows = self.settle(rows).await?;
         let targets: Vec<&Row> = rows
             .iter()
             .filter(|r| !r.partial && self.accept_changed.contains(&r.id))
