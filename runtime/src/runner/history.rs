@@ -89,7 +89,8 @@ pub(crate) struct NewRow<'a> {
     pub seq: i64,
     pub parents: &'a [String],
     pub location: &'a str,
-    pub down: &'a StoredDown,
+    /// The reverse SQL, encoded ([`StoredDown::encode`]).
+    pub down_sql: &'a str,
 }
 
 fn now(dialect: Dialect) -> &'static str {
@@ -312,7 +313,7 @@ fn insert_as(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>, state: &s
         row.seq,
         literal(dialect, &row.parents.join(",")),
         literal(dialect, row.location),
-        literal(dialect, &row.down.encode()),
+        literal(dialect, row.down_sql),
     )
 }
 
@@ -344,7 +345,7 @@ pub(crate) fn complete(dialect: Dialect, table: &HistoryTable, row: &NewRow<'_>)
         row.execution_ms,
         literal(dialect, &row.parents.join(",")),
         literal(dialect, row.location),
-        literal(dialect, &row.down.encode()),
+        literal(dialect, row.down_sql),
         literal(dialect, row.id),
         ops = row.ops_total,
     )

@@ -79,6 +79,13 @@ pub(crate) struct Job {
     pub footprint: Footprint,
 }
 
+impl Record {
+    /// The reverse SQL as the history stores it.
+    pub fn down_sql(&self) -> &str {
+        self.down_text.get_or_init(|| self.down.encode())
+    }
+}
+
 /// The payload of a job's history row (beside its progress, which the executor tracks).
 #[derive(Default)]
 pub(crate) struct Record {
@@ -87,6 +94,8 @@ pub(crate) struct Record {
     pub parents: Vec<String>,
     /// Its reverse SQL, rendered when it is applied (empty going down).
     pub down: StoredDown,
+    /// `down` as the history stores it, encoded once however often the row is written.
+    pub down_text: std::sync::OnceLock<String>,
     /// Its place in the history: the order it was applied in.
     pub seq: i64,
 }

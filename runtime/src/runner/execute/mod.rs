@@ -297,7 +297,7 @@ pub(super) fn new_row(job: &Job, partial: bool, ops_done: usize, execution_ms: i
         seq: job.record.seq,
         parents: &job.record.parents,
         location: &job.location,
-        down: &job.record.down,
+        down_sql: job.record.down_sql(),
     }
 }
 
@@ -308,6 +308,20 @@ struct Recorded {
 }
 
 impl Recorded {
+    /// Once the job is done: every op applied (up), or no row left (down).
+    fn at_end(job: &Job) -> Recorded {
+        match job.direction {
+            Direction::Up => Recorded {
+                ops_done: job.ops_total,
+                has_row: true,
+            },
+            Direction::Down => Recorded {
+                ops_done: 0,
+                has_row: false,
+            },
+        }
+    }
+
     fn apply(self, progress: &mut Progress<'_>) {
         progress.ops_done = self.ops_done;
         progress.has_row = self.has_row;
@@ -320,7 +334,7 @@ fn finish_writes(s: &Session<'_>, job: &Job, progress: &Progress<'_>) -> (Vec<St
     let dialect = s.dialect();
     let elapsed_ms = i64::try_from(progress.started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let mut writes = Vec::with_capacity(2);
-    let recorded = match job.direction {
+    match job.direction {
         Direction::Up => {
             let row = new_row(job, false, job.ops_total, elapsed_ms);
             writes.push(if progress.has_row {
@@ -328,19 +342,10 @@ fn finish_writes(s: &Session<'_>, job: &Job, progress: &Progress<'_>) -> (Vec<St
             } else {
                 history::insert(dialect, s.history, &row)
             });
-            Recorded {
-                ops_done: job.ops_total,
-                has_row: true,
-            }
         }
-        Direction::Down => {
-            writes.push(history::delete(dialect, s.history, &job.id));
-            Recorded {
-                ops_done: 0,
-                has_row: false,
-            }
-        }
-    };
+        Direction::Down => writes.push(history::delete(dialect, s.history, &job.id)),
+    }
+    let recorded = Recorded::at_end(job);
     if let Some(next) = progress.then_start {
         let start_row = new_row(next, true, next.ops_done, 0);
         writes.push(history::insert(dialect, s.history, &start_row));

@@ -278,20 +278,23 @@ pub(super) async fn run_unit(
             if job.direction == Direction::Up {
                 batch.send(s, job).await?;
             }
-            let (writes, recorded) = finish_writes(s, job, progress);
             if !records {
                 // The group records it.
-            } else if in_transaction || writes.len() == 1 {
-                for write in writes {
-                    batch.push(write, last_step, false);
-                }
+                Recorded::at_end(job)
             } else {
-                // Only an upgrade writes two rows, and its statements have gone already.
-                commit_together(s.conn, &writes, false)
-                    .await
-                    .map_err(|e| batch.fail(last_step, e))?;
+                let (writes, recorded) = finish_writes(s, job, progress);
+                if in_transaction || writes.len() == 1 {
+                    for write in writes {
+                        batch.push(write, last_step, false);
+                    }
+                } else {
+                    // Only an upgrade writes two rows, and its statements have gone already.
+                    commit_together(s.conn, &writes, false)
+                        .await
+                        .map_err(|e| batch.fail(last_step, e))?;
+                }
+                recorded
             }
-            recorded
         } else {
             let ops_done = ops_done_after(job, &job.steps[last_step]);
             if records {

@@ -133,6 +133,7 @@ impl Planner<'_> {
                 checksum: checksum(entry),
                 parents: entry.after().iter().map(|p| p.to_string()).collect(),
                 down,
+                down_text: Default::default(),
                 seq,
             },
             footprint,
