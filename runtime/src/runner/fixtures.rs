@@ -1,7 +1,5 @@
 //! What the runner's unit tests share: migrations built in place, and a planner over them.
 
-use std::collections::BTreeSet;
-
 use super::plan::Planner;
 use crate::graph::Graph;
 use crate::migration::Migration;
@@ -21,32 +19,20 @@ pub(crate) fn entry(
     )
 }
 
-/// A registry of test migrations, its graph, and no accepted changes: what a [`Planner`]
-/// borrows.
+/// A registry of test migrations and its graph: what a [`Planner`] borrows.
 pub(crate) struct Fixture {
     registry: Registry,
     graph: Graph,
-    accepted: BTreeSet<String>,
 }
 
 impl Fixture {
     pub fn new(entries: Vec<MigrationEntry>) -> Fixture {
         let registry = Registry::from_entries(entries).expect("distinct ids");
         let graph = registry.graph().expect("a valid graph");
-        Fixture {
-            registry,
-            graph,
-            accepted: BTreeSet::new(),
-        }
+        Fixture { registry, graph }
     }
 
     pub fn planner(&self, dialect: Dialect) -> Planner<'_> {
-        Planner {
-            registry: &self.registry,
-            graph: &self.graph,
-            dialect,
-            accept_changed: &self.accepted,
-            allow_unknown: false,
-        }
+        Planner::offline(&self.registry, &self.graph, dialect)
     }
 }

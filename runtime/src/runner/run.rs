@@ -142,8 +142,10 @@ impl Together<'_> {
             Ok(()) => {
                 let committed = finished.len();
                 // Shared: emitted (held) as each job ended. Single: now that they committed.
-                for event in finished.into_iter().filter(|_| self.sharing.is_none()) {
-                    s.events.emit(event);
+                if self.sharing.is_none() {
+                    for event in finished {
+                        s.events.emit(event);
+                    }
                 }
                 return Ok(Outcome::Committed(committed));
             }

@@ -58,6 +58,22 @@ pub(crate) struct Planner<'a> {
     pub allow_unknown: bool,
 }
 
+/// No migration's change is accepted: what planning without a database assumes.
+static NONE_ACCEPTED: BTreeSet<String> = BTreeSet::new();
+
+impl<'a> Planner<'a> {
+    /// A planner for work without a database: no change accepted, no unknown migration.
+    pub(crate) fn offline(registry: &'a Registry, graph: &'a Graph, dialect: Dialect) -> Self {
+        Planner {
+            registry,
+            graph,
+            dialect,
+            accept_changed: &NONE_ACCEPTED,
+            allow_unknown: false,
+        }
+    }
+}
+
 impl Planner<'_> {
     pub(crate) fn entry(&self, id: &str) -> &MigrationEntry {
         self.registry

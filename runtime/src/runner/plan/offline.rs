@@ -1,8 +1,6 @@
 //! Plans without a database: what a run from an empty history (or with every migration
 //! applied) executes, as SQL text.
 
-use std::collections::BTreeSet;
-
 use super::Planner;
 use crate::graph::{Direction, Graph, Target};
 use crate::op::Dialect;
@@ -95,14 +93,7 @@ fn offline_jobs(
     targets: &[Target],
 ) -> Result<Vec<Job>, RunError> {
     let graph = registry.graph()?;
-    let accepted = BTreeSet::new();
-    let planner = Planner {
-        registry,
-        graph: &graph,
-        dialect,
-        accept_changed: &accepted,
-        allow_unknown: false,
-    };
+    let planner = Planner::offline(registry, &graph, dialect);
     match direction {
         Direction::Up => planner.upgrade_jobs(&[], targets),
         Direction::Down => planner.downgrade_jobs(&planner.applied_rows(graph.order()), targets),
@@ -116,13 +107,5 @@ pub(crate) fn offline_verify(
     graph: &Graph,
     dialect: Dialect,
 ) -> Vec<super::Finding> {
-    let accepted = BTreeSet::new();
-    let planner = Planner {
-        registry,
-        graph,
-        dialect,
-        accept_changed: &accepted,
-        allow_unknown: false,
-    };
-    planner.verify()
+    Planner::offline(registry, graph, dialect).verify()
 }
