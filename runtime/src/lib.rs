@@ -44,6 +44,7 @@ pub mod __private;
 pub mod testing {
     pub use crate::introspect::{Catalog, CatalogTable, introspect};
     pub use crate::render::render;
-    pub use crate::runner::{ModelError, plan_op, run_rendered};
+    pub use crate::runner::execute::run_rendered;
+    pub use crate::runner::plan::plan_op;
     pub use crate::schema::{Inverse, Schema};
 }

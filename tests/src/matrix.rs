@@ -3,9 +3,10 @@
 
 use godwit::db::Connection;
 use godwit::quote_identifier;
+use godwit::runner::ModelError;
+use godwit::testing::plan_op;
 use godwit::testing::{Catalog, introspect};
 use godwit::testing::{Inverse, Schema};
-use godwit::testing::{ModelError, plan_op};
 use godwit::{Dialect, Migration, Op};
 
 use crate::cases::{Case, Data};

@@ -1,8 +1,9 @@
 //! The SQL of every op case on every dialect, as reviewed snapshots. A refused op records its
 //! error instead, so a change to what godwit refuses shows up here too.
 
+use godwit::runner::ModelError;
 use godwit::testing::Schema;
-use godwit::testing::{ModelError, plan_op};
+use godwit::testing::plan_op;
 use godwit::{Dialect, Migration};
 use godwit_tests::cases;
 

@@ -335,13 +335,13 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
         Command::Check => {
             let report = check::run(&registry, &options.lock_file, options.update_lock);
             printer.check(&report);
-            Ok(match report.problems.is_empty() {
-                true => 0,
-                false => EXIT_PROBLEMS,
+            Ok(if report.problems.is_empty() {
+                0
+            } else {
+                EXIT_PROBLEMS
             })
         }
         Command::Scaffold { dir, name, after } => {
-            let after: Vec<&str> = after.iter().map(String::as_str).collect();
             let written = scaffold::write(&dir, &name, &after, &registry).map_err(Failure::Run)?;
             for path in written {
                 printer.note(&format!("wrote {}", path.display()));

@@ -10,7 +10,7 @@ use crate::registry::Registry;
 pub(super) fn write(
     dir: &Path,
     name: &str,
-    heads: &[&str],
+    heads: &[String],
     registry: &Registry,
 ) -> Result<Vec<PathBuf>, String> {
     check_name(name)?;

@@ -2,8 +2,9 @@
 //! implements `common::DialectSql` with what it spells differently or refuses.
 //!
 //! Rendering is a pure function of the op, the schema before it, the schema after it and the
-//! dialect. Identifiers are always quoted and escaped here (sea-query writes some names
-//! unescaped, so names never reach it raw); literals are written by sea-query's escaper.
+//! dialect. Identifiers are always quoted and escaped here, with sea-query's quoting given
+//! owned names; literals are written by sea-query's escaper. The statements themselves are
+//! spelled here, not by sea-query's builders.
 
 mod common;
 mod mysql;

@@ -36,14 +36,14 @@
 mod checksum;
 mod deferred;
 mod error;
-mod execute;
+pub(crate) mod execute;
 #[cfg(test)]
 mod fixtures;
 mod footprint;
 mod history;
 mod job;
 mod lock;
-mod plan;
+pub(crate) mod plan;
 mod report;
 mod run;
 mod schedule;
@@ -64,12 +64,8 @@ use crate::registry::Registry;
 pub use checksum::checksum;
 pub use error::ModelError;
 pub use error::RunError;
-#[doc(hidden)]
-pub use execute::run_rendered;
 pub use history::HistoryTable;
 pub(crate) use plan::offline_verify;
-#[doc(hidden)]
-pub use plan::plan_op;
 pub use plan::{ScriptedMigration, offline_migration, offline_plan};
 pub use report::{Event, MigrationStatus, Report, State, Status};
 // Named by `ScriptedMigration` and `ModelError`.

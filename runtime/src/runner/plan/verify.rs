@@ -46,11 +46,22 @@ impl Planner<'_> {
             };
             let row = &self.applied_rows([id])[0];
             if let Err(error) = self.revert_job(row, &mut after) {
-                let kind = match self.entry(id).down() {
-                    Some(_) => "down",
-                    None => "irreversible",
+                let (kind, message) = match (self.entry(id).down(), error) {
+                    (Some(_), RunError::Model { source, .. }) => {
+                        ("down", format!("its `down` does not apply: {source}"))
+                    }
+                    (None, RunError::Model { source, .. }) => (
+                        "irreversible",
+                        format!("its revert cannot run here: {source}; write a `down`"),
+                    ),
+                    (Some(_), error) => ("down", describe(error)),
+                    (None, error) => ("irreversible", describe(error)),
                 };
-                findings.push(finding(kind, error));
+                findings.push(Finding {
+                    kind,
+                    id: id.to_owned(),
+                    message,
+                });
             }
         }
         findings
@@ -115,7 +126,11 @@ mod tests {
             "{found:#?}"
         );
         assert!(found[0].2.contains("op 1"), "{}", found[0].2);
-        assert!(found[1].2.contains("nothing"), "{}", found[1].2);
+        assert!(
+            found[1].2.contains("its `down`") && found[1].2.contains("nothing"),
+            "{}",
+            found[1].2
+        );
         assert!(found[2].2.contains("missing"), "{}", found[2].2);
     }
 }
