@@ -119,6 +119,20 @@ impl Connection {
         })
     }
 
+    /// Runs `sql` (one or several statements) and returns the rows they changed, summed.
+    pub(crate) async fn execute_counting(&mut self, sql: &str) -> Result<u64, DbError> {
+        let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
+        let result = match self {
+            Connection::Postgres(c) => query().execute(c).await.map(|r| r.rows_affected()),
+            Connection::Mysql(c) => query().execute(c).await.map(|r| r.rows_affected()),
+            Connection::Sqlite(c) => query().execute(c).await.map(|r| r.rows_affected()),
+        };
+        result.map_err(|source| DbError::Statement {
+            sql: sql.to_owned(),
+            source,
+        })
+    }
+
     /// Sends `statements` in one round trip and runs them in order, stopping at the first that
     /// fails; `done(i)` is called as statement `i` completes. Each must be exactly one statement:
     /// the failing one is found by counting the results before it (or, on PostgreSQL, which
@@ -248,6 +262,24 @@ impl DbError {
 
     /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL
     /// `lock_wait_timeout`, a busy or locked SQLite database): the statement can be retried.
+    /// Whether the statement ran past the server's statement timeout (PostgreSQL's
+    /// `statement_timeout`, MariaDB's `max_statement_time`, MySQL's `max_execution_time`).
+    pub fn is_statement_timeout(&self) -> bool {
+        let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
+            return false;
+        };
+        let Some(db) = source.as_database_error() else {
+            return false;
+        };
+        if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            // ER_QUERY_TIMEOUT (MySQL), ER_STATEMENT_TIMEOUT (MariaDB)
+            return matches!(mysql.number(), 3024 | 1969);
+        }
+        // PostgreSQL: query_canceled.
+        db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none()
+            && db.code().as_deref() == Some("57014")
+    }
+
     pub fn is_lock_timeout(&self) -> bool {
         let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
             return false;

@@ -6,11 +6,13 @@
 //! are addressed by name alone; inside `create_table`, the table is implied (`t.index(name, ..)`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::db::Connection;
 use crate::op::{
-    Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect, ForeignKey, Index, Literal, Op,
-    PrimaryKey, RawSql, ReferentialAction, RustStep, StepFuture, Table, Unique,
+    Assignment, Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
+    DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
+    RustStep, StepFuture, Table, Unique,
 };
 
 /// The ops of one migration, recorded by its function.
@@ -361,6 +363,39 @@ impl Migration {
         }));
         match self.ops.last_mut() {
             Some(Op::Rust(step)) => RustStepBuilder { step },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    /// A batched, resumable UPDATE of the existing rows of `table`: keyset batches on its
+    /// primary key (or a unique NOT NULL key), each its own short transaction that commits a
+    /// checkpoint with it, so that no lock is held for long and a killed run resumes after the
+    /// last batch done. The rows that exist when it starts are its work; rows inserted later are
+    /// the application's to write.
+    ///
+    /// ```
+    /// # use godwit::prelude::*;
+    /// # use std::time::Duration;
+    /// fn fill_full_name(m: &mut Migration) {
+    ///     m.backfill("users")
+    ///         .set("full_name", "first_name || ' ' || last_name")
+    ///         .set_on(Dialect::Mysql, "full_name", "CONCAT(first_name, ' ', last_name)")
+    ///         .only("full_name IS NULL")
+    ///         .batch_size(1_000)
+    ///         .pause(Duration::from_millis(10))
+    ///         .reverse_set("full_name", "NULL");
+    /// }
+    /// # assert_eq!(Migration::record(Dialect::Sqlite, fill_full_name).len(), 1);
+    /// ```
+    pub fn backfill(&mut self, table: &str) -> BackfillBuilder<'_> {
+        self.ops.push(Op::Backfill(Backfill {
+            table: table.into(),
+            change: RowChange::default(),
+            reverse: None,
+            batching: Batching::default(),
+        }));
+        match self.ops.last_mut() {
+            Some(Op::Backfill(backfill)) => BackfillBuilder { backfill },
             _ => unreachable!("the op was pushed just above"),
         }
     }
@@ -737,6 +772,110 @@ impl RawSqlBuilder<'_> {
             .per_dialect
             .insert(dialect, sql.into());
         self
+    }
+}
+
+/// Says what a [`Migration::backfill`] sets, on which rows, how it paces itself and what undoes
+/// it.
+pub struct BackfillBuilder<'a> {
+    backfill: &'a mut Backfill,
+}
+
+impl BackfillBuilder<'_> {
+    /// Sets `column` to the SQL expression `expr` (over the row's columns) on every dialect
+    /// that has no spelling of its own.
+    pub fn set(self, column: &str, expr: &str) -> Self {
+        assign(&mut self.backfill.change, None, column, expr);
+        self
+    }
+
+    /// Sets `column` to `expr` on `dialect`, instead of what [`set`](Self::set) says.
+    pub fn set_on(self, dialect: Dialect, column: &str, expr: &str) -> Self {
+        assign(&mut self.backfill.change, Some(dialect), column, expr);
+        self
+    }
+
+    /// Changes only the rows for which this SQL predicate holds: the rows still to do, so that
+    /// running it again changes nothing.
+    pub fn only(self, predicate: &str) -> Self {
+        only(&mut self.backfill.change, None, predicate);
+        self
+    }
+
+    /// The predicate on `dialect`, instead of what [`only`](Self::only) says.
+    pub fn only_on(self, dialect: Dialect, predicate: &str) -> Self {
+        only(&mut self.backfill.change, Some(dialect), predicate);
+        self
+    }
+
+    /// Rows per batch (default 1,000); with [`target_batch_time`](Self::target_batch_time),
+    /// the size it starts with.
+    pub fn batch_size(self, rows: u32) -> Self {
+        self.backfill.batching.batch_size = rows;
+        self
+    }
+
+    /// Waits this long between batches, to leave the server to the application.
+    pub fn pause(self, pause: Duration) -> Self {
+        self.backfill.batching.pause = pause;
+        self
+    }
+
+    /// Adapts the batch size after each batch towards batches that take this long: it grows
+    /// by at most 20 % a batch and shrinks in proportion, between a hundredth and a hundred
+    /// times [`batch_size`](Self::batch_size).
+    pub fn target_batch_time(self, target: Duration) -> Self {
+        self.backfill.batching.target_batch_time = Some(target);
+        self
+    }
+
+    /// Going down, sets `column` to `expr` on every dialect without a spelling of its own.
+    /// Without a reverse the backfill, and its migration, cannot be reverted.
+    pub fn reverse_set(self, column: &str, expr: &str) -> Self {
+        let reverse = self.backfill.reverse.get_or_insert_default();
+        assign(reverse, None, column, expr);
+        self
+    }
+
+    /// Going down, sets `column` to `expr` on `dialect`.
+    pub fn reverse_set_on(self, dialect: Dialect, column: &str, expr: &str) -> Self {
+        let reverse = self.backfill.reverse.get_or_insert_default();
+        assign(reverse, Some(dialect), column, expr);
+        self
+    }
+
+    /// Going down, changes only the rows for which this predicate holds.
+    pub fn reverse_only(self, predicate: &str) -> Self {
+        let reverse = self.backfill.reverse.get_or_insert_default();
+        only(reverse, None, predicate);
+        self
+    }
+}
+
+fn assign(change: &mut RowChange, dialect: Option<Dialect>, column: &str, expr: &str) {
+    let at = match change.set.iter().position(|a| a.column == column) {
+        Some(at) => at,
+        None => {
+            change.set.push(Assignment {
+                column: column.into(),
+                expr: DialectExpr::default(),
+            });
+            change.set.len() - 1
+        }
+    };
+    set_expr(&mut change.set[at].expr, dialect, expr);
+}
+
+fn only(change: &mut RowChange, dialect: Option<Dialect>, predicate: &str) {
+    set_expr(change.only.get_or_insert_default(), dialect, predicate);
+}
+
+fn set_expr(target: &mut DialectExpr, dialect: Option<Dialect>, sql: &str) {
+    match dialect {
+        Some(dialect) => {
+            target.per_dialect.insert(dialect, sql.into());
+        }
+        None => target.sql = Some(sql.into()),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 pub use crate::dialect::Dialect;
 pub use crate::step::{BoxError, RustStep, StepFn, StepFuture};
@@ -277,6 +278,93 @@ impl RawSql {
     }
 }
 
+/// SQL written for every dialect, with optional per-dialect spellings.
+#[derive(Debug, Clone, PartialEq, Eq, std::default::Default)]
+pub struct DialectExpr {
+    /// Used on every dialect that has no spelling of its own.
+    pub sql: Option<String>,
+    pub per_dialect: BTreeMap<Dialect, String>,
+}
+
+impl DialectExpr {
+    pub fn new(sql: impl Into<String>) -> Self {
+        DialectExpr {
+            sql: Some(sql.into()),
+            per_dialect: BTreeMap::new(),
+        }
+    }
+
+    /// The SQL for `dialect`, if there is any for it.
+    pub fn for_dialect(&self, dialect: Dialect) -> Option<&str> {
+        self.per_dialect
+            .get(&dialect)
+            .or(self.sql.as_ref())
+            .map(String::as_str)
+    }
+}
+
+/// `column = expression` in a [`Backfill`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub column: String,
+    pub expr: DialectExpr,
+}
+
+/// The changes a [`Backfill`] makes to each row: what it sets, on which rows.
+#[derive(Debug, Clone, PartialEq, Eq, std::default::Default)]
+pub struct RowChange {
+    pub set: Vec<Assignment>,
+    /// Rows still to do (the idempotence predicate); `None`: every row.
+    pub only: Option<DialectExpr>,
+}
+
+/// How a [`Backfill`] paces itself. Not part of what it does: changing it changes no checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Rows per batch, the starting size when `target_batch_time` adapts it.
+    pub batch_size: u32,
+    /// Wait between batches.
+    pub pause: Duration,
+    /// Grow or shrink the batch size towards batches that take this long.
+    pub target_batch_time: Option<Duration>,
+}
+
+impl Batching {
+    pub const DEFAULT_BATCH_SIZE: u32 = 1_000;
+}
+
+impl std::default::Default for Batching {
+    fn default() -> Self {
+        Batching {
+            batch_size: Batching::DEFAULT_BATCH_SIZE,
+            pause: Duration::ZERO,
+            target_batch_time: None,
+        }
+    }
+}
+
+/// An UPDATE of existing rows run in keyset batches, each its own short transaction with a
+/// checkpoint, so that it holds no lock for long and resumes where it stopped.
+#[derive(Clone, PartialEq)]
+pub struct Backfill {
+    pub table: String,
+    pub change: RowChange,
+    /// What undoes it when the migration is reverted; `None`: it cannot be undone.
+    pub reverse: Option<RowChange>,
+    pub batching: Batching,
+}
+
+/// The canonical form of the checksum: what the backfill does, not how it paces itself.
+impl fmt::Debug for Backfill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backfill")
+            .field("table", &self.table)
+            .field("change", &self.change)
+            .field("reverse", &self.reverse)
+            .finish()
+    }
+}
+
 /// One schema or data change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -369,6 +457,8 @@ pub enum Op {
     RawSql(RawSql),
     /// Rust code run on the live connection, in order with the other ops (a data step).
     Rust(RustStep),
+    /// A batched, resumable UPDATE of existing rows (a data step).
+    Backfill(Backfill),
 }
 
 impl Op {
@@ -431,13 +521,17 @@ impl Op {
                 format!("sql({head:?})")
             }
             Op::Rust(step) => format!("rust({:?})", step.name),
+            Op::Backfill(b) => {
+                let columns: Vec<&str> = b.change.set.iter().map(|a| a.column.as_str()).collect();
+                format!("backfill({:?}: {})", b.table, columns.join(", "))
+            }
         }
     }
 }
 
 impl Op {
-    /// The table whose own columns, indexes and constraints are all this op changes, if that is
-    /// all it does: a change its table's drop makes moot.
+    /// The table whose own columns, indexes, constraints or rows are all this op changes, if
+    /// that is all it does: a change its table's drop makes moot.
     pub(crate) fn changes_only_table(&self) -> Option<&str> {
         match self {
             Op::AddColumn { table, .. }
@@ -454,6 +548,7 @@ impl Op {
             | Op::DropCheck { table, .. }
             | Op::AddForeignKey { table, .. }
             | Op::DropForeignKey { table, .. } => Some(table),
+            Op::Backfill(b) => Some(&b.table),
             _ => None,
         }
     }

@@ -319,6 +319,50 @@ pub fn by_name(name: &str) -> Option<Vec<MigrationEntry>> {
         "crowded" => Some(crowded()),
         "gated" => Some(gated(true)),
         "deferrable" => Some(deferrable()),
+        "backfill" => Some(backfill()),
         _ => None,
     }
+}
+
+/// A table of people (`bf_table`) whose `full_name` a backfill fills (`bf_fill`). A check
+/// refuses names of 60 characters or more, so that one bad row makes a batch fail. With
+/// `GODWIT_TEST_BATCH_PAUSE_MS` set, the backfill waits that long between batches (pacing is no
+/// part of the checksum).
+pub fn backfill() -> Vec<MigrationEntry> {
+    vec![
+        entry!("bf_table", [], bf_table),
+        entry!("bf_fill", ["bf_table"], bf_fill),
+    ]
+}
+
+fn bf_table(m: &mut Migration) {
+    m.create_table("bf_users", |t| {
+        t.id("id");
+        t.string("first_name", 100).not_null();
+        t.string("last_name", 100).not_null();
+        t.string("full_name", 250);
+        t.integer("score").not_null().default(0);
+        t.check(
+            "ck_bf_users_full_name",
+            "full_name IS NULL OR length(full_name) < 60",
+        );
+    });
+}
+
+fn bf_fill(m: &mut Migration) {
+    let pause = std::env::var("GODWIT_TEST_BATCH_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    m.backfill("bf_users")
+        .set("full_name", "first_name || ' ' || last_name")
+        .set_on(
+            Dialect::Mysql,
+            "full_name",
+            "CONCAT(first_name, ' ', last_name)",
+        )
+        .only("full_name IS NULL")
+        .batch_size(1_000)
+        .pause(pause)
+        .reverse_set("full_name", "NULL");
 }

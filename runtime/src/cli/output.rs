@@ -37,7 +37,62 @@ struct Progress {
     ops: usize,
     finished: usize,
     direction: Direction,
+    /// The backfill running now, which the line shows instead.
+    backfill: Option<BackfillLine>,
+    /// When a backfill's progress was last logged, without a terminal.
+    logged: Option<Instant>,
 }
+
+/// Where a running backfill stands.
+#[derive(Debug, Clone, PartialEq)]
+struct BackfillLine {
+    table: String,
+    rows_done: u64,
+    estimated_total: u64,
+    rate: f64,
+    eta: Option<Duration>,
+}
+
+impl BackfillLine {
+    /// `[#####-----] backfill users 120,000/1,000,000 rows (12 %), 45,000 rows/s, ETA 19s`.
+    fn render(&self) -> String {
+        let width = 30;
+        let total = self.estimated_total.max(self.rows_done).max(1);
+        let filled = ((self.rows_done as u128 * width as u128 / total as u128) as usize).min(width);
+        let mut line = format!(
+            "[{}{}] backfill {} {}/{} rows ({} %)",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            self.table,
+            thousands(self.rows_done),
+            thousands(total),
+            self.rows_done * 100 / total,
+        );
+        if self.rate > 0.0 {
+            let _ = write!(line, ", {} rows/s", thousands(self.rate as u64));
+        }
+        if let Some(eta) = self.eta {
+            let _ = write!(line, ", ETA {}", duration(eta));
+        }
+        line
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Without a terminal, a running backfill's progress is logged this often.
+const LOG_EVERY: Duration = Duration::from_secs(5);
 
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
@@ -65,6 +120,8 @@ impl Printer {
                 ops: 0,
                 finished: 0,
                 direction: Direction::Up,
+                backfill: None,
+                logged: None,
             })),
         }
     }
@@ -183,6 +240,61 @@ impl Printer {
                         duration(*wait)
                     );
                 }
+                Event::BackfillProgress {
+                    id,
+                    table,
+                    rows_done,
+                    estimated_total,
+                    rows_changed,
+                    batches,
+                    rate,
+                    eta,
+                    done,
+                    ..
+                } => {
+                    let line = BackfillLine {
+                        table: table.clone(),
+                        rows_done: *rows_done,
+                        estimated_total: *estimated_total,
+                        rate: *rate,
+                        eta: *eta,
+                    };
+                    if *done {
+                        p.backfill = None;
+                        p.logged = None;
+                        p.clear();
+                        if text {
+                            println!(
+                                "  {id}: backfilled {table}: {} rows in {} batches, {} changed",
+                                thousands(*rows_done),
+                                thousands(*batches),
+                                thousands(*rows_changed)
+                            );
+                        }
+                    } else {
+                        if !p.enabled && text && p.logged.is_none_or(|at| at.elapsed() >= LOG_EVERY)
+                        {
+                            eprintln!("  {id}: {}", line.render());
+                            p.logged = Some(Instant::now());
+                        }
+                        p.backfill = Some(line);
+                    }
+                }
+                Event::BatchRetrying {
+                    id,
+                    range,
+                    attempt,
+                    batch_size,
+                    error,
+                    ..
+                } => {
+                    p.clear();
+                    eprintln!(
+                        "  {id}: batch with {range} timed out, retry {attempt} with {} rows: \
+                         {error}",
+                        thousands(u64::from(*batch_size))
+                    );
+                }
                 Event::Located {
                     id,
                     ops_done,
@@ -245,6 +357,22 @@ impl Printer {
                     }
                     _ => {}
                 }
+                if !m.backfills.is_empty() {
+                    out.push_str(",\"backfills\":[");
+                    for (i, b) in m.backfills.iter().enumerate() {
+                        let _ = write!(
+                            out,
+                            "{}{{\"op\":{},\"table\":{},\"rows_done\":{},\"estimated_total\":{},\"done\":{}}}",
+                            if i > 0 { "," } else { "" },
+                            b.op + 1,
+                            json(&b.table),
+                            b.rows_done,
+                            b.estimated_total,
+                            b.done
+                        );
+                    }
+                    out.push(']');
+                }
                 out.push('}');
             }
             out.push_str("]}");
@@ -290,6 +418,24 @@ impl Printer {
                 m.execution_ms.map_or("-".into(), |ms| format!("{ms} ms")),
                 self.paint(DIM, short_location(&m.location))
             );
+            for b in m.backfills.iter().filter(|b| !b.done) {
+                let total = b.estimated_total.max(1);
+                println!(
+                    "{:<id_width$}  {}",
+                    "",
+                    self.paint(
+                        YELLOW,
+                        &format!(
+                            "backfill of {} (op {}) in progress: {}/{} rows ({} %)",
+                            b.table,
+                            b.op + 1,
+                            thousands(b.rows_done),
+                            thousands(b.estimated_total),
+                            b.rows_done * 100 / total
+                        )
+                    )
+                );
+            }
         }
         let count = |label: &str| {
             status
@@ -515,6 +661,16 @@ impl Progress {
         if !self.enabled || self.total == 0 {
             return;
         }
+        if let Some(backfill) = &self.backfill {
+            let line: String = format!("{} {}", self.migration, backfill.render())
+                .chars()
+                .take(160)
+                .collect();
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+            self.drawn = true;
+            return;
+        }
         let elapsed = self.run_started.map(|s| s.elapsed()).unwrap_or_default();
         let eta = if self.finished > 0 && self.finished < self.total {
             let per = elapsed / self.finished as u32;
@@ -619,7 +775,32 @@ pub(super) fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{json, redact};
+    use std::time::Duration;
+
+    use super::{BackfillLine, json, redact, thousands};
+
+    #[test]
+    fn a_backfill_bar_moves_with_its_rows() {
+        let at = |rows_done| {
+            BackfillLine {
+                table: "users".into(),
+                rows_done,
+                estimated_total: 1_000_000,
+                rate: 45_000.4,
+                eta: Some(Duration::from_secs(19)),
+            }
+            .render()
+        };
+        assert_eq!(
+            at(120_000),
+            "[###---------------------------] backfill users 120,000/1,000,000 rows (12 %), \
+             45,000 rows/s, ETA 19.0 s"
+        );
+        assert_eq!(at(500_000).matches('#').count(), 15);
+        assert_eq!(at(1_000_000).matches('#').count(), 30);
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+    }
 
     #[test]
     fn json_strings_are_escaped() {

@@ -199,6 +199,7 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
         )),
         // No SQL: the runner calls the step's function.
         Op::Rust(_) => Ok(RenderedOp::default()),
+        Op::Backfill(backfill) => super::backfill::render(ctx, backfill),
     }
 }
 

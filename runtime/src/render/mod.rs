@@ -6,11 +6,13 @@
 //! owned names; literals are written by sea-query's escaper. The statements themselves are
 //! spelled here, not by sea-query's builders.
 
+mod backfill;
 mod common;
 mod mysql;
 mod postgres;
 mod sqlite;
 
+pub use backfill::{BatchedUpdate, Key, KeyColumn};
 pub(crate) use mysql::native_type as mysql_native_type;
 pub(crate) use postgres::native_type as postgres_native_type;
 pub(crate) use sqlite::native_type as sqlite_native_type;
@@ -57,6 +59,8 @@ pub struct RenderedOp {
     pub foreign_keys_off: bool,
     /// What an earlier, failed attempt at this op may have left behind, to remove first.
     pub leftover: Option<Leftover>,
+    /// A backfill, which the runner runs batch by batch (its `statements` are empty).
+    pub batched: Option<BatchedUpdate>,
 }
 
 /// An object a failed attempt leaves behind (PostgreSQL keeps the INVALID index of a failed
@@ -78,6 +82,9 @@ impl RenderedOp {
     /// The statements as a script, `;`-terminated, verification queries as comments.
     pub fn to_sql(&self) -> String {
         let mut out = String::new();
+        if let Some(batched) = &self.batched {
+            out.push_str(&batched.script());
+        }
         for statement in &self.statements {
             if statement.expect_no_rows {
                 let _ = writeln!(out, "-- must return no rows:");

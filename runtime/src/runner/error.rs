@@ -105,7 +105,10 @@ pub enum RunError {
     #[error(
         "migration `{id}` ({location}) failed at op {index} of {ops} `{op}`: {source}\n{applied}",
         index = index + 1,
-        applied = describe_applied(*direction, *ops_applied, *ops, statements_committed, id)
+        applied = match op_progress {
+            Some(progress) => describe_kept(*direction, *ops_applied, *ops, *index, progress),
+            None => describe_applied(*direction, *ops_applied, *ops, statements_committed, id),
+        }
     )]
     Failed {
         id: String,
@@ -119,6 +122,9 @@ pub enum RunError {
         ops_applied: usize,
         /// Statements of the failing op that committed before it failed (MySQL), with their SQL.
         statements_committed: Vec<String>,
+        /// What of the failing op is done and kept, when it records its own progress (the
+        /// batches a backfill committed).
+        op_progress: Option<String>,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -146,6 +152,31 @@ fn undone(direction: Direction, done: &[String]) -> String {
         Direction::Down => "still applied",
     };
     format!(": {ids} before it in this run {verb} {state}")
+}
+
+/// The state a run leaves when the op that failed keeps its own progress.
+fn describe_kept(
+    direction: Direction,
+    applied: usize,
+    ops: usize,
+    index: usize,
+    progress: &str,
+) -> String {
+    let before = match (direction, applied) {
+        (Direction::Up, 0) => String::new(),
+        (Direction::Up, n) => format!("ops 1–{n} of {ops} are applied and recorded; "),
+        (Direction::Down, n) if n == index + 1 => String::new(),
+        (Direction::Down, n) => format!("ops 1–{n} of {ops} are still applied; "),
+    };
+    let verb = match direction {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    };
+    format!(
+        "{before}op {} is partly done, and what it did is kept: {progress}; run `{verb}` again \
+         to resume it",
+        index + 1
+    )
 }
 
 fn describe_applied(

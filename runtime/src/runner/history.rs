@@ -265,7 +265,7 @@ pub(crate) async fn read(conn: &mut Connection, table: &HistoryTable) -> Result<
 /// A text value as a literal that reads back byte for byte whatever the session's settings:
 /// MySQL reads backslashes by its `sql_mode`, which a migration may change, and SQLite stops
 /// reading SQL at a NUL. Such text goes in hex.
-fn literal(dialect: Dialect, value: &str) -> String {
+pub(crate) fn literal(dialect: Dialect, value: &str) -> String {
     use std::fmt::Write as _;
     let hex = || {
         value

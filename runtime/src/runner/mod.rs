@@ -33,6 +33,7 @@
 // enum is what callers match on.
 #![allow(clippy::result_large_err)]
 
+mod backfill;
 mod checksum;
 mod deferred;
 mod error;
@@ -67,7 +68,7 @@ pub use error::RunError;
 pub use history::HistoryTable;
 pub(crate) use plan::offline_verify;
 pub use plan::{ScriptedMigration, offline_migration, offline_plan};
-pub use report::{Event, MigrationStatus, Report, State, Status};
+pub use report::{BackfillStatus, Event, MigrationStatus, Report, State, Status};
 // Named by `ScriptedMigration` and `ModelError`.
 pub use crate::render::{Leftover, RenderError, RenderedOp, Statement};
 pub use crate::schema::{SchemaError, SchemaErrorKind};

@@ -43,6 +43,37 @@ pub enum Event {
         wait: Duration,
         error: String,
     },
+    /// A backfill committed a batch (or, once, found its work done or nothing to do).
+    BackfillProgress {
+        id: String,
+        table: String,
+        /// Rows of the batches committed, by this run and earlier ones.
+        rows_done: u64,
+        /// The rows the table held when the backfill started, from statistics or a count; at
+        /// least `rows_done`.
+        estimated_total: u64,
+        /// Of `rows_done`, the rows the updates changed (the others did not match `only`).
+        rows_changed: u64,
+        batches: u64,
+        /// The size of the next batch.
+        batch_size: u32,
+        /// Rows a second in this run so far.
+        rate: f64,
+        /// The time left at that rate.
+        eta: Option<Duration>,
+        done: bool,
+    },
+    /// A batch gave up waiting for a lock, or ran past the statement timeout: it runs again,
+    /// smaller.
+    BatchRetrying {
+        id: String,
+        table: String,
+        /// The keys of the batch that failed.
+        range: String,
+        attempt: u32,
+        batch_size: u32,
+        error: String,
+    },
     /// An interrupted MySQL run left this migration's progress unrecorded: the live schema
     /// shows `ops_done` of its `ops_total` ops applied, which the history now records.
     Located {
@@ -122,6 +153,20 @@ pub struct MigrationStatus {
     /// `file:line (module)` from this binary, or as recorded for an unknown migration.
     pub location: String,
     pub parents: Vec<String>,
+    /// Its backfills that have started, where each stands.
+    pub backfills: Vec<BackfillStatus>,
+}
+
+/// Where one backfill of a migration stands, as its checkpoint records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillStatus {
+    /// 0-based index of the op in the migration.
+    pub op: usize,
+    pub table: String,
+    /// Rows of the batches committed, and the rows the table held when it started.
+    pub rows_done: u64,
+    pub estimated_total: u64,
+    pub done: bool,
 }
 
 /// Every known migration in plan order, then the unknown ones in the order they were applied.

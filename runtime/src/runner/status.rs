@@ -3,13 +3,53 @@
 
 use std::collections::HashMap;
 
+use super::backfill::checkpoint;
 use super::checksum::checksum;
 use super::deferred;
 use super::error::{RunError, db_error};
 use super::history::{self, Row};
 use super::plan::Planner;
+use super::report::BackfillStatus;
 use super::report::{MigrationStatus, State, Status};
 use super::session::Session;
+use crate::op::Op;
+
+/// The backfills of the migrations the history holds, as their checkpoints record them.
+async fn backfills(
+    session: &mut Session<'_>,
+    planner: &Planner<'_>,
+    rows: &HashMap<&str, &Row>,
+) -> Result<HashMap<String, Vec<BackfillStatus>>, RunError> {
+    let table = checkpoint::table(session.history);
+    let mut found: HashMap<String, Vec<BackfillStatus>> = HashMap::new();
+    if rows.is_empty()
+        || !history::exists(session.conn, &table)
+            .await
+            .map_err(|e| db_error("looking for the checkpoint table", e))?
+    {
+        return Ok(found);
+    }
+    let checkpoints = checkpoint::read_up(session.conn, &table)
+        .await
+        .map_err(RunError::History)?;
+    for (id, op, state) in checkpoints {
+        if !rows.contains_key(id.as_str()) || !planner.graph.contains(&id) {
+            continue;
+        }
+        let ops = planner.entry(&id).record_up(planner.dialect).into_ops();
+        let Some(Op::Backfill(backfill)) = ops.get(op) else {
+            continue;
+        };
+        found.entry(id).or_default().push(BackfillStatus {
+            op,
+            table: backfill.table.clone(),
+            rows_done: state.rows_done,
+            estimated_total: state.estimated_total.max(state.rows_done),
+            done: state.done,
+        });
+    }
+    Ok(found)
+}
 
 pub(crate) async fn read(
     session: &mut Session<'_>,
@@ -42,6 +82,7 @@ pub(crate) async fn read(
             Ok(HashMap::new())
         };
     let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut backfills = backfills(session, planner, &by_id).await?;
     let mut migrations = Vec::with_capacity(planner.graph.len());
     for id in planner.graph.order() {
         let entry = planner.entry(id);
@@ -82,6 +123,7 @@ pub(crate) async fn read(
             execution_ms: row.filter(|r| !r.partial).map(|r| r.execution_ms),
             location: entry.location().to_string(),
             parents: entry.after().iter().map(|p| p.to_string()).collect(),
+            backfills: backfills.remove(id).unwrap_or_default(),
         });
     }
     for row in rows.iter().filter(|r| !planner.graph.contains(&r.id)) {
@@ -92,6 +134,7 @@ pub(crate) async fn read(
             execution_ms: Some(row.execution_ms),
             location: row.location.clone(),
             parents: row.parents.clone(),
+            backfills: Vec::new(),
         });
     }
     Ok(Status {

@@ -16,8 +16,23 @@
 //! raw SQL has no reverse; add ...
 //! ```
 //! A `unit rust <len>` names a Rust step: only a binary that knows the migration can run it.
+//! A backfill's op has no statements but a `batched` entry after its `op` line:
+//!
+//! ```text
+//! batched sqlite 1 1000 0 -           -- dialect, key columns, batch size, pause and target
+//!                                     -- batch time (µs, `-`: none)
+//! key 1 2                             -- an integer key column, its name's length; the name
+//! id
+//! table 5                             -- then the table, the SET list and, if any, `only`
+//! users
+//! set 17
+//! "full_name" = NULL
+//! ```
 
-use crate::render::{RenderedOp, Statement};
+use std::time::Duration;
+
+use crate::op::{Batching, Dialect};
+use crate::render::{BatchedUpdate, KeyColumn, RenderedOp, Statement};
 
 /// How to revert what a migration applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +72,9 @@ impl StoredDown {
                             flag(op.foreign_keys_off),
                             op.statements.len()
                         ));
+                        if let Some(batched) = &op.batched {
+                            encode_batched(&mut out, batched);
+                        }
                         for statement in &op.statements {
                             if let Some(probe) = &statement.unless_exists {
                                 out.push_str(&format!("unless {}\n{probe}\n", probe.len()));
@@ -113,6 +131,9 @@ impl StoredDown {
                             foreign_keys_off: boolean(fk_off)?,
                             ..RenderedOp::default()
                         };
+                        if reader.rest.starts_with("batched ") {
+                            op.batched = Some(decode_batched(&mut reader)?);
+                        }
                         for _ in 0..number(statements)? {
                             let mut stmt_line = reader.line()?;
                             let mut unless_exists = None;
@@ -148,6 +169,93 @@ impl StoredDown {
         }
         Ok(StoredDown { explicit, units })
     }
+}
+
+fn encode_batched(out: &mut String, b: &BatchedUpdate) {
+    let micros = |d: Duration| d.as_micros().to_string();
+    out.push_str(&format!(
+        "batched {} {} {} {} {}\n",
+        b.dialect.name(),
+        b.key.len(),
+        b.batching.batch_size,
+        micros(b.batching.pause),
+        b.batching.target_batch_time.map_or("-".into(), micros),
+    ));
+    for column in &b.key {
+        let integer = if column.integer { '1' } else { '0' };
+        out.push_str(&format!(
+            "key {integer} {}\n{}\n",
+            column.name.len(),
+            column.name
+        ));
+    }
+    let mut text = |label: &str, value: &str| {
+        out.push_str(&format!("{label} {}\n{value}\n", value.len()));
+    };
+    text("table", &b.table);
+    text("set", &b.set);
+    if let Some(only) = &b.only {
+        text("only", only);
+    }
+}
+
+fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
+    let line = reader.line()?;
+    let ["batched", dialect, keys, size, pause, target] = line.split(' ').collect::<Vec<_>>()[..]
+    else {
+        return Err(format!("expected `batched ...`, found `{line}`"));
+    };
+    let dialect = Dialect::ALL
+        .into_iter()
+        .find(|d| d.name() == dialect)
+        .ok_or_else(|| format!("`{dialect}` is not a dialect"))?;
+    let micros = |s: &str| {
+        s.parse()
+            .map(Duration::from_micros)
+            .map_err(|_| format!("`{s}` is not a duration"))
+    };
+    let batching = Batching {
+        batch_size: size
+            .parse()
+            .map_err(|_| format!("`{size}` is not a batch size"))?,
+        pause: micros(pause)?,
+        target_batch_time: match target {
+            "-" => None,
+            target => Some(micros(target)?),
+        },
+    };
+    let mut key = Vec::new();
+    for _ in 0..number(keys)? {
+        let line = reader.line()?;
+        let ["key", integer, len] = line.split(' ').collect::<Vec<_>>()[..] else {
+            return Err(format!("expected `key ...`, found `{line}`"));
+        };
+        key.push(KeyColumn {
+            integer: boolean(integer)?,
+            name: reader.exact(number(len)?)?.to_owned(),
+        });
+    }
+    fn text(reader: &mut Reader<'_>, label: &str) -> Result<String, String> {
+        let line = reader.line()?;
+        match line.split(' ').collect::<Vec<_>>()[..] {
+            [found, len] if found == label => Ok(reader.exact(number(len)?)?.to_owned()),
+            _ => Err(format!("expected `{label} ...`, found `{line}`")),
+        }
+    }
+    let table = text(reader, "table")?;
+    let set = text(reader, "set")?;
+    let only = match reader.rest.starts_with("only ") {
+        true => Some(text(reader, "only")?),
+        false => None,
+    };
+    Ok(BatchedUpdate {
+        dialect,
+        table,
+        key,
+        set,
+        only,
+        batching,
+    })
 }
 
 struct Reader<'a> {
@@ -214,6 +322,32 @@ mod tests {
                     outside_transaction: false,
                     foreign_keys_off: true,
                     leftover: None,
+                    batched: None,
+                }]),
+                StoredUnit::Sql(vec![RenderedOp {
+                    outside_transaction: true,
+                    batched: Some(BatchedUpdate {
+                        dialect: Dialect::Mysql,
+                        table: "us\ners".into(),
+                        key: vec![
+                            KeyColumn {
+                                name: "tenant".into(),
+                                integer: false,
+                            },
+                            KeyColumn {
+                                name: "id\n".into(),
+                                integer: true,
+                            },
+                        ],
+                        set: "`a` = CONCAT(b, '\nonly 3')".into(),
+                        only: Some("a IS NULL".into()),
+                        batching: Batching {
+                            batch_size: 250,
+                            pause: Duration::from_millis(15),
+                            target_batch_time: Some(Duration::from_micros(1500)),
+                        },
+                    }),
+                    ..RenderedOp::default()
                 }]),
                 StoredUnit::Irreversible("raw SQL has no reverse\nat all".into()),
                 StoredUnit::Rust("copy names — ünïcode".into()),

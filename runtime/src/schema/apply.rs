@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::expr::{mentions_identifier, rename_identifier};
 use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K, TableMut};
 use crate::op::{
-    Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey, Table,
+    Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index,
+    Op, PrimaryKey, Table,
 };
 
 /// Prefix of the temporary tables of a SQLite rebuild; reserved.
@@ -221,6 +222,7 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
                     .into(),
             },
         }),
+        Op::Backfill(backfill) => check_backfill(s, backfill),
         Op::Rust(step) => Ok(match &step.reverse {
             Some(reverse) => Inverse::Ops(vec![Op::Rust(crate::op::RustStep {
                 name: format!("{} (reverse)", step.name),
@@ -235,6 +237,114 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             },
         }),
     }
+}
+
+fn check_backfill(s: &Schema, b: &Backfill) -> Result<Inverse> {
+    let t = table_ref(s, &b.table)?;
+    if b.batching.batch_size == 0 {
+        return Err(K::Invalid(format!(
+            "the backfill of `{}` has a batch size of 0; give `.batch_size(..)` at least 1 \
+             (the default is {})",
+            b.table,
+            Batching::DEFAULT_BATCH_SIZE
+        )));
+    }
+    let key = batch_key(t).map_err(K::Invalid)?;
+    let changes =
+        std::iter::once(("", &b.change)).chain(b.reverse.as_ref().map(|r| ("reverse ", r)));
+    for (which, change) in changes {
+        if change.set.is_empty() {
+            return Err(K::Invalid(format!(
+                "the {which}backfill of `{}` sets no column; add `.{which_}set(column, expr)`",
+                b.table,
+                which_ = which.replace(' ', "_"),
+            )));
+        }
+        for assignment in &change.set {
+            column_position(t, &assignment.column)?;
+            if key.contains(&assignment.column) {
+                return Err(K::Invalid(format!(
+                    "the {which}backfill of `{}` sets `{}`, a column of the key it pages by \
+                     ({}); change key values with a single `m.sql(..)` UPDATE instead",
+                    b.table,
+                    assignment.column,
+                    key.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(match &b.reverse {
+        Some(reverse) => Inverse::Ops(vec![Op::Backfill(Backfill {
+            table: b.table.clone(),
+            change: reverse.clone(),
+            reverse: Some(b.change.clone()),
+            batching: b.batching,
+        })]),
+        None => Inverse::Irreversible {
+            reason: format!(
+                "the backfill of `{}` has no reverse; add `.reverse_set(column, expr)` or write \
+                 a `down` migration",
+                b.table
+            ),
+        },
+    })
+}
+
+/// The columns a backfill of `t` pages by: its primary key, or else its first unique key whose
+/// columns are all NOT NULL. Their values must read back as text that compares as they do.
+pub(crate) fn batch_key(t: &Table) -> std::result::Result<Vec<String>, String> {
+    let not_null = |columns: &[String]| {
+        columns
+            .iter()
+            .all(|c| t.column(c).is_some_and(|c| !c.nullable))
+    };
+    let key = t
+        .primary_key
+        .as_ref()
+        .map(|pk| &pk.columns)
+        .or_else(|| {
+            t.uniques
+                .iter()
+                .map(|u| &u.columns)
+                .chain(
+                    t.indexes
+                        .iter()
+                        .filter(|i| i.unique && i.predicate.is_none())
+                        .map(|i| &i.columns),
+                )
+                .find(|columns| not_null(columns))
+        })
+        .ok_or_else(|| {
+            format!(
+                "table `{}` has neither a primary key nor a unique key on NOT NULL columns to \
+                 page a backfill by; add one first (`m.add_primary_key(..)`), or change its rows \
+                 with a single `m.sql(..)` UPDATE",
+                t.name
+            )
+        })?;
+    for name in key {
+        let column = t.column(name).expect("key columns exist");
+        let pages = column.ty.is_integer()
+            || matches!(
+                column.ty,
+                ColumnType::String(_)
+                    | ColumnType::Text
+                    | ColumnType::Uuid
+                    | ColumnType::Date
+                    | ColumnType::Timestamp
+                    | ColumnType::TimestampTz
+                    | ColumnType::Decimal(..)
+            );
+        if !pages {
+            return Err(format!(
+                "the key of table `{}` has column `{name}` of type {}, which a backfill cannot \
+                 page by (its values do not compare as their text); page by an integer, text, \
+                 uuid, decimal, date or timestamp key",
+                t.name, column.ty
+            ));
+        }
+    }
+    Ok(key.clone())
 }
 
 fn ops(op: Op) -> Result<Inverse> {

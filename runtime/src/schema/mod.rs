@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
 
-pub(crate) use apply::REBUILD_PREFIX;
+pub(crate) use apply::{REBUILD_PREFIX, batch_key};
 pub use error::{SchemaError, SchemaErrorKind};
 pub(crate) use expr::mentions_identifier;
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod backfill;
 mod basics;
 mod concurrency;
 mod deferred;

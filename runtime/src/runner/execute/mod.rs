@@ -98,6 +98,8 @@ struct Progress<'j> {
 
 /// Why a unit failed.
 struct UnitFailure {
+    /// What the failing op did and kept ([`RunError::Failed`]'s `op_progress`).
+    op_progress: Option<String>,
     step: usize,
     committed: Vec<String>,
     error: BoxError,
@@ -234,6 +236,7 @@ async fn run_job(
                 op: step.description.clone(),
                 ops_applied: progress.ops_done,
                 statements_committed: failure.committed,
+                op_progress: failure.op_progress,
                 source: failure.error,
             });
         }

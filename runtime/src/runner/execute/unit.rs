@@ -14,6 +14,7 @@ use crate::dialect::facts;
 use crate::graph::Direction;
 use crate::op::Dialect;
 use crate::render::{Leftover, RenderedOp, Statement};
+use crate::runner::backfill::{self, checkpoint::Place};
 use crate::runner::history;
 use crate::runner::job::{Job, Part};
 use crate::runner::report::Event;
@@ -76,6 +77,7 @@ impl<'j> Batch<'j> {
 
     fn fail(&mut self, step: usize, error: DbError) -> UnitFailure {
         UnitFailure {
+            op_progress: None,
             step,
             committed: std::mem::take(&mut self.committed),
             retryable: error.is_lock_timeout(),
@@ -213,6 +215,32 @@ pub(super) async fn run_unit(
                         op,
                         one_statement_each,
                     } => {
+                        if let Some(batched) = &op.batched {
+                            batch.send(s, job).await?;
+                            let place = Place {
+                                id: &job.id,
+                                op: step.op_index,
+                                direction: job.direction,
+                            };
+                            // Up, its checkpoint holds only when this run resumes the
+                            // migration at this op; one left by an earlier life of the
+                            // migration (applied, reverted by an explicit `down`) does not.
+                            let resumes = job.direction == Direction::Down
+                                || (job.has_row && job.ops_done == step.op_index);
+                            backfill::run(s, place, resumes, batched)
+                                .await
+                                .map_err(|error| UnitFailure {
+                                    op_progress: error
+                                        .downcast_ref::<backfill::BackfillError>()
+                                        .and_then(backfill::BackfillError::kept),
+                                    step: at,
+                                    committed: std::mem::take(&mut batch.committed),
+                                    // Its batches retry on their own; what stops it is not a
+                                    // lock wait the unit could run again.
+                                    retryable: false,
+                                    error,
+                                })?;
+                        }
                         if let Some(leftover) = &op.leftover {
                             batch.send(s, job).await?;
                             remove_leftover(s, job, leftover)
@@ -250,6 +278,7 @@ pub(super) async fn run_unit(
                         batch.send(s, job).await?;
                         call_step(f.as_ref(), s.conn).await.map_err(|error| {
                             UnitFailure {
+                                op_progress: None,
                                 step: at,
                                 committed: std::mem::take(&mut batch.committed),
                                 // Outside a transaction the step's own writes have committed

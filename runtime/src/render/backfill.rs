@@ -1,0 +1,311 @@
+//! The SQL of a backfill: the queries that fix its work, find each batch's keys and update one
+//! batch. Keys travel as text (read with a cast, written back as literals), so that one
+//! checkpoint format serves every key type the schema model lets a backfill page by.
+//!
+//! A batch is `after < key <= through`: `after` is the last key of the batch before (none for
+//! the first), `through` the last key of this one, found by reading at most `size` keys in
+//! order. No `OFFSET`: each lookup starts at an index position.
+
+use std::fmt::Write as _;
+
+use super::{Ctx, RenderError, RenderedOp, Sql};
+use crate::op::{Backfill, Batching, Dialect, RowChange};
+
+/// One backfill, rendered for one dialect: everything but the key values, which the runner
+/// reads as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchedUpdate {
+    pub dialect: Dialect,
+    /// The table, as the model names it.
+    pub table: String,
+    /// The key it pages by, in order.
+    pub key: Vec<KeyColumn>,
+    /// `"a" = expr, "b" = expr`.
+    pub set: String,
+    /// The predicate of the rows still to do, as written.
+    pub only: Option<String>,
+    pub batching: Batching,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    pub name: String,
+    /// Written back as a number rather than a string literal.
+    pub integer: bool,
+}
+
+/// A key as the runner holds it: one text value per key column.
+pub type Key = [String];
+
+pub(super) fn render(ctx: &Ctx, b: &Backfill) -> Result<RenderedOp, RenderError> {
+    let dialect = ctx.sql.0;
+    let table = ctx.before_table(&b.table)?;
+    let key = crate::schema::batch_key(table)
+        .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))?;
+    let key = key
+        .iter()
+        .map(|name| KeyColumn {
+            name: name.clone(),
+            integer: table.column(name).is_some_and(|c| c.ty.is_integer()),
+        })
+        .collect();
+    let (set, only) = change_sql(ctx, &b.change)?;
+    Ok(RenderedOp {
+        outside_transaction: true,
+        batched: Some(BatchedUpdate {
+            dialect,
+            table: b.table.clone(),
+            key,
+            set,
+            only,
+            batching: b.batching,
+        }),
+        ..RenderedOp::default()
+    })
+}
+
+fn change_sql(ctx: &Ctx, change: &RowChange) -> Result<(String, Option<String>), RenderError> {
+    let dialect = ctx.sql.0;
+    let mut set = Vec::with_capacity(change.set.len());
+    for assignment in &change.set {
+        let expr =
+            assignment.expr.for_dialect(dialect).ok_or_else(|| {
+                ctx.refuse(
+                format!("column `{}` has no expression for {dialect}", assignment.column),
+                format!(
+                    "add `.set({:?}, ..)` for every dialect or `.set_on(Dialect::{dialect:?}, ..)`",
+                    assignment.column
+                ),
+            )
+            })?;
+        set.push(format!("{} = {expr}", ctx.sql.ident(&assignment.column)));
+    }
+    let only = match &change.only {
+        None => None,
+        Some(only) => Some(
+            only.for_dialect(dialect)
+                .ok_or_else(|| {
+                    ctx.refuse(
+                        format!("its `only` predicate has no spelling for {dialect}"),
+                        format!("add `.only(..)` or `.only_on(Dialect::{dialect:?}, ..)`"),
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    Ok((set.join(", "), only))
+}
+
+impl BatchedUpdate {
+    fn sql(&self) -> Sql {
+        Sql(self.dialect)
+    }
+
+    fn table_sql(&self) -> String {
+        self.sql().ident(&self.table)
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.key.iter().map(|k| self.sql().ident(&k.name)).collect()
+    }
+
+    fn as_text(&self, expr: &str) -> String {
+        match self.dialect {
+            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+            Dialect::Postgres | Dialect::Sqlite => format!("CAST({expr} AS TEXT)"),
+        }
+    }
+
+    fn order(&self, descending: bool) -> String {
+        let direction = if descending { " DESC" } else { "" };
+        self.columns()
+            .iter()
+            .map(|c| format!("{c}{direction}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key columns, as text. Named apart from the columns: PostgreSQL would otherwise
+    /// order by the text it outputs under the column's own name.
+    fn key_text(&self) -> String {
+        self.columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS key_{i}", self.as_text(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The literals of a key; `None` when a value of an integer column is not a number (a
+    /// checkpoint edited by hand).
+    pub fn literals(&self, key: &Key) -> Option<Vec<String>> {
+        self.key
+            .iter()
+            .zip(key)
+            .map(|(column, value)| match column.integer {
+                true => value.parse::<i128>().ok().map(|n| n.to_string()),
+                false => Some(self.sql().string(value)),
+            })
+            .collect()
+    }
+
+    /// `key > values` (`strict`) or `key <= values`, over literals. Row values compare in
+    /// order on PostgreSQL and SQLite; MySQL, which does not use an index for them, gets the
+    /// comparison spelled out, led by its first column's range.
+    fn compare(&self, values: &[String], greater: bool) -> String {
+        let columns = self.columns();
+        if let ([column], [value]) = (columns.as_slice(), values) {
+            let op = if greater { ">" } else { "<=" };
+            return format!("{column} {op} {value}");
+        }
+        match self.dialect {
+            Dialect::Postgres | Dialect::Sqlite => {
+                let op = if greater { ">" } else { "<=" };
+                format!("({}) {op} ({})", columns.join(", "), values.join(", "))
+            }
+            Dialect::Mysql => {
+                let (lead, strict, last) = if greater {
+                    (">=", ">", ">")
+                } else {
+                    ("<=", "<", "<=")
+                };
+                let mut spelled = format!(
+                    "{} {last} {}",
+                    columns[columns.len() - 1],
+                    values[values.len() - 1]
+                );
+                for (column, value) in columns.iter().zip(values).rev().skip(1) {
+                    spelled = format!(
+                        "{column} {strict} {value} OR ({column} = {value} AND ({spelled}))"
+                    );
+                }
+                format!("{} {lead} {} AND ({spelled})", columns[0], values[0])
+            }
+        }
+    }
+
+    fn range(&self, after: Option<&[String]>, through: &[String]) -> String {
+        let mut range = String::new();
+        if let Some(after) = after {
+            let _ = write!(range, "{} AND ", self.compare(after, true));
+        }
+        range.push_str(&self.compare(through, false));
+        range
+    }
+
+    /// The last key of the table now: the end of the backfill's work.
+    pub fn last_key_sql(&self) -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT 1",
+            self.key_text(),
+            self.table_sql(),
+            self.order(true)
+        )
+    }
+
+    /// The last key of the next batch of at most `size` rows after `after` (literals), up to
+    /// `end` (literals), and how many rows the batch holds; no row when nothing is left.
+    pub fn next_batch_sql(&self, after: Option<&[String]>, end: &[String], size: u32) -> String {
+        let columns = self.columns().join(", ");
+        let count = format!("{} AS batch_rows", self.as_text("COUNT(*) OVER ()"));
+        format!(
+            "SELECT {}, {count} FROM (SELECT {columns} FROM {} WHERE {} ORDER BY {} LIMIT {size}) \
+             AS batch ORDER BY {} LIMIT 1",
+            self.key_text(),
+            self.table_sql(),
+            self.range(after, end),
+            self.order(false),
+            self.order(true),
+        )
+    }
+
+    /// The update of the rows after `after` through `through` (literals).
+    pub fn update_sql(&self, after: Option<&[String]>, through: &[String]) -> String {
+        let mut sql = format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.table_sql(),
+            self.set,
+            self.range(after, through)
+        );
+        if let Some(only) = &self.only {
+            let _ = write!(sql, " AND ({only})");
+        }
+        sql
+    }
+
+    /// The rows the table holds, from the planner's statistics where they are kept; `None`
+    /// where they are not (SQLite), or not gathered yet.
+    pub fn estimate_sql(&self) -> Option<String> {
+        let name = self.sql().string(&self.table);
+        match self.dialect {
+            Dialect::Postgres => Some(format!(
+                "SELECT CAST(CAST(reltuples AS BIGINT) AS TEXT) FROM pg_class \
+                 WHERE oid = to_regclass({}) AND reltuples > 0",
+                self.sql().string(&self.table_sql())
+            )),
+            Dialect::Mysql => Some(format!(
+                "SELECT CAST(table_rows AS CHAR) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = {name} AND table_rows > 0"
+            )),
+            Dialect::Sqlite => None,
+        }
+    }
+
+    /// The rows up to `end` (literals), counted.
+    pub fn count_sql(&self, end: &[String]) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {}",
+            self.as_text("COUNT(*)"),
+            self.table_sql(),
+            self.compare(end, false)
+        )
+    }
+
+    fn key_names(&self) -> String {
+        match self.key.as_slice() {
+            [one] => one.name.clone(),
+            many => {
+                let names: Vec<&str> = many.iter().map(|k| k.name.as_str()).collect();
+                format!("({})", names.join(", "))
+            }
+        }
+    }
+
+    /// A key, for messages: `id 2000`, `(tenant, id) (7, 2000)`.
+    pub fn describe_key(&self, key: &Key) -> String {
+        format!("{} {}", self.key_names(), tuple(key))
+    }
+
+    /// The keys of a batch, for messages: `id in (1000, 2000]`.
+    pub fn describe_range(&self, after: Option<&Key>, through: &Key) -> String {
+        let names = self.key_names();
+        match after {
+            Some(after) => format!("{names} in ({}, {}]", tuple(after), tuple(through)),
+            None => format!("{names} up to {} (the first batch)", tuple(through)),
+        }
+    }
+
+    /// What `sql` and `show` print: how it runs, and the statement of every batch with the
+    /// key values as placeholders.
+    pub fn script(&self) -> String {
+        let names: Vec<String> = self.key.iter().map(|k| k.name.clone()).collect();
+        let after: Vec<String> = names.iter().map(|n| format!(":after_{n}")).collect();
+        let through: Vec<String> = names.iter().map(|n| format!(":through_{n}")).collect();
+        let mut out = format!(
+            "-- backfill of {} in batches of {} rows by key ({}), each batch one transaction \
+             with its checkpoint; the first batch has no lower bound:\n",
+            self.table,
+            self.batching.batch_size,
+            names.join(", ")
+        );
+        let _ = writeln!(out, "{};", self.update_sql(Some(&after), &through));
+        out
+    }
+}
+
+fn tuple(key: &Key) -> String {
+    match key {
+        [one] => one.clone(),
+        many => format!("({})", many.join(", ")),
+    }
+}

@@ -1,0 +1,418 @@
+//! Running a backfill: keyset batches, each one short transaction that commits its checkpoint
+//! with it ([`checkpoint`]), so that a killed run resumes after the last batch committed and
+//! ends with every row as one `UPDATE` would have left it.
+//!
+//! - The work is fixed when it starts: the rows up to the table's last key then. Rows inserted
+//!   later are the application's to write (it writes both shapes during an expand phase).
+//! - Before the first batch the update is prepared (`EXPLAIN`), so that an expression the
+//!   dialect rejects fails before any row is touched.
+//! - A batch that gives up waiting for a lock, or runs past the statement timeout, runs again
+//!   half as large, as often as the run retries lock timeouts; then the run stops, naming its
+//!   keys. Any other failure stops the run at once, naming the batch's keys: nothing after them
+//!   was changed.
+//! - With a target batch time, the size adapts after each batch: it grows by at most 20 % and
+//!   shrinks in proportion, between a hundredth and a hundred times the size it started with.
+
+pub(crate) mod checkpoint;
+
+use std::time::{Duration, Instant};
+
+use checkpoint::{Checkpoint, Place};
+
+use crate::db::DbError;
+use crate::op::BoxError;
+use crate::render::{BatchedUpdate, Key};
+use crate::runner::report::Event;
+use crate::runner::session::Session;
+
+/// Why a backfill stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BackfillError {
+    #[error(
+        "the update of `{table}` does not prepare on {dialect}: {source}; check its SET \
+         expressions and `only` predicate (`set_on`/`only_on` give a dialect its own spelling)"
+    )]
+    Prepare {
+        table: String,
+        dialect: crate::op::Dialect,
+        source: DbError,
+    },
+    #[error(
+        "the batch of `{table}` with {range} failed, and no row from it on was changed: \
+         {source}\nfix what it reports; a rerun resumes at this batch"
+    )]
+    Batch {
+        table: String,
+        range: String,
+        kept: String,
+        source: DbError,
+    },
+    #[error(
+        "the batch of `{table}` with {range} gave up after {attempts} lock or statement \
+         timeouts, down to {batch_size} rows: {source}\nrerun when the table is less busy; it \
+         resumes at this batch"
+    )]
+    Busy {
+        table: String,
+        range: String,
+        kept: String,
+        attempts: u32,
+        batch_size: u32,
+        source: DbError,
+    },
+    #[error("the checkpoint of the backfill of `{table}`: {reason}")]
+    Checkpoint { table: String, reason: String },
+}
+
+impl BackfillError {
+    /// What the backfill did before it stopped, and keeps.
+    pub(crate) fn kept(&self) -> Option<String> {
+        match self {
+            BackfillError::Batch { kept, .. } | BackfillError::Busy { kept, .. } => {
+                Some(kept.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a backfill has committed: `2,000 rows in 2 batches, through id 2000`.
+fn kept(b: &BatchedUpdate, state: &Checkpoint) -> String {
+    match &state.last_key {
+        None => "no batch committed yet".to_owned(),
+        Some(last) => format!(
+            "{} rows in {} batches committed, through {}",
+            state.rows_done,
+            state.batches,
+            b.describe_key(last)
+        ),
+    }
+}
+
+/// Runs backfill `b`, op `op` of migration `id`, going `direction`: from its checkpoint when
+/// `resumes` (the run resumes the migration at this op, or reverts it), afresh otherwise.
+pub(crate) async fn run(
+    s: &mut Session<'_>,
+    place: Place<'_>,
+    resumes: bool,
+    b: &BatchedUpdate,
+) -> Result<(), BoxError> {
+    let id = place.id;
+    let dialect = s.dialect();
+    let table = checkpoint::table(s.history);
+    let checkpoint_error = |reason: String| BackfillError::Checkpoint {
+        table: b.table.clone(),
+        reason,
+    };
+    checkpoint::create(s.conn, &table)
+        .await
+        .map_err(|e| checkpoint_error(e.to_string()))?;
+    let found = match resumes {
+        true => checkpoint::read(s.conn, &table, place)
+            .await
+            .map_err(checkpoint_error)?,
+        false => None,
+    };
+    let mut state = match found {
+        Some(state) => state,
+        None => start(s, &table, place, b).await?,
+    };
+    let literals = |key: &Key| {
+        b.literals(key)
+            .ok_or_else(|| checkpoint_error(format!("a key value of {key:?} is not a number")))
+    };
+    let Some(end) = state.end_key.clone() else {
+        emit_progress(s, id, b, &state, 0, Duration::ZERO);
+        return Ok(());
+    };
+    let end = literals(&end)?;
+    if state.done {
+        emit_progress(s, id, b, &state, 0, Duration::ZERO);
+        return Ok(());
+    }
+    prepare(
+        s,
+        b,
+        state.last_key.as_deref().map(literals).transpose()?,
+        &end,
+    )
+    .await?;
+    let started = Instant::now();
+    let rows_before = state.rows_done;
+    let bounds = Bounds::of(b.batching.batch_size);
+    let mut size = state.batch_size;
+    let mut attempts = 0;
+    loop {
+        let after = state.last_key.as_deref().map(literals).transpose()?;
+        let next = s
+            .conn
+            .fetch_text(&b.next_batch_sql(after.as_deref(), &end, size))
+            .await?;
+        let Some(row) = next.into_iter().next() else {
+            state.done = true;
+            let write = checkpoint::update(dialect, &table, place, &state);
+            s.conn.execute(&write).await?;
+            emit_progress(
+                s,
+                id,
+                b,
+                &state,
+                state.rows_done - rows_before,
+                started.elapsed(),
+            );
+            return Ok(());
+        };
+        let (through, count) = split_batch(row, b.key.len())
+            .ok_or_else(|| checkpoint_error("a batch query returned no key".into()))?;
+        let through_sql = literals(&through)?;
+        let batch_started = Instant::now();
+        // On its own: SQLite would count the rows of the statement before it as the BEGIN's.
+        let update = b.update_sql(after.as_deref(), &through_sql);
+        let attempt = match s.conn.execute(s.conn.begin_sql()).await {
+            Ok(()) => s.conn.execute_counting(&update).await,
+            Err(e) => Err(e),
+        };
+        let changed = match attempt {
+            Ok(changed) => changed,
+            Err(error) => {
+                let _ = s.conn.execute("ROLLBACK").await;
+                let range = b.describe_range(state.last_key.as_deref(), &through);
+                if !(error.is_lock_timeout() || error.is_statement_timeout()) {
+                    return Err(BackfillError::Batch {
+                        table: b.table.clone(),
+                        range,
+                        kept: kept(b, &state),
+                        source: error,
+                    }
+                    .into());
+                }
+                if attempts >= s.retries || size == 1 {
+                    return Err(BackfillError::Busy {
+                        table: b.table.clone(),
+                        range,
+                        kept: kept(b, &state),
+                        attempts: attempts + 1,
+                        batch_size: size,
+                        source: error,
+                    }
+                    .into());
+                }
+                attempts += 1;
+                size = (size / 2).max(1);
+                s.events.emit(Event::BatchRetrying {
+                    id: id.to_owned(),
+                    table: b.table.clone(),
+                    range,
+                    attempt: attempts,
+                    batch_size: size,
+                    error: error.to_string(),
+                });
+                continue;
+            }
+        };
+        attempts = 0;
+        let took = batch_started.elapsed();
+        if let Some(target) = b.batching.target_batch_time {
+            size = bounds.adapt(size, took, target);
+        }
+        state.last_key = Some(through);
+        state.rows_done += count;
+        state.rows_changed += changed;
+        state.batches += 1;
+        state.elapsed_ms += u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        state.batch_size = size;
+        let write = format!(
+            "{}; COMMIT",
+            checkpoint::update(dialect, &table, place, &state)
+        );
+        if let Err(error) = s.conn.execute(&write).await {
+            let _ = s.conn.execute("ROLLBACK").await;
+            return Err(error.into());
+        }
+        emit_progress(
+            s,
+            id,
+            b,
+            &state,
+            state.rows_done - rows_before,
+            started.elapsed(),
+        );
+        if !b.batching.pause.is_zero() {
+            tokio::time::sleep(b.batching.pause).await;
+        }
+    }
+}
+
+/// Fixes the work of a backfill that has not started, and records it: the last key now, and
+/// the rows there are.
+async fn start(
+    s: &mut Session<'_>,
+    table: &crate::runner::HistoryTable,
+    place: Place<'_>,
+    b: &BatchedUpdate,
+) -> Result<Checkpoint, BoxError> {
+    let dialect = s.dialect();
+    let end_key = s
+        .conn
+        .fetch_text(&b.last_key_sql())
+        .await?
+        .into_iter()
+        .next()
+        .map(|row| {
+            row.into_iter()
+                .map(Option::unwrap_or_default)
+                .collect::<Vec<_>>()
+        });
+    let mut estimated_total = 0;
+    if let Some(end) = &end_key {
+        let end = b
+            .literals(end)
+            .ok_or("the table's last key is not a number")?;
+        prepare(s, b, None, &end).await?;
+        estimated_total = estimate(s, b, &end).await?;
+    }
+    let state = Checkpoint {
+        done: end_key.is_none(),
+        end_key,
+        last_key: None,
+        rows_done: 0,
+        rows_changed: 0,
+        batches: 0,
+        elapsed_ms: 0,
+        estimated_total,
+        batch_size: b.batching.batch_size,
+    };
+    let writes = [
+        checkpoint::delete_op(dialect, table, place.id, place.op),
+        checkpoint::insert(dialect, table, place, &state),
+    ];
+    super::execute::commit_together(s.conn, &writes, false).await?;
+    Ok(state)
+}
+
+/// Fails before any row is touched when the dialect rejects the update.
+async fn prepare(
+    s: &mut Session<'_>,
+    b: &BatchedUpdate,
+    after: Option<Vec<String>>,
+    end: &[String],
+) -> Result<(), BoxError> {
+    let explain = format!("EXPLAIN {}", b.update_sql(after.as_deref(), end));
+    s.conn.execute(&explain).await.map_err(|source| {
+        BackfillError::Prepare {
+            table: b.table.clone(),
+            dialect: b.dialect,
+            source,
+        }
+        .into()
+    })
+}
+
+/// The rows up to `end`: from the statistics where the server keeps them, counted otherwise.
+async fn estimate(s: &mut Session<'_>, b: &BatchedUpdate, end: &[String]) -> Result<u64, DbError> {
+    if let Some(sql) = b.estimate_sql()
+        && let Some(rows) = first_number(s.conn.fetch_text(&sql).await?)
+    {
+        return Ok(rows);
+    }
+    Ok(first_number(s.conn.fetch_text(&b.count_sql(end)).await?).unwrap_or(0))
+}
+
+fn first_number(rows: Vec<Vec<Option<String>>>) -> Option<u64> {
+    rows.into_iter().next()?.into_iter().next()??.parse().ok()
+}
+
+/// A batch query's row: the batch's last key, then how many rows it holds.
+fn split_batch(row: Vec<Option<String>>, key_len: usize) -> Option<(Vec<String>, u64)> {
+    if row.len() != key_len + 1 {
+        return None;
+    }
+    let mut values: Vec<String> = row.into_iter().map(Option::unwrap_or_default).collect();
+    let count = values.pop()?.parse().ok()?;
+    Some((values, count))
+}
+
+fn emit_progress(
+    s: &mut Session<'_>,
+    id: &str,
+    b: &BatchedUpdate,
+    state: &Checkpoint,
+    rows_this_run: u64,
+    elapsed: Duration,
+) {
+    let rate = match elapsed.as_secs_f64() {
+        secs if secs > 0.0 => rows_this_run as f64 / secs,
+        _ => 0.0,
+    };
+    let estimated_total = state.estimated_total.max(state.rows_done);
+    let eta = (rate > 0.0 && !state.done)
+        .then(|| Duration::from_secs_f64((estimated_total - state.rows_done) as f64 / rate));
+    s.events.emit(Event::BackfillProgress {
+        id: id.to_owned(),
+        table: b.table.clone(),
+        rows_done: state.rows_done,
+        estimated_total: if state.done {
+            state.rows_done
+        } else {
+            estimated_total
+        },
+        rows_changed: state.rows_changed,
+        batches: state.batches,
+        batch_size: state.batch_size,
+        rate,
+        eta,
+        done: state.done,
+    });
+}
+
+/// The sizes an adapting batch stays within.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    min: u32,
+    max: u32,
+}
+
+impl Bounds {
+    fn of(batch_size: u32) -> Bounds {
+        Bounds {
+            min: (batch_size / 100).max(1),
+            max: batch_size.saturating_mul(100),
+        }
+    }
+
+    /// The next size after a batch of `size` rows took `took`, aiming at `target`: at most 20 %
+    /// larger, smaller in proportion.
+    fn adapt(self, size: u32, took: Duration, target: Duration) -> u32 {
+        let ratio = target.as_secs_f64() / took.as_secs_f64().max(1e-6);
+        let next = (f64::from(size) * ratio.min(1.2)).round();
+        (next.clamp(f64::from(self.min), f64::from(self.max))) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapting_grows_by_a_fifth_at_most_and_shrinks_in_proportion() {
+        let bounds = Bounds::of(1_000);
+        let ms = Duration::from_millis;
+        assert_eq!(bounds.adapt(1_000, ms(10), ms(100)), 1_200);
+        assert_eq!(bounds.adapt(1_000, ms(90), ms(100)), 1_111);
+        assert_eq!(bounds.adapt(1_000, ms(400), ms(100)), 250);
+        assert_eq!(bounds.adapt(1_000, ms(100), ms(100)), 1_000);
+        assert_eq!(bounds.adapt(20, Duration::from_secs(60), ms(100)), 10);
+        assert_eq!(bounds.adapt(99_000, ms(1), ms(100)), 100_000);
+    }
+
+    #[test]
+    fn a_batch_row_is_its_last_key_then_its_size() {
+        let row = |values: &[&str]| values.iter().map(|v| Some(v.to_string())).collect();
+        assert_eq!(
+            split_batch(row(&["7", "b", "1000"]), 2),
+            Some((vec!["7".to_owned(), "b".to_owned()], 1000))
+        );
+        assert_eq!(split_batch(row(&["7", "1000"]), 2), None);
+        assert_eq!(split_batch(row(&["7", "many"]), 1), None);
+    }
+}

@@ -1,0 +1,362 @@
+//! Backfills on the real servers: the result of one `UPDATE`, resumed after SIGKILL, stopped at
+//! a failing batch with nothing after it changed, and a concurrent writer never held up for
+//! long.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use godwit::Migrator;
+use godwit::graph::Target;
+use godwit::prelude::*;
+use godwit::runner::{Event, State};
+use godwit_tests::sets;
+use godwit_tests::testdb::TestDb;
+
+use godwit_tests::matrix::assert_live_matches;
+
+use crate::common::{HISTORY, count, migrator, model, on_every_dialect};
+
+on_every_dialect!(
+    backfill_ends_as_one_update_would,
+    killed_backfill_resumes_from_its_checkpoint,
+    failing_batch_stops_naming_its_keys,
+    concurrent_writer_waits_at_most_a_batch,
+);
+
+const CHECKPOINTS: &str = "godwit_migrations_backfills";
+
+/// Inserts `rows` people with ids 1..=rows; every hundredth has its full name already.
+async fn seed(conn: &mut godwit::db::Connection, rows: u64) {
+    let dialect = conn.dialect();
+    if dialect == Dialect::Mysql {
+        // Both cap recursive CTEs at 1,000 rows unless told otherwise, each with its own
+        // setting.
+        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
+            let _ = conn
+                .execute(&format!("SET SESSION {setting} = 10000000"))
+                .await;
+        }
+    }
+    let concat = |parts: &str| match dialect {
+        Dialect::Mysql => format!("CONCAT({})", parts.replace(" || ", ", ")),
+        _ => parts.to_owned(),
+    };
+    let text = |n: &str| match dialect {
+        Dialect::Mysql => format!("CAST({n} AS CHAR)"),
+        _ => format!("CAST({n} AS TEXT)"),
+    };
+    let numbers = match dialect {
+        Dialect::Postgres => format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
+        _ => format!(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) \
+             SELECT n FROM g"
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO bf_users (id, first_name, last_name, full_name) \
+         SELECT n, {}, {}, CASE WHEN n % 100 = 0 THEN 'preset' ELSE NULL END FROM ({numbers}) AS s",
+        concat(&format!("'first ' || {}", text("n"))),
+        concat(&format!("'last ' || {}", text("n"))),
+    );
+    conn.execute(&sql).await.expect("seed the table");
+}
+
+/// The single UPDATE the backfill stands for, on a copy of the table made now.
+async fn expected_copy(conn: &mut godwit::db::Connection) {
+    let full_name = match conn.dialect() {
+        Dialect::Mysql => "CONCAT(first_name, ' ', last_name)",
+        _ => "first_name || ' ' || last_name",
+    };
+    conn.execute("CREATE TABLE bf_expected AS SELECT * FROM bf_users")
+        .await
+        .expect("copy the table");
+    conn.execute("CREATE UNIQUE INDEX ix_bf_expected_id ON bf_expected (id)")
+        .await
+        .expect("index the copy");
+    conn.execute(&format!(
+        "UPDATE bf_expected SET full_name = {full_name} WHERE full_name IS NULL"
+    ))
+    .await
+    .expect("one UPDATE");
+}
+
+/// Rows whose full name differs from the copy's.
+async fn differing(conn: &mut godwit::db::Connection) -> i64 {
+    let distinct = match conn.dialect() {
+        Dialect::Postgres => "u.full_name IS DISTINCT FROM e.full_name",
+        Dialect::Mysql => "NOT (u.full_name <=> e.full_name)",
+        Dialect::Sqlite => "u.full_name IS NOT e.full_name",
+    };
+    count(
+        conn,
+        &format!(
+            "SELECT COUNT(*) FROM bf_users u LEFT JOIN bf_expected e ON e.id = u.id \
+             WHERE e.id IS NULL OR {distinct}"
+        ),
+    )
+    .await
+}
+
+async fn table_ready(db: &TestDb, rows: u64) -> Migrator {
+    let mut m = migrator(db, sets::backfill()).await;
+    m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+    seed(m.connection(), rows).await;
+    m
+}
+
+fn recorded(m: Migrator) -> (Migrator, Arc<Mutex<Vec<Event>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let m = m.on_event(move |e| sink.lock().unwrap().push(e.clone()));
+    (m, events)
+}
+
+/// `(rows_done, rows_changed, done)` of each progress event.
+fn progress(events: &Mutex<Vec<Event>>) -> Vec<(u64, u64, bool)> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::BackfillProgress {
+                rows_done,
+                rows_changed,
+                done,
+                ..
+            } => Some((*rows_done, *rows_changed, *done)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn backfill_ends_as_one_update_would(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = sets::backfill();
+    let m = table_ready(&db, 200_000).await;
+    let (mut m, events) = recorded(m);
+    expected_copy(m.connection()).await;
+    assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
+    assert_eq!(differing(m.connection()).await, 0);
+    let trail = progress(&events);
+    assert!(
+        trail.len() >= 200,
+        "a batch of 1,000 at a time: {}",
+        trail.len()
+    );
+    assert_eq!(trail.last(), Some(&(200_000, 198_000, true)));
+    assert!(
+        trail.windows(2).all(|w| w[0].0 <= w[1].0),
+        "rows done only grow"
+    );
+    let status = m.status().await.unwrap();
+    let fill = status
+        .migrations
+        .iter()
+        .find(|s| s.id == "bf_fill")
+        .unwrap();
+    assert_eq!(fill.state, State::Applied);
+    assert_eq!(fill.backfills.len(), 1);
+    assert!(fill.backfills[0].done);
+    assert_eq!(fill.backfills[0].rows_done, 200_000);
+    let own = [HISTORY, CHECKPOINTS, "bf_expected"];
+    let schema = model(&entries, &["bf_table", "bf_fill"], dialect);
+    assert_live_matches(m.connection(), &schema, &own, "after the backfill").await;
+
+    // Down runs the reverse in batches too, and up again starts afresh.
+    m.downgrade(&[Target::id("bf_table")]).await.unwrap();
+    assert_eq!(
+        count(
+            m.connection(),
+            "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    let schema = model(&entries, &["bf_table"], dialect);
+    assert_live_matches(m.connection(), &schema, &own, "after its revert").await;
+    events.lock().unwrap().clear();
+    m.up().await.unwrap();
+    assert_eq!(
+        progress(&events).last(),
+        Some(&(200_000, 200_000, true)),
+        "the second up redoes every row: the revert cleared the presets too"
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn killed_backfill_resumes_from_its_checkpoint(dialect: Dialect) {
+    use std::io::BufRead;
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = table_ready(&db, 200_000).await;
+    expected_copy(m.connection()).await;
+    m.close().await.unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+        .args(["backfill", &db.url, "up"])
+        .env("GODWIT_TEST_BATCH_PAUSE_MS", "3")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn a runner");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let killed_at = loop {
+        let line = lines
+            .next()
+            .expect("the runner ended before its backfill got far")
+            .expect("read the runner's output");
+        if let Some(rows) = line
+            .strip_prefix("event BackfillProgress")
+            .and_then(|rest| rest.split("rows_done: ").nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            && rows >= 30_000
+        {
+            break rows;
+        }
+    };
+    child.kill().expect("SIGKILL the runner");
+    child.wait().expect("reap the runner");
+
+    let (mut m, events) = recorded(migrator(&db, sets::backfill()).await);
+    let status = m.status().await.unwrap();
+    let fill = status
+        .migrations
+        .iter()
+        .find(|s| s.id == "bf_fill")
+        .unwrap();
+    assert!(
+        matches!(fill.state, State::Partial { ops_done: 0, .. }),
+        "{:?}",
+        fill.state
+    );
+    let at = &fill.backfills[0];
+    assert!(!at.done);
+    assert!(
+        at.rows_done >= killed_at && at.rows_done < 200_000,
+        "{at:?}"
+    );
+    assert!(at.estimated_total >= 190_000, "{at:?}");
+    let left = count(
+        m.connection(),
+        "SELECT COUNT(*) FROM bf_users WHERE full_name IS NULL",
+    )
+    .await;
+    assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
+    let trail = progress(&events);
+    let first = trail.first().expect("progress").0;
+    assert_eq!(
+        first,
+        at.rows_done + 1_000,
+        "it goes on after the last batch committed"
+    );
+    assert!(left > 0 && left < 198_000, "the rerun changed {left} rows");
+    assert_eq!(trail.last().unwrap().1, 198_000, "every row changed once");
+    assert_eq!(differing(m.connection()).await, 0);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn failing_batch_stops_naming_its_keys(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let m = table_ready(&db, 20_000).await;
+    let (mut m, events) = recorded(m);
+    m.connection()
+        .execute(&format!(
+            "UPDATE bf_users SET first_name = '{}' WHERE id = 10501",
+            "x".repeat(70)
+        ))
+        .await
+        .unwrap();
+    let error = m.up().await.unwrap_err().to_string();
+    assert!(error.contains("id in (10000, 11000]"), "{error}");
+    assert!(error.contains("bf_users"), "{error}");
+    let filled = |range: &str| {
+        format!(
+            "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL AND full_name <> 'preset' AND {range}"
+        )
+    };
+    assert_eq!(count(m.connection(), &filled("id <= 10000")).await, 9_900);
+    assert_eq!(count(m.connection(), &filled("id > 10000")).await, 0);
+
+    m.connection()
+        .execute("UPDATE bf_users SET first_name = 'x' WHERE id = 10501")
+        .await
+        .unwrap();
+    events.lock().unwrap().clear();
+    assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
+    assert_eq!(progress(&events).first().unwrap().0, 11_000);
+    assert_eq!(count(m.connection(), &filled("id > 0")).await, 19_800);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn concurrent_writer_waits_at_most_a_batch(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = table_ready(&db, 50_000).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writer = db.connect().await;
+    if dialect == Dialect::Sqlite {
+        writer.execute("PRAGMA busy_timeout = 10000").await.unwrap();
+    }
+    let writer_stop = stop.clone();
+    let writes = tokio::spawn(async move {
+        let mut slowest = Duration::ZERO;
+        let mut count = 0u64;
+        let mut next_id = 1_000_000u64;
+        let mut seed = 7u64;
+        while !writer_stop.load(Ordering::Relaxed) {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = 1 + (seed >> 33) % 50_000;
+            let started = Instant::now();
+            writer
+                .execute(&format!(
+                    "UPDATE bf_users SET score = score + 1 WHERE id = {id}"
+                ))
+                .await
+                .expect("a concurrent update");
+            writer
+                .execute(&format!(
+                    "INSERT INTO bf_users (id, first_name, last_name, full_name) \
+                     VALUES ({next_id}, 'new', 'row', 'new row')"
+                ))
+                .await
+                .expect("a concurrent insert");
+            slowest = slowest.max(started.elapsed());
+            next_id += 1;
+            count += 2;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (slowest, count)
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
+    stop.store(true, Ordering::Relaxed);
+    let (slowest, writes) = writes.await.unwrap();
+    assert!(writes > 10, "the writer wrote {writes} times");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a write waited {slowest:?} on the backfill"
+    );
+    assert_eq!(
+        count(
+            m.connection(),
+            "SELECT COUNT(*) FROM bf_users WHERE full_name IS NULL"
+        )
+        .await,
+        0
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
