@@ -327,6 +327,21 @@ pub fn all() -> Vec<Case> {
             }
         ),
         case!(
+            backfill_in_batches_with_reverse,
+            data = Data::Restored,
+            refused = [],
+            |m| {
+                m.backfill("users")
+                    .set("age", "age + 1")
+                    .set("name", "name || '!'")
+                    .set_on(Dialect::Mysql, "name", "CONCAT(name, '!')")
+                    .only("age < 100")
+                    .batch_size(1)
+                    .reverse_set("age", "age - 1")
+                    .reverse_set("name", "substr(name, 1, length(name) - 1)");
+            }
+        ),
+        case!(
             hostile_names,
             setup = nothing,
             rows = &[],

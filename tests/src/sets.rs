@@ -335,7 +335,7 @@ pub fn backfill() -> Vec<MigrationEntry> {
     ]
 }
 
-fn bf_table(m: &mut Migration) {
+pub fn bf_table(m: &mut Migration) {
     m.create_table("bf_users", |t| {
         t.id("id");
         t.string("first_name", 100).not_null();

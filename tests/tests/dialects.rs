@@ -75,5 +75,6 @@ matrix!(
     add_enum_value_used_by_a_column,
     drop_enum,
     raw_sql_with_variants_and_reverse,
+    backfill_in_batches_with_reverse,
     hostile_names,
 );

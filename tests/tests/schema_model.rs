@@ -425,6 +425,71 @@ fn invalid_ops_are_refused_with_typed_errors() {
             |m| m.remove_enum_value("post_status", "draft"),
             |k| matches!(k, K::Invalid(_)),
         ),
+        (
+            "backfill of an unknown table",
+            |m| {
+                m.backfill("nope").set("name", "'x'");
+            },
+            |k| matches!(k, K::UnknownTable(t) if t == "nope"),
+        ),
+        (
+            "backfill of an unknown column",
+            |m| {
+                m.backfill("users").set("nickname", "name");
+            },
+            |k| matches!(k, K::UnknownColumn { table, column } if table == "users" && column == "nickname"),
+        ),
+        (
+            "backfill that sets nothing",
+            |m| {
+                m.backfill("users").only("name IS NULL");
+            },
+            |k| matches!(k, K::Invalid(m) if m.contains("sets no column") && m.contains("`.set(column, expr)`")),
+        ),
+        (
+            "backfill whose reverse sets an unknown column",
+            |m| {
+                m.backfill("users")
+                    .set("name", "email")
+                    .reverse_set("nick", "NULL");
+            },
+            |k| matches!(k, K::UnknownColumn { column, .. } if column == "nick"),
+        ),
+        (
+            "backfill in batches of 0",
+            |m| {
+                m.backfill("users").set("name", "email").batch_size(0);
+            },
+            |k| matches!(k, K::Invalid(m) if m.contains("batch size of 0") && m.contains("`users`")),
+        ),
+        (
+            "backfill of a key column",
+            |m| {
+                m.backfill("users").set("id", "id + 1");
+            },
+            |k| matches!(k, K::Invalid(m) if m.contains("`id`, a column of the key")),
+        ),
+        (
+            "backfill of a table without a key",
+            |m| {
+                m.create_table("loose", |t| {
+                    t.text("note");
+                });
+                m.backfill("loose").set("note", "'x'");
+            },
+            |k| matches!(k, K::Invalid(m) if m.contains("table `loose` has neither a primary key nor a unique key") && m.contains("add_primary_key")),
+        ),
+        (
+            "backfill paged by a float key",
+            |m| {
+                m.create_table("measures", |t| {
+                    t.column("value", ColumnType::Double).primary_key();
+                    t.text("note");
+                });
+                m.backfill("measures").set("note", "'x'");
+            },
+            |k| matches!(k, K::Invalid(m) if m.contains("column `value` of type double")),
+        ),
     ];
     for (name, ops, expected) in table {
         refused(name, *ops, *expected);
@@ -489,4 +554,42 @@ fn raw_sql_without_reverse_is_irreversible() {
         matches!(schema.apply(&ops[0]), Ok(Inverse::Irreversible { reason }) if reason.contains("reverse"))
     );
     assert!(matches!(schema.apply(&ops[1]), Ok(Inverse::Ops(ops)) if ops.len() == 1));
+}
+
+#[test]
+fn a_backfill_pages_by_a_unique_not_null_key_without_a_primary_key() {
+    let mut schema = Schema::new();
+    let ops = Migration::record(Dialect::Postgres, |m| {
+        m.create_table("codes", |t| {
+            t.string("code", 20).not_null().unique();
+            t.text("label");
+        });
+        m.backfill("codes")
+            .set("label", "code")
+            .reverse_set("label", "NULL");
+    });
+    schema.apply(&ops[0]).unwrap();
+    let Ok(Inverse::Ops(inverse)) = schema.apply(&ops[1]) else {
+        panic!("a backfill with a reverse is reversible");
+    };
+    let godwit::Op::Backfill(reverse) = &inverse[0] else {
+        panic!("its inverse is a backfill: {inverse:?}");
+    };
+    assert_eq!(reverse.change.set[0].expr.sql.as_deref(), Some("NULL"));
+    assert_eq!(
+        reverse.reverse.as_ref().unwrap().set[0].expr.sql.as_deref(),
+        Some("code")
+    );
+}
+
+#[test]
+fn a_backfill_without_reverse_is_irreversible() {
+    let mut schema = Schema::from_ops(&Migration::record(Dialect::Postgres, blog)).unwrap();
+    let ops = Migration::record(Dialect::Postgres, |m| {
+        m.backfill("users").set("name", "email");
+    });
+    assert!(matches!(
+        schema.apply(&ops[0]),
+        Ok(Inverse::Irreversible { reason }) if reason.contains("`.reverse_set(column, expr)`")
+    ));
 }

@@ -292,11 +292,11 @@ impl BatchedUpdate {
         let after: Vec<String> = names.iter().map(|n| format!(":after_{n}")).collect();
         let through: Vec<String> = names.iter().map(|n| format!(":through_{n}")).collect();
         let mut out = format!(
-            "-- backfill of {} in batches of {} rows by key ({}), each batch one transaction \
-             with its checkpoint; the first batch has no lower bound:\n",
+            "-- backfill of {} by key ({}), batch size {}, each batch one transaction with its \
+             checkpoint; the first batch has no lower bound:\n",
             self.table,
+            names.join(", "),
             self.batching.batch_size,
-            names.join(", ")
         );
         let _ = writeln!(out, "{};", self.update_sql(Some(&after), &through));
         out

@@ -23,6 +23,8 @@ on_every_dialect!(
     killed_backfill_resumes_from_its_checkpoint,
     failing_batch_stops_naming_its_keys,
     concurrent_writer_waits_at_most_a_batch,
+    locked_batch_runs_again_smaller,
+    rejected_expression_fails_before_any_row,
 );
 
 const CHECKPOINTS: &str = "godwit_migrations_backfills";
@@ -353,6 +355,140 @@ async fn concurrent_writer_waits_at_most_a_batch(dialect: Dialect) {
         count(
             m.connection(),
             "SELECT COUNT(*) FROM bf_users WHERE full_name IS NULL"
+        )
+        .await,
+        0
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// `bf_fill` at 30 ms between batches, for a test to act between them.
+fn paced_fill(m: &mut Migration) {
+    m.backfill("bf_users")
+        .set("full_name", "first_name || ' ' || last_name")
+        .set_on(
+            Dialect::Mysql,
+            "full_name",
+            "CONCAT(first_name, ' ', last_name)",
+        )
+        .only("full_name IS NULL")
+        .pause(Duration::from_millis(30))
+        .reverse_set("full_name", "NULL");
+}
+
+async fn locked_batch_runs_again_smaller(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        godwit_tests::entry!("bf_table", [], sets::bf_table),
+        godwit_tests::entry!("bf_fill", ["bf_table"], paced_fill),
+    ];
+    let mut m = migrator(&db, entries).await;
+    m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+    seed(m.connection(), 5_000).await;
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let mut m = m
+        .lock_timeout(Duration::from_millis(200))
+        .ddl_lock_timeout(Duration::from_millis(200))
+        .retries(10)
+        .on_event(move |e| {
+            if matches!(e, Event::BackfillProgress { .. }) {
+                let _ = started_tx.send(());
+            }
+            sink.lock().unwrap().push(e.clone());
+        });
+    // Once the first batch is in, another session holds row 2501 (SQLite: the write lock) for
+    // longer than a batch may wait.
+    let mut holder = db.connect().await;
+    let hold = match dialect {
+        Dialect::Mysql => Duration::from_millis(2_500),
+        _ => Duration::from_millis(900),
+    };
+    let holding = tokio::spawn(async move {
+        started.recv().await.expect("the backfill starts");
+        let begin = match dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        };
+        holder.execute(begin).await.unwrap();
+        holder
+            .execute("UPDATE bf_users SET score = 1 WHERE id = 2501")
+            .await
+            .unwrap();
+        tokio::time::sleep(hold).await;
+        holder.execute("COMMIT").await.unwrap();
+    });
+    assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
+    holding.await.unwrap();
+    let retried: Vec<u32> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::BatchRetrying { batch_size, .. } => Some(*batch_size),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        retried.contains(&500),
+        "a timed-out batch runs again halved: {retried:?}"
+    );
+    assert_eq!(progress(&events).last(), Some(&(5_000, 4_950, true)));
+    assert_eq!(
+        count(
+            m.connection(),
+            "SELECT COUNT(*) FROM bf_users WHERE full_name IS NULL"
+        )
+        .await,
+        0
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn bad_fill(m: &mut Migration) {
+    m.backfill("bf_users")
+        .set("full_name", "no_such_function(first_name)")
+        .only("full_name IS NULL");
+}
+
+async fn rejected_expression_fails_before_any_row(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        godwit_tests::entry!("bf_table", [], sets::bf_table),
+        godwit_tests::entry!("bf_fill", ["bf_table"], bad_fill),
+    ];
+    let mut m = migrator(&db, entries).await;
+    m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+    seed(m.connection(), 3_000).await;
+    let error = m.up().await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!(
+            "the update of `bf_users` does not prepare on {dialect}"
+        )),
+        "{error}"
+    );
+    assert!(error.contains("no_such_function"), "{error}");
+    assert!(error.contains("set_on"), "{error}");
+    assert_eq!(
+        count(
+            m.connection(),
+            &format!("SELECT COUNT(*) FROM {CHECKPOINTS}")
+        )
+        .await,
+        0,
+        "no checkpoint: nothing started"
+    );
+    assert_eq!(
+        count(
+            m.connection(),
+            "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL AND full_name <> 'preset'"
         )
         .await,
         0

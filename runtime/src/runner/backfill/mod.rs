@@ -8,7 +8,7 @@
 //!   dialect rejects fails before any row is touched.
 //! - A batch that gives up waiting for a lock, or runs past the statement timeout, runs again
 //!   half as large, as often as the run retries lock timeouts; then the run stops, naming its
-//!   keys. Any other failure stops the run at once, naming the batch's keys: nothing after them
+//!   keys. The batch after it has the size it would have had. Any other failure stops the run at once, naming the batch's keys: nothing after them
 //!   was changed.
 //! - With a target batch time, the size adapts after each batch: it grows by at most 20 % and
 //!   shrinks in proportion, between a hundredth and a hundred times the size it started with.
@@ -89,30 +89,45 @@ fn kept(b: &BatchedUpdate, state: &Checkpoint) -> String {
     }
 }
 
-/// Runs backfill `b`, op `op` of migration `id`, going `direction`: from its checkpoint when
-/// `resumes` (the run resumes the migration at this op, or reverts it), afresh otherwise.
+/// Whether a backfill keeps a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Checkpointing<'a> {
+    /// In the checkpoint table, as op `place.op` of migration `place.id`; from the row found
+    /// there when `resumes` (the run resumes the migration at this op, or reverts it), afresh
+    /// otherwise.
+    Recorded { place: Place<'a>, resumes: bool },
+    /// Nowhere: the rendered op run on its own, outside any migration.
+    Unrecorded,
+}
+
+/// Runs backfill `b`.
 pub(crate) async fn run(
     s: &mut Session<'_>,
-    place: Place<'_>,
-    resumes: bool,
+    checkpointing: Checkpointing<'_>,
     b: &BatchedUpdate,
 ) -> Result<(), BoxError> {
-    let id = place.id;
     let dialect = s.dialect();
     let table = checkpoint::table(s.history);
     let checkpoint_error = |reason: String| BackfillError::Checkpoint {
         table: b.table.clone(),
         reason,
     };
-    checkpoint::create(s.conn, &table)
-        .await
-        .map_err(|e| checkpoint_error(e.to_string()))?;
-    let found = match resumes {
-        true => checkpoint::read(s.conn, &table, place)
-            .await
-            .map_err(checkpoint_error)?,
-        false => None,
+    let (place, found) = match checkpointing {
+        Checkpointing::Recorded { place, resumes } => {
+            checkpoint::create(s.conn, &table)
+                .await
+                .map_err(|e| checkpoint_error(e.to_string()))?;
+            let found = match resumes {
+                true => checkpoint::read(s.conn, &table, place)
+                    .await
+                    .map_err(checkpoint_error)?,
+                false => None,
+            };
+            (Some(place), found)
+        }
+        Checkpointing::Unrecorded => (None, None),
     };
+    let id = place.map_or("", |p| p.id);
     let mut state = match found {
         Some(state) => state,
         None => start(s, &table, place, b).await?,
@@ -143,15 +158,19 @@ pub(crate) async fn run(
     let mut size = state.batch_size;
     let mut attempts = 0;
     loop {
+        // A batch that timed out runs again, half as large each time.
+        let this_size = halved(size, attempts);
         let after = state.last_key.as_deref().map(literals).transpose()?;
         let next = s
             .conn
-            .fetch_text(&b.next_batch_sql(after.as_deref(), &end, size))
+            .fetch_text(&b.next_batch_sql(after.as_deref(), &end, this_size))
             .await?;
         let Some(row) = next.into_iter().next() else {
             state.done = true;
-            let write = checkpoint::update(dialect, &table, place, &state);
-            s.conn.execute(&write).await?;
+            if let Some(place) = place {
+                let write = checkpoint::update(dialect, &table, place, &state);
+                s.conn.execute(&write).await?;
+            }
             emit_progress(
                 s,
                 id,
@@ -166,8 +185,8 @@ pub(crate) async fn run(
             .ok_or_else(|| checkpoint_error("a batch query returned no key".into()))?;
         let through_sql = literals(&through)?;
         let batch_started = Instant::now();
-        // On its own: SQLite would count the rows of the statement before it as the BEGIN's.
         let update = b.update_sql(after.as_deref(), &through_sql);
+        // BEGIN on its own: SQLite would count the rows of the statement before it as its own.
         let attempt = match s.conn.execute(s.conn.begin_sql()).await {
             Ok(()) => s.conn.execute_counting(&update).await,
             Err(e) => Err(e),
@@ -186,25 +205,24 @@ pub(crate) async fn run(
                     }
                     .into());
                 }
-                if attempts >= s.retries || size == 1 {
+                if attempts >= s.retries || this_size == 1 {
                     return Err(BackfillError::Busy {
                         table: b.table.clone(),
                         range,
                         kept: kept(b, &state),
                         attempts: attempts + 1,
-                        batch_size: size,
+                        batch_size: this_size,
                         source: error,
                     }
                     .into());
                 }
                 attempts += 1;
-                size = (size / 2).max(1);
                 s.events.emit(Event::BatchRetrying {
                     id: id.to_owned(),
                     table: b.table.clone(),
                     range,
                     attempt: attempts,
-                    batch_size: size,
+                    batch_size: halved(size, attempts),
                     error: error.to_string(),
                 });
                 continue;
@@ -213,7 +231,7 @@ pub(crate) async fn run(
         attempts = 0;
         let took = batch_started.elapsed();
         if let Some(target) = b.batching.target_batch_time {
-            size = bounds.adapt(size, took, target);
+            size = bounds.adapt(this_size, took, target);
         }
         state.last_key = Some(through);
         state.rows_done += count;
@@ -221,10 +239,13 @@ pub(crate) async fn run(
         state.batches += 1;
         state.elapsed_ms += u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         state.batch_size = size;
-        let write = format!(
-            "{}; COMMIT",
-            checkpoint::update(dialect, &table, place, &state)
-        );
+        let write = match place {
+            Some(place) => format!(
+                "{}; COMMIT",
+                checkpoint::update(dialect, &table, place, &state)
+            ),
+            None => "COMMIT".to_owned(),
+        };
         if let Err(error) = s.conn.execute(&write).await {
             let _ = s.conn.execute("ROLLBACK").await;
             return Err(error.into());
@@ -248,7 +269,7 @@ pub(crate) async fn run(
 async fn start(
     s: &mut Session<'_>,
     table: &crate::runner::HistoryTable,
-    place: Place<'_>,
+    place: Option<Place<'_>>,
     b: &BatchedUpdate,
 ) -> Result<Checkpoint, BoxError> {
     let dialect = s.dialect();
@@ -282,11 +303,13 @@ async fn start(
         estimated_total,
         batch_size: b.batching.batch_size,
     };
-    let writes = [
-        checkpoint::delete_op(dialect, table, place.id, place.op),
-        checkpoint::insert(dialect, table, place, &state),
-    ];
-    super::execute::commit_together(s.conn, &writes, false).await?;
+    if let Some(place) = place {
+        let writes = [
+            checkpoint::delete_op(dialect, table, place.id, place.op),
+            checkpoint::insert(dialect, table, place, &state),
+        ];
+        super::execute::commit_together(s.conn, &writes, false).await?;
+    }
     Ok(state)
 }
 
@@ -363,6 +386,11 @@ fn emit_progress(
         eta,
         done: state.done,
     });
+}
+
+/// `size` halved `times` times, at least 1.
+fn halved(size: u32, times: u32) -> u32 {
+    size.checked_shr(times).unwrap_or(0).max(1)
 }
 
 /// The sizes an adapting batch stays within.

@@ -12,9 +12,9 @@ use super::{
 use crate::db::{Connection, DbError};
 use crate::dialect::facts;
 use crate::graph::Direction;
-use crate::op::Dialect;
+use crate::op::{BoxError, Dialect};
 use crate::render::{Leftover, RenderedOp, Statement};
-use crate::runner::backfill::{self, checkpoint::Place};
+use crate::runner::backfill::{self, Checkpointing, checkpoint::Place};
 use crate::runner::history;
 use crate::runner::job::{Job, Part};
 use crate::runner::report::Event;
@@ -227,7 +227,8 @@ pub(super) async fn run_unit(
                             // migration (applied, reverted by an explicit `down`) does not.
                             let resumes = job.direction == Direction::Down
                                 || (job.has_row && job.ops_done == step.op_index);
-                            backfill::run(s, place, resumes, batched)
+                            let checkpointing = Checkpointing::Recorded { place, resumes };
+                            backfill::run(s, checkpointing, batched)
                                 .await
                                 .map_err(|error| UnitFailure {
                                     op_progress: error
@@ -374,8 +375,24 @@ async fn remove_leftover(
 
 /// Runs one rendered op: in a transaction unless it must run outside one, with SQLite's
 /// foreign keys off around a table rebuild, checking verification queries. MySQL commits DDL
-/// implicitly, so its statements run one by one.
-pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), DbError> {
+/// implicitly, so its statements run one by one. A backfill runs in its batches, without a
+/// checkpoint.
+pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), BoxError> {
+    if let Some(batched) = &op.batched {
+        let history = crate::runner::HistoryTable::default();
+        let mut events = crate::runner::session::Events::new(None);
+        let mut session = Session {
+            conn,
+            history: &history,
+            retries: 0,
+            events: &mut events,
+        };
+        return backfill::run(&mut session, Checkpointing::Unrecorded, batched).await;
+    }
+    Ok(run_statements(conn, op).await?)
+}
+
+async fn run_statements(conn: &mut Connection, op: &RenderedOp) -> Result<(), DbError> {
     let transactional = !op.outside_transaction && facts(conn.dialect()).transactional_ddl;
     if op.foreign_keys_off {
         conn.execute("PRAGMA foreign_keys = OFF").await?;
