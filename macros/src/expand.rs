@@ -171,6 +171,7 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
         .transactional
         .as_ref()
         .map(|lit| quote!(.with_transactional(#lit)));
+    let contract = args.contract.as_ref().map(|_| quote!(.with_contract()));
     quote! {
         #up
         #down_const
@@ -187,6 +188,7 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
             )
             #with_down
             #transactional
+            #contract
         }
     }
 }
@@ -328,7 +330,9 @@ mod tests {
     fn unknown_key_lists_expected_keys() {
         assert_eq!(
             errors(quote!(depends_on = [a]), base_fn()),
-            ["unknown key `depends_on`, expected one of `after`, `id`, `transactional`, `down`"]
+            [
+                "unknown key `depends_on`, expected one of `after`, `id`, `transactional`, `down`, `contract`"
+            ]
         );
     }
 
@@ -559,7 +563,7 @@ mod tests {
             ),
             [
                 "`#[migration]` applies to a function: `fn name(m: &mut Migration) { ... }`",
-                "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`",
+                "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`, `contract`",
             ]
         );
     }

@@ -26,7 +26,9 @@ mod validate;
 /// Keys: `after = [path, ...]` (dependencies: other `#[migration]` functions, in this crate or
 /// another; several make a merge point), `id = "..."` (stable id stored in the history table,
 /// default: the function's name), `transactional = false` (run outside a transaction), `down =
-/// path` (explicit downgrade function with the same signature).
+/// path` (explicit downgrade function with the same signature), `contract` (the destructive
+/// half of an expand → contract change: `up --expand` leaves it, and what depends on it, for a
+/// later `up`).
 ///
 /// A missing dependency, a dependency cycle, an `after` entry that is not a `#[migration]`
 /// function, an unknown or repeated key and a wrong signature are compile errors at your tokens.

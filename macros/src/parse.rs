@@ -10,7 +10,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Ident, Lit, LitBool, LitStr, Path, Signature, Token, Visibility};
 
 /// The keys `#[migration(...)]` accepts, in the order error messages list them.
-pub(crate) const KEYS: &[&str] = &["after", "id", "transactional", "down"];
+pub(crate) const KEYS: &[&str] = &["after", "id", "transactional", "down", "contract"];
 
 /// Errors collected across parse and validate, combined into one `syn::Error`.
 #[derive(Default)]
@@ -52,6 +52,8 @@ pub(crate) struct Args {
     pub(crate) id: Option<LitStr>,
     pub(crate) transactional: Option<LitBool>,
     pub(crate) down: Option<Path>,
+    /// The bare `contract` flag.
+    pub(crate) contract: Option<Ident>,
 }
 
 /// `after = [a, b::c]`: the paths that parsed.
@@ -146,6 +148,7 @@ fn example(key: &str) -> &'static str {
         "id" => "id = \"create_users\"",
         "transactional" => "transactional = false",
         "down" => "down = drop_users",
+        "contract" => "contract",
         _ => "",
     }
 }
@@ -180,8 +183,23 @@ fn parse_one(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         "after" => args.after.is_some(),
         "id" => args.id.is_some(),
         "transactional" => args.transactional.is_some(),
+        "contract" => args.contract.is_some(),
         _ => args.down.is_some(),
     };
+    if name == "contract" {
+        if input.peek(Token![=]) {
+            let value = take_until_comma(input)?;
+            errors.spanned(
+                value,
+                "`contract` is a flag and takes no value: write `contract` alone",
+            );
+        } else if duplicate {
+            errors.at(key.span(), format!("duplicate key `{name}`"));
+        } else {
+            args.contract = Some(key);
+        }
+        return Ok(());
+    }
     if !input.peek(Token![=]) {
         errors.at(
             key.span(),

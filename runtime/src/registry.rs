@@ -20,6 +20,7 @@
 //! names in `after = [...]` are always linked, because naming them references their crate.
 //! Each test binary has its own registry: a test sees only the migrations linked into it.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use thiserror::Error;
@@ -73,10 +74,33 @@ pub struct MigrationEntry {
     up: fn(&mut Migration),
     down: Option<fn(&mut Migration)>,
     transactional: bool,
+    contract: bool,
     location: Location,
 }
 
 inventory::collect!(MigrationEntry);
+
+/// Where a migration stands in an expand → contract change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// It keeps the code that runs now working: `up --expand` applies it.
+    Expand,
+    /// Marked `contract`: it removes what only the old code needed, once the new code runs
+    /// everywhere. `up --expand` leaves it, and every migration after it, for `up`.
+    Contract,
+    /// It depends on a contract migration, so it waits with it.
+    AfterContract,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Contract => "contract",
+            Phase::AfterContract => "after contract",
+        }
+    }
+}
 
 impl MigrationEntry {
     /// A transactional migration without an explicit `down`.
@@ -92,8 +116,20 @@ impl MigrationEntry {
             up,
             down: None,
             transactional: true,
+            contract: false,
             location,
         }
+    }
+
+    /// `contract`: the destructive half of an expand → contract change ([`Phase::Contract`]).
+    pub const fn with_contract(mut self) -> Self {
+        self.contract = true;
+        self
+    }
+
+    /// Declared `contract`.
+    pub fn is_contract(&self) -> bool {
+        self.contract
     }
 
     /// Sets the explicit downgrade function (`down = ...`).
@@ -259,6 +295,27 @@ impl Registry {
     /// The graph of these migrations.
     pub fn graph(&self) -> Result<Graph, GraphError> {
         Graph::new(self.entries.iter().map(|e| (e.id, e.after)))
+    }
+
+    /// The phase of every migration of `graph` (this registry's).
+    pub fn phases<'g>(&self, graph: &'g Graph) -> HashMap<&'g str, Phase> {
+        let mut phases: HashMap<&str, Phase> = HashMap::with_capacity(graph.len());
+        for id in graph.order() {
+            let phase = if self.get(id).is_some_and(MigrationEntry::is_contract) {
+                Phase::Contract
+            } else if graph
+                .parents(id)
+                .unwrap_or_default()
+                .iter()
+                .any(|parent| phases.get(parent) != Some(&Phase::Expand))
+            {
+                Phase::AfterContract
+            } else {
+                Phase::Expand
+            };
+            phases.insert(id, phase);
+        }
+        phases
     }
 
     /// Every entry, sorted by id.

@@ -349,7 +349,7 @@ pub fn bf_table(m: &mut Migration) {
     });
 }
 
-fn bf_fill(m: &mut Migration) {
+pub fn bf_fill(m: &mut Migration) {
     let pause = std::env::var("GODWIT_TEST_BATCH_PAUSE_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())

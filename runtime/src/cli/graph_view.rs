@@ -5,7 +5,7 @@
 //! each further one opens a lane to the right (`\`).
 
 use crate::graph::Graph;
-use crate::registry::Registry;
+use crate::registry::{Phase, Registry};
 
 /// One printed line: the lanes, and the migration drawn on it (none on a connector line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +20,12 @@ pub(super) struct Node {
     pub parents: Vec<String>,
     pub children: Vec<String>,
     pub location: String,
+    pub phase: Phase,
 }
 
 pub(super) fn draw(graph: &Graph, registry: &Registry) -> Vec<Line> {
     let order: Vec<&str> = graph.order().collect();
+    let phases = registry.phases(graph);
     let mut lanes: Vec<String> = Vec::new();
     let mut lines = Vec::new();
     let row = |symbols: &[&str]| symbols.join(" ");
@@ -72,6 +74,7 @@ pub(super) fn draw(graph: &Graph, registry: &Registry) -> Vec<Line> {
                     .map(|e| e.location().to_string())
                     .unwrap_or_default(),
                 parents: parents.clone(),
+                phase: phases[id],
             }),
         });
         match parents.split_first() {

@@ -43,6 +43,8 @@ usage: <program> <command> [arguments] [options]
 
 commands:
   up [TARGET...]         apply migrations up to TARGET (default: every head), then show status
+  up --expand            apply every pending migration but the `contract` ones and those after
+                         them: the half of a change that old and new code both run with
   down TARGET            revert to TARGET: -N, an id, base (TARGET is required)
   redo                   revert the last migration and apply it again
   status                 applied / pending / changed / partial / unknown, with time and duration
@@ -172,6 +174,7 @@ struct Options {
     allow_unknown: bool,
     single_transaction: bool,
     commit_each: bool,
+    expand: bool,
     lock_timeout: Option<Duration>,
     history_table: Option<(Option<String>, String)>,
 }
@@ -191,6 +194,7 @@ impl Options {
             allow_unknown: false,
             single_transaction: false,
             commit_each: false,
+            expand: false,
             lock_timeout: None,
             history_table: None,
         };
@@ -222,6 +226,7 @@ impl Options {
                 "--allow-unknown" => options.allow_unknown = true,
                 "--single-transaction" => options.single_transaction = true,
                 "--commit-each" => options.commit_each = true,
+                "--expand" => options.expand = true,
                 "--lock-timeout" => {
                     let seconds = value(arg)?;
                     let seconds: f64 = seconds
@@ -264,6 +269,18 @@ impl Options {
             return Err(Failure::Usage(format!(
                 "--commit-each applies to `up`, `down` and `redo`, not `{command}`; drop it"
             )));
+        }
+        if self.expand && !matches!(command, "up" | "help") {
+            return Err(Failure::Usage(format!(
+                "--expand applies to `up`, not `{command}`; drop it"
+            )));
+        }
+        if self.expand && !self.args.is_empty() {
+            return Err(Failure::Usage(
+                "`up --expand` applies every pending migration of the expand phase and takes no \
+                 target; drop the target, or `--expand`"
+                    .into(),
+            ));
         }
         if self.commit_each && self.single_transaction {
             return Err(Failure::Usage(
@@ -359,7 +376,10 @@ async fn up(
     targets: &[Target],
 ) -> Result<u8, Failure> {
     let mut migrator = connect(options, registry, printer).await?;
-    let report = migrator.upgrade(targets).await;
+    let report = match options.expand {
+        true => migrator.up_expand().await,
+        false => migrator.upgrade(targets).await,
+    };
     printer.finish_progress();
     if report?.applied.is_empty() {
         printer.note("nothing to do: every targeted migration is applied");

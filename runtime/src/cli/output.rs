@@ -9,7 +9,7 @@ use super::check::CheckReport;
 use super::graph_view::Line;
 use crate::graph::Direction;
 use crate::op::Dialect;
-use crate::registry::MigrationEntry;
+use crate::registry::{MigrationEntry, Phase};
 use crate::runner::{Event, ScriptedMigration, State, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,9 +329,10 @@ impl Printer {
                 }
                 let _ = write!(
                     out,
-                    "{{\"id\":{},\"state\":{},\"applied_at\":{},\"execution_ms\":{},\"location\":{},\"parents\":{}",
+                    "{{\"id\":{},\"state\":{},\"phase\":{},\"applied_at\":{},\"execution_ms\":{},\"location\":{},\"parents\":{}",
                     json(&m.id),
                     json(m.state.label()),
+                    m.phase.map_or("null".into(), |p| json(p.label())),
                     m.applied_at.as_deref().map_or("null".into(), json),
                     m.execution_ms.map_or("null".into(), |ms| ms.to_string()),
                     json(&m.location),
@@ -386,13 +387,26 @@ impl Printer {
             .max()
             .unwrap_or(2)
             .max(2);
+        // The phase column only where the graph has an expand → contract change.
+        let phased = status
+            .migrations
+            .iter()
+            .any(|m| m.phase.is_some_and(|p| p != Phase::Expand));
+        let phase_of = |m: &crate::runner::MigrationStatus| match phased {
+            true => format!("{:<14}  ", m.phase.map_or("-", Phase::label)),
+            false => String::new(),
+        };
         println!(
             "{}",
             self.paint(
                 BOLD,
                 &format!(
-                    "{:<id_width$}  {:<8}  {:<19}  {:>8}  LOCATION",
-                    "ID", "STATE", "APPLIED AT (UTC)", "TIME"
+                    "{:<id_width$}  {:<8}  {}{:<19}  {:>8}  LOCATION",
+                    "ID",
+                    "STATE",
+                    if phased { "PHASE           " } else { "" },
+                    "APPLIED AT (UTC)",
+                    "TIME"
                 )
             )
         );
@@ -411,9 +425,10 @@ impl Printer {
                 State::Partial { .. } => YELLOW,
             };
             println!(
-                "{:<id_width$}  {}  {:<19}  {:>8}  {}",
+                "{:<id_width$}  {}  {}{:<19}  {:>8}  {}",
                 m.id,
                 self.paint(color, &format!("{state:<8}")),
+                phase_of(m),
                 m.applied_at.as_deref().unwrap_or("-"),
                 m.execution_ms.map_or("-".into(), |ms| format!("{ms} ms")),
                 self.paint(DIM, short_location(&m.location))
@@ -470,11 +485,12 @@ impl Printer {
                 .filter_map(|l| l.node.as_ref())
                 .map(|n| {
                     format!(
-                        "{{\"id\":{},\"parents\":{},\"children\":{},\"location\":{}}}",
+                        "{{\"id\":{},\"parents\":{},\"children\":{},\"location\":{},\"phase\":{}}}",
                         json(&n.id),
                         json_list(&n.parents),
                         json_list(&n.children),
-                        json(&n.location)
+                        json(&n.location),
+                        json(n.phase.label())
                     )
                 })
                 .collect();
@@ -496,6 +512,9 @@ impl Printer {
                     }
                     if node.children.len() > 1 {
                         tags.push(format!("branch point of {}", node.children.join(", ")));
+                    }
+                    if node.phase != Phase::Expand {
+                        tags.push(node.phase.label().to_owned());
                     }
                     let tags = if tags.is_empty() {
                         String::new()

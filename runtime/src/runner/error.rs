@@ -96,6 +96,22 @@ pub enum RunError {
     },
     #[error("cannot tell where an interrupted run stopped: {0}")]
     Unsettled(String),
+    #[error(
+        "contract migration `{contract}` ({location}) cannot run before the backfill of \
+         `{table}` it depends on is done: op {} of `{migration}`, which is recorded as applied, \
+         but {progress}; revert `{migration}` and apply it again (`redo` when it is the last \
+         one), then run `up`",
+        op + 1
+    )]
+    BackfillUnfinished {
+        contract: String,
+        location: String,
+        migration: String,
+        /// 0-based index of the backfill in `migration`.
+        op: usize,
+        table: String,
+        progress: String,
+    },
     #[error("cannot revert migration `{id}` ({location}): {reason}")]
     CannotRevert {
         id: String,

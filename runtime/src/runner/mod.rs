@@ -35,6 +35,7 @@
 
 mod backfill;
 mod checksum;
+mod contract;
 mod deferred;
 mod error;
 pub(crate) mod execute;
@@ -284,6 +285,17 @@ impl Migrator {
         self.upgrade(&[Target::Heads]).await
     }
 
+    /// Applies every pending migration of the expand phase: neither `contract` nor after one
+    /// ([`Phase`](crate::registry::Phase)). Run it before the new code rolls out, and `up` once
+    /// no old code runs.
+    pub async fn up_expand(&mut self) -> Result<Report, RunError> {
+        let targets = contract::expand_targets(&self.planner());
+        if targets.is_empty() {
+            return Ok(Report::default());
+        }
+        self.upgrade(&targets).await
+    }
+
     /// Applies every migration needed to reach `targets`, in plan order.
     pub async fn upgrade(&mut self, targets: &[Target]) -> Result<Report, RunError> {
         let lock = self.begin().await?;
@@ -468,6 +480,8 @@ impl Migrator {
                 report.stamped.push(job.id.clone());
             }
         } else {
+            let (mut session, planner) = self.split();
+            contract::check_backfills_done(&mut session, &planner, &jobs).await?;
             let options = self.options();
             report.applied = run::run(&mut self.session(), &mut jobs, options).await?;
         }

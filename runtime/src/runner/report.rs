@@ -155,6 +155,9 @@ pub struct MigrationStatus {
     pub parents: Vec<String>,
     /// Its backfills that have started, where each stands.
     pub backfills: Vec<BackfillStatus>,
+    /// Its phase in an expand → contract change; `None` for a migration this binary does not
+    /// know.
+    pub phase: Option<crate::registry::Phase>,
 }
 
 /// Where one backfill of a migration stands, as its checkpoint records it.

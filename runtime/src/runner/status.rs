@@ -83,6 +83,7 @@ pub(crate) async fn read(
         };
     let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut backfills = backfills(session, planner, &by_id).await?;
+    let phases = planner.registry.phases(planner.graph);
     let mut migrations = Vec::with_capacity(planner.graph.len());
     for id in planner.graph.order() {
         let entry = planner.entry(id);
@@ -124,6 +125,7 @@ pub(crate) async fn read(
             location: entry.location().to_string(),
             parents: entry.after().iter().map(|p| p.to_string()).collect(),
             backfills: backfills.remove(id).unwrap_or_default(),
+            phase: phases.get(id).copied(),
         });
     }
     for row in rows.iter().filter(|r| !planner.graph.contains(&r.id)) {
@@ -135,6 +137,7 @@ pub(crate) async fn read(
             location: row.location.clone(),
             parents: row.parents.clone(),
             backfills: Vec::new(),
+            phase: None,
         });
     }
     Ok(Status {

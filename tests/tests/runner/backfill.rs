@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use godwit::Migrator;
 use godwit::graph::Target;
 use godwit::prelude::*;
-use godwit::runner::{Event, State};
+use godwit::runner::{Event, RunError, State};
 use godwit_tests::sets;
 use godwit_tests::testdb::TestDb;
 
@@ -25,6 +25,8 @@ on_every_dialect!(
     concurrent_writer_waits_at_most_a_batch,
     locked_batch_runs_again_smaller,
     rejected_expression_fails_before_any_row,
+    expand_applies_exactly_the_expand_side,
+    contract_refuses_while_its_backfill_is_unfinished,
 );
 
 const CHECKPOINTS: &str = "godwit_migrations_backfills";
@@ -493,6 +495,123 @@ async fn rejected_expression_fails_before_any_row(dialect: Dialect) {
         .await,
         0
     );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// `bf_table` → `bf_fill` → `bf_contract` (contract) → `bf_after`; `bf_index` beside them.
+fn phased() -> Vec<godwit::registry::MigrationEntry> {
+    fn contract(m: &mut Migration) {
+        m.drop_column("bf_users", "first_name");
+    }
+    fn after(m: &mut Migration) {
+        m.create_index("bf_users", "ix_bf_users_full_name", ["full_name"]);
+    }
+    fn beside(m: &mut Migration) {
+        m.create_index("bf_users", "ix_bf_users_score", ["score"]);
+    }
+    vec![
+        godwit_tests::entry!("bf_table", [], sets::bf_table),
+        godwit_tests::entry!("bf_fill", ["bf_table"], sets::bf_fill),
+        godwit_tests::entry!("bf_contract", ["bf_fill"], contract).with_contract(),
+        godwit_tests::entry!("bf_after", ["bf_contract"], after),
+        godwit_tests::entry!("bf_index", ["bf_table"], beside),
+    ]
+}
+
+async fn expand_applies_exactly_the_expand_side(dialect: Dialect) {
+    use godwit::registry::Phase;
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = phased();
+    let mut m = migrator(&db, entries.clone()).await;
+    m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+    seed(m.connection(), 5_000).await;
+    let mut applied = m.up_expand().await.unwrap().applied;
+    applied.sort();
+    assert_eq!(applied, ["bf_fill", "bf_index"]);
+    let status = m.status().await.unwrap();
+    let phase = |id: &str| {
+        status
+            .migrations
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.phase)
+    };
+    assert_eq!(phase("bf_fill"), Some(Phase::Expand));
+    assert_eq!(phase("bf_contract"), Some(Phase::Contract));
+    assert_eq!(phase("bf_after"), Some(Phase::AfterContract));
+    let states = crate::common::states(&status);
+    assert_eq!(states["bf_contract"], State::Pending);
+    assert_eq!(states["bf_after"], State::Pending);
+    let schema = model(&entries, &["bf_table", "bf_fill", "bf_index"], dialect);
+    assert_live_matches(
+        m.connection(),
+        &schema,
+        &[HISTORY, CHECKPOINTS],
+        "after --expand",
+    )
+    .await;
+    assert!(m.up_expand().await.unwrap().nothing_to_do());
+
+    assert_eq!(m.up().await.unwrap().applied, ["bf_contract", "bf_after"]);
+    let all = ["bf_table", "bf_fill", "bf_index", "bf_contract", "bf_after"];
+    let schema = model(&entries, &all, dialect);
+    assert_live_matches(m.connection(), &schema, &[HISTORY, CHECKPOINTS], "after up").await;
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+async fn contract_refuses_while_its_backfill_is_unfinished(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, phased()).await;
+    m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+    seed(m.connection(), 5_000).await;
+
+    // Recorded as applied without running: its backfill never ran.
+    m.stamp(&[Target::id("bf_fill")]).await.unwrap();
+    let error = m.up().await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(&error, RunError::BackfillUnfinished { contract, migration, .. } if contract == "bf_contract" && migration == "bf_fill"),
+        "{text}"
+    );
+    assert!(text.contains("it never ran"), "{text}");
+    let states = crate::common::states(&m.status().await.unwrap());
+    assert_eq!(
+        states["bf_contract"],
+        State::Pending,
+        "refused before anything ran"
+    );
+    assert_eq!(states["bf_index"], State::Pending);
+
+    // Stopped at a failing batch, then recorded as applied: the contract names its progress.
+    m.stamp(&[Target::id("bf_table")]).await.unwrap();
+    m.connection()
+        .execute(&format!(
+            "UPDATE bf_users SET first_name = '{}' WHERE id = 2501",
+            "x".repeat(70)
+        ))
+        .await
+        .unwrap();
+    m.upgrade(&[Target::id("bf_fill")]).await.unwrap_err();
+    m.stamp(&[Target::id("bf_fill")]).await.unwrap();
+    let text = m.up().await.unwrap_err().to_string();
+    assert!(text.contains("stopped after 2000 of about"), "{text}");
+    assert!(text.contains("backfill of `bf_users`"), "{text}");
+
+    // Done, it lets the contract run.
+    m.connection()
+        .execute("UPDATE bf_users SET first_name = 'x' WHERE id = 2501")
+        .await
+        .unwrap();
+    m.downgrade(&[Target::id("bf_table")]).await.unwrap();
+    m.up().await.unwrap();
+    let states = crate::common::states(&m.status().await.unwrap());
+    assert_eq!(states["bf_after"], State::Applied);
     m.close().await.unwrap();
     db.drop().await;
 }

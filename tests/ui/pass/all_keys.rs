@@ -25,6 +25,12 @@ fn create_posts(m: &mut Migration) {
     m.sql("CREATE TABLE posts (id INTEGER)");
 }
 
+/// The destructive half of a change: after every other one here.
+#[migration(after = [create_posts], contract)]
+fn drop_teams(m: &mut Migration) {
+    m.sql("DROP TABLE teams");
+}
+
 #[migration(after = [])]
 const fn create_nothing(m: &mut Migration) -> () {
     let _ = m;
@@ -33,7 +39,10 @@ const fn create_nothing(m: &mut Migration) -> () {
 fn main() {
     let registry = Registry::collect().expect("ids are unique");
     let ids: Vec<&str> = registry.entries().iter().map(|e| e.id()).collect();
-    assert_eq!(ids, ["create_nothing", "create_posts", "create_users", "teams_v1"]);
+    assert_eq!(
+        ids,
+        ["create_nothing", "create_posts", "create_users", "drop_teams", "teams_v1"]
+    );
 
     let posts = registry.get("create_posts").unwrap();
     // The dependency's `id` override is what gets recorded.
@@ -52,9 +61,14 @@ fn main() {
     assert!(teams.down().is_none());
     assert!(teams.record_down(Dialect::Sqlite).is_none());
     assert!(registry.get("create_teams").is_none());
+    assert!(registry.get("drop_teams").unwrap().is_contract());
+    assert!(!posts.is_contract());
 
     let graph = registry.graph().unwrap();
-    assert_eq!(graph.heads(), ["create_nothing", "create_posts"]);
+    assert_eq!(graph.heads(), ["create_nothing", "drop_teams"]);
+    let phases = registry.phases(&graph);
+    assert_eq!(phases["drop_teams"], godwit::registry::Phase::Contract);
+    assert_eq!(phases["create_posts"], godwit::registry::Phase::Expand);
     let plan = graph
         .upgrade_plan(std::iter::empty::<&str>(), &["create_posts".parse().unwrap()])
         .unwrap();
