@@ -12,7 +12,7 @@ use crate::db::Connection;
 use crate::op::{
     Assignment, Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
     DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
-    RustStep, StepFuture, Table, Unique,
+    RustStep, StepFuture, SyncTrigger, Table, Unique,
 };
 
 /// The ops of one migration, recorded by its function.
@@ -398,6 +398,73 @@ impl Migration {
             Some(Op::Backfill(backfill)) => BackfillBuilder { backfill },
             _ => unreachable!("the op was pushed just above"),
         }
+    }
+
+    /// Triggers on `table` that keep old and new columns in step while old and new code both
+    /// write (see [`SyncTrigger`] for when each side runs): `.forward(new, expr)` fills a new
+    /// column from the old ones, `.backward(old, expr)` an old column from the new ones. The
+    /// expressions are over the row's columns, as in a CHECK. Going down drops them.
+    pub fn create_sync_trigger(&mut self, table: &str, name: &str) -> SyncTriggerBuilder<'_> {
+        self.ops.push(Op::CreateSyncTrigger {
+            table: table.into(),
+            trigger: SyncTrigger {
+                name: name.into(),
+                forward: Vec::new(),
+                backward: Vec::new(),
+            },
+        });
+        match self.ops.last_mut() {
+            Some(Op::CreateSyncTrigger { trigger, .. }) => SyncTriggerBuilder { trigger },
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    /// Drops a sync trigger. Going down creates it again and fills its old columns from the new
+    /// ones where they are NULL.
+    pub fn drop_sync_trigger(&mut self, table: &str, name: &str) {
+        self.ops.push(Op::DropSyncTrigger {
+            table: table.into(),
+            name: name.into(),
+        });
+    }
+
+    /// The expand half of replacing column `old` of `table` by new columns, for old and new
+    /// code running side by side: adds each new column (nullable), a sync trigger that keeps
+    /// old and new in step on every write ([`sync_trigger_name`]), and a backfill of the rows
+    /// there are. [`finish_replace_column`](Self::finish_replace_column), in a `contract`
+    /// migration, is the other half.
+    ///
+    /// ```
+    /// # use godwit::prelude::*;
+    /// fn split_names(m: &mut Migration) {
+    ///     m.replace_column("users", "name")
+    ///         .with("first_name", ColumnType::String(100), "split_part(name, ' ', 1)")
+    ///         .with_on(Dialect::Mysql, "first_name", "SUBSTRING_INDEX(name, ' ', 1)")
+    ///         .with("last_name", ColumnType::String(100), "split_part(name, ' ', 2)")
+    ///         .with_on(Dialect::Mysql, "last_name", "SUBSTRING_INDEX(name, ' ', -1)")
+    ///         .back("first_name || ' ' || last_name")
+    ///         .back_on(Dialect::Mysql, "CONCAT(first_name, ' ', last_name)");
+    /// }
+    /// # assert_eq!(Migration::record(Dialect::Postgres, split_names).len(), 4);
+    /// ```
+    pub fn replace_column(&mut self, table: &str, old: &str) -> ReplaceColumn<'_> {
+        ReplaceColumn {
+            table: table.into(),
+            old: old.into(),
+            columns: Vec::new(),
+            forward: Vec::new(),
+            back: DialectExpr::default(),
+            batching: Batching::default(),
+            m: self,
+        }
+    }
+
+    /// The contract half of [`replace_column`](Self::replace_column): drops its sync trigger
+    /// and the old column. Going down brings both back and fills the old column from the new
+    /// ones.
+    pub fn finish_replace_column(&mut self, table: &str, old: &str) {
+        self.drop_sync_trigger(table, &sync_trigger_name(table, old));
+        self.drop_column(table, old);
     }
 
     fn push_raw(&mut self, raw: RawSql) -> RawSqlBuilder<'_> {
@@ -844,6 +911,13 @@ impl BackfillBuilder<'_> {
         self
     }
 
+    /// Going down, leaves the rows as they are: for a backfill of columns that its
+    /// migration adds, whose revert drops them anyway.
+    pub fn reverse_nothing(self) -> Self {
+        self.backfill.reverse = Some(RowChange::default());
+        self
+    }
+
     /// Going down, changes only the rows for which this predicate holds.
     pub fn reverse_only(self, predicate: &str) -> Self {
         let reverse = self.backfill.reverse.get_or_insert_default();
@@ -853,17 +927,7 @@ impl BackfillBuilder<'_> {
 }
 
 fn assign(change: &mut RowChange, dialect: Option<Dialect>, column: &str, expr: &str) {
-    let at = match change.set.iter().position(|a| a.column == column) {
-        Some(at) => at,
-        None => {
-            change.set.push(Assignment {
-                column: column.into(),
-                expr: DialectExpr::default(),
-            });
-            change.set.len() - 1
-        }
-    };
-    set_expr(&mut change.set[at].expr, dialect, expr);
+    assign_to(&mut change.set, dialect, column, expr);
 }
 
 fn only(change: &mut RowChange, dialect: Option<Dialect>, predicate: &str) {
@@ -877,6 +941,156 @@ fn set_expr(target: &mut DialectExpr, dialect: Option<Dialect>, sql: &str) {
         }
         None => target.sql = Some(sql.into()),
     }
+}
+
+/// The name of the sync trigger [`Migration::replace_column`] creates for `table.old`.
+pub fn sync_trigger_name(table: &str, old: &str) -> String {
+    generated_name("sync", table, old)
+}
+
+/// Says what a sync trigger computes each way ([`Migration::create_sync_trigger`]).
+pub struct SyncTriggerBuilder<'a> {
+    trigger: &'a mut SyncTrigger,
+}
+
+impl SyncTriggerBuilder<'_> {
+    /// When old code writes, sets new column `column` to `expr` over the old columns.
+    pub fn forward(self, column: &str, expr: &str) -> Self {
+        assign_to(&mut self.trigger.forward, None, column, expr);
+        self
+    }
+
+    pub fn forward_on(self, dialect: Dialect, column: &str, expr: &str) -> Self {
+        assign_to(&mut self.trigger.forward, Some(dialect), column, expr);
+        self
+    }
+
+    /// When new code writes, sets old column `column` to `expr` over the new columns.
+    pub fn backward(self, column: &str, expr: &str) -> Self {
+        assign_to(&mut self.trigger.backward, None, column, expr);
+        self
+    }
+
+    pub fn backward_on(self, dialect: Dialect, column: &str, expr: &str) -> Self {
+        assign_to(&mut self.trigger.backward, Some(dialect), column, expr);
+        self
+    }
+}
+
+/// Builds [`Migration::replace_column`]; its ops are recorded when it is dropped, at the end
+/// of the statement.
+pub struct ReplaceColumn<'a> {
+    m: &'a mut Migration,
+    table: String,
+    old: String,
+    columns: Vec<Column>,
+    forward: Vec<Assignment>,
+    back: DialectExpr,
+    batching: Batching,
+}
+
+impl ReplaceColumn<'_> {
+    /// A new column of type `ty`, filled from the old column with `expr` (over the row).
+    pub fn with(mut self, column: &str, ty: ColumnType, expr: &str) -> Self {
+        self.columns.push(Column::new(column, ty));
+        assign_to(&mut self.forward, None, column, expr);
+        self
+    }
+
+    /// `expr` on `dialect` for the new column `column`, instead of what `with` says.
+    pub fn with_on(mut self, dialect: Dialect, column: &str, expr: &str) -> Self {
+        assign_to(&mut self.forward, Some(dialect), column, expr);
+        self
+    }
+
+    /// The old column's value from the new columns, for writes from new code.
+    pub fn back(mut self, expr: &str) -> Self {
+        set_expr(&mut self.back, None, expr);
+        self
+    }
+
+    pub fn back_on(mut self, dialect: Dialect, expr: &str) -> Self {
+        set_expr(&mut self.back, Some(dialect), expr);
+        self
+    }
+
+    /// Rows per batch of the backfill (default 1,000).
+    pub fn batch_size(mut self, rows: u32) -> Self {
+        self.batching.batch_size = rows;
+        self
+    }
+
+    /// A wait between the backfill's batches.
+    pub fn pause(mut self, pause: Duration) -> Self {
+        self.batching.pause = pause;
+        self
+    }
+}
+
+impl Drop for ReplaceColumn<'_> {
+    fn drop(&mut self) {
+        let table = self.table.clone();
+        for column in std::mem::take(&mut self.columns) {
+            self.m.ops.push(Op::AddColumn {
+                table: table.clone(),
+                column,
+            });
+        }
+        let forward = std::mem::take(&mut self.forward);
+        self.m.ops.push(Op::CreateSyncTrigger {
+            table: table.clone(),
+            trigger: SyncTrigger {
+                name: sync_trigger_name(&table, &self.old),
+                forward: forward.clone(),
+                backward: vec![Assignment {
+                    column: self.old.clone(),
+                    expr: std::mem::take(&mut self.back),
+                }],
+            },
+        });
+        let still_empty = |dialect: Dialect| {
+            forward
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} IS NULL",
+                        crate::render::quote_identifier(dialect, &a.column)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        self.m.ops.push(Op::Backfill(Backfill {
+            table,
+            change: RowChange {
+                only: Some(DialectExpr {
+                    sql: None,
+                    per_dialect: Dialect::ALL
+                        .into_iter()
+                        .map(|d| (d, still_empty(d)))
+                        .collect(),
+                }),
+                set: forward,
+            },
+            // Going down drops the columns it fills.
+            reverse: Some(RowChange::default()),
+            batching: self.batching,
+        }));
+    }
+}
+
+fn assign_to(set: &mut Vec<Assignment>, dialect: Option<Dialect>, column: &str, expr: &str) {
+    let at = match set.iter().position(|a| a.column == column) {
+        Some(at) => at,
+        None => {
+            set.push(Assignment {
+                column: column.into(),
+                expr: DialectExpr::default(),
+            });
+            set.len() - 1
+        }
+    };
+    set_expr(&mut set[at].expr, dialect, expr);
 }
 
 /// Adds a reverse to a Rust data step.

@@ -211,6 +211,35 @@ pub struct Index {
     pub predicate: Option<String>,
 }
 
+/// Triggers that keep two shapes of the same data in step while old and new code both write
+/// (the expand phase of a change): a write that sets only the old columns fills the new ones
+/// (`forward`), and one that sets only the new columns fills the old ones (`backward`).
+///
+/// An insert that leaves every new column NULL gets them from `forward`; else one that leaves
+/// every old column NULL gets those from `backward`. An update that changes old columns and no
+/// new one runs `forward`; one that changes new columns and no old one runs `backward`, unless
+/// the new values are what `forward` gives for the row (a backfill's own write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncTrigger {
+    pub name: String,
+    /// `new column = expression over the old columns`.
+    pub forward: Vec<Assignment>,
+    /// `old column = expression over the new columns`.
+    pub backward: Vec<Assignment>,
+}
+
+impl SyncTrigger {
+    /// The columns old code writes.
+    pub fn old_columns(&self) -> impl Iterator<Item = &str> {
+        self.backward.iter().map(|a| a.column.as_str())
+    }
+
+    /// The columns new code writes.
+    pub fn new_columns(&self) -> impl Iterator<Item = &str> {
+        self.forward.iter().map(|a| a.column.as_str())
+    }
+}
+
 /// A table with everything it owns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -221,6 +250,7 @@ pub struct Table {
     pub checks: Vec<Check>,
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<Index>,
+    pub sync_triggers: Vec<SyncTrigger>,
 }
 
 impl Table {
@@ -233,6 +263,7 @@ impl Table {
             checks: Vec::new(),
             foreign_keys: Vec::new(),
             indexes: Vec::new(),
+            sync_triggers: Vec::new(),
         }
     }
 
@@ -459,6 +490,14 @@ pub enum Op {
     Rust(RustStep),
     /// A batched, resumable UPDATE of existing rows (a data step).
     Backfill(Backfill),
+    CreateSyncTrigger {
+        table: String,
+        trigger: SyncTrigger,
+    },
+    DropSyncTrigger {
+        table: String,
+        name: String,
+    },
 }
 
 impl Op {
@@ -525,6 +564,12 @@ impl Op {
                 let columns: Vec<&str> = b.change.set.iter().map(|a| a.column.as_str()).collect();
                 format!("backfill({:?}: {})", b.table, columns.join(", "))
             }
+            Op::CreateSyncTrigger { table, trigger } => {
+                format!("create_sync_trigger({:?} on {table:?})", trigger.name)
+            }
+            Op::DropSyncTrigger { table, name } => {
+                format!("drop_sync_trigger({name:?} on {table:?})")
+            }
         }
     }
 }
@@ -549,6 +594,7 @@ impl Op {
             | Op::AddForeignKey { table, .. }
             | Op::DropForeignKey { table, .. } => Some(table),
             Op::Backfill(b) => Some(&b.table),
+            Op::CreateSyncTrigger { table, .. } | Op::DropSyncTrigger { table, .. } => Some(table),
             _ => None,
         }
     }

@@ -341,6 +341,19 @@ pub fn all() -> Vec<Case> {
                     .reverse_set("name", "substr(name, 1, length(name) - 1)");
             }
         ),
+        case!(sync_trigger, |m| {
+            m.add_column("users", "display", ColumnType::String(200));
+            m.create_sync_trigger("users", "sync_users_display")
+                .forward("display", "upper(name)")
+                .backward("name", "lower(display)");
+        }),
+        case!(sync_trigger_dropped, |m| {
+            m.add_column("users", "display", ColumnType::String(200));
+            m.create_sync_trigger("users", "sync_users_display")
+                .forward("display", "upper(name)")
+                .backward("name", "lower(display)");
+            m.drop_sync_trigger("users", "sync_users_display");
+        }),
         case!(
             hostile_names,
             setup = nothing,

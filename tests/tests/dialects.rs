@@ -76,5 +76,7 @@ matrix!(
     drop_enum,
     raw_sql_with_variants_and_reverse,
     backfill_in_batches_with_reverse,
+    sync_trigger,
+    sync_trigger_dropped,
     hostile_names,
 );

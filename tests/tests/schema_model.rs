@@ -426,6 +426,59 @@ fn invalid_ops_are_refused_with_typed_errors() {
             |k| matches!(k, K::Invalid(_)),
         ),
         (
+            "drop a column a sync trigger reads",
+            |m| {
+                m.add_column("users", "display", ColumnType::Text);
+                m.create_sync_trigger("users", "sync_users_display")
+                    .forward("display", "upper(name)")
+                    .backward("name", "lower(display)");
+                m.drop_column("users", "display");
+            },
+            |k| matches!(k, K::ColumnInUse { column, user, fix, .. } if column == "display" && user == "sync trigger `sync_users_display`" && fix.contains("drop_sync_trigger")),
+        ),
+        (
+            "rename a column a sync trigger writes",
+            |m| {
+                m.add_column("users", "display", ColumnType::Text);
+                m.create_sync_trigger("users", "sync_users_display")
+                    .forward("display", "upper(name)")
+                    .backward("name", "lower(display)");
+                m.rename_column("users", "name", "full_name");
+            },
+            |k| matches!(k, K::ColumnInUse { column, .. } if column == "name"),
+        ),
+        (
+            "sync trigger with one side only",
+            |m| {
+                m.create_sync_trigger("users", "sync_users_name")
+                    .forward("name", "upper(email)");
+            },
+            |k| matches!(k, K::Invalid(m) if m.contains("has no backward column")),
+        ),
+        (
+            "sync trigger writing one column both ways",
+            |m| {
+                m.create_sync_trigger("users", "sync_users_name")
+                    .forward("name", "upper(email)")
+                    .backward("name", "lower(email)");
+            },
+            |k| matches!(k, K::RepeatedColumn { column, .. } if column == "name"),
+        ),
+        (
+            "sync trigger named like an index",
+            |m| {
+                m.create_sync_trigger("users", "ix_users_name")
+                    .forward("name", "upper(email)")
+                    .backward("email", "lower(name)");
+            },
+            |k| matches!(k, K::DuplicateName { name, .. } if name == "ix_users_name"),
+        ),
+        (
+            "drop a sync trigger that does not exist",
+            |m| m.drop_sync_trigger("users", "nope"),
+            |k| matches!(k, K::UnknownObject { what: "sync trigger", .. }),
+        ),
+        (
             "backfill of an unknown table",
             |m| {
                 m.backfill("nope").set("name", "'x'");

@@ -32,6 +32,8 @@ pub struct CatalogTable {
     pub indexes: BTreeSet<CatalogIndex>,
     pub checks: BTreeSet<String>,
     pub foreign_keys: BTreeSet<CatalogForeignKey>,
+    /// The names of the triggers on it (not PostgreSQL's internal ones).
+    pub triggers: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,7 @@ impl CatalogTable {
             parts.extend(t.indexes.iter().map(|i| format!("{i:?}")));
             parts.extend(t.checks.iter().map(|c| format!("check {c}")));
             parts.extend(t.foreign_keys.iter().map(|f| format!("{f:?}")));
+            parts.extend(t.triggers.iter().map(|name| format!("trigger {name}")));
             parts
         };
         parts(a).symmetric_difference(&parts(b)).count()
@@ -206,6 +209,21 @@ impl CatalogTable {
                 unique: i.unique,
                 partial: i.predicate.is_some(),
             });
+        }
+        for trigger in &t.sync_triggers {
+            match dialect {
+                // One trigger for both events.
+                Dialect::Postgres => {
+                    table.triggers.insert(trigger.name.clone());
+                }
+                Dialect::Mysql | Dialect::Sqlite => {
+                    for event in ["insert", "update"] {
+                        table
+                            .triggers
+                            .insert(crate::render::event_trigger(&trigger.name, event));
+                    }
+                }
+            }
         }
         for fk in &t.foreign_keys {
             table.foreign_keys.insert(CatalogForeignKey {

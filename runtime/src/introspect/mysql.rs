@@ -34,6 +34,10 @@ GROUP BY r.TABLE_NAME, r.CONSTRAINT_NAME, r.REFERENCED_TABLE_NAME, r.DELETE_RULE
 
 /// Table-level checks. MariaDB also lists the `json_valid` check it adds to JSON columns, named
 /// after the column; those are left out by the caller.
+const TRIGGERS: &str = "
+SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS
+WHERE TRIGGER_SCHEMA = DATABASE()";
+
 const CHECKS: &str = "
 SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE
 FROM information_schema.TABLE_CONSTRAINTS tc
@@ -101,6 +105,12 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
                 unique: non_unique == "0",
                 partial: false,
             });
+        }
+    }
+    for row in conn.fetch_text(TRIGGERS).await? {
+        let [table, name] = take(row);
+        if let Some(t) = catalog.tables.get_mut(&table) {
+            t.triggers.insert(name);
         }
     }
     for row in conn.fetch_text(CHECKS).await? {

@@ -37,6 +37,13 @@ WHERE k.contype IN ('p', 'u', 'c', 'f')
 ORDER BY c.relname, k.conname";
 
 /// Indexes that no constraint owns.
+const TRIGGERS: &str = "
+SELECT c.relname::text, t.tgname::text
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND NOT t.tgisinternal";
+
 const INDEXES: &str = "
 SELECT t.relname::text, i.relname::text, x.indisunique::text, (x.indpred IS NOT NULL)::text,
        (SELECT string_agg(a.attname, chr(31) ORDER BY k.i)
@@ -127,6 +134,12 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
                 unique: unique == "true",
                 partial: partial == "true",
             });
+        }
+    }
+    for row in conn.fetch_text(TRIGGERS).await? {
+        let [table, name] = take(row);
+        if let Some(t) = catalog.tables.get_mut(&table) {
+            t.triggers.insert(name);
         }
     }
     for row in conn.fetch_text(ENUMS).await? {

@@ -108,6 +108,15 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         }
         t.foreign_keys = foreign_keys.into_values().collect();
     }
+    for row in conn
+        .fetch_text("SELECT tbl_name, name FROM sqlite_schema WHERE type = 'trigger'")
+        .await?
+    {
+        let [table, name] = take(row);
+        if let Some(t) = catalog.tables.get_mut(&table) {
+            t.triggers.insert(name);
+        }
+    }
     Ok(catalog)
 }
 

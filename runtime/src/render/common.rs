@@ -5,7 +5,7 @@
 use super::{Ctx, RenderError, RenderedOp};
 use crate::op::{
     Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey,
-    Table, Unique,
+    SyncTrigger, Table, Unique,
 };
 
 pub(super) type Rendered = Result<RenderedOp, RenderError>;
@@ -76,6 +76,16 @@ pub(super) trait DialectSql {
 
     /// The values of enum type `name` changed: `added` by `AddEnumValue`, or one removed.
     fn enum_values_changed(&self, ctx: &Ctx, name: &str, added: Option<&str>) -> Rendered;
+
+    /// The statements that create sync trigger `trigger` on `table` (as the table is).
+    fn create_sync_trigger(
+        &self,
+        ctx: &Ctx,
+        table: &Table,
+        trigger: &SyncTrigger,
+    ) -> Result<Vec<String>, RenderError>;
+
+    fn drop_sync_trigger(&self, ctx: &Ctx, table: &str, trigger: &SyncTrigger) -> Vec<String>;
 
     /// The current time, as a column default.
     fn current_timestamp(&self) -> &'static str {
@@ -200,6 +210,28 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
         // No SQL: the runner calls the step's function.
         Op::Rust(_) => Ok(RenderedOp::default()),
         Op::Backfill(backfill) => super::backfill::render(ctx, backfill),
+        Op::CreateSyncTrigger { table, trigger } => {
+            let t = ctx.before_table(table)?;
+            dialect
+                .create_sync_trigger(ctx, t, trigger)
+                .map(RenderedOp::statements)
+        }
+        Op::DropSyncTrigger { table, name } => {
+            let t = ctx.before_table(table)?;
+            let trigger = t
+                .sync_triggers
+                .iter()
+                .find(|st| st.name == *name)
+                .ok_or_else(|| {
+                    ctx.refuse(
+                        format!("table `{table}` has no sync trigger `{name}`"),
+                        "apply the op to the schema it was validated on",
+                    )
+                })?;
+            Ok(RenderedOp::statements(
+                dialect.drop_sync_trigger(ctx, table, trigger),
+            ))
+        }
     }
 }
 

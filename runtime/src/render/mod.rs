@@ -11,11 +11,13 @@ mod common;
 mod mysql;
 mod postgres;
 mod sqlite;
+mod sync;
 
 pub use backfill::{BatchedUpdate, Key, KeyColumn};
 pub(crate) use mysql::native_type as mysql_native_type;
 pub(crate) use postgres::native_type as postgres_native_type;
 pub(crate) use sqlite::native_type as sqlite_native_type;
+pub(crate) use sync::event_trigger;
 
 use std::fmt::Write as _;
 

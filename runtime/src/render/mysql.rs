@@ -4,13 +4,76 @@
 use super::common::{
     self, Constraint, DialectSql, DroppedConstraint, Rendered, alter_table, single,
 };
+use super::sync::{each, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
-use crate::op::{Column, ColumnChange, ColumnType, ForeignKey, Index, Table};
+use crate::op::{Column, ColumnChange, ColumnType, ForeignKey, Index, SyncTrigger, Table};
 use crate::schema::mentions_identifier;
 
 pub(super) struct Mysql;
 
 impl DialectSql for Mysql {
+    /// A `BEFORE INSERT` and a `BEFORE UPDATE` row trigger that set `NEW`'s columns.
+    fn create_sync_trigger(
+        &self,
+        ctx: &Ctx,
+        table: &Table,
+        trigger: &SyncTrigger,
+    ) -> Result<Vec<String>, RenderError> {
+        let sql = ctx.sql;
+        let (forward, backward) = sides(ctx, table, trigger, Some("NEW."))?;
+        let assign = |side: &super::sync::Side| {
+            let pairs: Vec<String> = side
+                .pairs
+                .iter()
+                .map(|(c, e)| format!("NEW.{c} = {e}"))
+                .collect();
+            format!("SET {};", pairs.join(", "))
+        };
+        let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
+        let changed = |side| each(side, " OR ", |c| format!("NOT (NEW.{c} <=> OLD.{c})"));
+        let not_forward = forward
+            .pairs
+            .iter()
+            .map(|(c, e)| format!("NOT (NEW.{c} <=> ({e}))"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let on = format!("ON {} FOR EACH ROW", sql.ident(&table.name));
+        let insert = sql.ident(&event_trigger(&trigger.name, "insert"));
+        let update = sql.ident(&event_trigger(&trigger.name, "update"));
+        Ok(vec![
+            format!(
+                "CREATE TRIGGER {insert} BEFORE INSERT {on} BEGIN\n  IF {} THEN {}\n  ELSEIF {} \
+                 THEN {}\n  END IF;\nEND",
+                all_null(&forward),
+                assign(&forward),
+                all_null(&backward),
+                assign(&backward),
+            ),
+            format!(
+                "CREATE TRIGGER {update} BEFORE UPDATE {on} BEGIN\n  IF ({}) AND NOT ({}) THEN {}\n  \
+                 ELSEIF ({}) AND NOT ({}) AND ({not_forward}) THEN {}\n  END IF;\nEND",
+                changed(&backward),
+                changed(&forward),
+                assign(&forward),
+                changed(&forward),
+                changed(&backward),
+                assign(&backward),
+            ),
+        ])
+    }
+
+    fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
+        ["insert", "update"]
+            .iter()
+            .map(|event| {
+                format!(
+                    "DROP TRIGGER {}",
+                    ctx.sql.ident(&event_trigger(&trigger.name, event))
+                )
+            })
+            .collect()
+    }
+
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {
         let values = match &c.ty {
             ColumnType::Enum(name) => Some(ctx.after.enum_values(name).ok_or_else(|| {

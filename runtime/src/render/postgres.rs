@@ -1,12 +1,85 @@
 //! PostgreSQL: transactional DDL, native enum types, `CONCURRENTLY` index builds.
 
 use super::common::{self, DialectSql, Rendered, alter_table, single};
+use super::sync::{each, sides};
 use super::{Ctx, Leftover, RenderError, RenderedOp};
-use crate::op::{Column, ColumnChange, ColumnType, Index};
+use crate::op::{Column, ColumnChange, ColumnType, Index, SyncTrigger, Table};
 
 pub(super) struct Postgres;
 
 impl DialectSql for Postgres {
+    /// One `BEFORE INSERT OR UPDATE` row trigger and its PL/pgSQL function, both named after
+    /// the trigger; the function sets `NEW`'s columns.
+    fn create_sync_trigger(
+        &self,
+        ctx: &Ctx,
+        table: &Table,
+        trigger: &SyncTrigger,
+    ) -> Result<Vec<String>, RenderError> {
+        let sql = ctx.sql;
+        let (forward, backward) = sides(ctx, table, trigger, Some("NEW."))?;
+        let assign = |side: &super::sync::Side| {
+            side.pairs
+                .iter()
+                .map(|(c, e)| format!("NEW.{c} := {e};"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
+        let changed = |side| {
+            each(side, " OR ", |c| {
+                format!("NEW.{c} IS DISTINCT FROM OLD.{c}")
+            })
+        };
+        let not_forward = forward
+            .pairs
+            .iter()
+            .map(|(c, e)| format!("NEW.{c} IS DISTINCT FROM ({e})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let body = format!(
+            "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF {} THEN {}\n    ELSIF {} THEN {}\n    \
+             END IF;\n  ELSIF ({}) AND NOT ({}) THEN {}\n  ELSIF ({}) AND NOT ({}) AND ({not_forward}) \
+             THEN {}\n  END IF;\n  RETURN NEW;\nEND",
+            all_null(&forward),
+            assign(&forward),
+            all_null(&backward),
+            assign(&backward),
+            changed(&backward),
+            changed(&forward),
+            assign(&forward),
+            changed(&forward),
+            changed(&backward),
+            assign(&backward),
+        );
+        const QUOTE: &str = "$godwit_sync$";
+        if body.contains(QUOTE) {
+            return Err(ctx.refuse(
+                format!("an expression contains `{QUOTE}`, which quotes the function body"),
+                "write the expression without it",
+            ));
+        }
+        let name = sql.ident(&trigger.name);
+        Ok(vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS {QUOTE}\n{body}\n{QUOTE}"
+            ),
+            format!(
+                "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION \
+                 {name}()",
+                sql.ident(&table.name)
+            ),
+        ])
+    }
+
+    fn drop_sync_trigger(&self, ctx: &Ctx, table: &str, trigger: &SyncTrigger) -> Vec<String> {
+        let name = ctx.sql.ident(&trigger.name);
+        vec![
+            format!("DROP TRIGGER {name} ON {}", ctx.sql.ident(table)),
+            format!("DROP FUNCTION {name}()"),
+        ]
+    }
+
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {
         let mut out = format!("{} {}", ctx.sql.ident(&c.name), column_type(ctx, &c.ty));
         if c.auto_increment {

@@ -5,13 +5,96 @@
 use super::common::{
     self, Constraint, DialectSql, DroppedConstraint, Rendered, drop_table, single,
 };
+use super::sync::{each, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
-use crate::op::{Column, ColumnChange, ColumnType, DefaultValue, Index, PrimaryKey, Table};
+use crate::op::{
+    Column, ColumnChange, ColumnType, DefaultValue, Index, PrimaryKey, SyncTrigger, Table,
+};
 use crate::schema::mentions_identifier;
 
 pub(super) struct Sqlite;
 
 impl DialectSql for Sqlite {
+    /// An `AFTER INSERT` and an `AFTER UPDATE` row trigger (SQLite's triggers cannot set
+    /// `NEW`) that update the row they fire for, found by its key; a trigger's own update fires
+    /// no trigger (`recursive_triggers` is off).
+    fn create_sync_trigger(
+        &self,
+        ctx: &Ctx,
+        table: &Table,
+        trigger: &SyncTrigger,
+    ) -> Result<Vec<String>, RenderError> {
+        let sql = ctx.sql;
+        let (forward, backward) = sides(ctx, table, trigger, None)?;
+        let key = crate::schema::batch_key(table)
+            .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))?;
+        let this_row = key
+            .iter()
+            .map(|c| format!("{0} = NEW.{0}", sql.ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let name = sql.ident(&table.name);
+        let update = |side: &super::sync::Side, when: String| {
+            let set: Vec<String> = side
+                .pairs
+                .iter()
+                .map(|(c, e)| format!("{c} = {e}"))
+                .collect();
+            format!(
+                "UPDATE {name} SET {} WHERE {this_row} AND {when};",
+                set.join(", ")
+            )
+        };
+        let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
+        let changed = |side| each(side, " OR ", |c| format!("NEW.{c} IS NOT OLD.{c}"));
+        let not_forward = forward
+            .pairs
+            .iter()
+            .map(|(c, e)| format!("{c} IS NOT ({e})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let on = format!("ON {name} FOR EACH ROW");
+        let insert = sql.ident(&event_trigger(&trigger.name, "insert"));
+        let update_trigger = sql.ident(&event_trigger(&trigger.name, "update"));
+        Ok(vec![
+            format!(
+                "CREATE TRIGGER {insert} AFTER INSERT {on} BEGIN\n  {}\n  {}\nEND",
+                update(&forward, all_null(&forward)),
+                update(
+                    &backward,
+                    format!("NOT ({}) AND {}", all_null(&forward), all_null(&backward))
+                ),
+            ),
+            format!(
+                "CREATE TRIGGER {update_trigger} AFTER UPDATE {on} BEGIN\n  {}\n  {}\nEND",
+                update(
+                    &forward,
+                    format!("({}) AND NOT ({})", changed(&backward), changed(&forward))
+                ),
+                update(
+                    &backward,
+                    format!(
+                        "({}) AND NOT ({}) AND ({not_forward})",
+                        changed(&forward),
+                        changed(&backward)
+                    )
+                ),
+            ),
+        ])
+    }
+
+    fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
+        ["insert", "update"]
+            .iter()
+            .map(|event| {
+                format!(
+                    "DROP TRIGGER {}",
+                    ctx.sql.ident(&event_trigger(&trigger.name, event))
+                )
+            })
+            .collect()
+    }
+
     fn column_definition(
         &self,
         ctx: &Ctx,
@@ -166,6 +249,10 @@ fn rebuild(ctx: &Ctx, table: &str, using: Option<(&str, &str)>) -> Result<Render
     statements.push(drop_table(ctx, table));
     statements.push(Sqlite.rename_table(ctx, &temp, table));
     statements.extend(indexes);
+    // Its triggers went with the old table.
+    for trigger in &after.sync_triggers {
+        statements.extend(Sqlite.create_sync_trigger(ctx, after, trigger)?);
+    }
     let mut statements: Vec<Statement> = statements.into_iter().map(Statement::exec).collect();
     statements.push(Statement {
         sql: "PRAGMA foreign_key_check".into(),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::expr::{mentions_identifier, rename_identifier};
 use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K, TableMut};
 use crate::op::{
-    Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index,
-    Op, PrimaryKey, Table,
+    Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
+    DialectExpr, ForeignKey, Index, Op, PrimaryKey, RowChange, SyncTrigger, Table,
 };
 
 /// Prefix of the temporary tables of a SQLite rebuild; reserved.
@@ -223,6 +223,8 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             },
         }),
         Op::Backfill(backfill) => check_backfill(s, backfill),
+        Op::CreateSyncTrigger { table, trigger } => create_sync_trigger(s, table, trigger),
+        Op::DropSyncTrigger { table, name } => drop_sync_trigger(s, table, name),
         Op::Rust(step) => Ok(match &step.reverse {
             Some(reverse) => Inverse::Ops(vec![Op::Rust(crate::op::RustStep {
                 name: format!("{} (reverse)", step.name),
@@ -250,8 +252,12 @@ fn check_backfill(s: &Schema, b: &Backfill) -> Result<Inverse> {
         )));
     }
     let key = batch_key(t).map_err(K::Invalid)?;
-    let changes =
-        std::iter::once(("", &b.change)).chain(b.reverse.as_ref().map(|r| ("reverse ", r)));
+    // An empty reverse is `reverse_nothing`: reverting leaves the rows as they are.
+    let reverse = b
+        .reverse
+        .as_ref()
+        .filter(|r| !r.set.is_empty() || r.only.is_some());
+    let changes = std::iter::once(("", &b.change)).chain(reverse.map(|r| ("reverse ", r)));
     for (which, change) in changes {
         if change.set.is_empty() {
             return Err(K::Invalid(format!(
@@ -274,6 +280,7 @@ fn check_backfill(s: &Schema, b: &Backfill) -> Result<Inverse> {
         }
     }
     Ok(match &b.reverse {
+        Some(reverse) if reverse.set.is_empty() => Inverse::Ops(Vec::new()),
         Some(reverse) => Inverse::Ops(vec![Op::Backfill(Backfill {
             table: b.table.clone(),
             change: reverse.clone(),
@@ -287,6 +294,97 @@ fn check_backfill(s: &Schema, b: &Backfill) -> Result<Inverse> {
                 b.table
             ),
         },
+    })
+}
+
+fn create_sync_trigger(s: &mut Schema, table: &str, trigger: &SyncTrigger) -> Result<Inverse> {
+    check_identifier(&trigger.name)?;
+    check_name_free(s, &trigger.name)?;
+    let t = table_ref(s, table)?;
+    batch_key(t).map_err(K::Invalid)?;
+    for (side, assignments) in [
+        ("forward", &trigger.forward),
+        ("backward", &trigger.backward),
+    ] {
+        if assignments.is_empty() {
+            return Err(K::Invalid(format!(
+                "sync trigger `{}` has no {side} column; give each side at least one",
+                trigger.name
+            )));
+        }
+        for a in assignments {
+            column_position(t, &a.column)?;
+        }
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for column in trigger.new_columns().chain(trigger.old_columns()) {
+        if seen.contains(&column) {
+            return Err(K::RepeatedColumn {
+                what: format!("sync trigger `{}`", trigger.name),
+                column: column.into(),
+            });
+        }
+        seen.push(column);
+    }
+    table_mut(s, table)?.sync_triggers.push(trigger.clone());
+    ops(Op::DropSyncTrigger {
+        table: table.into(),
+        name: trigger.name.clone(),
+    })
+}
+
+/// Dropping a sync trigger; its inverse creates it again and fills the old columns from the
+/// new ones where they are NULL (a contract migration that dropped them brings them back
+/// empty).
+fn drop_sync_trigger(s: &mut Schema, table: &str, name: &str) -> Result<Inverse> {
+    let mut t = table_mut(s, table)?;
+    let at = position(
+        &t.sync_triggers,
+        |st| st.name == name,
+        table,
+        "sync trigger",
+        name,
+    )?;
+    let trigger = t.sync_triggers.remove(at);
+    let empty = |dialect: Dialect| {
+        trigger
+            .old_columns()
+            .map(|c| format!("{} IS NULL", crate::render::quote_identifier(dialect, c)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let refill = Backfill {
+        table: table.into(),
+        change: RowChange {
+            set: trigger.backward.clone(),
+            only: Some(DialectExpr {
+                sql: None,
+                per_dialect: Dialect::ALL.into_iter().map(|d| (d, empty(d))).collect(),
+            }),
+        },
+        reverse: Some(RowChange::default()),
+        batching: Batching::default(),
+    };
+    Ok(Inverse::Ops(vec![
+        Op::CreateSyncTrigger {
+            table: table.into(),
+            trigger,
+        },
+        Op::Backfill(refill),
+    ]))
+}
+
+/// The sync trigger of `t` that reads or writes `column`, if any.
+fn sync_trigger_using<'t>(t: &'t Table, column: &str) -> Option<&'t SyncTrigger> {
+    t.sync_triggers.iter().find(|st| {
+        st.forward.iter().chain(&st.backward).any(|a| {
+            a.column == column
+                || a.expr
+                    .sql
+                    .iter()
+                    .chain(a.expr.per_dialect.values())
+                    .any(|e| mentions_identifier(e, column))
+        })
     })
 }
 
@@ -530,6 +628,12 @@ fn drop_column(s: &mut Schema, table: &str, column: &str) -> Result<Inverse> {
             "drop that foreign key first",
         ));
     }
+    if let Some(trigger) = sync_trigger_using(t, column) {
+        return Err(in_use(
+            format!("sync trigger `{}`", trigger.name),
+            "drop that sync trigger first (`m.drop_sync_trigger(..)`)",
+        ));
+    }
 
     let mut t = table_mut(s, table)?;
     let only = |columns: &[String]| columns.len() == 1 && columns[0] == column;
@@ -574,6 +678,14 @@ fn drop_column(s: &mut Schema, table: &str, column: &str) -> Result<Inverse> {
 fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) -> Result<Inverse> {
     let t = table_ref(s, table)?;
     column_position(t, from)?;
+    if let Some(trigger) = sync_trigger_using(t, from) {
+        return Err(K::ColumnInUse {
+            table: table.into(),
+            column: from.into(),
+            user: format!("sync trigger `{}`", trigger.name),
+            fix: "drop that sync trigger first (`m.drop_sync_trigger(..)`)".into(),
+        });
+    }
     check_identifier(to)?;
     if t.column(to).is_some() {
         return Err(K::DuplicateColumn {

@@ -107,6 +107,29 @@ pub(crate) fn rename_identifier(expr: &str, from: &str, to: &str) -> String {
     out
 }
 
+/// `expr` with every mention of one of `columns` written as `qualified(column)` (`NEW."a"`),
+/// except where it is already qualified (after a `.`) or is a function name (before a `(`).
+pub(crate) fn qualify_columns(
+    expr: &str,
+    columns: &[&str],
+    qualified: impl Fn(&str) -> String,
+) -> String {
+    let mut out = String::with_capacity(expr.len() * 2);
+    let mut last = 0;
+    for span in identifiers(expr) {
+        let after_dot = expr[..span.start].trim_end().ends_with('.');
+        let called = expr[span.end..].trim_start().starts_with('(');
+        let column = columns.iter().find(|c| matches_name(expr, &span, c));
+        if let (Some(column), false, false) = (column, after_dot, called) {
+            out.push_str(&expr[last..span.start]);
+            out.push_str(&qualified(column));
+            last = span.end;
+        }
+    }
+    out.push_str(&expr[last..]);
+    out
+}
+
 fn matches_name(expr: &str, span: &IdentSpan, name: &str) -> bool {
     let quoted = expr[span.start..].starts_with(['"', '`']);
     if quoted {
@@ -128,6 +151,20 @@ mod tests {
         assert!(!mentions_identifier("status <> 'price'", "price"));
         assert!(!mentions_identifier("prices > 0", "price"));
         assert!(mentions_identifier("`a``b` > 0", "a`b"));
+    }
+
+    #[test]
+    fn qualifies_columns_but_not_functions_strings_or_qualified_names() {
+        let qualify =
+            |expr| qualify_columns(expr, &["name", "left", "Id"], |c| format!("NEW.\"{c}\""));
+        assert_eq!(
+            qualify("split_part(name, ' ', 1) || 'name'"),
+            "split_part(NEW.\"name\", ' ', 1) || 'name'"
+        );
+        assert_eq!(qualify("left(name, 2)"), "left(NEW.\"name\", 2)");
+        assert_eq!(qualify("t.name = left"), "t.name = NEW.\"left\"");
+        // Bare words match any case, as everywhere in the model.
+        assert_eq!(qualify("\"Id\" + id"), "NEW.\"Id\" + NEW.\"Id\"");
     }
 
     #[test]

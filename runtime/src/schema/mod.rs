@@ -16,7 +16,7 @@ use imbl::{OrdMap, OrdSet};
 
 pub(crate) use apply::{REBUILD_PREFIX, batch_key};
 pub use error::{SchemaError, SchemaErrorKind};
-pub(crate) use expr::mentions_identifier;
+pub(crate) use expr::{mentions_identifier, qualify_columns};
 
 use crate::op::{Op, Table};
 
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Schema {
     }
 }
 
-/// The names of a table's primary key, indexes and constraints.
+/// The names of a table's primary key, indexes, constraints and sync triggers.
 fn object_names(t: &Table) -> impl Iterator<Item = &str> {
     t.primary_key
         .iter()
@@ -57,6 +57,7 @@ fn object_names(t: &Table) -> impl Iterator<Item = &str> {
         .chain(t.uniques.iter().map(|u| u.name.as_str()))
         .chain(t.checks.iter().map(|c| c.name.as_str()))
         .chain(t.foreign_keys.iter().map(|fk| fk.name.as_str()))
+        .chain(t.sync_triggers.iter().map(|st| st.name.as_str()))
 }
 
 /// A table borrowed for writing; re-records its object names when dropped.

@@ -15,3 +15,4 @@ mod other_runner;
 mod parts;
 mod sharing;
 mod single_transaction;
+mod sync;
