@@ -476,7 +476,15 @@ fn invalid_ops_are_refused_with_typed_errors() {
         (
             "drop a sync trigger that does not exist",
             |m| m.drop_sync_trigger("users", "nope"),
-            |k| matches!(k, K::UnknownObject { what: "sync trigger", .. }),
+            |k| {
+                matches!(
+                    k,
+                    K::UnknownObject {
+                        what: "sync trigger",
+                        ..
+                    }
+                )
+            },
         ),
         (
             "backfill of an unknown table",

@@ -628,7 +628,7 @@ async fn alembic_versions(conn: &mut Connection) -> Result<Vec<String>, String> 
 /// so that no side pays for another's writes: PostgreSQL `CHECKPOINT`; MariaDB/MySQL flush the
 /// buffer pool (MariaDB does no idle flushing by default, so a small pool stays mostly dirty and
 /// every later page costs a synchronous eviction); then `sync`.
-async fn settle(conn: &mut Connection) -> Result<(), String> {
+pub(crate) async fn settle(conn: &mut Connection) -> Result<(), String> {
     match conn.dialect() {
         Dialect::Postgres => conn
             .execute("CHECKPOINT")
@@ -795,15 +795,15 @@ fn plain(op: RenderedOp) -> Result<impl Iterator<Item = String>, String> {
 }
 
 /// A database made for one run and dropped after it.
-struct Scratch {
+pub(crate) struct Scratch {
     dialect: Dialect,
-    url: String,
+    pub(crate) url: String,
     admin_url: String,
     name: String,
 }
 
 impl Scratch {
-    async fn create(dialect: Dialect) -> Result<Scratch, String> {
+    pub(crate) async fn create(dialect: Dialect) -> Result<Scratch, String> {
         let name = format!(
             "godwit_bench_{}_{}",
             std::process::id(),
@@ -846,13 +846,13 @@ impl Scratch {
         })
     }
 
-    async fn connect(&self) -> Result<Connection, String> {
+    pub(crate) async fn connect(&self) -> Result<Connection, String> {
         Connection::connect(&self.url)
             .await
             .map_err(|e| e.to_string())
     }
 
-    async fn drop(self) -> Result<(), String> {
+    pub(crate) async fn drop(self) -> Result<(), String> {
         if self.dialect == Dialect::Sqlite {
             for suffix in ["", "-wal", "-shm", "-journal", "-godwit.lock"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
@@ -884,7 +884,7 @@ fn ratios(ours: &[Duration], other: &[Duration]) -> Vec<f64> {
         .collect()
 }
 
-fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+pub(crate) fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     let mut sorted: Vec<f64> = values.into_iter().collect();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied()

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use godwit_example_blog as _; // links the example migrations for `migrate`
 
 mod bench_apply;
+mod bench_backfill;
 mod bench_graph;
 
 const USAGE: &str = "\
@@ -20,6 +21,10 @@ tasks:
       time upgrade and downgrade of generated migrations against the same SQL run raw, run
       by sqlx's migrator and (when named in --sides) by Alembic
       (build in release: cargo run --release -p xtask -- bench apply)
+  bench backfill [--runs N] [--rows N] [--dialects postgres,mysql,sqlite]
+      time a batched backfill of --rows rows (default 1,000,000) against one UPDATE of them,
+      each with a concurrent writer whose latency it reports
+      (build in release: cargo run --release -p xtask -- bench backfill)
   bench graph [--runs N] [--sizes 1000,10000]
       time registry + graph + full upgrade plan on generated migrations
       (build in release: cargo run --release -p xtask -- bench graph)";
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         }
         ["bench", "apply", rest @ ..] => bench_apply::run(rest),
         ["bench", "graph", rest @ ..] => bench_graph::run(rest),
+        ["bench", "backfill", rest @ ..] => bench_backfill::run(rest),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -53,6 +53,14 @@ impl Step {
             .any(|p| matches!(p, Part::Sql { op, .. } if op.outside_transaction))
     }
 
+    /// Its only parts that run outside a transaction are backfills, which can run in one.
+    pub(crate) fn outside_transaction_only_for_backfills(&self) -> bool {
+        self.parts.iter().all(|p| match p {
+            Part::Sql { op, .. } => !op.outside_transaction || op.batched.is_some(),
+            Part::Rust(..) => true,
+        })
+    }
+
     pub(crate) fn only_rust(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Rust(..)))
     }
@@ -73,10 +81,33 @@ pub(crate) struct Job {
     pub statements_done: usize,
     /// A history row exists for it.
     pub has_row: bool,
+    /// Up: it had a history row when it was planned, left by an earlier run that stopped
+    /// midway; this run resumes it. (`has_row` also turns true once this run records its start.)
+    pub resumed: bool,
     /// What its history row records.
     pub record: Record,
     /// What its ops do to which tables, for the scheduler.
     pub footprint: Footprint,
+    /// It may have rows in the checkpoint table, one way or the other: its end removes those
+    /// that no longer hold ([`super::backfill::checkpoint`]).
+    pub checkpointed: bool,
+}
+
+impl Job {
+    /// Marked [`checkpointed`](Job::checkpointed) when one of its steps is a backfill.
+    pub(crate) fn with_checkpoints_of_its_steps(mut self) -> Job {
+        self.checkpointed |= self.runs_backfill();
+        self
+    }
+
+    /// Whether one of its steps is a backfill.
+    pub(crate) fn runs_backfill(&self) -> bool {
+        self.steps.iter().any(|step| {
+            step.parts
+                .iter()
+                .any(|p| matches!(p, Part::Sql { op, .. } if op.batched.is_some()))
+        })
+    }
 }
 
 impl Record {

@@ -136,7 +136,8 @@ fn check_one_transaction(jobs: &[Job], dialect: Dialect) -> Result<(), RunError>
     }
     // A migration marked non-transactional is kept out even when it would fit: it was
     // marked so for a reason (a batched backfill that commits as it goes).
-    let cannot_join = |job: &&Job| !job.transactional || !execute::atomic(job, dialect);
+    let cannot_join =
+        |job: &&Job| !job.transactional || !execute::fits_callers_transaction(job, dialect);
     if let Some(job) = jobs.iter().find(cannot_join) {
         let why = if job.transactional {
             "has an op that runs outside a transaction (`CONCURRENTLY`)"

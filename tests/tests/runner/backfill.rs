@@ -27,6 +27,8 @@ on_every_dialect!(
     rejected_expression_fails_before_any_row,
     expand_applies_exactly_the_expand_side,
     contract_refuses_while_its_backfill_is_unfinished,
+    backfill_of_a_later_life_starts_afresh,
+    one_transaction_holds_the_backfill_too,
 );
 
 const CHECKPOINTS: &str = "godwit_migrations_backfills";
@@ -612,6 +614,75 @@ async fn contract_refuses_while_its_backfill_is_unfinished(dialect: Dialect) {
     m.up().await.unwrap();
     let states = crate::common::states(&m.status().await.unwrap());
     assert_eq!(states["bf_after"], State::Applied);
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn seeded_table(m: &mut Migration) {
+    sets::bf_table(m);
+    m.sql("INSERT INTO bf_users (id, first_name, last_name) VALUES (1, 'Ada', 'Lovelace'), (2, 'Alan', 'Turing')")
+        .reverse("DELETE FROM bf_users");
+}
+
+/// Applied, reverted, applied again in one run: the second life's backfill runs, whatever
+/// the first one's checkpoint says (here, the job before it records its start).
+async fn backfill_of_a_later_life_starts_afresh(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        godwit_tests::entry!("bf_table", [], seeded_table),
+        godwit_tests::entry!("bf_fill", ["bf_table"], sets::bf_fill),
+    ];
+    let mut m = migrator(&db, entries).await;
+    let filled = "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL";
+    for life in 1..=2 {
+        assert_eq!(m.up().await.unwrap().applied, ["bf_table", "bf_fill"]);
+        assert_eq!(count(m.connection(), filled).await, 2, "life {life}");
+        m.downgrade(&[Target::base()]).await.unwrap();
+    }
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn seeded_with_a_bad_row(m: &mut Migration) {
+    seeded_table(m);
+    m.sql(&format!(
+        "INSERT INTO bf_users (id, first_name, last_name) VALUES (3, '{}', 'x')",
+        "y".repeat(70)
+    ))
+    .reverse("DELETE FROM bf_users WHERE id = 3");
+}
+
+/// In a run that is one transaction, a backfill's batches are part of it: a failing one
+/// leaves nothing of the run, and a good run commits once.
+async fn one_transaction_holds_the_backfill_too(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    if dialect == Dialect::Mysql {
+        db.drop().await;
+        return;
+    }
+    let bad = vec![
+        godwit_tests::entry!("bf_table", [], seeded_with_a_bad_row),
+        godwit_tests::entry!("bf_fill", ["bf_table"], sets::bf_fill),
+    ];
+    let mut m = migrator(&db, bad).await.single_transaction(true);
+    let error = m.up().await.unwrap_err().to_string();
+    assert!(error.contains("rolled back"), "{error}");
+    assert!(crate::common::tables(m.connection()).await.is_empty());
+    m.close().await.unwrap();
+
+    let good = vec![
+        godwit_tests::entry!("bf_table", [], seeded_table),
+        godwit_tests::entry!("bf_fill", ["bf_table"], sets::bf_fill),
+    ];
+    let mut m = migrator(&db, good).await.single_transaction(true);
+    assert_eq!(m.up().await.unwrap().applied, ["bf_table", "bf_fill"]);
+    let filled = "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL";
+    assert_eq!(count(m.connection(), filled).await, 2);
+    m.downgrade(&[Target::base()]).await.unwrap();
     m.close().await.unwrap();
     db.drop().await;
 }

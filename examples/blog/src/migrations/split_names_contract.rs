@@ -1,25 +1,13 @@
 use godwit::prelude::*;
 
-/// Contract: the new columns become required and `name` goes. Its `down` rebuilds `name` from
-/// the parts, which the schema model alone could not do (the values live in the rows).
-#[migration(
-    after = [super::split_names_backfill::split_names_backfill],
-    down = split_names_contract_down
-)]
+/// Contract, once no deployed code reads or writes `name`: the trigger and `name` go, and the
+/// parts become required. `up --expand` leaves it for a later `up`, which refuses to run it
+/// while the backfill before it is unfinished. Its revert is derived: `name` comes back,
+/// filled from the parts, and so does the trigger.
+#[migration(after = [super::split_names_backfill::split_names_backfill], contract)]
 pub fn split_names_contract(m: &mut Migration) {
+    m.drop_sync_trigger("users", "sync_users_name");
     m.set_not_null("users", "first_name");
     m.set_not_null("users", "last_name");
     m.drop_column("users", "name");
-}
-
-pub fn split_names_contract_down(m: &mut Migration) {
-    m.add_column("users", "name", ColumnType::String(200));
-    m.sql("UPDATE users SET name = TRIM(first_name || ' ' || last_name)")
-        .on(
-            Dialect::Mysql,
-            "UPDATE users SET name = TRIM(CONCAT(first_name, ' ', last_name))",
-        );
-    m.set_not_null("users", "name");
-    m.drop_not_null("users", "first_name");
-    m.drop_not_null("users", "last_name");
 }

@@ -12,9 +12,9 @@
 //! | `batch_size` | the size of the next batch (it adapts with a target batch time) |
 //!
 //! Each batch's update of its row commits with the batch. The rows of a migration are kept once
-//! it is applied (`status` shows them). A backfill trusts its row only when its run resumes
-//! the migration at that op (or reverts it); otherwise it starts afresh and replaces the rows
-//! of its op, either way.
+//! it is applied (`status` shows them), and removed when it is reverted; applying it removes
+//! those of an unfinished revert. Going up, a backfill trusts its row only when its run resumes
+//! the migration at that op; otherwise it starts afresh and replaces the rows of its op.
 //!
 //! Keys are stored as text: each value as `<byte length>:<value>`, concatenated.
 
@@ -264,6 +264,30 @@ pub(crate) fn update(
         checkpoint.elapsed_ms,
         checkpoint.batch_size,
         place_condition(dialect, place),
+    )
+}
+
+/// Removes every row of migration `id`.
+pub(crate) fn delete_migration(dialect: Dialect, table: &HistoryTable, id: &str) -> String {
+    format!(
+        "DELETE FROM {} WHERE id = {}",
+        table.sql(dialect),
+        literal(dialect, id)
+    )
+}
+
+/// Removes the rows of migration `id` going `direction`.
+pub(crate) fn delete_direction(
+    dialect: Dialect,
+    table: &HistoryTable,
+    id: &str,
+    direction: Direction,
+) -> String {
+    format!(
+        "DELETE FROM {} WHERE id = {} AND direction = '{}'",
+        table.sql(dialect),
+        literal(dialect, id),
+        direction_name(direction)
     )
 }
 

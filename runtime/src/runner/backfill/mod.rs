@@ -98,11 +98,16 @@ pub(crate) enum Checkpointing<'a> {
     Recorded { place: Place<'a>, resumes: bool },
     /// Nowhere: the rendered op run on its own, outside any migration.
     Unrecorded,
+    /// Nowhere, its batches inside a transaction the caller opened (a run that is one
+    /// transaction): no transaction of their own, and no retry, since a failed statement
+    /// aborts the caller's.
+    InCallersTransaction,
 }
 
-/// Runs backfill `b`.
+/// Runs backfill `b`, of migration `id` (for its events).
 pub(crate) async fn run(
     s: &mut Session<'_>,
+    id: &str,
     checkpointing: Checkpointing<'_>,
     b: &BatchedUpdate,
 ) -> Result<(), BoxError> {
@@ -125,9 +130,9 @@ pub(crate) async fn run(
             };
             (Some(place), found)
         }
-        Checkpointing::Unrecorded => (None, None),
+        Checkpointing::Unrecorded | Checkpointing::InCallersTransaction => (None, None),
     };
-    let id = place.map_or("", |p| p.id);
+    let own_transactions = !matches!(checkpointing, Checkpointing::InCallersTransaction);
     let mut state = match found {
         Some(state) => state,
         None => start(s, &table, place, b).await?,
@@ -187,16 +192,22 @@ pub(crate) async fn run(
         let batch_started = Instant::now();
         let update = b.update_sql(after.as_deref(), &through_sql);
         // BEGIN on its own: SQLite would count the rows of the statement before it as its own.
-        let attempt = match s.conn.execute(s.conn.begin_sql()).await {
-            Ok(()) => s.conn.execute_counting(&update).await,
-            Err(e) => Err(e),
+        let attempt = match own_transactions {
+            true => match s.conn.execute(s.conn.begin_sql()).await {
+                Ok(()) => s.conn.execute_counting(&update).await,
+                Err(e) => Err(e),
+            },
+            false => s.conn.execute_counting(&update).await,
         };
         let changed = match attempt {
             Ok(changed) => changed,
             Err(error) => {
-                let _ = s.conn.execute("ROLLBACK").await;
+                if own_transactions {
+                    let _ = s.conn.execute("ROLLBACK").await;
+                }
                 let range = b.describe_range(state.last_key.as_deref(), &through);
-                if !(error.is_lock_timeout() || error.is_statement_timeout()) {
+                let timed_out = error.is_lock_timeout() || error.is_statement_timeout();
+                if !timed_out || !own_transactions {
                     return Err(BackfillError::Batch {
                         table: b.table.clone(),
                         range,
@@ -240,13 +251,15 @@ pub(crate) async fn run(
         state.elapsed_ms += u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         state.batch_size = size;
         let write = match place {
-            Some(place) => format!(
+            Some(place) => Some(format!(
                 "{}; COMMIT",
                 checkpoint::update(dialect, &table, place, &state)
-            ),
-            None => "COMMIT".to_owned(),
+            )),
+            None => own_transactions.then(|| "COMMIT".to_owned()),
         };
-        if let Err(error) = s.conn.execute(&write).await {
+        if let Some(write) = write
+            && let Err(error) = s.conn.execute(&write).await
+        {
             let _ = s.conn.execute("ROLLBACK").await;
             return Err(error.into());
         }

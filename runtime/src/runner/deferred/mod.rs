@@ -69,6 +69,8 @@ fn eligible(job: &Job) -> bool {
         })
     };
     whole
+        // Its checkpoints are cleared at its end, which a group does not write.
+        && !job.checkpointed
         && job.transactional
         && job.ops_total > 0
         // An op that changes nothing (an empty `down`) would be no point of the group.

@@ -28,6 +28,7 @@ mod unit;
 
 use std::time::{Duration, Instant};
 
+use super::backfill::checkpoint;
 use super::error::{RunError, db_error};
 use super::history::{self, NewRow};
 use super::job::{Job, Part, Step};
@@ -76,6 +77,18 @@ pub(super) fn atomic(job: &Job, dialect: Dialect) -> bool {
         [unit] => unit.in_transaction,
         _ => false,
     }
+}
+
+/// Whether a job may run inside a transaction the caller opened: [`atomic`], or cut into units
+/// only by backfills, which then run their batches in that transaction, without checkpoints.
+pub(super) fn fits_callers_transaction(job: &Job, dialect: Dialect) -> bool {
+    atomic(job, dialect)
+        || (facts(dialect).transactional_ddl
+            && job.transactional
+            && job
+                .steps
+                .iter()
+                .all(|step| step.outside_transaction_only_for_backfills()))
 }
 
 /// Whether a job records its start in a commit of its own before its first op: it has no
@@ -186,6 +199,11 @@ async fn run_job(
         then_start: next.filter(|next| records_start(next, dialect)),
     };
     let units = units(job, dialect);
+    if job.checkpointed && enclosure.writes_history() {
+        checkpoint::create(s.conn, &checkpoint::table(s.history))
+            .await
+            .map_err(|e| db_error("creating the checkpoint table", e))?;
+    }
     if records_start(job, dialect) && enclosure.writes_history() {
         // Record that the migration started before its first op commits on its own.
         let start_row = history::insert(dialect, s.history, &new_row(job, true, job.ops_done, 0));
@@ -278,6 +296,11 @@ pub(super) async fn wait_to_retry(
 
 /// Records a job as done without running it (`stamp`).
 pub(super) async fn stamp(s: &mut Session<'_>, job: &Job) -> Result<(), RunError> {
+    if job.checkpointed {
+        checkpoint::create(s.conn, &checkpoint::table(s.history))
+            .await
+            .map_err(|e| db_error("creating the checkpoint table", e))?;
+    }
     let mut progress = Progress {
         started: Instant::now(),
         ops_done: job.ops_done,
@@ -347,6 +370,17 @@ fn finish_writes(s: &Session<'_>, job: &Job, progress: &Progress<'_>) -> (Vec<St
             });
         }
         Direction::Down => writes.push(history::delete(dialect, s.history, &job.id)),
+    }
+    if job.checkpointed {
+        // Checkpoints hold for one life of the migration: going down, none holds after; up,
+        // those of an unfinished revert no longer do.
+        let table = checkpoint::table(s.history);
+        writes.push(match job.direction {
+            Direction::Up => {
+                checkpoint::delete_direction(dialect, &table, &job.id, Direction::Down)
+            }
+            Direction::Down => checkpoint::delete_migration(dialect, &table, &job.id),
+        });
     }
     let recorded = Recorded::at_end(job);
     if let Some(next) = progress.then_start {

@@ -226,9 +226,13 @@ pub(super) async fn run_unit(
                             // migration at this op; one left by an earlier life of the
                             // migration (applied, reverted by an explicit `down`) does not.
                             let resumes = job.direction == Direction::Down
-                                || (job.has_row && job.ops_done == step.op_index);
-                            let checkpointing = Checkpointing::Recorded { place, resumes };
-                            backfill::run(s, checkpointing, batched)
+                                || (job.resumed && job.ops_done == step.op_index);
+                            let checkpointing = match enclosed {
+                                // All or nothing: its batches are part of that.
+                                true => Checkpointing::InCallersTransaction,
+                                false => Checkpointing::Recorded { place, resumes },
+                            };
+                            backfill::run(s, &job.id, checkpointing, batched)
                                 .await
                                 .map_err(|error| UnitFailure {
                                     op_progress: error
@@ -318,8 +322,9 @@ pub(super) async fn run_unit(
                         batch.push(write, last_step, false);
                     }
                 } else {
-                    // Only an upgrade writes two rows, and its statements have gone already.
-                    commit_together(s.conn, &writes, false)
+                    // Several writes outside a transaction commit together, after the
+                    // statements (an upgrade's have gone already).
+                    commit_together(s.conn, &writes, enclosed)
                         .await
                         .map_err(|e| batch.fail(last_step, e))?;
                 }
@@ -387,7 +392,7 @@ pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), 
             retries: 0,
             events: &mut events,
         };
-        return backfill::run(&mut session, Checkpointing::Unrecorded, batched).await;
+        return backfill::run(&mut session, "", Checkpointing::Unrecorded, batched).await;
     }
     Ok(run_statements(conn, op).await?)
 }

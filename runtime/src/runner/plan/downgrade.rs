@@ -188,6 +188,11 @@ impl Planner<'_> {
         };
         let mut job = down_job(row, location, entry.is_transactional(), steps);
         job.footprint = footprint;
+        job.checkpointed |= entry
+            .record_up(dialect)
+            .ops()
+            .iter()
+            .any(|op| matches!(op, crate::op::Op::Backfill(_)));
         Ok(job)
     }
 
@@ -270,13 +275,16 @@ pub(crate) fn down_job(row: &Row, location: String, transactional: bool, steps: 
         ops_done: row.ops_done,
         statements_done: 0,
         has_row: true,
+        resumed: false,
         record: Record {
             checksum: row.checksum.clone(),
             seq: row.seq,
             ..Record::default()
         },
         footprint: Footprint::default(),
+        checkpointed: false,
     }
+    .with_checkpoints_of_its_steps()
 }
 
 fn half_done(row: &Row, location: String) -> RunError {

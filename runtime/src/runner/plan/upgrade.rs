@@ -104,12 +104,21 @@ impl Planner<'_> {
             inverses.extend(advanced.into_iter().map(|applied| applied.inverse));
             index += group.len();
         }
+        let explicit_down = entry.record_down(dialect);
+        // Checkpoints, up or down, of a backfill this migration runs either way.
+        let checkpointed = ops.iter().any(has_backfill)
+            || explicit_down
+                .as_ref()
+                .is_some_and(|down| down.ops().iter().any(has_backfill))
+            || inverses.iter().any(|inverse| {
+                matches!(inverse, crate::schema::Inverse::Ops(ops) if ops.iter().any(has_backfill))
+            });
         replay
             .inverses
             .entry(id.to_owned())
             .or_default()
             .extend(inverses);
-        let down = match entry.record_down(dialect) {
+        let down = match explicit_down {
             Some(down) => StoredDown {
                 explicit: true,
                 units: vec![render_units(&replay.schema, down.ops(), dialect)],
@@ -129,6 +138,7 @@ impl Planner<'_> {
             ops_done: done,
             statements_done: row.map_or(0, |r| r.statements_done),
             has_row: row.is_some(),
+            resumed: row.is_some(),
             record: Record {
                 checksum: checksum(entry),
                 parents: entry.after().iter().map(|p| p.to_string()).collect(),
@@ -137,6 +147,11 @@ impl Planner<'_> {
                 seq,
             },
             footprint,
+            checkpointed,
         })
     }
+}
+
+fn has_backfill(op: &crate::op::Op) -> bool {
+    matches!(op, crate::op::Op::Backfill(_))
 }
