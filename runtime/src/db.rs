@@ -216,6 +216,25 @@ impl Connection {
         })
     }
 
+    /// [`Connection::fetch_text`] for a query whose text differs on every call (literal
+    /// values): unprepared, where preparing it would cost a round trip and a slot of the
+    /// statement cache each time.
+    pub(crate) async fn fetch_text_unprepared(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
+        let rows = match self {
+            Connection::Postgres(c) => query().fetch_all(c).await.map(|r| texts(&r)),
+            Connection::Mysql(c) => query().fetch_all(c).await.map(|r| texts(&r)),
+            Connection::Sqlite(c) => query().fetch_all(c).await.map(|r| texts(&r)),
+        };
+        rows.map_err(|source| DbError::Statement {
+            sql: sql.to_owned(),
+            source,
+        })
+    }
+
     /// How this dialect opens a transaction that will write.
     pub(crate) fn begin_sql(&self) -> &'static str {
         facts(self.dialect()).begin

@@ -204,9 +204,22 @@ impl BatchedUpdate {
     }
 
     /// The last key of the next batch of at most `size` rows after `after` (literals), up to
-    /// `end` (literals), and how many rows the batch holds; no row when nothing is left.
+    /// `end` (literals), and how many rows the batch holds; no row, or a count of 0, when
+    /// nothing is left.
     pub fn next_batch_sql(&self, after: Option<&[String]>, end: &[String], size: u32) -> String {
         let columns = self.columns().join(", ");
+        if let [column] = self.columns().as_slice() {
+            // One aggregate over the batch: no window, no second sort. An empty batch gives
+            // one row with a NULL key and a count of 0.
+            return format!(
+                "SELECT {} AS key_0, {} AS batch_rows FROM (SELECT {column} FROM {} WHERE {} \
+                 ORDER BY {column} LIMIT {size}) AS batch",
+                self.as_text(&format!("MAX({column})")),
+                self.as_text("COUNT(*)"),
+                self.table_sql(),
+                self.range(after, end),
+            );
+        }
         let count = format!("{} AS batch_rows", self.as_text("COUNT(*) OVER ()"));
         format!(
             "SELECT {}, {count} FROM (SELECT {columns} FROM {} WHERE {} ORDER BY {} LIMIT {size}) \

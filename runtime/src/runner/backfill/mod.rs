@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use checkpoint::{Checkpoint, Place};
 
 use crate::db::DbError;
-use crate::op::BoxError;
+use crate::op::{BoxError, Dialect};
 use crate::render::{BatchedUpdate, Key};
 use crate::runner::report::Event;
 use crate::runner::session::Session;
@@ -168,9 +168,17 @@ pub(crate) async fn run(
         let after = state.last_key.as_deref().map(literals).transpose()?;
         let next = s
             .conn
-            .fetch_text(&b.next_batch_sql(after.as_deref(), &end, this_size))
+            .fetch_text_unprepared(&b.next_batch_sql(after.as_deref(), &end, this_size))
             .await?;
-        let Some(row) = next.into_iter().next() else {
+        let batch = match next.into_iter().next() {
+            None => None,
+            Some(row) => Some(
+                split_batch(row, b.key.len())
+                    .ok_or_else(|| checkpoint_error("a batch query returned no key".into()))?,
+            ),
+        }
+        .filter(|(_, count)| *count > 0);
+        let Some((through, count)) = batch else {
             state.done = true;
             if let Some(place) = place {
                 let write = checkpoint::update(dialect, &table, place, &state);
@@ -186,18 +194,29 @@ pub(crate) async fn run(
             );
             return Ok(());
         };
-        let (through, count) = split_batch(row, b.key.len())
-            .ok_or_else(|| checkpoint_error("a batch query returned no key".into()))?;
         let through_sql = literals(&through)?;
         let batch_started = Instant::now();
         let update = b.update_sql(after.as_deref(), &through_sql);
-        // BEGIN on its own: SQLite would count the rows of the statement before it as its own.
-        let attempt = match own_transactions {
-            true => match s.conn.execute(s.conn.begin_sql()).await {
+        let attempt = match (own_transactions, dialect) {
+            (false, _) => s.conn.execute_counting(&update).await,
+            // BEGIN on its own: SQLite would count the rows of the statement before it as its
+            // own.
+            (true, Dialect::Sqlite) => match s.conn.execute(s.conn.begin_sql()).await {
                 Ok(()) => s.conn.execute_counting(&update).await,
                 Err(e) => Err(e),
             },
-            false => s.conn.execute_counting(&update).await,
+            // One round trip. A batch and its checkpoint commit together, so a batch commit
+            // need not wait for the disk: a crash loses the last few batches with their
+            // checkpoints, and the rerun does them again. The backfill's last write, and the
+            // migration's, wait for it as usual.
+            (true, Dialect::Postgres) => {
+                let sql = format!("BEGIN; SET LOCAL synchronous_commit = off; {update}");
+                s.conn.execute_counting(&sql).await
+            }
+            (true, Dialect::Mysql) => {
+                let sql = format!("{}; {update}", s.conn.begin_sql());
+                s.conn.execute_counting(&sql).await
+            }
         };
         let changed = match attempt {
             Ok(changed) => changed,
