@@ -10,7 +10,8 @@
 //! While each side runs, a writer on its own connection updates one random row at a time,
 //! 1 ms apart, and records how long each write takes. The table shows each side's rows per
 //! second, godwit's over the single UPDATE's, and the writer's p50 / p99 / max latency during
-//! each. The sides take turns going first across `--runs` (default 1); with several runs the
+//! each. `--pause MS` has the backfill wait between batches, which on SQLite (one writer at a
+//! time, whose waiters poll) is what lets the writer in. The sides take turns going first across `--runs` (default 1); with several runs the
 //! medians are shown. Measure a release build:
 //! `cargo run --release -p xtask -- bench backfill`.
 
@@ -27,10 +28,14 @@ use crate::bench_apply::{Scratch, median, settle};
 
 const BATCH_SIZE: u32 = 1_000;
 
+/// `--pause`: the backfill's wait between batches (a migration function cannot capture it).
+static PAUSE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub fn run(args: &[&str]) -> Result<(), String> {
     let mut runs = 1usize;
     let mut rows = 1_000_000u64;
     let mut dialects = Dialect::ALL.to_vec();
+    let mut pause = Duration::ZERO;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
@@ -48,6 +53,13 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                     .filter(|&n| n > 0)
                     .ok_or("--rows takes a positive number")?;
             }
+            "--pause" => {
+                pause = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .map(Duration::from_millis)
+                    .ok_or("--pause takes milliseconds")?;
+            }
             "--dialects" => {
                 dialects = args
                     .next()
@@ -64,7 +76,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
             other => {
                 return Err(format!(
                     "unknown option `{other}`; bench backfill [--runs N] [--rows N] \
-                     [--dialects postgres,mysql,sqlite]"
+                     [--pause MS] [--dialects postgres,mysql,sqlite]"
                 ));
             }
         }
@@ -74,6 +86,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    PAUSE_MS.store(pause.as_millis() as u64, Ordering::Relaxed);
     runtime.block_on(bench(runs, rows, &dialects))
 }
 
@@ -85,8 +98,9 @@ struct Timed {
 
 async fn bench(runs: usize, rows: u64, dialects: &[Dialect]) -> Result<(), String> {
     println!(
-        "backfill of {rows} rows, batches of {BATCH_SIZE}, against one UPDATE, with a writer \
-         updating one random row every 1 ms; {runs} run(s)\n"
+        "backfill of {rows} rows, batches of {BATCH_SIZE}, {} ms between batches, against one \
+         UPDATE, with a writer updating one random row every 1 ms; {runs} run(s)\n",
+        PAUSE_MS.load(Ordering::Relaxed)
     );
     println!(
         "| dialect | godwit rows/s | one UPDATE rows/s | godwit / UPDATE | writer p50 / p99 / max during the backfill | during the UPDATE |"
@@ -159,7 +173,8 @@ fn fill(m: &mut Migration) {
         .set("full_name", FULL_NAME)
         .set_on(Dialect::Mysql, "full_name", FULL_NAME_MYSQL)
         .only("full_name IS NULL")
-        .batch_size(BATCH_SIZE);
+        .batch_size(BATCH_SIZE)
+        .pause(Duration::from_millis(PAUSE_MS.load(Ordering::Relaxed)));
 }
 
 fn registry() -> Result<Registry, String> {

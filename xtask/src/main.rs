@@ -21,7 +21,7 @@ tasks:
       time upgrade and downgrade of generated migrations against the same SQL run raw, run
       by sqlx's migrator and (when named in --sides) by Alembic
       (build in release: cargo run --release -p xtask -- bench apply)
-  bench backfill [--runs N] [--rows N] [--dialects postgres,mysql,sqlite]
+  bench backfill [--runs N] [--rows N] [--pause MS] [--dialects postgres,mysql,sqlite]
       time a batched backfill of --rows rows (default 1,000,000) against one UPDATE of them,
       each with a concurrent writer whose latency it reports
       (build in release: cargo run --release -p xtask -- bench backfill)

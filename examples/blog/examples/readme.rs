@@ -72,6 +72,49 @@ mod writing {
 }
 
 #[rustfmt::skip]
+mod backfills {
+    use std::time::Duration;
+
+    use godwit::prelude::*;
+
+    #[migration(id = "readme_fill_full_name")]
+    fn fill_full_name(m: &mut Migration) {
+        m.backfill("users")
+            .set("full_name", "first_name || ' ' || last_name")
+            .set_on(Dialect::Mysql, "full_name", "CONCAT(first_name, ' ', last_name)")
+            .only("full_name IS NULL")            // the rows still to do
+            .batch_size(1_000)                    // the default
+            .target_batch_time(Duration::from_millis(200)) // grow (at most +20 %) or shrink towards it
+            .pause(Duration::from_millis(10))     // between batches
+            .reverse_set("full_name", "NULL");    // without a reverse, the migration cannot go down
+    }
+
+    #[migration(id = "readme_create_people")]
+    fn create_users(m: &mut Migration) {
+        m.create_table("users", |t| {
+            t.id("id");
+            t.string("name", 200);
+        });
+    }
+
+    #[migration(after = [create_users])]
+    pub fn split_names(m: &mut Migration) {
+        m.replace_column("users", "name")
+            .with("first_name", ColumnType::String(100), "split_part(name, ' ', 1)")
+            .with_on(Dialect::Mysql, "first_name", "SUBSTRING_INDEX(name, ' ', 1)")
+            .with("last_name", ColumnType::String(100), "split_part(name, ' ', 2)")
+            .with_on(Dialect::Mysql, "last_name", "SUBSTRING_INDEX(name, ' ', -1)")
+            .back("first_name || ' ' || last_name")
+            .back_on(Dialect::Mysql, "CONCAT(first_name, ' ', last_name)");
+    }
+
+    #[migration(after = [split_names], contract)]
+    pub fn drop_name(m: &mut Migration) {
+        m.finish_replace_column("users", "name"); // the trigger and the old column
+    }
+}
+
+#[rustfmt::skip]
 mod xtask {
     // xtask/src/main.rs
     use my_migrations as _; // links the migrations (see below)
