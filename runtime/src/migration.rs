@@ -896,6 +896,15 @@ impl BackfillBuilder<'_> {
         self
     }
 
+    /// Splits the key range into `slices` that run side by side, each on a connection of its
+    /// own with its own checkpoint. The key must be one integer column. It needs a
+    /// [`Migrator`](crate::Migrator) that can open connections (made with `connect` or
+    /// `from_pool`); SQLite, which has one writer at a time, runs the slices one after another.
+    pub fn parallel(self, slices: u32) -> Self {
+        self.backfill.batching.parallel = slices;
+        self
+    }
+
     /// Going down, sets `column` to `expr` on every dialect without a spelling of its own.
     /// Without a reverse the backfill, and its migration, cannot be reverted.
     pub fn reverse_set(self, column: &str, expr: &str) -> Self {

@@ -378,6 +378,9 @@ pub struct Batching {
     pub pause: Duration,
     /// Grow or shrink the batch size towards batches that take this long.
     pub target_batch_time: Option<Duration>,
+    /// Slices of the key range run side by side, each on a connection of its own with its own
+    /// checkpoint (1: one after the other batch).
+    pub parallel: u32,
 }
 
 impl Batching {
@@ -390,6 +393,7 @@ impl std::default::Default for Batching {
             batch_size: Batching::DEFAULT_BATCH_SIZE,
             pause: Duration::ZERO,
             target_batch_time: None,
+            parallel: 1,
         }
     }
 }

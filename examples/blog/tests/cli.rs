@@ -41,8 +41,40 @@ async fn round_trip(dialect: Dialect) {
         return;
     };
     let url = db.url.as_str();
-    let out = expect(0, &["up", "--database-url", url]);
+    // The expand phase first: all but the contract migration and the two after it.
+    let out = expect(0, &["up", "--expand", "--database-url", url]);
     assert!(out.contains("+ applied  create_users"), "{out}");
+    assert!(out.contains("+ applied  split_names_backfill"), "{out}");
+    assert!(
+        out.contains("backfilled users: 3 rows in 1 batches"),
+        "{out}"
+    );
+    assert!(!out.contains("applied  split_names_contract"), "{out}");
+    assert!(out.contains("8 applied, 3 pending"), "{out}");
+    let phases = |line: &str| {
+        out.lines().any(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .starts_with(&line.split(' ').collect::<Vec<_>>())
+        })
+    };
+    assert!(phases("split_names_contract pending contract"), "{out}");
+    assert!(
+        phases("merge_blog_branches pending after contract"),
+        "{out}"
+    );
+    let history = expect(0, &["history"]);
+    assert!(
+        history.contains("split_names_contract (contract)"),
+        "{history}"
+    );
+    let json = expect(0, &["status", "--format", "json", "--database-url", url]);
+    assert!(json.contains("\"phase\":\"contract\""), "{json}");
+    let out = expect(0, &["up", "--expand", "--database-url", url]);
+    assert!(out.contains("nothing to do"), "{out}");
+
+    let out = expect(0, &["up", "--database-url", url]);
+    assert!(out.contains("+ applied  split_names_contract"), "{out}");
     assert!(out.contains("11 applied, 0 pending"), "{out}");
 
     let json = expect(0, &["status", "--format", "json", "--database-url", url]);
@@ -68,6 +100,15 @@ async fn round_trip(dialect: Dialect) {
     let out = expect(0, &["down", "base", "--database-url", url]);
     assert!(out.contains("- reverted create_users"), "{out}");
     let own = ["godwit_migrations", "godwit_migrations_backfills"];
+    assert_eq!(
+        scalar(
+            &mut conn,
+            "SELECT COUNT(*) FROM godwit_migrations_backfills"
+        )
+        .await,
+        "0",
+        "a reverted migration keeps no checkpoint"
+    );
     let tables = godwit::testing::introspect(&mut conn, &own)
         .await
         .unwrap()
@@ -288,6 +329,14 @@ fn offline_commands_need_no_database() {
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("exclude each other"), "{stderr}");
+    let refused = cli(&["down", "base", "--expand"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--expand applies to `up`"), "{stderr}");
+    let refused = cli(&["up", "head", "--expand"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("takes no target"), "{stderr}");
 }
 
 #[test]

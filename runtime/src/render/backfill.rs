@@ -193,6 +193,16 @@ impl BatchedUpdate {
         range
     }
 
+    /// The first key of the table now: where parallel slices start.
+    pub fn first_key_sql(&self) -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT 1",
+            self.key_text(),
+            self.table_sql(),
+            self.order(false)
+        )
+    }
+
     /// The last key of the table now: the end of the backfill's work.
     pub fn last_key_sql(&self) -> String {
         format!(

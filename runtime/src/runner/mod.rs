@@ -83,6 +83,8 @@ use stored::StoredDown;
 /// Applies and reverts migrations on one database connection. See the [module docs](self).
 pub struct Migrator {
     conn: Connection,
+    /// Opens more connections to the same database, when this Migrator knows how.
+    connector: Option<session::Connector>,
     registry: Registry,
     graph: Graph,
     history: HistoryTable,
@@ -115,7 +117,14 @@ impl Migrator {
     /// (`postgres://`, `mysql://`, `mariadb://`, `sqlite:`). Duplicate ids and graph errors are
     /// reported before any connection is made.
     pub async fn connect(url: &str) -> Result<Migrator, RunError> {
-        let registry = Registry::collect()?;
+        Migrator::connect_with_registry(url, Registry::collect()?).await
+    }
+
+    /// Connects by URL, with an explicit set of migrations.
+    pub async fn connect_with_registry(
+        url: &str,
+        registry: Registry,
+    ) -> Result<Migrator, RunError> {
         let graph = registry.graph()?;
         let conn = Connection::connect(url)
             .await
@@ -123,7 +132,13 @@ impl Migrator {
                 context: "connecting to the database".into(),
                 source,
             })?;
-        Ok(Migrator::assemble(conn, registry, graph))
+        let url = url.to_owned();
+        let mut migrator = Migrator::assemble(conn, registry, graph);
+        migrator.connector = Some(std::sync::Arc::new(move || {
+            let url = url.clone();
+            Box::pin(async move { Connection::connect(&url).await })
+        }));
+        Ok(migrator)
     }
 
     /// Uses an existing connection (`PgConnection`, `MySqlConnection`, `SqliteConnection`, or
@@ -148,6 +163,7 @@ impl Migrator {
         DB: sqlx::Database,
         DB::Connection: Into<Connection>,
     {
+        let more = pool.clone();
         let conn = pool
             .acquire()
             .await
@@ -156,12 +172,21 @@ impl Migrator {
                 source: DbError::Connect(e),
             })?
             .detach();
-        Migrator::new(conn)
+        let mut migrator = Migrator::new(conn)?;
+        migrator.connector = Some(std::sync::Arc::new(move || {
+            let pool = more.clone();
+            Box::pin(async move {
+                let conn = pool.acquire().await.map_err(DbError::Connect)?;
+                Ok(conn.detach().into())
+            })
+        }));
+        Ok(migrator)
     }
 
     fn assemble(conn: Connection, registry: Registry, graph: Graph) -> Migrator {
         Migrator {
             conn,
+            connector: None,
             registry,
             graph,
             history: HistoryTable::default(),
@@ -441,11 +466,16 @@ impl Migrator {
             accept_changed: &self.accept_changed,
             allow_unknown: self.allow_unknown,
         };
+        let opener = self.connector.clone().map(|connect| session::Opener {
+            connect,
+            setup: dialect::session_setup(self.conn.dialect(), self.ddl_lock_timeout),
+        });
         let session = Session {
             conn: &mut self.conn,
             history: &self.history,
             retries: self.retries,
             events: &mut self.events,
+            opener,
         };
         (session, planner)
     }

@@ -1,5 +1,6 @@
 //! What an executor works with during a run: the connection, where the history lives, how
-//! often to retry, and where events go. Never the [`Migrator`](super::Migrator): its
+//! often to retry, where events go, and how to open more connections (a backfill's parallel
+//! slices). Never the [`Migrator`](super::Migrator): its
 //! configuration stays with it, and nothing here outlives the run.
 
 use super::history::HistoryTable;
@@ -10,6 +11,32 @@ use crate::op::Dialect;
 /// A caller's callback for [`Event`]s.
 pub(crate) type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
+/// Opens another connection to the database a run is on (a URL's, or a pool's).
+pub(crate) type Connector = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Connection, crate::db::DbError>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// Opens connections set up as the run's own: for a backfill's parallel slices.
+pub(crate) struct Opener {
+    pub connect: Connector,
+    /// The session settings, required and best effort ([`crate::dialect::session_setup`]).
+    pub setup: (String, Vec<String>),
+}
+
+impl Opener {
+    pub async fn open(&self) -> Result<Connection, crate::db::DbError> {
+        let mut conn = (self.connect)().await?;
+        conn.execute(&self.setup.0).await?;
+        for sql in &self.setup.1 {
+            let _ = conn.execute(sql).await;
+        }
+        Ok(conn)
+    }
+}
+
 /// The narrow view of a run that executors receive.
 pub(crate) struct Session<'r> {
     pub conn: &'r mut Connection,
@@ -17,6 +44,8 @@ pub(crate) struct Session<'r> {
     /// How many times a statement that timed out waiting for a lock runs again.
     pub retries: u32,
     pub events: &'r mut Events,
+    /// More connections, when the run can open them.
+    pub opener: Option<Opener>,
 }
 
 impl Session<'_> {

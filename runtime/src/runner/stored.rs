@@ -19,8 +19,8 @@
 //! A backfill's op has no statements but a `batched` entry after its `op` line:
 //!
 //! ```text
-//! batched sqlite 1 1000 0 -           -- dialect, key columns, batch size, pause and target
-//!                                     -- batch time (µs, `-`: none)
+//! batched sqlite 1 1000 0 - 1         -- dialect, key columns, batch size, pause and target
+//!                                     -- batch time (µs, `-`: none), parallel slices
 //! key 1 2                             -- an integer key column, its name's length; the name
 //! id
 //! table 5                             -- then the table, the SET list and, if any, `only`
@@ -174,12 +174,13 @@ impl StoredDown {
 fn encode_batched(out: &mut String, b: &BatchedUpdate) {
     let micros = |d: Duration| d.as_micros().to_string();
     out.push_str(&format!(
-        "batched {} {} {} {} {}\n",
+        "batched {} {} {} {} {} {}\n",
         b.dialect.name(),
         b.key.len(),
         b.batching.batch_size,
         micros(b.batching.pause),
         b.batching.target_batch_time.map_or("-".into(), micros),
+        b.batching.parallel,
     ));
     for column in &b.key {
         let integer = if column.integer { '1' } else { '0' };
@@ -201,7 +202,8 @@ fn encode_batched(out: &mut String, b: &BatchedUpdate) {
 
 fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
     let line = reader.line()?;
-    let ["batched", dialect, keys, size, pause, target] = line.split(' ').collect::<Vec<_>>()[..]
+    let ["batched", dialect, keys, size, pause, target, parallel] =
+        line.split(' ').collect::<Vec<_>>()[..]
     else {
         return Err(format!("expected `batched ...`, found `{line}`"));
     };
@@ -223,6 +225,9 @@ fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
             "-" => None,
             target => Some(micros(target)?),
         },
+        parallel: parallel
+            .parse()
+            .map_err(|_| format!("`{parallel}` is not a number of slices"))?,
     };
     let mut key = Vec::new();
     for _ in 0..number(keys)? {
@@ -345,6 +350,7 @@ mod tests {
                             batch_size: 250,
                             pause: Duration::from_millis(15),
                             target_batch_time: Some(Duration::from_micros(1500)),
+                            parallel: 4,
                         },
                     }),
                     ..RenderedOp::default()

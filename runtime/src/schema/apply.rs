@@ -252,6 +252,22 @@ fn check_backfill(s: &Schema, b: &Backfill) -> Result<Inverse> {
         )));
     }
     let key = batch_key(t).map_err(K::Invalid)?;
+    if b.batching.parallel == 0 {
+        return Err(K::Invalid(format!(
+            "the backfill of `{}` runs in 0 parallel slices; give `.parallel(..)` at least 1",
+            b.table
+        )));
+    }
+    let integer_key =
+        matches!(key.as_slice(), [column] if t.column(column).is_some_and(|c| c.ty.is_integer()));
+    if b.batching.parallel > 1 && !integer_key {
+        return Err(K::Invalid(format!(
+            "the backfill of `{}` runs in parallel slices, which split a range of one integer \
+             key, and its key is ({}); drop `.parallel(..)`",
+            b.table,
+            key.join(", ")
+        )));
+    }
     // An empty reverse is `reverse_nothing`: reverting leaves the rows as they are.
     let reverse = b
         .reverse

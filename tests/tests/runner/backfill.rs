@@ -29,6 +29,8 @@ on_every_dialect!(
     contract_refuses_while_its_backfill_is_unfinished,
     backfill_of_a_later_life_starts_afresh,
     one_transaction_holds_the_backfill_too,
+    batch_size_adapts_to_a_target_batch_time,
+    parallel_slices_end_as_one_update_would,
 );
 
 const CHECKPOINTS: &str = "godwit_migrations_backfills";
@@ -683,6 +685,160 @@ async fn one_transaction_holds_the_backfill_too(dialect: Dialect) {
     let filled = "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL";
     assert_eq!(count(m.connection(), filled).await, 2);
     m.downgrade(&[Target::base()]).await.unwrap();
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// Batches aimed at 1 µs: each takes longer, so the size shrinks (in proportion, to no less
+/// than a hundredth of 500); aimed at 10 s, it grows by a fifth a batch.
+fn adapting_fill(m: &mut Migration) {
+    m.backfill("bf_users")
+        .set("full_name", "first_name || ' ' || last_name")
+        .set_on(
+            Dialect::Mysql,
+            "full_name",
+            "CONCAT(first_name, ' ', last_name)",
+        )
+        .only("full_name IS NULL")
+        .batch_size(500)
+        .target_batch_time(Duration::from_micros(1))
+        .reverse_set("full_name", "NULL");
+}
+
+fn growing_fill(m: &mut Migration) {
+    m.backfill("bf_users")
+        .set("full_name", "first_name || ' ' || last_name")
+        .set_on(
+            Dialect::Mysql,
+            "full_name",
+            "CONCAT(first_name, ' ', last_name)",
+        )
+        .only("full_name IS NULL")
+        .batch_size(100)
+        .target_batch_time(Duration::from_secs(10))
+        .reverse_set("full_name", "NULL");
+}
+
+async fn batch_size_adapts_to_a_target_batch_time(dialect: Dialect) {
+    for (fill, expected) in [
+        (adapting_fill as fn(&mut Migration), "shrinks"),
+        (growing_fill, "grows"),
+    ] {
+        let Some(db) = TestDb::create(dialect).await else {
+            return;
+        };
+        let entries = vec![
+            godwit_tests::entry!("bf_table", [], sets::bf_table),
+            godwit_tests::entry!("bf_fill", ["bf_table"], fill),
+        ];
+        let mut m = migrator(&db, entries).await;
+        m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+        seed(m.connection(), 3_000).await;
+        let (mut m, events) = recorded(m);
+        m.up().await.unwrap();
+        let sizes: Vec<u32> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::BackfillProgress {
+                    batch_size,
+                    done: false,
+                    ..
+                } => Some(*batch_size),
+                _ => None,
+            })
+            .collect();
+        match expected {
+            "shrinks" => {
+                assert!(sizes.iter().all(|&s| s < 500), "{sizes:?}");
+                assert_eq!(sizes.last(), Some(&5), "down to its bound: {sizes:?}");
+            }
+            _ => assert_eq!(
+                &sizes[..4],
+                [120, 144, 173, 208],
+                "+20 % a batch: {sizes:?}"
+            ),
+        }
+        assert_eq!(
+            count(
+                m.connection(),
+                "SELECT COUNT(*) FROM bf_users WHERE full_name IS NULL"
+            )
+            .await,
+            0
+        );
+        m.close().await.unwrap();
+        db.drop().await;
+    }
+}
+
+fn parallel_fill(m: &mut Migration) {
+    m.backfill("bf_users")
+        .set("full_name", "first_name || ' ' || last_name")
+        .set_on(
+            Dialect::Mysql,
+            "full_name",
+            "CONCAT(first_name, ' ', last_name)",
+        )
+        .only("full_name IS NULL")
+        .parallel(4)
+        .reverse_set("full_name", "NULL");
+}
+
+/// Four slices on four connections (SQLite, one writer at a time: one slice), each with its
+/// checkpoint, told as one backfill.
+async fn parallel_slices_end_as_one_update_would(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = || {
+        vec![
+            godwit_tests::entry!("bf_table", [], sets::bf_table),
+            godwit_tests::entry!("bf_fill", ["bf_table"], parallel_fill),
+        ]
+    };
+    let registry = || godwit_tests::sets::registry(entries());
+    let mut m = Migrator::connect_with_registry(&db.url, registry())
+        .await
+        .unwrap();
+    m.upgrade(&[Target::id("bf_table")]).await.unwrap();
+    seed(m.connection(), 20_003).await;
+    expected_copy(m.connection()).await;
+    let (mut m, events) = recorded(m);
+    assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
+    assert_eq!(differing(m.connection()).await, 0);
+    let slices = count(
+        m.connection(),
+        &format!("SELECT COUNT(*) FROM {CHECKPOINTS}"),
+    )
+    .await;
+    let expected_slices = if dialect == Dialect::Sqlite { 1 } else { 4 };
+    assert_eq!(slices, expected_slices);
+    let trail = progress(&events);
+    assert_eq!(
+        trail.last(),
+        Some(&(20_003, 19_803, true)),
+        "one end, summed over slices"
+    );
+    assert_eq!(trail.iter().filter(|p| p.2).count(), 1, "done once");
+    let status = m.status().await.unwrap();
+    let fill = status
+        .migrations
+        .iter()
+        .find(|s| s.id == "bf_fill")
+        .unwrap();
+    assert_eq!(fill.backfills.len(), 1, "the slices show as one backfill");
+    assert_eq!(fill.backfills[0].rows_done, 20_003);
+    m.downgrade(&[Target::id("bf_table")]).await.unwrap();
+    assert_eq!(
+        count(
+            m.connection(),
+            "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL"
+        )
+        .await,
+        0
+    );
     m.close().await.unwrap();
     db.drop().await;
 }

@@ -2,7 +2,8 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `id`, `op`, `direction` | the migration, the op's index and the way it runs (`up`: the backfill, `down`: its reverse); the primary key |
+//! | `id`, `op`, `direction` | the migration, the op's index and the way it runs (`up`: the backfill, `down`: its reverse) |
+//! | `slice` | which slice of the key range (0 unless it runs in parallel slices); with the three before it, the primary key |
 //! | `state` | `running` or `done` |
 //! | `end_key` | the last key when it started: the end of its work (`NULL`: the table was empty) |
 //! | `last_key` | the last key of the last batch committed (`NULL`: none yet) |
@@ -93,6 +94,7 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
          id {id} NOT NULL, \
          op BIGINT NOT NULL, \
          direction VARCHAR(4) NOT NULL, \
+         slice BIGINT NOT NULL, \
          state VARCHAR(8) NOT NULL, \
          end_key {text}, \
          last_key {text}, \
@@ -102,7 +104,7 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
          elapsed_ms BIGINT NOT NULL, \
          estimated_total BIGINT NOT NULL, \
          batch_size BIGINT NOT NULL, \
-         PRIMARY KEY (id, op, direction)){tail}",
+         PRIMARY KEY (id, op, direction, slice)){tail}",
         table = table.sql(dialect)
     ))
     .await
@@ -161,26 +163,26 @@ fn cast_columns(dialect: Dialect) -> String {
         .join(", ")
 }
 
-/// The row of one backfill, if it has one.
+/// The rows of one backfill, one per slice in slice order; none before it starts.
 pub(crate) async fn read(
     conn: &mut Connection,
     table: &HistoryTable,
     place: Place<'_>,
-) -> Result<Option<Checkpoint>, String> {
+) -> Result<Vec<Checkpoint>, String> {
     let dialect = conn.dialect();
     let rows = conn
         .fetch_text(&format!(
-            "SELECT {} FROM {} WHERE {}",
+            "SELECT {} FROM {} WHERE {} ORDER BY slice",
             cast_columns(dialect),
             table.sql(dialect),
             place_condition(dialect, place)
         ))
         .await
         .map_err(|e| e.to_string())?;
-    rows.first().map(|row| parse(row)).transpose()
+    rows.iter().map(|row| parse(row)).collect()
 }
 
-/// Every row going up, with its migration and op.
+/// Every backfill going up, with its migration and op: its slices' rows taken together.
 pub(crate) async fn read_up(
     conn: &mut Connection,
     table: &HistoryTable,
@@ -192,24 +194,34 @@ pub(crate) async fn read_up(
     };
     let rows = conn
         .fetch_text(&format!(
-            "SELECT id, {op}, {} FROM {} WHERE direction = 'up' ORDER BY id, op",
+            "SELECT id, {op}, {} FROM {} WHERE direction = 'up' ORDER BY id, op, slice",
             cast_columns(dialect),
             table.sql(dialect),
         ))
         .await
         .map_err(|e| e.to_string())?;
-    rows.iter()
-        .map(|row| {
-            let id = row.first().cloned().flatten().unwrap_or_default();
-            let op = row
-                .get(1)
-                .cloned()
-                .flatten()
-                .and_then(|op| op.parse().ok())
-                .ok_or_else(|| format!("a checkpoint of `{id}` has no op index"))?;
-            Ok((id, op, parse(&row[2..])?))
-        })
-        .collect()
+    let mut found: Vec<(String, usize, Checkpoint)> = Vec::new();
+    for row in &rows {
+        let id = row.first().cloned().flatten().unwrap_or_default();
+        let op = row
+            .get(1)
+            .cloned()
+            .flatten()
+            .and_then(|op| op.parse().ok())
+            .ok_or_else(|| format!("a checkpoint of `{id}` has no op index"))?;
+        let state = parse(&row[2..])?;
+        match found.last_mut() {
+            Some((last_id, last_op, total)) if *last_id == id && *last_op == op => {
+                total.done &= state.done;
+                total.rows_done += state.rows_done;
+                total.rows_changed += state.rows_changed;
+                total.batches += state.batches;
+                total.estimated_total += state.estimated_total;
+            }
+            _ => found.push((id, op, state)),
+        }
+    }
+    Ok(found)
 }
 
 /// The row of a backfill about to start: `running` (or `done`, for an empty table).
@@ -217,6 +229,7 @@ pub(crate) fn insert(
     dialect: Dialect,
     table: &HistoryTable,
     place: Place<'_>,
+    slice: usize,
     checkpoint: &Checkpoint,
 ) -> String {
     let key = |key: &Option<Vec<String>>| {
@@ -224,8 +237,8 @@ pub(crate) fn insert(
             .map_or("NULL".to_owned(), |k| literal(dialect, &encode_key(k)))
     };
     format!(
-        "INSERT INTO {} (id, op, direction, {COLUMNS}) VALUES ({}, {}, '{}', '{}', {}, {}, {}, \
-         {}, {}, {}, {}, {})",
+        "INSERT INTO {} (id, op, direction, slice, {COLUMNS}) VALUES ({}, {}, '{}', {slice}, \
+         '{}', {}, {}, {}, {}, {}, {}, {}, {})",
         table.sql(dialect),
         literal(dialect, place.id),
         place.op,
@@ -247,6 +260,7 @@ pub(crate) fn update(
     dialect: Dialect,
     table: &HistoryTable,
     place: Place<'_>,
+    slice: usize,
     checkpoint: &Checkpoint,
 ) -> String {
     let last_key = checkpoint
@@ -255,7 +269,7 @@ pub(crate) fn update(
         .map_or("NULL".to_owned(), |k| literal(dialect, &encode_key(k)));
     format!(
         "UPDATE {} SET state = '{}', last_key = {last_key}, rows_done = {}, rows_changed = {}, \
-         batches = {}, elapsed_ms = {}, batch_size = {} WHERE {}",
+         batches = {}, elapsed_ms = {}, batch_size = {} WHERE {} AND slice = {slice}",
         table.sql(dialect),
         if checkpoint.done { "done" } else { "running" },
         checkpoint.rows_done,

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use checkpoint::{Checkpoint, Place};
 
-use crate::db::DbError;
+use crate::db::{Connection, DbError};
 use crate::op::{BoxError, Dialect};
 use crate::render::{BatchedUpdate, Key};
 use crate::runner::report::Event;
-use crate::runner::session::Session;
+use crate::runner::session::{Events, Session};
 
 /// Why a backfill stopped.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,6 @@ pub(crate) async fn run(
     checkpointing: Checkpointing<'_>,
     b: &BatchedUpdate,
 ) -> Result<(), BoxError> {
-    let dialect = s.dialect();
     let table = checkpoint::table(s.history);
     let checkpoint_error = |reason: String| BackfillError::Checkpoint {
         table: b.table.clone(),
@@ -126,196 +125,367 @@ pub(crate) async fn run(
                 true => checkpoint::read(s.conn, &table, place)
                     .await
                     .map_err(checkpoint_error)?,
-                false => None,
+                false => Vec::new(),
             };
             (Some(place), found)
         }
-        Checkpointing::Unrecorded | Checkpointing::InCallersTransaction => (None, None),
+        Checkpointing::Unrecorded | Checkpointing::InCallersTransaction => (None, Vec::new()),
     };
-    let own_transactions = !matches!(checkpointing, Checkpointing::InCallersTransaction);
-    let mut state = match found {
-        Some(state) => state,
-        None => start(s, &table, place, b).await?,
+    let slices = match found.is_empty() {
+        true => start(s, &table, place, b).await?,
+        false => found,
     };
-    let literals = |key: &Key| {
-        b.literals(key)
-            .ok_or_else(|| checkpoint_error(format!("a key value of {key:?} is not a number")))
+    let run = SliceRun {
+        id,
+        b,
+        table: &table,
+        place,
+        own_transactions: !matches!(checkpointing, Checkpointing::InCallersTransaction),
+        retries: s.retries,
     };
-    let Some(end) = state.end_key.clone() else {
-        emit_progress(s, id, b, &state, 0, Duration::ZERO);
-        return Ok(());
-    };
-    let end = literals(&end)?;
-    if state.done {
-        emit_progress(s, id, b, &state, 0, Duration::ZERO);
+    if let Some(first) = slices.iter().find(|state| !state.done) {
+        let end = first
+            .end_key
+            .as_deref()
+            .map(|k| run.literals(k))
+            .transpose()?;
+        let after = first
+            .last_key
+            .as_deref()
+            .map(|k| run.literals(k))
+            .transpose()?;
+        if let Some(end) = end {
+            prepare(s, b, after, &end).await?;
+        }
+    }
+    let mut totals = Totals::new(id, &b.table, &slices);
+    // Several connections only where several writers run side by side.
+    let side_by_side = slices.iter().filter(|state| !state.done).count() > 1
+        && s.dialect() != Dialect::Sqlite
+        && s.opener.is_some();
+    if !side_by_side {
+        for (slice, state) in slices.into_iter().enumerate() {
+            let events = &mut *s.events;
+            let mut tell = |told: Told| totals.tell(told, events);
+            run.slice(s.conn, slice, state, &mut tell, None).await?;
+        }
+        totals.finish(s.events);
         return Ok(());
     }
-    prepare(
-        s,
-        b,
-        state.last_key.as_deref().map(literals).transpose()?,
-        &end,
-    )
-    .await?;
-    let started = Instant::now();
-    let rows_before = state.rows_done;
-    let bounds = Bounds::of(b.batching.batch_size);
-    let mut size = state.batch_size;
-    let mut attempts = 0;
-    loop {
-        // A batch that timed out runs again, half as large each time.
-        let this_size = halved(size, attempts);
-        let after = state.last_key.as_deref().map(literals).transpose()?;
-        let next = s
-            .conn
-            .fetch_text_unprepared(&b.next_batch_sql(after.as_deref(), &end, this_size))
-            .await?;
-        let batch = match next.into_iter().next() {
-            None => None,
-            Some(row) => Some(
-                split_batch(row, b.key.len())
-                    .ok_or_else(|| checkpoint_error("a batch query returned no key".into()))?,
-            ),
+    let opener = s.opener.as_ref().expect("checked above");
+    let mut conns = Vec::with_capacity(slices.len());
+    for _ in &slices {
+        conns.push(opener.open().await?);
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (sender, mut told) = tokio::sync::mpsc::unbounded_channel();
+    let workers =
+        futures_util::future::join_all(slices.into_iter().zip(conns.iter_mut()).enumerate().map(
+            |(slice, (state, conn))| {
+                let sender = sender.clone();
+                let run = &run;
+                let stop = &stop;
+                async move {
+                    let mut tell = |t: Told| {
+                        let _ = sender.send(t);
+                    };
+                    let result = run.slice(conn, slice, state, &mut tell, Some(stop)).await;
+                    if result.is_err() {
+                        // The others stop after their batch in flight.
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    result
+                }
+            },
+        ));
+    drop(sender);
+    let events = &mut *s.events;
+    let listen = async {
+        while let Some(t) = told.recv().await {
+            totals.tell(t, events);
         }
-        .filter(|(_, count)| *count > 0);
-        let Some((through, count)) = batch else {
-            state.done = true;
-            if let Some(place) = place {
-                let write = checkpoint::update(dialect, &table, place, &state);
-                s.conn.execute(&write).await?;
-            }
-            emit_progress(
-                s,
-                id,
-                b,
-                &state,
-                state.rows_done - rows_before,
-                started.elapsed(),
-            );
+    };
+    let (results, ()) = futures_util::future::join(workers, listen).await;
+    for conn in conns {
+        let _ = conn.close().await;
+    }
+    results.into_iter().collect::<Result<Vec<()>, BoxError>>()?;
+    totals.finish(s.events);
+    Ok(())
+}
+
+/// What a slice tells as it goes.
+enum Told {
+    /// Its state after a batch (or at its end).
+    Batch {
+        slice: usize,
+        state: Checkpoint,
+    },
+    Event(Event),
+}
+
+/// What one run of a backfill's slices shares.
+struct SliceRun<'a> {
+    id: &'a str,
+    b: &'a BatchedUpdate,
+    table: &'a crate::runner::HistoryTable,
+    place: Option<Place<'a>>,
+    own_transactions: bool,
+    retries: u32,
+}
+
+impl SliceRun<'_> {
+    fn literals(&self, key: &Key) -> Result<Vec<String>, BackfillError> {
+        self.b
+            .literals(key)
+            .ok_or_else(|| BackfillError::Checkpoint {
+                table: self.b.table.clone(),
+                reason: format!("a key value of {key:?} is not a number"),
+            })
+    }
+
+    /// Runs one slice from `state` to its end, on `conn`; returns early, unfinished, once
+    /// `stop` is set.
+    async fn slice(
+        &self,
+        conn: &mut Connection,
+        slice: usize,
+        mut state: Checkpoint,
+        tell: &mut (dyn FnMut(Told) + Send),
+        stop: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<(), BoxError> {
+        let b = self.b;
+        let dialect = conn.dialect();
+        let Some(end) = state.end_key.clone() else {
+            tell(Told::Batch { slice, state });
             return Ok(());
         };
-        let through_sql = literals(&through)?;
-        let batch_started = Instant::now();
-        let update = b.update_sql(after.as_deref(), &through_sql);
-        let attempt = match (own_transactions, dialect) {
-            (false, _) => s.conn.execute_counting(&update).await,
-            // BEGIN on its own: SQLite would count the rows of the statement before it as its
-            // own.
-            (true, Dialect::Sqlite) => match s.conn.execute(s.conn.begin_sql()).await {
-                Ok(()) => s.conn.execute_counting(&update).await,
-                Err(e) => Err(e),
-            },
-            // One round trip. A batch and its checkpoint commit together, so a batch commit
-            // need not wait for the disk: a crash loses the last few batches with their
-            // checkpoints, and the rerun does them again. The backfill's last write, and the
-            // migration's, wait for it as usual.
-            (true, Dialect::Postgres) => {
-                let sql = format!("BEGIN; SET LOCAL synchronous_commit = off; {update}");
-                s.conn.execute_counting(&sql).await
+        if state.done {
+            tell(Told::Batch { slice, state });
+            return Ok(());
+        }
+        let end = self.literals(&end)?;
+        let bounds = Bounds::of(b.batching.batch_size);
+        let mut size = state.batch_size;
+        let mut attempts = 0;
+        loop {
+            if stop.is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Ok(());
             }
-            (true, Dialect::Mysql) => {
-                let sql = format!("{}; {update}", s.conn.begin_sql());
-                s.conn.execute_counting(&sql).await
+            // A batch that timed out runs again, half as large each time.
+            let this_size = halved(size, attempts);
+            let after = state
+                .last_key
+                .as_deref()
+                .map(|k| self.literals(k))
+                .transpose()?;
+            let next = conn
+                .fetch_text_unprepared(&b.next_batch_sql(after.as_deref(), &end, this_size))
+                .await?;
+            let batch = match next.into_iter().next() {
+                None => None,
+                Some(row) => Some(split_batch(row, b.key.len()).ok_or_else(|| {
+                    BackfillError::Checkpoint {
+                        table: b.table.clone(),
+                        reason: "a batch query returned no key".into(),
+                    }
+                })?),
             }
-        };
-        let changed = match attempt {
-            Ok(changed) => changed,
-            Err(error) => {
-                if own_transactions {
-                    let _ = s.conn.execute("ROLLBACK").await;
+            .filter(|(_, count)| *count > 0);
+            let Some((through, count)) = batch else {
+                state.done = true;
+                if let Some(place) = self.place {
+                    let write = checkpoint::update(dialect, self.table, place, slice, &state);
+                    conn.execute(&write).await?;
                 }
-                let range = b.describe_range(state.last_key.as_deref(), &through);
-                let timed_out = error.is_lock_timeout() || error.is_statement_timeout();
-                if !timed_out || !own_transactions {
-                    return Err(BackfillError::Batch {
+                tell(Told::Batch { slice, state });
+                return Ok(());
+            };
+            let through_sql = self.literals(&through)?;
+            let batch_started = Instant::now();
+            let update = b.update_sql(after.as_deref(), &through_sql);
+            let attempt = match (self.own_transactions, dialect) {
+                (false, _) => conn.execute_counting(&update).await,
+                // BEGIN on its own: SQLite would count the rows of the statement before it as
+                // its own.
+                (true, Dialect::Sqlite) => match conn.execute(conn.begin_sql()).await {
+                    Ok(()) => conn.execute_counting(&update).await,
+                    Err(e) => Err(e),
+                },
+                // One round trip. A batch and its checkpoint commit together, so a batch commit
+                // need not wait for the disk: a crash loses the last few batches with their
+                // checkpoints, and the rerun does them again. The backfill's last write, and
+                // the migration's, wait for it as usual.
+                (true, Dialect::Postgres) => {
+                    let sql = format!("BEGIN; SET LOCAL synchronous_commit = off; {update}");
+                    conn.execute_counting(&sql).await
+                }
+                (true, Dialect::Mysql) => {
+                    let sql = format!("{}; {update}", conn.begin_sql());
+                    conn.execute_counting(&sql).await
+                }
+            };
+            let changed = match attempt {
+                Ok(changed) => changed,
+                Err(error) => {
+                    if self.own_transactions {
+                        let _ = conn.execute("ROLLBACK").await;
+                    }
+                    let range = b.describe_range(state.last_key.as_deref(), &through);
+                    let timed_out = error.is_lock_timeout() || error.is_statement_timeout();
+                    if !timed_out || !self.own_transactions {
+                        return Err(BackfillError::Batch {
+                            table: b.table.clone(),
+                            range,
+                            kept: kept(b, &state),
+                            source: error,
+                        }
+                        .into());
+                    }
+                    if attempts >= self.retries || this_size == 1 {
+                        return Err(BackfillError::Busy {
+                            table: b.table.clone(),
+                            range,
+                            kept: kept(b, &state),
+                            attempts: attempts + 1,
+                            batch_size: this_size,
+                            source: error,
+                        }
+                        .into());
+                    }
+                    attempts += 1;
+                    tell(Told::Event(Event::BatchRetrying {
+                        id: self.id.to_owned(),
                         table: b.table.clone(),
                         range,
-                        kept: kept(b, &state),
-                        source: error,
-                    }
-                    .into());
+                        attempt: attempts,
+                        batch_size: halved(size, attempts),
+                        error: error.to_string(),
+                    }));
+                    continue;
                 }
-                if attempts >= s.retries || this_size == 1 {
-                    return Err(BackfillError::Busy {
-                        table: b.table.clone(),
-                        range,
-                        kept: kept(b, &state),
-                        attempts: attempts + 1,
-                        batch_size: this_size,
-                        source: error,
-                    }
-                    .into());
-                }
-                attempts += 1;
-                s.events.emit(Event::BatchRetrying {
-                    id: id.to_owned(),
-                    table: b.table.clone(),
-                    range,
-                    attempt: attempts,
-                    batch_size: halved(size, attempts),
-                    error: error.to_string(),
-                });
-                continue;
+            };
+            attempts = 0;
+            let took = batch_started.elapsed();
+            if let Some(target) = b.batching.target_batch_time {
+                size = bounds.adapt(this_size, took, target);
             }
-        };
-        attempts = 0;
-        let took = batch_started.elapsed();
-        if let Some(target) = b.batching.target_batch_time {
-            size = bounds.adapt(this_size, took, target);
-        }
-        state.last_key = Some(through);
-        state.rows_done += count;
-        state.rows_changed += changed;
-        state.batches += 1;
-        state.elapsed_ms += u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        state.batch_size = size;
-        let write = match place {
-            Some(place) => Some(format!(
-                "{}; COMMIT",
-                checkpoint::update(dialect, &table, place, &state)
-            )),
-            None => own_transactions.then(|| "COMMIT".to_owned()),
-        };
-        if let Some(write) = write
-            && let Err(error) = s.conn.execute(&write).await
-        {
-            let _ = s.conn.execute("ROLLBACK").await;
-            return Err(error.into());
-        }
-        emit_progress(
-            s,
-            id,
-            b,
-            &state,
-            state.rows_done - rows_before,
-            started.elapsed(),
-        );
-        if !b.batching.pause.is_zero() {
-            tokio::time::sleep(b.batching.pause).await;
+            state.last_key = Some(through);
+            state.rows_done += count;
+            state.rows_changed += changed;
+            state.batches += 1;
+            state.elapsed_ms += u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+            state.batch_size = size;
+            let write = match self.place {
+                Some(place) => Some(format!(
+                    "{}; COMMIT",
+                    checkpoint::update(dialect, self.table, place, slice, &state)
+                )),
+                None => self.own_transactions.then(|| "COMMIT".to_owned()),
+            };
+            if let Some(write) = write
+                && let Err(error) = conn.execute(&write).await
+            {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(error.into());
+            }
+            tell(Told::Batch {
+                slice,
+                state: state.clone(),
+            });
+            if !b.batching.pause.is_zero() {
+                tokio::time::sleep(b.batching.pause).await;
+            }
         }
     }
 }
 
-/// Fixes the work of a backfill that has not started, and records it: the last key now, and
-/// the rows there are.
+/// Where every slice of a backfill stands, told as one.
+struct Totals {
+    id: String,
+    table: String,
+    slices: Vec<Checkpoint>,
+    rows_before: u64,
+    started: Instant,
+}
+
+impl Totals {
+    fn new(id: &str, table: &str, slices: &[Checkpoint]) -> Totals {
+        Totals {
+            id: id.to_owned(),
+            table: table.to_owned(),
+            rows_before: slices.iter().map(|s| s.rows_done).sum(),
+            slices: slices.to_vec(),
+            started: Instant::now(),
+        }
+    }
+
+    fn tell(&mut self, told: Told, events: &mut Events) {
+        match told {
+            Told::Event(event) => events.emit(event),
+            Told::Batch { slice, state } => {
+                self.slices[slice] = state;
+                if self.slices.iter().all(|s| s.done) {
+                    // `finish` tells the end, once.
+                    return;
+                }
+                events.emit(self.event());
+            }
+        }
+    }
+
+    fn finish(&self, events: &mut Events) {
+        events.emit(self.event());
+    }
+
+    fn event(&self) -> Event {
+        let rows_done: u64 = self.slices.iter().map(|s| s.rows_done).sum();
+        let done = self.slices.iter().all(|s| s.done);
+        let estimated: u64 = self.slices.iter().map(|s| s.estimated_total).sum();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rate = match elapsed {
+            secs if secs > 0.0 => (rows_done - self.rows_before) as f64 / secs,
+            _ => 0.0,
+        };
+        let estimated_total = if done {
+            rows_done
+        } else {
+            estimated.max(rows_done)
+        };
+        let eta = (rate > 0.0 && !done)
+            .then(|| Duration::from_secs_f64((estimated_total - rows_done) as f64 / rate));
+        Event::BackfillProgress {
+            id: self.id.clone(),
+            table: self.table.clone(),
+            rows_done,
+            estimated_total,
+            rows_changed: self.slices.iter().map(|s| s.rows_changed).sum(),
+            batches: self.slices.iter().map(|s| s.batches).sum(),
+            batch_size: self.slices.first().map_or(0, |s| s.batch_size),
+            rate,
+            eta,
+            done,
+        }
+    }
+}
+
+/// Fixes the work of a backfill that has not started, and records it: the last key now, the
+/// rows there are, and the slices they fall into (one, unless it runs in parallel slices).
 async fn start(
     s: &mut Session<'_>,
     table: &crate::runner::HistoryTable,
     place: Option<Place<'_>>,
     b: &BatchedUpdate,
-) -> Result<Checkpoint, BoxError> {
+) -> Result<Vec<Checkpoint>, BoxError> {
     let dialect = s.dialect();
-    let end_key = s
-        .conn
-        .fetch_text(&b.last_key_sql())
-        .await?
-        .into_iter()
-        .next()
-        .map(|row| {
+    let first_row = |rows: Vec<Vec<Option<String>>>| {
+        rows.into_iter().next().map(|row| {
             row.into_iter()
                 .map(Option::unwrap_or_default)
                 .collect::<Vec<_>>()
-        });
+        })
+    };
+    let end_key = first_row(s.conn.fetch_text(&b.last_key_sql()).await?);
     let mut estimated_total = 0;
     if let Some(end) = &end_key {
         let end = b
@@ -324,7 +494,7 @@ async fn start(
         prepare(s, b, None, &end).await?;
         estimated_total = estimate(s, b, &end).await?;
     }
-    let state = Checkpoint {
+    let whole = Checkpoint {
         done: end_key.is_none(),
         end_key,
         last_key: None,
@@ -335,14 +505,37 @@ async fn start(
         estimated_total,
         batch_size: b.batching.batch_size,
     };
+    let mut slices = vec![whole.clone()];
+    let parallel = u64::from(b.batching.parallel);
+    let runs_side_by_side = parallel > 1 && dialect != Dialect::Sqlite && s.opener.is_some();
+    if let (true, Some([last])) = (runs_side_by_side, whole.end_key.as_deref()) {
+        let first = first_row(s.conn.fetch_text(&b.first_key_sql()).await?);
+        if let (Some([first]), Ok(last)) = (first.as_deref(), last.parse::<i128>())
+            && let Ok(first) = first.parse::<i128>()
+        {
+            // Slice k holds the keys in (bound k, bound k + 1]; the first has no lower bound.
+            let below = first - 1;
+            let span = (last - below).max(1);
+            let count = i128::from(parallel).min(span);
+            let bound = |k: i128| below + span * k / count;
+            slices = (0..count)
+                .map(|k| Checkpoint {
+                    last_key: (k > 0).then(|| vec![bound(k).to_string()]),
+                    end_key: Some(vec![bound(k + 1).to_string()]),
+                    estimated_total: (i128::from(estimated_total as i64) / count) as u64,
+                    ..whole.clone()
+                })
+                .collect();
+        }
+    }
     if let Some(place) = place {
-        let writes = [
-            checkpoint::delete_op(dialect, table, place.id, place.op),
-            checkpoint::insert(dialect, table, place, &state),
-        ];
+        let mut writes = vec![checkpoint::delete_op(dialect, table, place.id, place.op)];
+        for (slice, state) in slices.iter().enumerate() {
+            writes.push(checkpoint::insert(dialect, table, place, slice, state));
+        }
         super::execute::commit_together(s.conn, &writes, false).await?;
     }
-    Ok(state)
+    Ok(slices)
 }
 
 /// Fails before any row is touched when the dialect rejects the update.
@@ -385,39 +578,6 @@ fn split_batch(row: Vec<Option<String>>, key_len: usize) -> Option<(Vec<String>,
     let mut values: Vec<String> = row.into_iter().map(Option::unwrap_or_default).collect();
     let count = values.pop()?.parse().ok()?;
     Some((values, count))
-}
-
-fn emit_progress(
-    s: &mut Session<'_>,
-    id: &str,
-    b: &BatchedUpdate,
-    state: &Checkpoint,
-    rows_this_run: u64,
-    elapsed: Duration,
-) {
-    let rate = match elapsed.as_secs_f64() {
-        secs if secs > 0.0 => rows_this_run as f64 / secs,
-        _ => 0.0,
-    };
-    let estimated_total = state.estimated_total.max(state.rows_done);
-    let eta = (rate > 0.0 && !state.done)
-        .then(|| Duration::from_secs_f64((estimated_total - state.rows_done) as f64 / rate));
-    s.events.emit(Event::BackfillProgress {
-        id: id.to_owned(),
-        table: b.table.clone(),
-        rows_done: state.rows_done,
-        estimated_total: if state.done {
-            state.rows_done
-        } else {
-            estimated_total
-        },
-        rows_changed: state.rows_changed,
-        batches: state.batches,
-        batch_size: state.batch_size,
-        rate,
-        eta,
-        done: state.done,
-    });
 }
 
 /// `size` halved `times` times, at least 1.

@@ -391,6 +391,7 @@ pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), 
             history: &history,
             retries: 0,
             events: &mut events,
+            opener: None,
         };
         return backfill::run(&mut session, "", Checkpointing::Unrecorded, batched).await;
     }
