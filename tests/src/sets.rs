@@ -320,6 +320,10 @@ pub fn by_name(name: &str) -> Option<Vec<MigrationEntry>> {
         "gated" => Some(gated(true)),
         "deferrable" => Some(deferrable()),
         "backfill" => Some(backfill()),
+        "backfill_parallel" => Some(vec![
+            entry!("bf_table", [], bf_table),
+            entry!("bf_fill", ["bf_table"], bf_fill_parallel),
+        ]),
         _ => None,
     }
 }
@@ -350,11 +354,21 @@ pub fn bf_table(m: &mut Migration) {
 }
 
 pub fn bf_fill(m: &mut Migration) {
+    fill_full_names(m, 1);
+}
+
+/// `bf_fill` in four parallel slices.
+pub fn bf_fill_parallel(m: &mut Migration) {
+    fill_full_names(m, 4);
+}
+
+fn fill_full_names(m: &mut Migration, slices: u32) {
     let pause = std::env::var("GODWIT_TEST_BATCH_PAUSE_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map_or(Duration::ZERO, Duration::from_millis);
     m.backfill("bf_users")
+        .parallel(slices)
         .set("full_name", "first_name || ' ' || last_name")
         .set_on(
             Dialect::Mysql,

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use godwit::Migrator;
-use godwit::db::Connection;
 use godwit::graph::Target;
 use godwit_tests::sets;
 
@@ -23,8 +22,8 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let result = async {
-        let conn = Connection::connect(url).await.map_err(|e| e.to_string())?;
-        let mut migrator = Migrator::with_registry(conn, sets::registry(entries))
+        let mut migrator = Migrator::connect_with_registry(url, sets::registry(entries))
+            .await
             .map_err(|e| e.to_string())?
             .lock_timeout(Duration::from_secs(120))
             .on_event(|event| println!("event {event:?}"));

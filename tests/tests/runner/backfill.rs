@@ -21,6 +21,7 @@ use crate::common::{HISTORY, count, migrator, model, on_every_dialect};
 on_every_dialect!(
     backfill_ends_as_one_update_would,
     killed_backfill_resumes_from_its_checkpoint,
+    killed_parallel_backfill_resumes_each_slice,
     failing_batch_stops_naming_its_keys,
     concurrent_writer_waits_at_most_a_batch,
     locked_batch_runs_again_smaller,
@@ -198,6 +199,16 @@ async fn backfill_ends_as_one_update_would(dialect: Dialect) {
 }
 
 async fn killed_backfill_resumes_from_its_checkpoint(dialect: Dialect) {
+    killed_and_resumed(dialect, "backfill").await;
+}
+
+async fn killed_parallel_backfill_resumes_each_slice(dialect: Dialect) {
+    killed_and_resumed(dialect, "backfill_parallel").await;
+}
+
+/// Runs set `set` in a process of its own, SIGKILLs it midway through its backfill, and
+/// reruns it here.
+async fn killed_and_resumed(dialect: Dialect, set: &str) {
     use std::io::BufRead;
     let Some(db) = TestDb::create(dialect).await else {
         return;
@@ -206,7 +217,7 @@ async fn killed_backfill_resumes_from_its_checkpoint(dialect: Dialect) {
     expected_copy(m.connection()).await;
     m.close().await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
-        .args(["backfill", &db.url, "up"])
+        .args([set, &db.url, "up"])
         .env("GODWIT_TEST_BATCH_PAUSE_MS", "3")
         .stdout(Stdio::piped())
         .spawn()
@@ -231,7 +242,19 @@ async fn killed_backfill_resumes_from_its_checkpoint(dialect: Dialect) {
     child.kill().expect("SIGKILL the runner");
     child.wait().expect("reap the runner");
 
-    let (mut m, events) = recorded(migrator(&db, sets::backfill()).await);
+    let entries = sets::by_name(set).expect("a known set");
+    let (mut m, events) = recorded(migrator(&db, entries).await);
+    let slices = count(
+        m.connection(),
+        &format!("SELECT COUNT(*) FROM {CHECKPOINTS}"),
+    )
+    .await;
+    let side_by_side = set == "backfill_parallel" && dialect != Dialect::Sqlite;
+    assert_eq!(
+        slices,
+        if side_by_side { 4 } else { 1 },
+        "a checkpoint per slice"
+    );
     let status = m.status().await.unwrap();
     let fill = status
         .migrations
