@@ -41,6 +41,8 @@ struct Progress {
     backfill: Option<BackfillLine>,
     /// When a backfill's progress was last logged, without a terminal.
     logged: Option<Instant>,
+    /// When a backfill's line was last drawn: it redraws ten times a second at most.
+    redrawn: Option<Instant>,
 }
 
 /// Where a running backfill stands.
@@ -91,6 +93,9 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// A running backfill's line is redrawn at most this often.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
 /// Without a terminal, a running backfill's progress is logged this often.
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -122,6 +127,7 @@ impl Printer {
                 direction: Direction::Up,
                 backfill: None,
                 logged: None,
+                redrawn: None,
             })),
         }
     }
@@ -308,6 +314,12 @@ impl Printer {
                         );
                     }
                 }
+            }
+            if matches!(event, Event::BackfillProgress { done: false, .. }) {
+                if p.redrawn.is_some_and(|at| at.elapsed() < REDRAW_EVERY) {
+                    return;
+                }
+                p.redrawn = Some(Instant::now());
             }
             p.draw();
         }
