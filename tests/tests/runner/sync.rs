@@ -12,7 +12,10 @@ use godwit_tests::testdb::TestDb;
 
 use crate::common::{HISTORY, migrator, model, on_every_dialect};
 
-on_every_dialect!(writes_from_old_and_new_code_arrive_in_the_other);
+on_every_dialect!(
+    writes_from_old_and_new_code_arrive_in_the_other,
+    writes_during_the_expand_phase_then_the_backfill,
+);
 
 const CHECKPOINTS: &str = "godwit_migrations_backfills";
 
@@ -196,6 +199,140 @@ async fn writes_from_old_and_new_code_arrive_in_the_other(dialect: Dialect) {
             "the trigger's function is dropped too"
         );
     }
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// The names' parts, per dialect, as SQL over `name`.
+fn parts(dialect: Dialect) -> (&'static str, &'static str) {
+    match dialect {
+        Dialect::Postgres => ("split_part(name, ' ', 1)", "split_part(name, ' ', 2)"),
+        Dialect::Mysql => (
+            "SUBSTRING_INDEX(name, ' ', 1)",
+            "SUBSTRING_INDEX(name, ' ', -1)",
+        ),
+        Dialect::Sqlite => (
+            "substr(name, 1, instr(name, ' ') - 1)",
+            "substr(name, instr(name, ' ') + 1)",
+        ),
+    }
+}
+
+fn expand_only(m: &mut Migration) {
+    let (first, last) = parts(m.dialect());
+    m.add_column("rc_users", "first_name", ColumnType::String(100));
+    m.add_column("rc_users", "last_name", ColumnType::String(100));
+    m.create_sync_trigger("rc_users", "sync_rc_users_name")
+        .forward("first_name", first)
+        .forward("last_name", last)
+        .backward("name", "first_name || ' ' || last_name")
+        .backward_on(Dialect::Mysql, "name", "CONCAT(first_name, ' ', last_name)");
+}
+
+fn backfill_parts(m: &mut Migration) {
+    let (first, last) = parts(m.dialect());
+    m.backfill("rc_users")
+        .set("first_name", first)
+        .set("last_name", last)
+        .only("first_name IS NULL")
+        .batch_size(2)
+        .reverse_nothing();
+}
+
+fn contract_parts(m: &mut Migration) {
+    m.drop_sync_trigger("rc_users", "sync_rc_users_name");
+    m.drop_column("rc_users", "name");
+}
+
+/// Expand (columns and trigger), writes of old and new code, then the backfill of the rows from
+/// before, then the contract; and down through all of it.
+async fn writes_during_the_expand_phase_then_the_backfill(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        entry!("rc_users", [], people),
+        entry!("rc_expand", ["rc_users"], expand_only),
+        entry!("rc_backfill", ["rc_expand"], backfill_parts),
+        entry!("rc_contract", ["rc_backfill"], contract_parts).with_contract(),
+    ];
+    let own = [HISTORY, CHECKPOINTS];
+    let mut m = migrator(&db, entries.clone()).await;
+    m.upgrade(&[Target::id("rc_users")]).await.unwrap();
+    m.connection()
+        .execute("INSERT INTO rc_users (id, name) VALUES (1, 'Ada Lovelace'), (2, 'Alan Turing'), (3, 'Barbara Liskov')")
+        .await
+        .unwrap();
+    m.upgrade(&[Target::id("rc_expand")]).await.unwrap();
+    let at = |ids: &[&str]| model(&entries, ids, dialect);
+    assert_live_matches(
+        m.connection(),
+        &at(&["rc_users", "rc_expand"]),
+        &own,
+        "after the expand",
+    )
+    .await;
+    let conn = m.connection();
+    conn.execute("INSERT INTO rc_users (id, name) VALUES (4, 'Grace Hopper')")
+        .await
+        .unwrap();
+    conn.execute(
+        "INSERT INTO rc_users (id, first_name, last_name) VALUES (5, 'Edsger', 'Dijkstra')",
+    )
+    .await
+    .unwrap();
+    conn.execute("UPDATE rc_users SET name = 'Ada Byron' WHERE id = 1")
+        .await
+        .unwrap();
+    // Rows from before the expand wait for the backfill, unless written since.
+    assert_eq!(
+        rows(m.connection(), "first_name").await,
+        vec![
+            vec![Some("Ada".to_owned())],
+            vec![None],
+            vec![None],
+            vec![Some("Grace".to_owned())],
+            vec![Some("Edsger".to_owned())],
+        ]
+    );
+    m.upgrade(&[Target::id("rc_backfill")]).await.unwrap();
+    let both = texts(&[
+        &["Ada Byron", "Ada", "Byron"],
+        &["Alan Turing", "Alan", "Turing"],
+        &["Barbara Liskov", "Barbara", "Liskov"],
+        &["Grace Hopper", "Grace", "Hopper"],
+        &["Edsger Dijkstra", "Edsger", "Dijkstra"],
+    ]);
+    assert_eq!(
+        rows(m.connection(), "name, first_name, last_name").await,
+        both
+    );
+    let expanded = at(&["rc_users", "rc_expand", "rc_backfill"]);
+    assert_live_matches(m.connection(), &expanded, &own, "after the backfill").await;
+    m.up().await.unwrap();
+    let contracted = at(&["rc_users", "rc_expand", "rc_backfill", "rc_contract"]);
+    assert_live_matches(m.connection(), &contracted, &own, "after the contract").await;
+
+    m.downgrade(&[Target::id("rc_backfill")]).await.unwrap();
+    assert_live_matches(
+        m.connection(),
+        &expanded,
+        &own,
+        "after reverting the contract",
+    )
+    .await;
+    assert_eq!(
+        rows(m.connection(), "name, first_name, last_name").await,
+        both
+    );
+    m.downgrade(&[Target::id("rc_users")]).await.unwrap();
+    assert_live_matches(
+        m.connection(),
+        &at(&["rc_users"]),
+        &own,
+        "after reverting the expand",
+    )
+    .await;
     m.close().await.unwrap();
     db.drop().await;
 }
