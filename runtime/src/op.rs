@@ -217,8 +217,10 @@ pub struct Index {
 ///
 /// An insert that leaves every new column NULL gets them from `forward`; else one that leaves
 /// every old column NULL gets those from `backward`. An update that changes old columns and no
-/// new one runs `forward`; one that changes new columns and no old one runs `backward`, unless
-/// the new values are what `forward` gives for the row (a backfill's own write).
+/// new one runs `forward`, unless the old values are what `backward` gives for the row (the
+/// write of a revert that refills them); one that changes new columns and no old one runs
+/// `backward`, unless the new values are what `forward` gives for the row (a backfill's own
+/// write). MySQL compares the values as bytes, whatever the collation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncTrigger {
     pub name: String,

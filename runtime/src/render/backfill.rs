@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::{Ctx, RenderError, RenderedOp, Sql};
-use crate::op::{Backfill, Batching, Dialect, RowChange};
+use crate::op::{Backfill, Batching, ColumnType, Dialect, RowChange};
 
 /// One backfill, rendered for one dialect: everything but the key values, which the runner
 /// reads as it goes.
@@ -30,8 +30,9 @@ pub struct BatchedUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyColumn {
     pub name: String,
-    /// Written back as a number rather than a string literal.
-    pub integer: bool,
+    /// Written back as a number rather than a string literal (an integer or a decimal, which
+    /// MySQL would otherwise compare with a string as a double).
+    pub number: bool,
 }
 
 /// A key as the runner holds it: one text value per key column.
@@ -46,7 +47,9 @@ pub(super) fn render(ctx: &Ctx, b: &Backfill) -> Result<RenderedOp, RenderError>
         .iter()
         .map(|name| KeyColumn {
             name: name.clone(),
-            integer: table.column(name).is_some_and(|c| c.ty.is_integer()),
+            number: table
+                .column(name)
+                .is_some_and(|c| c.ty.is_integer() || matches!(c.ty, ColumnType::Decimal(..))),
         })
         .collect();
     let (set, only) = change_sql(ctx, &b.change)?;
@@ -136,14 +139,17 @@ impl BatchedUpdate {
             .join(", ")
     }
 
-    /// The literals of a key; `None` when a value of an integer column is not a number (a
-    /// checkpoint edited by hand).
+    /// The literals of a key; `None` when it has not one value per key column, or a value of
+    /// a numeric column is not a number (a checkpoint damaged or edited by hand).
     pub fn literals(&self, key: &Key) -> Option<Vec<String>> {
+        if key.len() != self.key.len() {
+            return None;
+        }
         self.key
             .iter()
             .zip(key)
-            .map(|(column, value)| match column.integer {
-                true => value.parse::<i128>().ok().map(|n| n.to_string()),
+            .map(|(column, value)| match column.number {
+                true => is_number(value).then(|| value.clone()),
                 false => Some(self.sql().string(value)),
             })
             .collect()
@@ -218,9 +224,12 @@ impl BatchedUpdate {
     /// nothing is left.
     pub fn next_batch_sql(&self, after: Option<&[String]>, end: &[String], size: u32) -> String {
         let columns = self.columns().join(", ");
-        if let [column] = self.columns().as_slice() {
-            // One aggregate over the batch: no window, no second sort. An empty batch gives
-            // one row with a NULL key and a count of 0.
+        if let ([column], [KeyColumn { number: true, .. }]) =
+            (self.columns().as_slice(), self.key.as_slice())
+        {
+            // One aggregate over the batch: no window, no second sort (`max` is defined for
+            // numbers everywhere; PostgreSQL has none for uuid). An empty batch gives one row
+            // with a NULL key and a count of 0.
             return format!(
                 "SELECT {} AS key_0, {} AS batch_rows FROM (SELECT {column} FROM {} WHERE {} \
                  ORDER BY {column} LIMIT {size}) AS batch",
@@ -324,6 +333,16 @@ impl BatchedUpdate {
         let _ = writeln!(out, "{};", self.update_sql(Some(&after), &through));
         out
     }
+}
+
+/// `-12`, `3.50`: digits, an optional sign and an optional decimal point, as a database writes
+/// an integer or a decimal as text.
+fn is_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn tuple(key: &Key) -> String {

@@ -30,13 +30,25 @@ impl DialectSql for Mysql {
             format!("SET {};", pairs.join(", "))
         };
         let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
-        let changed = |side| each(side, " OR ", |c| format!("NOT (NEW.{c} <=> OLD.{c})"));
-        let not_forward = forward
-            .pairs
-            .iter()
-            .map(|(c, e)| format!("NOT (NEW.{c} <=> ({e}))"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        // Compared as bytes: a case- or accent-insensitive collation would see no change.
+        let binary = |e: &str| format!("CAST({e} AS BINARY)");
+        let changed = |side| {
+            each(side, " OR ", |c| {
+                format!(
+                    "NOT ({} <=> {})",
+                    binary(&format!("NEW.{c}")),
+                    binary(&format!("OLD.{c}"))
+                )
+            })
+        };
+        let differs = |side: &super::sync::Side| {
+            side.pairs
+                .iter()
+                .map(|(c, e)| format!("NOT ({} <=> {})", binary(&format!("NEW.{c}")), binary(e)))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
+        let (not_forward, not_backward) = (differs(&forward), differs(&backward));
         let on = format!("ON {} FOR EACH ROW", sql.ident(&table.name));
         let insert = sql.ident(&event_trigger(&trigger.name, "insert"));
         let update = sql.ident(&event_trigger(&trigger.name, "update"));
@@ -50,8 +62,9 @@ impl DialectSql for Mysql {
                 assign(&backward),
             ),
             format!(
-                "CREATE TRIGGER {update} BEFORE UPDATE {on} BEGIN\n  IF ({}) AND NOT ({}) THEN {}\n  \
-                 ELSEIF ({}) AND NOT ({}) AND ({not_forward}) THEN {}\n  END IF;\nEND",
+                "CREATE TRIGGER {update} BEFORE UPDATE {on} BEGIN\n  IF ({}) AND NOT ({}) AND \
+                 ({not_backward}) THEN {}\n  ELSEIF ({}) AND NOT ({}) AND ({not_forward}) THEN {}\n  \
+                 END IF;\nEND",
                 changed(&backward),
                 changed(&forward),
                 assign(&forward),

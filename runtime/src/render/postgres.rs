@@ -31,16 +31,18 @@ impl DialectSql for Postgres {
                 format!("NEW.{c} IS DISTINCT FROM OLD.{c}")
             })
         };
-        let not_forward = forward
-            .pairs
-            .iter()
-            .map(|(c, e)| format!("NEW.{c} IS DISTINCT FROM ({e})"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        let differs = |side: &super::sync::Side| {
+            side.pairs
+                .iter()
+                .map(|(c, e)| format!("NEW.{c} IS DISTINCT FROM ({e})"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
+        let (not_forward, not_backward) = (differs(&forward), differs(&backward));
         let body = format!(
             "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF {} THEN {}\n    ELSIF {} THEN {}\n    \
-             END IF;\n  ELSIF ({}) AND NOT ({}) THEN {}\n  ELSIF ({}) AND NOT ({}) AND ({not_forward}) \
-             THEN {}\n  END IF;\n  RETURN NEW;\nEND",
+             END IF;\n  ELSIF ({}) AND NOT ({}) AND ({not_backward}) THEN {}\n  ELSIF ({}) AND NOT ({}) \
+             AND ({not_forward}) THEN {}\n  END IF;\n  RETURN NEW;\nEND",
             all_null(&forward),
             assign(&forward),
             all_null(&backward),

@@ -47,12 +47,14 @@ impl DialectSql for Sqlite {
         };
         let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
         let changed = |side| each(side, " OR ", |c| format!("NEW.{c} IS NOT OLD.{c}"));
-        let not_forward = forward
-            .pairs
-            .iter()
-            .map(|(c, e)| format!("{c} IS NOT ({e})"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        let differs = |side: &super::sync::Side| {
+            side.pairs
+                .iter()
+                .map(|(c, e)| format!("{c} IS NOT ({e})"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
+        let (not_forward, not_backward) = (differs(&forward), differs(&backward));
         let on = format!("ON {name} FOR EACH ROW");
         let insert = sql.ident(&event_trigger(&trigger.name, "insert"));
         let update_trigger = sql.ident(&event_trigger(&trigger.name, "update"));
@@ -69,7 +71,11 @@ impl DialectSql for Sqlite {
                 "CREATE TRIGGER {update_trigger} AFTER UPDATE {on} BEGIN\n  {}\n  {}\nEND",
                 update(
                     &forward,
-                    format!("({}) AND NOT ({})", changed(&backward), changed(&forward))
+                    format!(
+                        "({}) AND NOT ({}) AND ({not_backward})",
+                        changed(&backward),
+                        changed(&forward)
+                    )
                 ),
                 update(
                     &backward,

@@ -544,6 +544,8 @@ impl Migrator {
             return Ok(report);
         }
         let mut jobs = self.planner().downgrade_jobs(&rows, targets)?;
+        let (mut session, planner) = self.split();
+        backfill::refuse_half_done_reverts(&mut session, &planner, &rows, &jobs).await?;
         let options = self.options();
         report.reverted = run::run(&mut self.session(), &mut jobs, options).await?;
         Ok(report)

@@ -21,7 +21,7 @@
 //! ```text
 //! batched sqlite 1 1000 0 - 1         -- dialect, key columns, batch size, pause and target
 //!                                     -- batch time (µs, `-`: none), parallel slices
-//! key 1 2                             -- an integer key column, its name's length; the name
+//! key 1 2                             -- a numeric key column, its name's length; the name
 //! id
 //! table 5                             -- then the table, the SET list and, if any, `only`
 //! users
@@ -183,9 +183,9 @@ fn encode_batched(out: &mut String, b: &BatchedUpdate) {
         b.batching.parallel,
     ));
     for column in &b.key {
-        let integer = if column.integer { '1' } else { '0' };
+        let numeric = if column.number { '1' } else { '0' };
         out.push_str(&format!(
-            "key {integer} {}\n{}\n",
+            "key {numeric} {}\n{}\n",
             column.name.len(),
             column.name
         ));
@@ -232,11 +232,11 @@ fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
     let mut key = Vec::new();
     for _ in 0..number(keys)? {
         let line = reader.line()?;
-        let ["key", integer, len] = line.split(' ').collect::<Vec<_>>()[..] else {
+        let ["key", numeric, len] = line.split(' ').collect::<Vec<_>>()[..] else {
             return Err(format!("expected `key ...`, found `{line}`"));
         };
         key.push(KeyColumn {
-            integer: boolean(integer)?,
+            number: boolean(numeric)?,
             name: reader.exact(number(len)?)?.to_owned(),
         });
     }
@@ -337,11 +337,11 @@ mod tests {
                         key: vec![
                             KeyColumn {
                                 name: "tenant".into(),
-                                integer: false,
+                                number: false,
                             },
                             KeyColumn {
                                 name: "id\n".into(),
-                                integer: true,
+                                number: true,
                             },
                         ],
                         set: "`a` = CONCAT(b, '\nonly 3')".into(),

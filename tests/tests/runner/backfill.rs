@@ -316,6 +316,16 @@ async fn failing_batch_stops_naming_its_keys(dialect: Dialect) {
     };
     assert_eq!(count(m.connection(), &filled("id <= 10000")).await, 9_900);
     assert_eq!(count(m.connection(), &filled("id > 10000")).await, 0);
+    // Reverting now would leave the committed batches changed: refused, until it is finished.
+    let refused = m
+        .downgrade(&[Target::base()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("op 1 is a backfill of `bf_users` that stopped after 10000 rows"),
+        "{refused}"
+    );
 
     m.connection()
         .execute("UPDATE bf_users SET first_name = 'x' WHERE id = 10501")
@@ -707,6 +717,9 @@ async fn one_transaction_holds_the_backfill_too(dialect: Dialect) {
     assert_eq!(m.up().await.unwrap().applied, ["bf_table", "bf_fill"]);
     let filled = "SELECT COUNT(*) FROM bf_users WHERE full_name IS NOT NULL";
     assert_eq!(count(m.connection(), filled).await, 2);
+    // Its checkpoint committed with the run: a contract after it may run.
+    let done = format!("SELECT COUNT(*) FROM {CHECKPOINTS} WHERE state = 'done'");
+    assert_eq!(count(m.connection(), &done).await, 1);
     m.downgrade(&[Target::base()]).await.unwrap();
     m.close().await.unwrap();
     db.drop().await;

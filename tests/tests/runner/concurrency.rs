@@ -234,11 +234,23 @@ async fn lock_is_released_when_the_caller_panics(dialect: Dialect) {
     db.drop().await;
 }
 
-/// Whether `dr_nap` sleeps: only while the test drops the run around it.
-static NAPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether `dr_nap` sleeps, per dialect (the three tests may run at once in one process):
+/// only while the test drops the run around it.
+static NAPPING: [std::sync::atomic::AtomicBool; 3] = [
+    std::sync::atomic::AtomicBool::new(false),
+    std::sync::atomic::AtomicBool::new(false),
+    std::sync::atomic::AtomicBool::new(false),
+];
 
-async fn nap(_: &mut godwit::db::Connection) -> Result<(), BoxError> {
-    if NAPPING.load(std::sync::atomic::Ordering::SeqCst) {
+fn napping(dialect: Dialect) -> &'static std::sync::atomic::AtomicBool {
+    &NAPPING[Dialect::ALL
+        .iter()
+        .position(|d| *d == dialect)
+        .expect("a dialect")]
+}
+
+async fn nap(db: &mut godwit::db::Connection) -> Result<(), BoxError> {
+    if napping(db.dialect()).load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
     Ok(())
@@ -260,9 +272,9 @@ async fn a_dropped_run_leaves_nothing_behind(dialect: Dialect) {
     };
     let entries = vec![entry!("dr1", [], sc_a), entry!("dr2", ["dr1"], dr_nap)];
     let mut m = migrator(&db, entries.clone()).await;
-    NAPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    napping(dialect).store(true, std::sync::atomic::Ordering::SeqCst);
     let dropped = tokio::time::timeout(Duration::from_millis(500), m.up()).await;
-    NAPPING.store(false, std::sync::atomic::Ordering::SeqCst);
+    napping(dialect).store(false, std::sync::atomic::Ordering::SeqCst);
     assert!(dropped.is_err(), "the run naps for 30 s");
     let report = m.up().await.unwrap();
     assert_eq!(report.applied, ["dr2"]);

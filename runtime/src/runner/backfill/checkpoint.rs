@@ -2,7 +2,7 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `id`, `op`, `direction` | the migration, the op's index and the way it runs (`up`: the backfill, `down`: its reverse) |
+//! | `id`, `op`, `part`, `direction` | the migration, the op's index, the part of its step (a revert may hold several backfills) and the way it runs (`up`: the backfill, `down`: its reverse) |
 //! | `slice` | which slice of the key range (0 unless it runs in parallel slices); with the three before it, the primary key |
 //! | `state` | `running` or `done` |
 //! | `end_key` | the last key when it started: the end of its work (`NULL`: the table was empty) |
@@ -14,8 +14,8 @@
 //!
 //! Each batch's update of its row commits with the batch. The rows of a migration are kept once
 //! it is applied (`status` shows them), and removed when it is reverted; applying it removes
-//! those of an unfinished revert. Going up, a backfill trusts its row only when its run resumes
-//! the migration at that op; otherwise it starts afresh and replaces the rows of its op.
+//! those of an unfinished revert. Going up, a backfill trusts its rows only when its run resumes
+//! the migration at that op; otherwise it starts afresh and replaces them.
 //!
 //! Keys are stored as text: each value as `<byte length>:<value>`, concatenated.
 
@@ -51,6 +51,9 @@ pub(crate) struct Checkpoint {
 pub(crate) struct Place<'a> {
     pub id: &'a str,
     pub op: usize,
+    /// Which part of the op's step: a revert may hold several backfills (an explicit `down`,
+    /// whose parts all stand for op 0).
+    pub part: usize,
     pub direction: Direction,
 }
 
@@ -93,6 +96,7 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
         "CREATE TABLE IF NOT EXISTS {table} (\
          id {id} NOT NULL, \
          op BIGINT NOT NULL, \
+         part BIGINT NOT NULL, \
          direction VARCHAR(4) NOT NULL, \
          slice BIGINT NOT NULL, \
          state VARCHAR(8) NOT NULL, \
@@ -104,7 +108,7 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
          elapsed_ms BIGINT NOT NULL, \
          estimated_total BIGINT NOT NULL, \
          batch_size BIGINT NOT NULL, \
-         PRIMARY KEY (id, op, direction, slice)){tail}",
+         PRIMARY KEY (id, op, part, direction, slice)){tail}",
         table = table.sql(dialect)
     ))
     .await
@@ -112,9 +116,10 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
 
 fn place_condition(dialect: Dialect, place: Place<'_>) -> String {
     format!(
-        "id = {} AND op = {} AND direction = '{}'",
+        "id = {} AND op = {} AND part = {} AND direction = '{}'",
         literal(dialect, place.id),
         place.op,
+        place.part,
         direction_name(place.direction)
     )
 }
@@ -194,7 +199,7 @@ pub(crate) async fn read_up(
     };
     let rows = conn
         .fetch_text(&format!(
-            "SELECT id, {op}, {} FROM {} WHERE direction = 'up' ORDER BY id, op, slice",
+            "SELECT id, {op}, {} FROM {} WHERE direction = 'up' ORDER BY id, op, part, slice",
             cast_columns(dialect),
             table.sql(dialect),
         ))
@@ -237,11 +242,12 @@ pub(crate) fn insert(
             .map_or("NULL".to_owned(), |k| literal(dialect, &encode_key(k)))
     };
     format!(
-        "INSERT INTO {} (id, op, direction, slice, {COLUMNS}) VALUES ({}, {}, '{}', {slice}, \
-         '{}', {}, {}, {}, {}, {}, {}, {}, {})",
+        "INSERT INTO {} (id, op, part, direction, slice, {COLUMNS}) VALUES ({}, {}, {}, '{}', \
+         {slice}, '{}', {}, {}, {}, {}, {}, {}, {}, {})",
         table.sql(dialect),
         literal(dialect, place.id),
         place.op,
+        place.part,
         direction_name(place.direction),
         if checkpoint.done { "done" } else { "running" },
         key(&checkpoint.end_key),
@@ -305,13 +311,12 @@ pub(crate) fn delete_direction(
     )
 }
 
-/// Removes the rows of op `op` of migration `id`, either way: a backfill starting afresh
-/// replaces them.
-pub(crate) fn delete_op(dialect: Dialect, table: &HistoryTable, id: &str, op: usize) -> String {
+/// Removes the rows of one backfill: starting afresh, it replaces them.
+pub(crate) fn delete_place(dialect: Dialect, table: &HistoryTable, place: Place<'_>) -> String {
     format!(
-        "DELETE FROM {} WHERE id = {} AND op = {op}",
+        "DELETE FROM {} WHERE {}",
         table.sql(dialect),
-        literal(dialect, id)
+        place_condition(dialect, place)
     )
 }
 

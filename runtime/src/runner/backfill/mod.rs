@@ -98,10 +98,10 @@ pub(crate) enum Checkpointing<'a> {
     Recorded { place: Place<'a>, resumes: bool },
     /// Nowhere: the rendered op run on its own, outside any migration.
     Unrecorded,
-    /// Nowhere, its batches inside a transaction the caller opened (a run that is one
-    /// transaction): no transaction of their own, and no retry, since a failed statement
-    /// aborts the caller's.
-    InCallersTransaction,
+    /// In the checkpoint table, afresh, with its batches inside a transaction the caller
+    /// opened (a run that is one transaction): no transaction of their own, one slice, and no
+    /// retry, since a failed statement aborts the caller's.
+    InCallersTransaction { place: Place<'a> },
 }
 
 /// Runs backfill `b`, of migration `id` (for its events).
@@ -117,6 +117,12 @@ pub(crate) async fn run(
         reason,
     };
     let (place, found) = match checkpointing {
+        Checkpointing::InCallersTransaction { place } => {
+            checkpoint::create(s.conn, &table)
+                .await
+                .map_err(|e| checkpoint_error(e.to_string()))?;
+            (Some(place), Vec::new())
+        }
         Checkpointing::Recorded { place, resumes } => {
             checkpoint::create(s.conn, &table)
                 .await
@@ -129,10 +135,11 @@ pub(crate) async fn run(
             };
             (Some(place), found)
         }
-        Checkpointing::Unrecorded | Checkpointing::InCallersTransaction => (None, Vec::new()),
+        Checkpointing::Unrecorded => (None, Vec::new()),
     };
+    let own_transactions = !matches!(checkpointing, Checkpointing::InCallersTransaction { .. });
     let slices = match found.is_empty() {
-        true => start(s, &table, place, b).await?,
+        true => start(s, &table, place, own_transactions, b).await?,
         false => found,
     };
     let run = SliceRun {
@@ -140,7 +147,7 @@ pub(crate) async fn run(
         b,
         table: &table,
         place,
-        own_transactions: !matches!(checkpointing, Checkpointing::InCallersTransaction),
+        own_transactions,
         retries: s.retries,
     };
     if let Some(first) = slices.iter().find(|state| !state.done) {
@@ -161,6 +168,7 @@ pub(crate) async fn run(
     let mut totals = Totals::new(id, &b.table, &slices);
     // Several connections only where several writers run side by side.
     let side_by_side = slices.iter().filter(|state| !state.done).count() > 1
+        && own_transactions
         && s.dialect() != Dialect::Sqlite
         && s.opener.is_some();
     if !side_by_side {
@@ -211,6 +219,67 @@ pub(crate) async fn run(
     }
     results.into_iter().collect::<Result<Vec<()>, BoxError>>()?;
     totals.finish(s.events);
+    Ok(())
+}
+
+/// Refuses to revert a migration whose upgrade stopped partway through a backfill: its history
+/// counts that op as not applied, so a revert would leave the batches it committed changed, and
+/// applying it again would run them twice. Finishing it first is the way out.
+pub(crate) async fn refuse_half_done_reverts(
+    s: &mut Session<'_>,
+    planner: &crate::runner::plan::Planner<'_>,
+    rows: &[crate::runner::history::Row],
+    jobs: &[crate::runner::job::Job],
+) -> Result<(), crate::runner::RunError> {
+    let table = checkpoint::table(s.history);
+    let mut exists = None;
+    for job in jobs {
+        let Some(row) = rows.iter().find(|r| r.id == job.id && r.partial) else {
+            continue;
+        };
+        let Some(entry) = planner.registry.get(&row.id) else {
+            continue;
+        };
+        let ops = entry.record_up(planner.dialect).into_ops();
+        let Some(crate::op::Op::Backfill(backfill)) = ops.get(row.ops_done) else {
+            continue;
+        };
+        if exists.is_none() {
+            exists = Some(
+                crate::runner::history::exists(s.conn, &table)
+                    .await
+                    .map_err(|e| {
+                        crate::runner::error::db_error("looking for the checkpoint table", e)
+                    })?,
+            );
+        }
+        if exists != Some(true) {
+            return Ok(());
+        }
+        let place = Place {
+            id: &row.id,
+            op: row.ops_done,
+            part: 0,
+            direction: crate::graph::Direction::Up,
+        };
+        let slices = checkpoint::read(s.conn, &table, place)
+            .await
+            .map_err(crate::runner::RunError::History)?;
+        let rows_done: u64 = slices.iter().map(|slice| slice.rows_done).sum();
+        if rows_done > 0 && !slices.iter().all(|slice| slice.done) {
+            return Err(crate::runner::RunError::CannotRevert {
+                id: row.id.clone(),
+                location: entry.location().to_string(),
+                reason: format!(
+                    "op {} is a backfill of `{}` that stopped after {rows_done} rows, and \
+                     reverting the ops before it would leave those rows changed; run `up` to \
+                     finish it first",
+                    row.ops_done + 1,
+                    backfill.table
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -376,12 +445,14 @@ impl SliceRun<'_> {
             state.batches += 1;
             state.elapsed_ms += u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
             state.batch_size = size;
-            let write = match self.place {
-                Some(place) => Some(format!(
-                    "{}; COMMIT",
-                    checkpoint::update(dialect, self.table, place, slice, &state)
-                )),
-                None => self.own_transactions.then(|| "COMMIT".to_owned()),
+            let checkpoint = self
+                .place
+                .map(|place| checkpoint::update(dialect, self.table, place, slice, &state));
+            let write = match (checkpoint, self.own_transactions) {
+                (Some(checkpoint), true) => Some(format!("{checkpoint}; COMMIT")),
+                (Some(checkpoint), false) => Some(checkpoint),
+                (None, true) => Some("COMMIT".to_owned()),
+                (None, false) => None,
             };
             if let Some(write) = write
                 && let Err(error) = conn.execute(&write).await
@@ -475,6 +546,7 @@ async fn start(
     s: &mut Session<'_>,
     table: &crate::runner::HistoryTable,
     place: Option<Place<'_>>,
+    own_transactions: bool,
     b: &BatchedUpdate,
 ) -> Result<Vec<Checkpoint>, BoxError> {
     let dialect = s.dialect();
@@ -507,7 +579,8 @@ async fn start(
     };
     let mut slices = vec![whole.clone()];
     let parallel = u64::from(b.batching.parallel);
-    let runs_side_by_side = parallel > 1 && dialect != Dialect::Sqlite && s.opener.is_some();
+    let runs_side_by_side =
+        parallel > 1 && own_transactions && dialect != Dialect::Sqlite && s.opener.is_some();
     if let (true, Some([last])) = (runs_side_by_side, whole.end_key.as_deref()) {
         let first = first_row(s.conn.fetch_text(&b.first_key_sql()).await?);
         if let (Some([first]), Ok(last)) = (first.as_deref(), last.parse::<i128>())
@@ -529,11 +602,12 @@ async fn start(
         }
     }
     if let Some(place) = place {
-        let mut writes = vec![checkpoint::delete_op(dialect, table, place.id, place.op)];
+        // Those of its own direction: a revert that stops leaves the row of the op applied.
+        let mut writes = vec![checkpoint::delete_place(dialect, table, place)];
         for (slice, state) in slices.iter().enumerate() {
             writes.push(checkpoint::insert(dialect, table, place, slice, state));
         }
-        super::execute::commit_together(s.conn, &writes, false).await?;
+        super::execute::commit_together(s.conn, &writes, !own_transactions).await?;
     }
     Ok(slices)
 }

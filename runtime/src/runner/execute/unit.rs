@@ -209,7 +209,7 @@ pub(super) async fn run_unit(
                     .sum::<usize>()
                     > 1;
             let mut statements_done = skip_statements;
-            for part in &step.parts {
+            for (part_index, part) in step.parts.iter().enumerate() {
                 match part {
                     Part::Sql {
                         op,
@@ -220,6 +220,7 @@ pub(super) async fn run_unit(
                             let place = Place {
                                 id: &job.id,
                                 op: step.op_index,
+                                part: part_index,
                                 direction: job.direction,
                             };
                             // Up, its checkpoint holds only when this run resumes the
@@ -229,15 +230,17 @@ pub(super) async fn run_unit(
                                 || (job.resumed && job.ops_done == step.op_index);
                             let checkpointing = match enclosed {
                                 // All or nothing: its batches are part of that.
-                                true => Checkpointing::InCallersTransaction,
+                                true => Checkpointing::InCallersTransaction { place },
                                 false => Checkpointing::Recorded { place, resumes },
                             };
                             backfill::run(s, &job.id, checkpointing, batched)
                                 .await
                                 .map_err(|error| UnitFailure {
+                                    // Inside the caller's transaction, nothing is kept.
                                     op_progress: error
                                         .downcast_ref::<backfill::BackfillError>()
-                                        .and_then(backfill::BackfillError::kept),
+                                        .and_then(backfill::BackfillError::kept)
+                                        .filter(|_| !enclosed),
                                     step: at,
                                     committed: std::mem::take(&mut batch.committed),
                                     // Its batches retry on their own; what stops it is not a
