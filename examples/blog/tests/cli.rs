@@ -76,6 +76,10 @@ async fn round_trip(dialect: Dialect) {
     let out = expect(0, &["up", "--database-url", url]);
     assert!(out.contains("+ applied  split_names_contract"), "{out}");
     assert!(out.contains("11 applied, 0 pending"), "{out}");
+    let out = expect(0, &["drift", "--database-url", url]);
+    assert!(out.contains("no drift"), "{out}");
+    let json = expect(0, &["drift", "--format", "json", "--database-url", url]);
+    assert_eq!(json.trim(), "{\"drift\":[]}");
 
     let json = expect(0, &["status", "--format", "json", "--database-url", url]);
     assert_eq!(json.matches("\"state\":\"applied\"").count(), 11, "{json}");

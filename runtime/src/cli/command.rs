@@ -18,6 +18,7 @@ pub(super) enum Command {
     },
     Redo,
     Status,
+    Drift,
     History,
     Heads,
     Show {
@@ -59,6 +60,7 @@ impl Command {
             },
             "redo" => no_arguments(options, Command::Redo)?,
             "status" => no_arguments(options, Command::Status)?,
+            "drift" => no_arguments(options, Command::Drift)?,
             "history" => no_arguments(options, Command::History)?,
             "heads" => no_arguments(options, Command::Heads)?,
             "check" => no_arguments(options, Command::Check)?,

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Run `<program> help` for the commands. Exit codes: 0 success, 1 a run failed (database,
-//! migration, lock), 2 the command line is wrong, 3 `check` found problems.
+//! migration, lock), 2 the command line is wrong, 3 `check` found problems or `drift` found
+//! differences.
 
 mod check;
 mod command;
@@ -32,7 +33,7 @@ use output::{Format, Printer};
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code: the command line is wrong.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code: `check` found problems.
+/// Exit code: `check` found problems, or `drift` differences.
 pub const EXIT_PROBLEMS: u8 = 3;
 
 /// The database used when neither `--database-url` nor `DATABASE_URL` is given.
@@ -48,6 +49,8 @@ commands:
   down TARGET            revert to TARGET: -N, an id, base (TARGET is required)
   redo                   revert the last migration and apply it again
   status                 applied / pending / changed / partial / unknown, with time and duration
+  drift                  how the live schema differs from the model at the applied point, object
+                         by object; exit 3 when it does
   history                the migration graph, newest first, branches and merges drawn
   heads                  the heads of the graph
   show ID                the ops of a migration and its SQL (for --dialect or the database's)
@@ -79,7 +82,8 @@ options:
   --lock-timeout SECS    wait this long for another runner's lock (default: 60)
   --history-table NAME   [schema.]table of the history (default: godwit_migrations)
 
-exit codes: 0 success, 1 a run failed, 2 wrong command line, 3 check found problems";
+exit codes: 0 success, 1 a run failed, 2 wrong command line, 3 check found problems or drift
+found differences";
 
 /// The CLI with repository-specific defaults; [`main`] uses the plain defaults.
 #[derive(Debug, Clone, Default)]
@@ -324,6 +328,16 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
             let status = migrator.status().await?;
             printer.status(&status, migrator.dialect());
             Ok(0)
+        }
+        Command::Drift => {
+            let mut migrator = connect(options, registry, printer).await?;
+            let differences = migrator.drift().await?;
+            printer.drift(&differences);
+            Ok(if differences.is_empty() {
+                0
+            } else {
+                EXIT_PROBLEMS
+            })
         }
         Command::History => {
             printer.history(&graph_view::draw(&graph(&registry)?, &registry));

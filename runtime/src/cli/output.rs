@@ -546,6 +546,37 @@ impl Printer {
         }
     }
 
+    pub fn drift(&self, differences: &[crate::runner::Difference]) {
+        if self.format == Format::Json {
+            let items: Vec<String> = differences
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{{\"table\":{},\"difference\":{}}}",
+                        d.table.as_deref().map_or("null".into(), json),
+                        json(&d.what)
+                    )
+                })
+                .collect();
+            println!("{{\"drift\":[{}]}}", items.join(","));
+            return;
+        }
+        if differences.is_empty() {
+            println!("no drift: the database is what its applied migrations make it");
+            return;
+        }
+        for d in differences {
+            match &d.table {
+                Some(table) => println!("{} {}", self.paint(BOLD, &format!("{table}:")), d.what),
+                None => println!("{}", d.what),
+            }
+        }
+        println!(
+            "\n{} difference(s) from the model at the applied migrations",
+            differences.len()
+        );
+    }
+
     pub fn heads(&self, heads: &[(String, String)]) {
         if self.format == Format::Json {
             let items: Vec<String> = heads

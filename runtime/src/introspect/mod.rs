@@ -128,7 +128,205 @@ impl Catalog {
     }
 }
 
+/// One way the live schema differs from the model's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The table, or `None` for an enum type.
+    pub table: Option<String>,
+    /// What differs, in words: `column "nickname" is in the database, not in the model`.
+    pub what: String,
+}
+
+impl Catalog {
+    /// How the live catalog `live` differs from this expected one, object by object; column
+    /// order aside (a revert re-adds a dropped column last).
+    pub fn differences(&self, live: &Catalog) -> Vec<Difference> {
+        let mut out = Vec::new();
+        let at = |table: &str, what: String| Difference {
+            table: Some(table.to_owned()),
+            what,
+        };
+        for (name, expected) in &self.tables {
+            match live.tables.get(name) {
+                None => out.push(at(
+                    name,
+                    "the table is in the model, not in the database".into(),
+                )),
+                Some(found) => out.extend(
+                    expected
+                        .differences(found)
+                        .into_iter()
+                        .map(|what| at(name, what)),
+                ),
+            }
+        }
+        for name in live.tables.keys().filter(|n| !self.tables.contains_key(*n)) {
+            out.push(at(
+                name,
+                "the table is in the database, not in the model".into(),
+            ));
+        }
+        for (name, values) in &self.enums {
+            match live.enums.get(name) {
+                None => out.push(Difference {
+                    table: None,
+                    what: format!("enum type \"{name}\" is in the model, not in the database"),
+                }),
+                Some(found) if found != values => out.push(Difference {
+                    table: None,
+                    what: format!(
+                        "enum type \"{name}\" has the values {found:?} in the database, {values:?} in the model"
+                    ),
+                }),
+                Some(_) => {}
+            }
+        }
+        for name in live.enums.keys().filter(|n| !self.enums.contains_key(*n)) {
+            out.push(Difference {
+                table: None,
+                what: format!("enum type \"{name}\" is in the database, not in the model"),
+            });
+        }
+        out
+    }
+}
+
+/// The differences between two sets of one kind of object, named by `describe`.
+fn set_differences<T: Ord>(
+    kind: &str,
+    expected: &BTreeSet<T>,
+    found: &BTreeSet<T>,
+    describe: impl Fn(&T) -> String,
+    out: &mut Vec<String>,
+) {
+    for item in expected.difference(found) {
+        out.push(format!(
+            "{kind} {} is in the model, not in the database",
+            describe(item)
+        ));
+    }
+    for item in found.difference(expected) {
+        out.push(format!(
+            "{kind} {} is in the database, not in the model",
+            describe(item)
+        ));
+    }
+}
+
 impl CatalogTable {
+    /// How `found` (the live table) differs from this expected one, in words.
+    pub fn differences(&self, found: &CatalogTable) -> Vec<String> {
+        let mut out = Vec::new();
+        for column in &self.columns {
+            match found.columns.iter().find(|c| c.name == column.name) {
+                None => out.push(format!(
+                    "column \"{}\" is in the model, not in the database",
+                    column.name
+                )),
+                Some(live) => {
+                    let mut field = |what: &str, model: String, database: String| {
+                        if model != database {
+                            out.push(format!(
+                                "column \"{}\": {what} is {database} in the database, {model} in the model",
+                                column.name
+                            ));
+                        }
+                    };
+                    field("the type", column.ty.clone(), live.ty.clone());
+                    let null = |n: bool| if n { "NULL" } else { "NOT NULL" }.to_owned();
+                    field("nullability", null(column.nullable), null(live.nullable));
+                    let default = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".into());
+                    field(
+                        "the default",
+                        default(&column.default),
+                        default(&live.default),
+                    );
+                    let generated =
+                        |g: bool| if g { "generated" } else { "not generated" }.to_owned();
+                    field(
+                        "auto-increment",
+                        generated(column.auto_increment),
+                        generated(live.auto_increment),
+                    );
+                }
+            }
+        }
+        for column in found
+            .columns
+            .iter()
+            .filter(|c| !self.columns.iter().any(|e| e.name == c.name))
+        {
+            out.push(format!(
+                "column \"{}\" is in the database, not in the model",
+                column.name
+            ));
+        }
+        if self.primary_key != found.primary_key {
+            out.push(format!(
+                "the primary key is {:?} in the database, {:?} in the model",
+                found.primary_key.as_ref().map(|(_, c)| c),
+                self.primary_key.as_ref().map(|(_, c)| c)
+            ));
+        }
+        let named = |name: &Option<String>, columns: &[String]| match name {
+            Some(name) => format!("\"{name}\" ({})", columns.join(", ")),
+            None => format!("({})", columns.join(", ")),
+        };
+        set_differences(
+            "unique constraint",
+            &self.uniques,
+            &found.uniques,
+            |(n, c)| named(n, c),
+            &mut out,
+        );
+        set_differences(
+            "index",
+            &self.indexes,
+            &found.indexes,
+            |i| {
+                format!(
+                    "\"{}\" ({}){}{}",
+                    i.name,
+                    i.columns.join(", "),
+                    if i.unique { ", unique" } else { "" },
+                    if i.partial { ", partial" } else { "" }
+                )
+            },
+            &mut out,
+        );
+        set_differences(
+            "check",
+            &self.checks,
+            &found.checks,
+            |c| format!("\"{c}\""),
+            &mut out,
+        );
+        set_differences(
+            "foreign key",
+            &self.foreign_keys,
+            &found.foreign_keys,
+            |fk| {
+                format!(
+                    "{} -> {} ({}) on delete {} on update {}",
+                    named(&fk.name, &fk.columns),
+                    fk.ref_table,
+                    fk.ref_columns.join(", "),
+                    fk.on_delete,
+                    fk.on_update
+                )
+            },
+            &mut out,
+        );
+        set_differences(
+            "trigger",
+            &self.triggers,
+            &found.triggers,
+            |t| format!("\"{t}\""),
+            &mut out,
+        );
+        out
+    }
+
     /// How far apart two states of a table are: the columns, keys, indexes, checks and foreign
     /// keys one has and the other has not (or has otherwise); an absent table has none.
     pub(crate) fn distance(a: Option<&CatalogTable>, b: Option<&CatalogTable>) -> usize {

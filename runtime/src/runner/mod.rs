@@ -37,6 +37,7 @@ mod backfill;
 mod checksum;
 mod contract;
 mod deferred;
+mod drift;
 mod error;
 pub(crate) mod execute;
 #[cfg(test)]
@@ -71,6 +72,7 @@ pub(crate) use plan::offline_verify;
 pub use plan::{ScriptedMigration, offline_migration, offline_plan};
 pub use report::{BackfillStatus, Event, MigrationStatus, Report, State, Status};
 // Named by `ScriptedMigration` and `ModelError`.
+pub use crate::introspect::Difference;
 pub use crate::render::{Leftover, RenderError, RenderedOp, Statement};
 pub use crate::schema::{SchemaError, SchemaErrorKind};
 
@@ -375,6 +377,14 @@ impl Migrator {
         let lock = self.begin().await?;
         let result = self.record_checksums_locked().await;
         self.end(lock, result).await
+    }
+
+    /// How the live schema differs from the model at the point the history records (none: no
+    /// drift), object by object, godwit's own tables left out. Reads only: creates nothing and
+    /// takes no lock.
+    pub async fn drift(&mut self) -> Result<Vec<Difference>, RunError> {
+        let (mut session, planner) = self.split();
+        drift::read(&mut session, &planner).await
     }
 
     /// Every migration's state. Reads only: creates nothing and takes no lock.

@@ -281,10 +281,12 @@ async fn killed_and_resumed(dialect: Dialect, set: &str) {
     assert_eq!(m.up().await.unwrap().applied, ["bf_fill"]);
     let trail = progress(&events);
     let first = trail.first().expect("progress").0;
-    assert_eq!(
-        first,
-        at.rows_done + 1_000,
-        "it goes on after the last batch committed"
+    // One batch after the checkpoint; smaller when it waited on a lock the killed run's
+    // sessions still held while the server rolled them back.
+    assert!(
+        first > at.rows_done && first <= at.rows_done + 1_000,
+        "it goes on after the last batch committed: {first} after {}",
+        at.rows_done
     );
     assert!(left > 0 && left < 198_000, "the rerun changed {left} rows");
     assert_eq!(trail.last().unwrap().1, 198_000, "every row changed once");

@@ -9,6 +9,7 @@ mod basics;
 mod concurrency;
 mod deferred;
 mod downgrade;
+mod drift;
 mod failures;
 mod history;
 mod other_runner;

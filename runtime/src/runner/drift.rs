@@ -1,0 +1,53 @@
+//! Drift: how the live schema differs from the model at the point the history records, object
+//! by object. Reads only: creates nothing and takes no lock.
+
+use std::collections::BTreeSet;
+
+use super::backfill::checkpoint;
+use super::error::{RunError, db_error};
+use super::history;
+use super::plan::Planner;
+use super::session::Session;
+use crate::introspect::{Catalog, Difference, introspect};
+
+/// The live schema against the model after the applied migrations (and the applied ops of those
+/// that stopped midway). godwit's own tables are left out.
+pub(crate) async fn read(
+    session: &mut Session<'_>,
+    planner: &Planner<'_>,
+) -> Result<Vec<Difference>, RunError> {
+    let rows = if history::exists(session.conn, session.history)
+        .await
+        .map_err(|e| db_error("looking for the history table", e))?
+    {
+        history::read(session.conn, session.history)
+            .await
+            .map_err(RunError::History)?
+    } else {
+        Vec::new()
+    };
+    if let Some(row) = rows.iter().find(|r| r.unconfirmed.is_some()) {
+        return Err(RunError::Unsettled(format!(
+            "an interrupted MySQL run left `{}` unrecorded; run `up` or `down` (which record \
+             where it stopped) before comparing",
+            row.id
+        )));
+    }
+    let unknown: Vec<String> = rows
+        .iter()
+        .filter(|r| !planner.graph.contains(&r.id))
+        .map(|r| r.id.clone())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(RunError::Unknown(unknown));
+    }
+    let known: Vec<&history::Row> = rows.iter().collect();
+    let replay = planner.replay(&known, &BTreeSet::new())?;
+    let expected = Catalog::expected(&replay.schema, planner.dialect);
+    let checkpoints = checkpoint::table(session.history);
+    let own = [session.history.name.as_str(), checkpoints.name.as_str()];
+    let live = introspect(session.conn, &own)
+        .await
+        .map_err(|e| db_error("reading the live schema", e))?;
+    Ok(expected.differences(&live))
+}
