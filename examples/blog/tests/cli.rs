@@ -80,6 +80,40 @@ async fn round_trip(dialect: Dialect) {
     assert!(out.contains("no drift"), "{out}");
     let json = expect(0, &["drift", "--format", "json", "--database-url", url]);
     assert_eq!(json.trim(), "{\"drift\":[]}");
+    let out = expect(0, &["status", "--drift", "--database-url", url]);
+    assert!(
+        out.contains("11 applied") && out.contains("no drift"),
+        "{out}"
+    );
+    let mut by_hand = db.connect().await;
+    by_hand
+        .execute("CREATE TABLE notes_by_hand (id INTEGER)")
+        .await
+        .unwrap();
+    let out = expect(3, &["status", "--drift", "--database-url", url]);
+    assert!(
+        out.contains("notes_by_hand: the table is in the database, not in the model"),
+        "{out}"
+    );
+    let json = expect(
+        3,
+        &[
+            "status",
+            "--drift",
+            "--format",
+            "json",
+            "--database-url",
+            url,
+        ],
+    );
+    assert!(
+        json.contains("\"drift\":[{\"table\":\"notes_by_hand\""),
+        "{json}"
+    );
+    by_hand.execute("DROP TABLE notes_by_hand").await.unwrap();
+    by_hand.close().await.unwrap();
+    let refused = cli(&["up", "--drift"]);
+    assert_eq!(refused.status.code(), Some(2));
 
     let json = expect(0, &["status", "--format", "json", "--database-url", url]);
     assert_eq!(json.matches("\"state\":\"applied\"").count(), 11, "{json}");

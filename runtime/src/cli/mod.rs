@@ -50,7 +50,7 @@ commands:
   redo                   revert the last migration and apply it again
   status                 applied / pending / changed / partial / unknown, with time and duration
   drift                  how the live schema differs from the model at the applied point, object
-                         by object; exit 3 when it does
+                         by object; exit 3 when it does (also `status --drift`)
   history                the migration graph, newest first, branches and merges drawn
   heads                  the heads of the graph
   show ID                the ops of a migration and its SQL (for --dialect or the database's)
@@ -179,6 +179,7 @@ struct Options {
     single_transaction: bool,
     commit_each: bool,
     expand: bool,
+    drift: bool,
     lock_timeout: Option<Duration>,
     history_table: Option<(Option<String>, String)>,
 }
@@ -199,6 +200,7 @@ impl Options {
             single_transaction: false,
             commit_each: false,
             expand: false,
+            drift: false,
             lock_timeout: None,
             history_table: None,
         };
@@ -231,6 +233,7 @@ impl Options {
                 "--single-transaction" => options.single_transaction = true,
                 "--commit-each" => options.commit_each = true,
                 "--expand" => options.expand = true,
+                "--drift" => options.drift = true,
                 "--lock-timeout" => {
                     let seconds = value(arg)?;
                     let seconds: f64 = seconds
@@ -277,6 +280,11 @@ impl Options {
         if self.expand && !matches!(command, "up" | "help") {
             return Err(Failure::Usage(format!(
                 "--expand applies to `up`, not `{command}`; drop it"
+            )));
+        }
+        if self.drift && !matches!(command, "status" | "help") {
+            return Err(Failure::Usage(format!(
+                "--drift applies to `status`, not `{command}`; drop it (or run `drift`)"
             )));
         }
         if self.expand && !self.args.is_empty() {
@@ -326,8 +334,17 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
         Command::Status => {
             let mut migrator = connect(options, registry, printer).await?;
             let status = migrator.status().await?;
-            printer.status(&status, migrator.dialect());
-            Ok(0)
+            if !options.drift {
+                printer.status(&status, migrator.dialect());
+                return Ok(0);
+            }
+            let differences = migrator.drift().await?;
+            printer.status_and_drift(&status, migrator.dialect(), &differences);
+            Ok(if differences.is_empty() {
+                0
+            } else {
+                EXIT_PROBLEMS
+            })
         }
         Command::Drift => {
             let mut migrator = connect(options, registry, printer).await?;

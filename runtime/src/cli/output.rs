@@ -546,19 +546,27 @@ impl Printer {
         }
     }
 
+    /// `status --drift`: the status, then the drift (JSON: one object with both).
+    pub fn status_and_drift(
+        &self,
+        status: &Status,
+        dialect: Dialect,
+        differences: &[crate::runner::Difference],
+    ) {
+        if self.format == Format::Json {
+            print!("{{\"status\":");
+            self.status(status, dialect);
+            println!(",\"drift\":{}}}", drift_json(differences));
+            return;
+        }
+        self.status(status, dialect);
+        println!();
+        self.drift(differences);
+    }
+
     pub fn drift(&self, differences: &[crate::runner::Difference]) {
         if self.format == Format::Json {
-            let items: Vec<String> = differences
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{{\"table\":{},\"difference\":{}}}",
-                        d.table.as_deref().map_or("null".into(), json),
-                        json(&d.what)
-                    )
-                })
-                .collect();
-            println!("{{\"drift\":[{}]}}", items.join(","));
+            println!("{{\"drift\":{}}}", drift_json(differences));
             return;
         }
         if differences.is_empty() {
@@ -768,6 +776,21 @@ impl Progress {
         let _ = std::io::stderr().flush();
         self.drawn = true;
     }
+}
+
+/// `[{"table":..,"difference":..},..]`.
+fn drift_json(differences: &[crate::runner::Difference]) -> String {
+    let items: Vec<String> = differences
+        .iter()
+        .map(|d| {
+            format!(
+                "{{\"table\":{},\"difference\":{}}}",
+                d.table.as_deref().map_or("null".into(), json),
+                json(&d.what)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
 }
 
 /// `file:line`, without the module path.
