@@ -85,7 +85,10 @@ pub(super) trait DialectSql {
         trigger: &SyncTrigger,
     ) -> Result<Vec<String>, RenderError>;
 
-    fn drop_sync_trigger(&self, ctx: &Ctx, table: &str, trigger: &SyncTrigger) -> Vec<String>;
+    /// Drops the two triggers of dialects that need one per event (PostgreSQL overrides it).
+    fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
+        super::sync::drop_event_triggers(ctx, trigger)
+    }
 
     /// The current time, as a column default.
     fn current_timestamp(&self) -> &'static str {

@@ -4,7 +4,7 @@
 use super::common::{
     self, Constraint, DialectSql, DroppedConstraint, Rendered, alter_table, single,
 };
-use super::sync::{each, event_trigger, sides};
+use super::sync::{each, each_pair, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
 use crate::op::{Column, ColumnChange, ColumnType, ForeignKey, Index, SyncTrigger, Table};
 use crate::schema::mentions_identifier;
@@ -21,13 +21,11 @@ impl DialectSql for Mysql {
     ) -> Result<Vec<String>, RenderError> {
         let sql = ctx.sql;
         let (forward, backward) = sides(ctx, table, trigger, Some("NEW."))?;
-        let assign = |side: &super::sync::Side| {
-            let pairs: Vec<String> = side
-                .pairs
-                .iter()
-                .map(|(c, e)| format!("NEW.{c} = {e}"))
-                .collect();
-            format!("SET {};", pairs.join(", "))
+        let assign = |side| {
+            format!(
+                "SET {};",
+                each_pair(side, ", ", |c, e| format!("NEW.{c} = {e}"))
+            )
         };
         let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
         // Compared as bytes: a case- or accent-insensitive collation would see no change.
@@ -41,12 +39,10 @@ impl DialectSql for Mysql {
                 )
             })
         };
-        let differs = |side: &super::sync::Side| {
-            side.pairs
-                .iter()
-                .map(|(c, e)| format!("NOT ({} <=> {})", binary(&format!("NEW.{c}")), binary(e)))
-                .collect::<Vec<_>>()
-                .join(" OR ")
+        let differs = |side| {
+            each_pair(side, " OR ", |c, e| {
+                format!("NOT ({} <=> {})", binary(&format!("NEW.{c}")), binary(e))
+            })
         };
         let (not_forward, not_backward) = (differs(&forward), differs(&backward));
         let on = format!("ON {} FOR EACH ROW", sql.ident(&table.name));
@@ -73,18 +69,6 @@ impl DialectSql for Mysql {
                 assign(&backward),
             ),
         ])
-    }
-
-    fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
-        ["insert", "update"]
-            .iter()
-            .map(|event| {
-                format!(
-                    "DROP TRIGGER {}",
-                    ctx.sql.ident(&event_trigger(&trigger.name, event))
-                )
-            })
-            .collect()
     }
 
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {

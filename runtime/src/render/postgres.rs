@@ -1,7 +1,7 @@
 //! PostgreSQL: transactional DDL, native enum types, `CONCURRENTLY` index builds.
 
 use super::common::{self, DialectSql, Rendered, alter_table, single};
-use super::sync::{each, sides};
+use super::sync::{each, each_pair, sides};
 use super::{Ctx, Leftover, RenderError, RenderedOp};
 use crate::op::{Column, ColumnChange, ColumnType, Index, SyncTrigger, Table};
 
@@ -18,25 +18,17 @@ impl DialectSql for Postgres {
     ) -> Result<Vec<String>, RenderError> {
         let sql = ctx.sql;
         let (forward, backward) = sides(ctx, table, trigger, Some("NEW."))?;
-        let assign = |side: &super::sync::Side| {
-            side.pairs
-                .iter()
-                .map(|(c, e)| format!("NEW.{c} := {e};"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let assign = |side| each_pair(side, " ", |c, e| format!("NEW.{c} := {e};"));
         let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
         let changed = |side| {
             each(side, " OR ", |c| {
                 format!("NEW.{c} IS DISTINCT FROM OLD.{c}")
             })
         };
-        let differs = |side: &super::sync::Side| {
-            side.pairs
-                .iter()
-                .map(|(c, e)| format!("NEW.{c} IS DISTINCT FROM ({e})"))
-                .collect::<Vec<_>>()
-                .join(" OR ")
+        let differs = |side| {
+            each_pair(side, " OR ", |c, e| {
+                format!("NEW.{c} IS DISTINCT FROM ({e})")
+            })
         };
         let (not_forward, not_backward) = (differs(&forward), differs(&backward));
         let body = format!(

@@ -5,7 +5,7 @@
 use super::common::{
     self, Constraint, DialectSql, DroppedConstraint, Rendered, drop_table, single,
 };
-use super::sync::{each, event_trigger, sides};
+use super::sync::{each, each_pair, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
 use crate::op::{
     Column, ColumnChange, ColumnType, DefaultValue, Index, PrimaryKey, SyncTrigger, Table,
@@ -34,26 +34,13 @@ impl DialectSql for Sqlite {
             .collect::<Vec<_>>()
             .join(" AND ");
         let name = sql.ident(&table.name);
-        let update = |side: &super::sync::Side, when: String| {
-            let set: Vec<String> = side
-                .pairs
-                .iter()
-                .map(|(c, e)| format!("{c} = {e}"))
-                .collect();
-            format!(
-                "UPDATE {name} SET {} WHERE {this_row} AND {when};",
-                set.join(", ")
-            )
+        let update = |side, when: String| {
+            let set = each_pair(side, ", ", |c, e| format!("{c} = {e}"));
+            format!("UPDATE {name} SET {set} WHERE {this_row} AND {when};")
         };
         let all_null = |side| each(side, " AND ", |c| format!("NEW.{c} IS NULL"));
         let changed = |side| each(side, " OR ", |c| format!("NEW.{c} IS NOT OLD.{c}"));
-        let differs = |side: &super::sync::Side| {
-            side.pairs
-                .iter()
-                .map(|(c, e)| format!("{c} IS NOT ({e})"))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        };
+        let differs = |side| each_pair(side, " OR ", |c, e| format!("{c} IS NOT ({e})"));
         let (not_forward, not_backward) = (differs(&forward), differs(&backward));
         let on = format!("ON {name} FOR EACH ROW");
         let insert = sql.ident(&event_trigger(&trigger.name, "insert"));
@@ -87,18 +74,6 @@ impl DialectSql for Sqlite {
                 ),
             ),
         ])
-    }
-
-    fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
-        ["insert", "update"]
-            .iter()
-            .map(|event| {
-                format!(
-                    "DROP TRIGGER {}",
-                    ctx.sql.ident(&event_trigger(&trigger.name, event))
-                )
-            })
-            .collect()
     }
 
     fn column_definition(

@@ -62,6 +62,28 @@ pub(super) fn each(side: &Side, joiner: &str, each: impl Fn(&str) -> String) -> 
     side.columns().map(each).collect::<Vec<_>>().join(joiner)
 }
 
+/// `each(column, expression)` for every assignment of `side`, joined by `joiner`.
+pub(super) fn each_pair(side: &Side, joiner: &str, each: impl Fn(&str, &str) -> String) -> String {
+    side.pairs
+        .iter()
+        .map(|(c, e)| each(c, e))
+        .collect::<Vec<_>>()
+        .join(joiner)
+}
+
+/// The triggers of a dialect that needs one per event, dropped.
+pub(super) fn drop_event_triggers(ctx: &Ctx, trigger: &SyncTrigger) -> Vec<String> {
+    ["insert", "update"]
+        .iter()
+        .map(|event| {
+            format!(
+                "DROP TRIGGER {}",
+                ctx.sql.ident(&event_trigger(&trigger.name, event))
+            )
+        })
+        .collect()
+}
+
 /// The trigger of one event, for the dialects that need one per event: `<name>_insert`,
 /// `<name>_update`, shortened to fit an identifier.
 pub(crate) fn event_trigger(name: &str, event: &str) -> String {

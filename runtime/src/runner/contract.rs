@@ -1,11 +1,10 @@
 //! Expand → contract: which migrations `up --expand` applies, and the check that keeps a
 //! contract migration from running before the backfills it depends on have finished.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::backfill::checkpoint::{self, Checkpoint};
-use super::error::{RunError, db_error};
-use super::history;
+use super::error::RunError;
 use super::job::Job;
 use super::plan::Planner;
 use super::session::Session;
@@ -51,7 +50,7 @@ pub(crate) async fn check_backfills_done(
     if contracts.is_empty() {
         return Ok(());
     }
-    let mut checkpoints: Option<HashMap<(String, usize), Checkpoint>> = None;
+    let mut checkpoints: Option<BTreeMap<(String, usize), Checkpoint>> = None;
     for contract in contracts {
         for ancestor in ancestors(planner, contract) {
             if planned.contains(ancestor) {
@@ -64,7 +63,7 @@ pub(crate) async fn check_backfills_done(
             for (index, op) in ops.iter().enumerate() {
                 let Op::Backfill(backfill) = op else { continue };
                 if checkpoints.is_none() {
-                    checkpoints = Some(read_checkpoints(s).await?);
+                    checkpoints = Some(checkpoint::read_up(s.conn, s.history).await?);
                 }
                 let found = checkpoints
                     .as_ref()
@@ -91,25 +90,6 @@ pub(crate) async fn check_backfills_done(
         }
     }
     Ok(())
-}
-
-async fn read_checkpoints(
-    s: &mut Session<'_>,
-) -> Result<HashMap<(String, usize), Checkpoint>, RunError> {
-    let table = checkpoint::table(s.history);
-    let exists = history::exists(s.conn, &table)
-        .await
-        .map_err(|e| db_error("looking for the checkpoint table", e))?;
-    if !exists {
-        return Ok(HashMap::new());
-    }
-    let rows = checkpoint::read_up(s.conn, &table)
-        .await
-        .map_err(RunError::History)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, op, state)| ((id, op), state))
-        .collect())
 }
 
 /// Every migration `id` depends on, directly or not, nearest first.

@@ -16,16 +16,7 @@ pub(crate) async fn read(
     session: &mut Session<'_>,
     planner: &Planner<'_>,
 ) -> Result<Vec<Difference>, RunError> {
-    let rows = if history::exists(session.conn, session.history)
-        .await
-        .map_err(|e| db_error("looking for the history table", e))?
-    {
-        history::read(session.conn, session.history)
-            .await
-            .map_err(RunError::History)?
-    } else {
-        Vec::new()
-    };
+    let rows = super::status::rows(session).await?;
     if let Some(row) = rows.iter().find(|r| r.unconfirmed.is_some()) {
         return Err(RunError::Unsettled(format!(
             "an interrupted MySQL run left `{}` unrecorded; run `up` or `down` (which record \

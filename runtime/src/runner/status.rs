@@ -20,19 +20,11 @@ async fn backfills(
     planner: &Planner<'_>,
     rows: &HashMap<&str, &Row>,
 ) -> Result<HashMap<String, Vec<BackfillStatus>>, RunError> {
-    let table = checkpoint::table(session.history);
     let mut found: HashMap<String, Vec<BackfillStatus>> = HashMap::new();
-    if rows.is_empty()
-        || !history::exists(session.conn, &table)
-            .await
-            .map_err(|e| db_error("looking for the checkpoint table", e))?
-    {
+    if rows.is_empty() {
         return Ok(found);
     }
-    let checkpoints = checkpoint::read_up(session.conn, &table)
-        .await
-        .map_err(RunError::History)?;
-    for (id, op, state) in checkpoints {
+    for ((id, op), state) in checkpoint::read_up(session.conn, session.history).await? {
         if !rows.contains_key(id.as_str()) || !planner.graph.contains(&id) {
             continue;
         }
@@ -51,20 +43,24 @@ async fn backfills(
     Ok(found)
 }
 
+/// The history's rows; none while there is no history table. Creates nothing.
+pub(super) async fn rows(session: &mut Session<'_>) -> Result<Vec<Row>, RunError> {
+    let exists = history::exists(session.conn, session.history)
+        .await
+        .map_err(|e| db_error("looking for the history table", e))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    history::read(session.conn, session.history)
+        .await
+        .map_err(RunError::History)
+}
+
 pub(crate) async fn read(
     session: &mut Session<'_>,
     planner: &Planner<'_>,
 ) -> Result<Status, RunError> {
-    let rows = if history::exists(session.conn, session.history)
-        .await
-        .map_err(|e| db_error("looking for the history table", e))?
-    {
-        history::read(session.conn, session.history)
-            .await
-            .map_err(RunError::History)?
-    } else {
-        Vec::new()
-    };
+    let rows = rows(session).await?;
     // Where an interrupted MySQL run stopped, as the live schema shows ([`deferred`]).
     let located: Result<HashMap<String, usize>, String> =
         if rows.iter().any(|r| r.unconfirmed.is_some()) {

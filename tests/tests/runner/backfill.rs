@@ -406,16 +406,7 @@ async fn concurrent_writer_waits_at_most_a_batch(dialect: Dialect) {
 
 /// `bf_fill` at 30 ms between batches, for a test to act between them.
 fn paced_fill(m: &mut Migration) {
-    m.backfill("bf_users")
-        .set("full_name", "first_name || ' ' || last_name")
-        .set_on(
-            Dialect::Mysql,
-            "full_name",
-            "CONCAT(first_name, ' ', last_name)",
-        )
-        .only("full_name IS NULL")
-        .pause(Duration::from_millis(30))
-        .reverse_set("full_name", "NULL");
+    sets::full_names(m).pause(Duration::from_millis(30));
 }
 
 async fn locked_batch_runs_again_smaller(dialect: Dialect) {
@@ -730,31 +721,15 @@ async fn one_transaction_holds_the_backfill_too(dialect: Dialect) {
 /// Batches aimed at 1 µs: each takes longer, so the size shrinks (in proportion, to no less
 /// than a hundredth of 500); aimed at 10 s, it grows by a fifth a batch.
 fn adapting_fill(m: &mut Migration) {
-    m.backfill("bf_users")
-        .set("full_name", "first_name || ' ' || last_name")
-        .set_on(
-            Dialect::Mysql,
-            "full_name",
-            "CONCAT(first_name, ' ', last_name)",
-        )
-        .only("full_name IS NULL")
+    sets::full_names(m)
         .batch_size(500)
-        .target_batch_time(Duration::from_micros(1))
-        .reverse_set("full_name", "NULL");
+        .target_batch_time(Duration::from_micros(1));
 }
 
 fn growing_fill(m: &mut Migration) {
-    m.backfill("bf_users")
-        .set("full_name", "first_name || ' ' || last_name")
-        .set_on(
-            Dialect::Mysql,
-            "full_name",
-            "CONCAT(first_name, ' ', last_name)",
-        )
-        .only("full_name IS NULL")
+    sets::full_names(m)
         .batch_size(100)
-        .target_batch_time(Duration::from_secs(10))
-        .reverse_set("full_name", "NULL");
+        .target_batch_time(Duration::from_secs(10));
 }
 
 async fn batch_size_adapts_to_a_target_batch_time(dialect: Dialect) {
@@ -812,16 +787,7 @@ async fn batch_size_adapts_to_a_target_batch_time(dialect: Dialect) {
 }
 
 fn parallel_fill(m: &mut Migration) {
-    m.backfill("bf_users")
-        .set("full_name", "first_name || ' ' || last_name")
-        .set_on(
-            Dialect::Mysql,
-            "full_name",
-            "CONCAT(first_name, ' ', last_name)",
-        )
-        .only("full_name IS NULL")
-        .parallel(4)
-        .reverse_set("full_name", "NULL");
+    sets::full_names(m).parallel(4);
 }
 
 /// Four slices on four connections (SQLite, one writer at a time: one slice), each with its

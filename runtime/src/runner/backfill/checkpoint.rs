@@ -19,9 +19,12 @@
 //!
 //! Keys are stored as text: each value as `<byte length>:<value>`, concatenated.
 
+use std::collections::BTreeMap;
+
 use crate::db::{Connection, DbError};
 use crate::graph::Direction;
 use crate::op::Dialect;
+use crate::runner::error::{RunError, db_error};
 use crate::runner::history::{HistoryTable, literal};
 
 /// The checkpoint table of a history table.
@@ -187,11 +190,20 @@ pub(crate) async fn read(
     rows.iter().map(|row| parse(row)).collect()
 }
 
-/// Every backfill going up, with its migration and op: its slices' rows taken together.
+/// Every backfill going up, by migration and op, its slices' rows taken together; none while
+/// the table does not exist (no backfill has run).
 pub(crate) async fn read_up(
     conn: &mut Connection,
-    table: &HistoryTable,
-) -> Result<Vec<(String, usize, Checkpoint)>, String> {
+    history: &HistoryTable,
+) -> Result<BTreeMap<(String, usize), Checkpoint>, RunError> {
+    let table = self::table(history);
+    let exists = crate::runner::history::exists(conn, &table)
+        .await
+        .map_err(|e| db_error("looking for the checkpoint table", e))?;
+    let mut found: BTreeMap<(String, usize), Checkpoint> = BTreeMap::new();
+    if !exists {
+        return Ok(found);
+    }
     let dialect = conn.dialect();
     let op = match dialect {
         Dialect::Mysql => "CAST(op AS CHAR)",
@@ -199,13 +211,12 @@ pub(crate) async fn read_up(
     };
     let rows = conn
         .fetch_text(&format!(
-            "SELECT id, {op}, {} FROM {} WHERE direction = 'up' ORDER BY id, op, part, slice",
+            "SELECT id, {op}, {} FROM {} WHERE direction = 'up'",
             cast_columns(dialect),
             table.sql(dialect),
         ))
         .await
-        .map_err(|e| e.to_string())?;
-    let mut found: Vec<(String, usize, Checkpoint)> = Vec::new();
+        .map_err(|e| RunError::History(e.to_string()))?;
     for row in &rows {
         let id = row.first().cloned().flatten().unwrap_or_default();
         let op = row
@@ -213,17 +224,19 @@ pub(crate) async fn read_up(
             .cloned()
             .flatten()
             .and_then(|op| op.parse().ok())
-            .ok_or_else(|| format!("a checkpoint of `{id}` has no op index"))?;
-        let state = parse(&row[2..])?;
-        match found.last_mut() {
-            Some((last_id, last_op, total)) if *last_id == id && *last_op == op => {
+            .ok_or_else(|| RunError::History(format!("a checkpoint of `{id}` has no op index")))?;
+        let state = parse(&row[2..]).map_err(RunError::History)?;
+        match found.get_mut(&(id.clone(), op)) {
+            Some(total) => {
                 total.done &= state.done;
                 total.rows_done += state.rows_done;
                 total.rows_changed += state.rows_changed;
                 total.batches += state.batches;
                 total.estimated_total += state.estimated_total;
             }
-            _ => found.push((id, op, state)),
+            None => {
+                found.insert((id, op), state);
+            }
         }
     }
     Ok(found)

@@ -116,17 +116,10 @@ pub(crate) async fn run(
         table: b.table.clone(),
         reason,
     };
+    // The checkpoint table is there: a job with a backfill creates it before it starts.
     let (place, found) = match checkpointing {
-        Checkpointing::InCallersTransaction { place } => {
-            checkpoint::create(s.conn, &table)
-                .await
-                .map_err(|e| checkpoint_error(e.to_string()))?;
-            (Some(place), Vec::new())
-        }
+        Checkpointing::InCallersTransaction { place } => (Some(place), Vec::new()),
         Checkpointing::Recorded { place, resumes } => {
-            checkpoint::create(s.conn, &table)
-                .await
-                .map_err(|e| checkpoint_error(e.to_string()))?;
             let found = match resumes {
                 true => checkpoint::read(s.conn, &table, place)
                     .await
@@ -231,8 +224,7 @@ pub(crate) async fn refuse_half_done_reverts(
     rows: &[crate::runner::history::Row],
     jobs: &[crate::runner::job::Job],
 ) -> Result<(), crate::runner::RunError> {
-    let table = checkpoint::table(s.history);
-    let mut exists = None;
+    let mut checkpoints = None;
     for job in jobs {
         let Some(row) = rows.iter().find(|r| r.id == job.id && r.partial) else {
             continue;
@@ -244,29 +236,14 @@ pub(crate) async fn refuse_half_done_reverts(
         let Some(crate::op::Op::Backfill(backfill)) = ops.get(row.ops_done) else {
             continue;
         };
-        if exists.is_none() {
-            exists = Some(
-                crate::runner::history::exists(s.conn, &table)
-                    .await
-                    .map_err(|e| {
-                        crate::runner::error::db_error("looking for the checkpoint table", e)
-                    })?,
-            );
+        if checkpoints.is_none() {
+            checkpoints = Some(checkpoint::read_up(s.conn, s.history).await?);
         }
-        if exists != Some(true) {
-            return Ok(());
-        }
-        let place = Place {
-            id: &row.id,
-            op: row.ops_done,
-            part: 0,
-            direction: crate::graph::Direction::Up,
-        };
-        let slices = checkpoint::read(s.conn, &table, place)
-            .await
-            .map_err(crate::runner::RunError::History)?;
-        let rows_done: u64 = slices.iter().map(|slice| slice.rows_done).sum();
-        if rows_done > 0 && !slices.iter().all(|slice| slice.done) {
+        let found = checkpoints
+            .as_ref()
+            .and_then(|all| all.get(&(row.id.clone(), row.ops_done)));
+        if let Some(state) = found.filter(|state| state.rows_done > 0 && !state.done) {
+            let rows_done = state.rows_done;
             return Err(crate::runner::RunError::CannotRevert {
                 id: row.id.clone(),
                 location: entry.location().to_string(),
