@@ -68,7 +68,7 @@ targets: heads, head, base, an id or unique id prefix, +N, -N, ID+N, ID-N
 options:
   --database-url URL     postgres://, mysql://, mariadb:// or sqlite: URL; default: DATABASE_URL
                          (also read from a .env file), else the SQLite file ./godwit.sqlite3
-  --format text|json     output of status, history, heads, check (default: text)
+  --format text|json     output of status, history, heads, check, drift (default: text)
   --dialect D            postgres, mysql or sqlite, for sql and show
   --lock-file PATH       the checksum lock file of check (default: ./godwit.sum)
   --update-lock          check: rewrite the lock file from the current migrations
