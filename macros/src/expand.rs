@@ -172,6 +172,15 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
         .as_ref()
         .map(|lit| quote!(.with_transactional(#lit)));
     let contract = args.contract.as_ref().map(|_| quote!(.with_contract()));
+    let safe = args.safe.as_ref().map(|_| quote!(.with_safe()));
+    // Each code is a path into `Lint`, spanned at the user's token: a code that names no rule
+    // is the compiler's error there.
+    let allows = args.allow.as_ref().map(|allows| {
+        let entries = allows.iter().map(|(code, reason)| {
+            quote_spanned!(code.span()=> (::godwit::__private::Lint::#code, #reason))
+        });
+        quote!(.with_allows(&[#(#entries),*]))
+    });
     quote! {
         #up
         #down_const
@@ -189,6 +198,8 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
             #with_down
             #transactional
             #contract
+            #safe
+            #allows
         }
     }
 }
@@ -331,7 +342,7 @@ mod tests {
         assert_eq!(
             errors(quote!(depends_on = [a]), base_fn()),
             [
-                "unknown key `depends_on`, expected one of `after`, `id`, `transactional`, `down`, `contract`"
+                "unknown key `depends_on`, expected one of `after`, `id`, `transactional`, `down`, `contract`, `safe`, `allow`"
             ]
         );
     }
@@ -563,7 +574,7 @@ mod tests {
             ),
             [
                 "`#[migration]` applies to a function: `fn name(m: &mut Migration) { ... }`",
-                "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`, `contract`",
+                "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`, `contract`, `safe`, `allow`",
             ]
         );
     }

@@ -28,10 +28,13 @@ mod validate;
 /// default: the function's name), `transactional = false` (run outside a transaction), `down =
 /// path` (explicit downgrade function with the same signature), `contract` (the destructive
 /// half of an expand → contract change: `up --expand` leaves it, and what depends on it, for a
-/// later `up`).
+/// later `up`), `safe` (run its ops as their safe sequences: `CONCURRENTLY`, `NOT VALID` then
+/// `VALIDATE`, …), `allow(GW003 = "reason", ...)` (lint rules this migration silences, each
+/// with the reason it does not apply).
 ///
 /// A missing dependency, a dependency cycle, an `after` entry that is not a `#[migration]`
-/// function, an unknown or repeated key and a wrong signature are compile errors at your tokens.
+/// function, an unknown or repeated key, an unknown lint code, an allow without a reason and a
+/// wrong signature are compile errors at your tokens.
 ///
 /// The function is registered in `godwit::registry`. A binary sees the migrations of a crate
 /// only if it names that crate (`use my_migrations as _;`): an unnamed crate is not linked, and

@@ -10,7 +10,18 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Ident, Lit, LitBool, LitStr, Path, Signature, Token, Visibility};
 
 /// The keys `#[migration(...)]` accepts, in the order error messages list them.
-pub(crate) const KEYS: &[&str] = &["after", "id", "transactional", "down", "contract"];
+pub(crate) const KEYS: &[&str] = &[
+    "after",
+    "id",
+    "transactional",
+    "down",
+    "contract",
+    "safe",
+    "allow",
+];
+
+/// The keys that are flags, written alone.
+const FLAGS: &[&str] = &["contract", "safe"];
 
 /// Errors collected across parse and validate, combined into one `syn::Error`.
 #[derive(Default)]
@@ -54,6 +65,10 @@ pub(crate) struct Args {
     pub(crate) down: Option<Path>,
     /// The bare `contract` flag.
     pub(crate) contract: Option<Ident>,
+    /// The bare `safe` flag.
+    pub(crate) safe: Option<Ident>,
+    /// `allow(GW003 = "reason", ...)`: the codes and reasons that parsed.
+    pub(crate) allow: Option<Vec<(Ident, LitStr)>>,
 }
 
 /// `after = [a, b::c]`: the paths that parsed.
@@ -149,6 +164,8 @@ fn example(key: &str) -> &'static str {
         "transactional" => "transactional = false",
         "down" => "down = drop_users",
         "contract" => "contract",
+        "safe" => "safe",
+        "allow" => "allow(GW003 = \"the table has 40 rows\")",
         _ => "",
     }
 }
@@ -184,19 +201,33 @@ fn parse_one(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         "id" => args.id.is_some(),
         "transactional" => args.transactional.is_some(),
         "contract" => args.contract.is_some(),
+        "safe" => args.safe.is_some(),
+        "allow" => args.allow.is_some(),
         _ => args.down.is_some(),
     };
-    if name == "contract" {
-        if input.peek(Token![=]) {
+    if FLAGS.contains(&name.as_str()) {
+        if input.peek(Token![=]) || input.peek(syn::token::Paren) {
             let value = take_until_comma(input)?;
             errors.spanned(
                 value,
-                "`contract` is a flag and takes no value: write `contract` alone",
+                format!("`{name}` is a flag and takes no value: write `{name}` alone"),
             );
         } else if duplicate {
             errors.at(key.span(), format!("duplicate key `{name}`"));
-        } else {
+        } else if name == "contract" {
             args.contract = Some(key);
+        } else {
+            args.safe = Some(key);
+        }
+        return Ok(());
+    }
+    if name == "allow" {
+        let value = take_until_comma(input)?;
+        let list = allow(&key, value, errors);
+        if duplicate {
+            errors.at(key.span(), format!("duplicate key `{name}`"));
+        } else {
+            args.allow = list;
         }
         return Ok(());
     }
@@ -321,6 +352,75 @@ fn after(value: TokenStream, errors: &mut Errors) -> Option<After> {
         errors.push(e);
     }
     Some(After { paths })
+}
+
+/// `allow(GW003 = "reason", ...)`: each code an identifier (the compiler checks it names a
+/// rule), each reason a non-empty string.
+fn allow(key: &Ident, value: TokenStream, errors: &mut Errors) -> Option<Vec<(Ident, LitStr)>> {
+    const EXAMPLE: &str = "allow(GW003 = \"the table has 40 rows\")";
+    let mut tokens = value.clone().into_iter();
+    let group = match (tokens.next(), tokens.next()) {
+        (Some(TokenTree::Group(g)), None) if g.delimiter() == Delimiter::Parenthesis => g,
+        (None, _) => {
+            errors.at(
+                key.span(),
+                format!("`allow` takes rule codes with reasons in parentheses: `{EXAMPLE}`"),
+            );
+            return None;
+        }
+        _ => {
+            errors.spanned(
+                value,
+                format!("`allow` takes rule codes with reasons in parentheses: `{EXAMPLE}`"),
+            );
+            return None;
+        }
+    };
+    let mut allows = Vec::new();
+    let parser = |input: ParseStream| -> syn::Result<()> {
+        while !input.is_empty() {
+            let entry = take_until_comma(input)?;
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+            let parsed = (|input: ParseStream| -> syn::Result<(Ident, Option<LitStr>)> {
+                let code: Ident = input.parse()?;
+                if input.is_empty() {
+                    return Ok((code, None));
+                }
+                input.parse::<Token![=]>()?;
+                let reason: LitStr = input.parse()?;
+                Ok((code, Some(reason)))
+            })
+            .parse2(entry.clone());
+            match parsed {
+                Ok((code, Some(reason))) if !reason.value().trim().is_empty() => {
+                    allows.push((code, reason));
+                }
+                Ok((code, Some(reason))) => errors.spanned(
+                    reason,
+                    format!(
+                        "the reason for allowing {code} is empty: say why the rule does not apply, e.g. `{code} = \"the table has 40 rows\"`"
+                    ),
+                ),
+                Ok((code, None)) => errors.spanned(
+                    &code,
+                    format!(
+                        "allowing a rule needs a reason: `{code} = \"why it does not apply\"`"
+                    ),
+                ),
+                Err(_) => errors.spanned(
+                    entry,
+                    format!("expected `CODE = \"reason\"`, e.g. `{EXAMPLE}`"),
+                ),
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = parser.parse2(group.stream()) {
+        errors.push(e);
+    }
+    Some(allows)
 }
 
 fn down(value: TokenStream, errors: &mut Errors) -> Option<Path> {

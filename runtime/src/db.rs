@@ -58,6 +58,9 @@ pub enum DbError {
     Verification { sql: String },
     #[error(transparent)]
     Connect(#[from] sqlx::Error),
+    /// The server answered something godwit cannot read.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Connection {
@@ -235,6 +238,26 @@ impl Connection {
         })
     }
 
+    /// The server this connection talks to: its kind (MariaDB told from MySQL) and version.
+    pub async fn server(&mut self) -> Result<crate::dialect::Server, DbError> {
+        let dialect = self.dialect();
+        let query = match dialect {
+            Dialect::Postgres => "SHOW server_version",
+            Dialect::Mysql => "SELECT VERSION()",
+            Dialect::Sqlite => "SELECT sqlite_version()",
+        };
+        let rows = self.fetch_text(query).await?;
+        let reported = rows
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .unwrap_or_default();
+        crate::dialect::Server::from_reported(dialect, &reported).ok_or_else(|| {
+            DbError::Invalid(format!(
+                "`{query}` answered `{reported}`, which is not a version"
+            ))
+        })
+    }
+
     /// How this dialect opens a transaction that will write.
     pub(crate) fn begin_sql(&self) -> &'static str {
         facts(self.dialect()).begin
@@ -275,12 +298,12 @@ impl DbError {
             DbError::Statement { source, .. } | DbError::Connect(source) => {
                 source.as_database_error().is_some()
             }
-            DbError::UnsupportedUrl(_) | DbError::Verification { .. } => false,
+            DbError::UnsupportedUrl(_) | DbError::Verification { .. } | DbError::Invalid(_) => {
+                false
+            }
         }
     }
 
-    /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL
-    /// `lock_wait_timeout`, a busy or locked SQLite database): the statement can be retried.
     /// Whether the statement ran past the server's statement timeout (PostgreSQL's
     /// `statement_timeout`, MariaDB's `max_statement_time`, MySQL's `max_execution_time`).
     pub fn is_statement_timeout(&self) -> bool {
@@ -299,6 +322,8 @@ impl DbError {
             && db.code().as_deref() == Some("57014")
     }
 
+    /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL
+    /// `lock_wait_timeout`, a busy or locked SQLite database): the statement can be retried.
     pub fn is_lock_timeout(&self) -> bool {
         let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
             return false;

@@ -117,3 +117,185 @@ pub(crate) fn session_setup(dialect: Dialect, ddl_lock_timeout: Duration) -> (St
         Dialect::Sqlite => (format!("PRAGMA busy_timeout = {ms}"), Vec::new()),
     }
 }
+
+/// A server's version, `major.minor.patch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl Version {
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// The leading `major[.minor[.patch]]` of a version string (`15.20 (Debian …)`,
+    /// `10.11.19-MariaDB-0+deb12u1`, `3.45.1`).
+    pub fn parse_leading(text: &str) -> Option<Version> {
+        let head: String = text
+            .trim()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let mut parts = head.split('.').filter(|p| !p.is_empty());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+        let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+        Some(Version::new(major, minor, patch))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if self.patch > 0 {
+            write!(f, ".{}", self.patch)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kind of database server: the dialect, with MySQL and MariaDB told apart (they share
+/// the SQL godwit writes, not the versions their online DDL arrived in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerKind {
+    Postgres,
+    Mysql,
+    Mariadb,
+    Sqlite,
+}
+
+impl ServerKind {
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::Postgres,
+        ServerKind::Mysql,
+        ServerKind::Mariadb,
+        ServerKind::Sqlite,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Postgres => "postgres",
+            ServerKind::Mysql => "mysql",
+            ServerKind::Mariadb => "mariadb",
+            ServerKind::Sqlite => "sqlite",
+        }
+    }
+
+    pub fn dialect(self) -> Dialect {
+        match self {
+            ServerKind::Postgres => Dialect::Postgres,
+            ServerKind::Mysql | ServerKind::Mariadb => Dialect::Mysql,
+            ServerKind::Sqlite => Dialect::Sqlite,
+        }
+    }
+
+    /// The oldest version godwit supports.
+    pub fn lowest_supported(self) -> Version {
+        match self {
+            ServerKind::Postgres => Version::new(12, 0, 0),
+            ServerKind::Mysql => Version::new(8, 0, 0),
+            ServerKind::Mariadb => Version::new(10, 5, 0),
+            ServerKind::Sqlite => Version::new(3, 35, 0),
+        }
+    }
+}
+
+/// The server a plan or a lint is for: its kind and version. Rendering (`--safe`) and the lint
+/// rules depend on what that version can do online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Server {
+    pub kind: ServerKind,
+    pub version: Version,
+}
+
+impl Server {
+    /// The oldest supported server of `kind`: what a plan without a connection assumes.
+    pub fn lowest(kind: ServerKind) -> Server {
+        Server {
+            kind,
+            version: kind.lowest_supported(),
+        }
+    }
+
+    /// The oldest supported server speaking `dialect` (MySQL for [`Dialect::Mysql`]).
+    pub fn lowest_of(dialect: Dialect) -> Server {
+        Server::lowest(match dialect {
+            Dialect::Postgres => ServerKind::Postgres,
+            Dialect::Mysql => ServerKind::Mysql,
+            Dialect::Sqlite => ServerKind::Sqlite,
+        })
+    }
+
+    pub fn dialect(self) -> Dialect {
+        self.kind.dialect()
+    }
+
+    /// At least version `major.minor.patch`.
+    pub fn at_least(self, major: u32, minor: u32, patch: u32) -> bool {
+        self.version >= Version::new(major, minor, patch)
+    }
+
+    /// `kind@version`, as `--target` takes it: `postgres@15`, `mysql@8.0.29`, `mariadb@10.11`,
+    /// `sqlite@3.45`.
+    pub fn parse(text: &str) -> Result<Server, String> {
+        let (kind, version) = text.split_once('@').unwrap_or((text, ""));
+        let kind = match kind {
+            "postgres" | "postgresql" => ServerKind::Postgres,
+            "mysql" => ServerKind::Mysql,
+            "mariadb" => ServerKind::Mariadb,
+            "sqlite" => ServerKind::Sqlite,
+            other => {
+                return Err(format!(
+                    "unknown server `{other}` in target `{text}`: postgres, mysql, mariadb or \
+                     sqlite, e.g. `postgres@15`"
+                ));
+            }
+        };
+        if version.is_empty() {
+            return Ok(Server::lowest(kind));
+        }
+        let parsed = Version::parse_leading(version)
+            .filter(|_| version.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| {
+                format!(
+                    "`{version}` in target `{text}` is not a version: write \
+                     major[.minor[.patch]], e.g. `{}@{}`",
+                    kind.name(),
+                    kind.lowest_supported()
+                )
+            })?;
+        Ok(Server {
+            kind,
+            version: parsed,
+        })
+    }
+
+    /// From what the server reports as its version (`SELECT version()` and the like).
+    pub fn from_reported(dialect: Dialect, reported: &str) -> Option<Server> {
+        let kind = match dialect {
+            Dialect::Postgres => ServerKind::Postgres,
+            Dialect::Mysql if reported.to_ascii_lowercase().contains("mariadb") => {
+                ServerKind::Mariadb
+            }
+            Dialect::Mysql => ServerKind::Mysql,
+            Dialect::Sqlite => ServerKind::Sqlite,
+        };
+        Some(Server {
+            kind,
+            version: Version::parse_leading(reported)?,
+        })
+    }
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.kind.name(), self.version)
+    }
+}

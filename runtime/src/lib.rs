@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod db;
 pub mod graph;
+pub mod lint;
 pub mod migration;
 pub mod op;
 pub mod prelude;
@@ -25,7 +26,7 @@ mod render;
 mod schema;
 mod step;
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, Server, ServerKind, Version};
 pub use graph::Target;
 pub use migration::Migration;
 pub use op::Op;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::db::Connection;
+use crate::lint::{Allow, Lint};
 use crate::op::{
     Assignment, Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
     DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
@@ -21,6 +22,7 @@ pub struct Migration {
     dialect: Dialect,
     id: &'static str,
     ops: Vec<Op>,
+    allows: Vec<Allow>,
 }
 
 impl Migration {
@@ -31,6 +33,7 @@ impl Migration {
             dialect,
             id: "",
             ops: Vec::new(),
+            allows: Vec::new(),
         }
     }
 
@@ -66,6 +69,20 @@ impl Migration {
 
     pub fn into_ops(self) -> Vec<Op> {
         self.ops
+    }
+
+    /// Silences lint rule `lint` for this migration, for `reason` (say why it does not apply:
+    /// "the table has 40 rows"). Not part of the checksum.
+    pub fn allow(&mut self, lint: Lint, reason: &str) {
+        self.allows.push(Allow {
+            lint,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The rules [`Migration::allow`] silenced.
+    pub fn allows(&self) -> &[Allow] {
+        &self.allows
     }
 
     /// Records an op built elsewhere.

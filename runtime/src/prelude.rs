@@ -21,6 +21,7 @@
 //! ```
 
 pub use crate::db::Connection;
+pub use crate::lint::Lint;
 pub use crate::migration::{
     ColumnBuilder, ForeignKeyBuilder, IndexBuilder, Migration, RawSqlBuilder, RustStepBuilder,
     TableBuilder,

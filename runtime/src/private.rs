@@ -3,6 +3,7 @@
 
 pub use inventory;
 
+pub use crate::lint::Lint;
 pub use crate::migration::Migration;
 pub use crate::registry::{Location, MigrationEntry};
 

@@ -26,6 +26,7 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::graph::{Graph, GraphError, prefix_key, sort_by_prefix_key};
+use crate::lint::Lint;
 use crate::migration::Migration;
 use crate::op::Dialect;
 
@@ -75,6 +76,8 @@ pub struct MigrationEntry {
     down: Option<fn(&mut Migration)>,
     transactional: bool,
     contract: bool,
+    safe: bool,
+    allows: &'static [(Lint, &'static str)],
     location: Location,
 }
 
@@ -117,6 +120,8 @@ impl MigrationEntry {
             down: None,
             transactional: true,
             contract: false,
+            safe: false,
+            allows: &[],
             location,
         }
     }
@@ -130,6 +135,28 @@ impl MigrationEntry {
     /// Declared `contract`.
     pub fn is_contract(&self) -> bool {
         self.contract
+    }
+
+    /// `safe`: its ops run as their safe sequences ([`Migrator::safe`](crate::Migrator::safe)).
+    pub const fn with_safe(mut self) -> Self {
+        self.safe = true;
+        self
+    }
+
+    /// Declared `safe`.
+    pub fn is_safe(&self) -> bool {
+        self.safe
+    }
+
+    /// `allow(GW003 = "reason", …)`: the lint rules it silences, and why.
+    pub const fn with_allows(mut self, allows: &'static [(Lint, &'static str)]) -> Self {
+        self.allows = allows;
+        self
+    }
+
+    /// The rules `allow(...)` silences, with their reasons.
+    pub fn allows(&self) -> &'static [(Lint, &'static str)] {
+        self.allows
     }
 
     /// Sets the explicit downgrade function (`down = ...`).

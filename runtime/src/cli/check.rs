@@ -5,10 +5,12 @@
 //! 3. every migration can be reverted right after it applied, as `down` plans it: each op's
 //!    inverse renders, or its explicit `down` applies on the state the migration leaves;
 //! 4. the checksums match the lock file, one `id checksum` line per migration: an edited
-//!    migration that was already released fails CI. `--update-lock` rewrites it.
+//!    migration that was already released fails CI. `--update-lock` rewrites it;
+//! 5. the lint ([`crate::lint`]) for the target servers: an error not allowed fails it.
 
 use std::path::Path;
 
+use crate::lint::LintReport;
 use crate::op::Dialect;
 use crate::registry::Registry;
 use crate::runner::{checksum, offline_verify};
@@ -29,10 +31,24 @@ pub(super) struct CheckReport {
     pub heads: Vec<String>,
     pub lock_file: String,
     pub lock_updated: bool,
+    pub lint: LintReport,
 }
 
-pub(super) fn run(registry: &Registry, lock_file: &Path, update_lock: bool) -> CheckReport {
+impl CheckReport {
+    /// Nothing fails: no problem, no lint error that is not allowed.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.lint.failures() == 0
+    }
+}
+
+pub(super) fn run(
+    registry: &Registry,
+    lock_file: &Path,
+    update_lock: bool,
+    lint: LintReport,
+) -> CheckReport {
     let mut report = CheckReport {
+        lint,
         problems: Vec::new(),
         passed: Vec::new(),
         migrations: registry.len(),

@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use super::{Failure, Options};
+use crate::dialect::Server;
 use crate::graph::{Direction, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
+use crate::runner::PlanFor;
 
 /// One command with what it needs.
 pub(super) enum Command {
@@ -23,10 +25,10 @@ pub(super) enum Command {
     Heads,
     Show {
         id: String,
-        dialect: Dialect,
+        plan_for: PlanFor,
     },
     Sql {
-        dialect: Dialect,
+        plan_for: PlanFor,
         direction: Direction,
         targets: Vec<Target>,
     },
@@ -69,21 +71,29 @@ impl Command {
                     return Err(usage("show takes one migration id"));
                 };
                 let dialect = match options.dialect {
-                    Some(dialect) => dialect,
-                    None => crate::db::dialect_of_url(&options.database_url())
-                        .map_err(|e| Failure::Usage(e.to_string()))?,
+                    Some(dialect) => Some(dialect),
+                    None if !options.targets.is_empty() => None,
+                    None => Some(
+                        crate::db::dialect_of_url(&options.database_url())
+                            .map_err(|e| Failure::Usage(e.to_string()))?,
+                    ),
                 };
+                let plan_for = plan_for(options, dialect)?;
                 let graph = registry.graph().map_err(|e| Failure::Run(e.to_string()))?;
                 let resolved = graph
                     .resolve(&Target::id(id.clone()))
                     .map_err(|e| Failure::Usage(e.to_string()))?;
                 let id = resolved.first().copied().unwrap_or(id.as_str()).to_owned();
-                Command::Show { id, dialect }
+                Command::Show { id, plan_for }
             }
             "sql" => {
-                let dialect = options.dialect.ok_or_else(|| {
-                    usage("sql works without a database: give --dialect postgres|mysql|sqlite")
-                })?;
+                if options.dialect.is_none() && options.targets.is_empty() {
+                    return Err(usage(
+                        "sql works without a database: give --dialect postgres|mysql|sqlite, or \
+                         --target SERVER@VERSION",
+                    ));
+                }
+                let plan_for = plan_for(options, options.dialect)?;
                 let (direction, rest) = match args.first().map(String::as_str) {
                     Some("up") => (Direction::Up, &args[1..]),
                     Some("down") => (Direction::Down, &args[1..]),
@@ -95,7 +105,7 @@ impl Command {
                     _ => targets(rest, registry)?,
                 };
                 Command::Sql {
-                    dialect,
+                    plan_for,
                     direction,
                     targets,
                 }
@@ -109,6 +119,31 @@ impl Command {
         };
         Ok(command)
     }
+}
+
+/// The server `sql` and `show` render for: `--target`, else the oldest supported server of
+/// `dialect`; with `--safe`.
+fn plan_for(options: &Options, dialect: Option<Dialect>) -> Result<PlanFor, Failure> {
+    let server = match (options.targets.as_slice(), dialect) {
+        ([], Some(dialect)) => Server::lowest_of(dialect),
+        ([server], Some(dialect)) if server.dialect() != dialect => {
+            return Err(Failure::Usage(format!(
+                "--target {server} is not a {} server: drop --dialect, or give a {} target",
+                dialect.name(),
+                dialect.name()
+            )));
+        }
+        ([server], _) => *server,
+        (_, _) => {
+            return Err(usage(
+                "sql and show render for one server: give --target once",
+            ));
+        }
+    };
+    Ok(PlanFor {
+        server,
+        safe: options.safe,
+    })
 }
 
 /// `new NAME`, `merge [NAME]`: after the current heads.

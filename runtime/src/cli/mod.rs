@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::dialect::Server;
 use crate::graph::{Graph, Target};
+use crate::lint::{self, LintReport};
 use crate::op::Dialect;
 use crate::registry::Registry;
 use crate::runner::{Migrator, RunError, offline_migration, offline_plan};
@@ -55,9 +57,11 @@ commands:
   heads                  the heads of the graph
   show ID                the ops of a migration and its SQL (for --dialect or the database's)
   sql [up|down] [TARGET] the SQL an upgrade from nothing (down: from everything) to TARGET runs,
-                         offline, with transaction boundaries; needs --dialect
+                         offline, with transaction boundaries; needs --dialect or --target
   check                  offline: graph, every migration replayed on every dialect,
-                         reversibility, checksums against the lock file; exit 3 on problems
+                         reversibility, checksums against the lock file, and the lint for
+                         the --target servers (with --database-url: that server, over what it
+                         has still to apply); exit 3 on problems or lint errors
   new NAME               scaffold a migration after the current heads, registered in --dir
   merge [NAME]           scaffold a migration that merges every head
   stamp TARGET           record the database as being at TARGET without running anything
@@ -68,8 +72,15 @@ targets: heads, head, base, an id or unique id prefix, +N, -N, ID+N, ID-N
 options:
   --database-url URL     postgres://, mysql://, mariadb:// or sqlite: URL; default: DATABASE_URL
                          (also read from a .env file), else the SQLite file ./godwit.sqlite3
-  --format text|json     output of status, history, heads, check, drift (default: text)
+  --format text|json     output of status, history, heads, check, drift (default: text);
+                         check also takes `github` (annotations on the diff in GitHub Actions)
   --dialect D            postgres, mysql or sqlite, for sql and show
+  --target SERVER@VER    postgres@15, mysql@8.0.29, mariadb@10.11, sqlite@3.45: the server check
+                         lints for (repeatable; default: the oldest supported of each), or sql
+                         and show render for (default: the oldest supported of --dialect)
+  --safe                 up, redo, sql, show: run each op that locks an existing table as its
+                         safe sequence (CONCURRENTLY, NOT VALID + VALIDATE, ALGORITHM/LOCK);
+                         check: lint for such runs (rewritable findings do not fail)
   --lock-file PATH       the checksum lock file of check (default: ./godwit.sum)
   --update-lock          check: rewrite the lock file from the current migrations
   --dir PATH             the migrations module directory for new and merge
@@ -180,6 +191,9 @@ struct Options {
     commit_each: bool,
     expand: bool,
     drift: bool,
+    safe: bool,
+    /// `--target`: the servers `check` lints for, or the one `sql` and `show` render for.
+    targets: Vec<Server>,
     lock_timeout: Option<Duration>,
     history_table: Option<(Option<String>, String)>,
 }
@@ -201,6 +215,8 @@ impl Options {
             commit_each: false,
             expand: false,
             drift: false,
+            safe: false,
+            targets: Vec::new(),
             lock_timeout: None,
             history_table: None,
         };
@@ -218,7 +234,12 @@ impl Options {
                     options.format = match value(arg)?.as_str() {
                         "text" => Format::Text,
                         "json" => Format::Json,
-                        other => return Err(format!("unknown format `{other}`: text or json")),
+                        "github" => Format::Github,
+                        other => {
+                            return Err(format!(
+                                "unknown format `{other}`: text, json, or github (check only)"
+                            ));
+                        }
                     }
                 }
                 "--dialect" => {
@@ -234,6 +255,8 @@ impl Options {
                 "--commit-each" => options.commit_each = true,
                 "--expand" => options.expand = true,
                 "--drift" => options.drift = true,
+                "--safe" => options.safe = true,
+                "--target" => options.targets.push(Server::parse(&value(arg)?)?),
                 "--lock-timeout" => {
                     let seconds = value(arg)?;
                     let seconds: f64 = seconds
@@ -285,6 +308,23 @@ impl Options {
         if self.drift && !matches!(command, "status" | "help") {
             return Err(Failure::Usage(format!(
                 "--drift applies to `status`, not `{command}`; drop it (or run `drift`)"
+            )));
+        }
+        if self.safe && !matches!(command, "up" | "redo" | "sql" | "show" | "check" | "help") {
+            return Err(Failure::Usage(format!(
+                "--safe applies to `up`, `redo`, `sql`, `show` and `check`, not `{command}`; \
+                 drop it"
+            )));
+        }
+        if !self.targets.is_empty() && !matches!(command, "check" | "sql" | "show" | "help") {
+            return Err(Failure::Usage(format!(
+                "--target applies to `check`, `sql` and `show`, not `{command}` (which use the \
+                 connected server); drop it"
+            )));
+        }
+        if self.format == Format::Github && !matches!(command, "check" | "help") {
+            return Err(Failure::Usage(format!(
+                "--format github applies to `check`, not `{command}`; use text or json"
             )));
         }
         if self.expand && !self.args.is_empty() {
@@ -364,30 +404,27 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
             printer.heads(&heads(&registry)?);
             Ok(0)
         }
-        Command::Show { id, dialect } => {
-            let migration = offline_migration(&registry, dialect, &id)?
+        Command::Show { id, plan_for } => {
+            let migration = offline_migration(&registry, plan_for, &id)?
                 .ok_or_else(|| Failure::Run(format!("`{id}` is not in its own plan")))?;
             let entry = registry.get(&id).expect("resolved when parsed");
-            printer.show(&migration, entry, dialect);
+            printer.show(&migration, entry, plan_for);
             Ok(0)
         }
         Command::Sql {
-            dialect,
+            plan_for,
             direction,
             targets,
         } => {
-            let plan = offline_plan(&registry, dialect, direction, &targets)?;
-            printer.script(&plan, dialect);
+            let plan = offline_plan(&registry, plan_for, direction, &targets)?;
+            printer.script(&plan, plan_for);
             Ok(0)
         }
         Command::Check => {
-            let report = check::run(&registry, &options.lock_file, options.update_lock);
+            let lint = check_lint(options, &registry, printer).await?;
+            let report = check::run(&registry, &options.lock_file, options.update_lock, lint);
             printer.check(&report);
-            Ok(if report.problems.is_empty() {
-                0
-            } else {
-                EXIT_PROBLEMS
-            })
+            Ok(if report.ok() { 0 } else { EXIT_PROBLEMS })
         }
         Command::Scaffold { dir, name, after } => {
             let written = scaffold::write(&dir, &name, &after, &registry).map_err(Failure::Run)?;
@@ -465,6 +502,38 @@ async fn stamp(
     Ok(0)
 }
 
+/// The lint `check` runs: for the `--target` servers, each migration on its own; with an
+/// explicit `--database-url`, for that server (or the targets), over what it has still to
+/// apply. Nothing when the graph does not build: `check` reports that.
+async fn check_lint(
+    options: &Options,
+    registry: &Registry,
+    printer: &Printer,
+) -> Result<LintReport, Failure> {
+    let Ok(graph) = registry.graph() else {
+        return Ok(LintReport::default());
+    };
+    if options.database_url.is_none() {
+        let servers = match options.targets.is_empty() {
+            true => lint::default_servers(),
+            false => options.targets.clone(),
+        };
+        return Ok(lint::lint(
+            registry,
+            &graph,
+            &servers,
+            lint::Scope::EachMigration,
+            options.safe,
+        ));
+    }
+    let mut migrator = connect(options, registry.clone(), printer).await?;
+    let servers = match options.targets.is_empty() {
+        true => vec![migrator.server().await?],
+        false => options.targets.clone(),
+    };
+    Ok(migrator.lint_for(&servers).await?)
+}
+
 fn graph(registry: &Registry) -> Result<Graph, Failure> {
     registry.graph().map_err(|e| Failure::Run(e.to_string()))
 }
@@ -502,6 +571,7 @@ async fn connect(
         .allow_unknown(options.allow_unknown)
         .single_transaction(options.single_transaction)
         .commit_each(options.commit_each)
+        .safe(options.safe)
         .on_event(printer.progress_observer());
     if let Some(timeout) = options.lock_timeout {
         migrator = migrator.lock_timeout(timeout);

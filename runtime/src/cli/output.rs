@@ -8,14 +8,17 @@ use std::time::{Duration, Instant};
 use super::check::CheckReport;
 use super::graph_view::Line;
 use crate::graph::Direction;
+use crate::lint::{Finding, LintReport, Severity};
 use crate::op::Dialect;
 use crate::registry::{MigrationEntry, Phase};
-use crate::runner::{Event, ScriptedMigration, State, Status};
+use crate::runner::{Event, PlanFor, ScriptedMigration, State, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
     Text,
     Json,
+    /// GitHub Actions workflow commands (`::error file=…`), which annotate the diff (`check`).
+    Github,
 }
 
 pub(super) struct Printer {
@@ -601,7 +604,8 @@ impl Printer {
         }
     }
 
-    pub fn show(&self, migration: &ScriptedMigration, entry: &MigrationEntry, dialect: Dialect) {
+    pub fn show(&self, migration: &ScriptedMigration, entry: &MigrationEntry, plan_for: PlanFor) {
+        let dialect = plan_for.server.dialect();
         println!("{}", self.paint(BOLD, &migration.id));
         println!("  defined at   {}", entry.location());
         println!(
@@ -635,13 +639,14 @@ impl Printer {
             println!("  {}. {op}", i + 1);
         }
         println!(
-            "\nSQL on {} (from the state its dependencies leave):",
-            dialect.name()
+            "\nSQL on {}{} (from the state its dependencies leave):",
+            plan_for.server,
+            safe_note(plan_for, entry.is_safe())
         );
         print!("{}", migration.sql);
     }
 
-    pub fn script(&self, plan: &[ScriptedMigration], dialect: Dialect) {
+    pub fn script(&self, plan: &[ScriptedMigration], plan_for: PlanFor) {
         if plan.is_empty() {
             println!("-- nothing to run");
             return;
@@ -651,8 +656,9 @@ impl Printer {
             Direction::Down => "downgrade",
         };
         println!(
-            "-- godwit {direction} on {}: {} migration(s)",
-            dialect.name(),
+            "-- godwit {direction} on {}{}: {} migration(s)",
+            plan_for.server,
+            safe_note(plan_for, false),
             plan.len()
         );
         for migration in plan {
@@ -662,30 +668,10 @@ impl Printer {
     }
 
     pub fn check(&self, report: &CheckReport) {
-        if self.format == Format::Json {
-            let problems: Vec<String> = report
-                .problems
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{{\"kind\":{},\"migration\":{},\"dialect\":{},\"message\":{}}}",
-                        json(p.kind),
-                        p.migration.as_deref().map_or("null".into(), json),
-                        p.dialect.map_or("null".into(), |d| json(d.name())),
-                        json(&p.message)
-                    )
-                })
-                .collect();
-            println!(
-                "{{\"ok\":{},\"migrations\":{},\"heads\":{},\"lock_file\":{},\"lock_updated\":{},\"problems\":[{}]}}",
-                report.problems.is_empty(),
-                report.migrations,
-                json_list(&report.heads),
-                json(&report.lock_file),
-                report.lock_updated,
-                problems.join(",")
-            );
-            return;
+        match self.format {
+            Format::Json => return self.check_json(report),
+            Format::Github => return self.check_github(report),
+            Format::Text => {}
         }
         for line in &report.passed {
             println!("{} {line}", self.paint(GREEN, "ok"));
@@ -707,16 +693,229 @@ impl Printer {
                 p.message
             );
         }
-        if report.problems.is_empty() {
+        let lint = &report.lint;
+        if !lint.servers.is_empty() {
+            let servers: Vec<String> = lint.servers.iter().map(ToString::to_string).collect();
+            let failing = lint.findings.iter().filter(|f| f.fails()).count();
+            if lint.findings.is_empty() {
+                println!(
+                    "{} lint for {}: nothing found",
+                    self.paint(GREEN, "ok"),
+                    servers.join(", ")
+                );
+            } else {
+                println!("\nlint for {}:", servers.join(", "));
+            }
+            for finding in &lint.findings {
+                let (color, label) = match (&finding.allowed, finding.severity) {
+                    (Some(_), _) => (DIM, "allowed"),
+                    (None, _) if finding.rewritten => (DIM, "rewritten"),
+                    (None, Severity::Error) => (RED, "error"),
+                    (None, Severity::Warning) => (YELLOW, "warning"),
+                };
+                println!(
+                    "{} {} {}",
+                    self.paint(color, label),
+                    self.paint(BOLD, finding.lint.code()),
+                    finding_line(finding)
+                );
+                match &finding.allowed {
+                    Some(reason) => println!("    allowed: {reason}"),
+                    None if finding.rewritten => {
+                        println!("    runs as its safe sequence (`safe` migration or --safe)")
+                    }
+                    None => println!(
+                        "    fix: {}{}",
+                        finding.fix,
+                        if finding.rewritable {
+                            " (rewritable: --safe does it)"
+                        } else {
+                            ""
+                        }
+                    ),
+                }
+            }
+            for problem in &lint.allow_problems {
+                println!(
+                    "{} [allow] {} ({}): {}",
+                    self.paint(RED, "problem"),
+                    problem.migration,
+                    problem.location,
+                    problem.message
+                );
+            }
+            if failing > 0 {
+                println!(
+                    "{failing} lint error(s): fix them, run with --safe where they are \
+                     rewritable, or allow them with a reason: #[migration(allow(CODE = \"why\"))]"
+                );
+            }
+        }
+        let failures = report.problems.len() + lint.failures();
+        if failures == 0 {
             println!("\n{} migrations checked, no problems", report.migrations);
         } else {
             println!(
-                "\n{} problem(s) in {} migrations",
-                report.problems.len(),
+                "\n{failures} problem(s) in {} migrations",
                 report.migrations
             );
         }
     }
+
+    fn check_json(&self, report: &CheckReport) {
+        let problems: Vec<String> = report
+            .problems
+            .iter()
+            .map(|p| {
+                format!(
+                    "{{\"kind\":{},\"migration\":{},\"dialect\":{},\"message\":{}}}",
+                    json(p.kind),
+                    p.migration.as_deref().map_or("null".into(), json),
+                    p.dialect.map_or("null".into(), |d| json(d.name())),
+                    json(&p.message)
+                )
+            })
+            .collect();
+        println!(
+            "{{\"ok\":{},\"migrations\":{},\"heads\":{},\"lock_file\":{},\"lock_updated\":{},\"problems\":[{}],\"lint\":{}}}",
+            report.ok(),
+            report.migrations,
+            json_list(&report.heads),
+            json(&report.lock_file),
+            report.lock_updated,
+            problems.join(","),
+            lint_json(&report.lint)
+        );
+    }
+
+    /// Workflow commands: GitHub shows each on the diff, at the migration's line.
+    fn check_github(&self, report: &CheckReport) {
+        for p in &report.problems {
+            let migration = p.migration.as_deref().unwrap_or("");
+            println!(
+                "::error title={}::{}",
+                github_property(&format!("godwit check: {}", p.kind)),
+                github_message(format!("{migration} {}", p.message).trim_start())
+            );
+        }
+        for finding in &report.lint.findings {
+            let level = match (&finding.allowed, finding.severity) {
+                (Some(_), _) => "notice",
+                (None, _) if finding.rewritten => "notice",
+                (None, Severity::Error) => "error",
+                (None, Severity::Warning) => "warning",
+            };
+            let mut message = format!(
+                "{}: {} Fix: {}",
+                finding.migration, finding.message, finding.fix
+            );
+            if finding.rewritable {
+                message.push_str(" (--safe rewrites it)");
+            }
+            if let Some(reason) = &finding.allowed {
+                message = format!("allowed ({reason}): {message}");
+            }
+            message.push_str(&format!(" [{}]", finding.servers_text()));
+            println!(
+                "::{level} file={},line={},title={}::{}",
+                github_property(finding.location.file()),
+                finding.location.line(),
+                github_property(&format!("{} {}", finding.lint.code(), finding.lint.title())),
+                github_message(&message)
+            );
+        }
+        for problem in &report.lint.allow_problems {
+            println!(
+                "::error file={},line={},title={}::{}",
+                github_property(problem.location.file()),
+                problem.location.line(),
+                github_property(&format!("allow({})", problem.lint.code())),
+                github_message(&format!("{}: {}", problem.migration, problem.message))
+            );
+        }
+        let failures = report.problems.len() + report.lint.failures();
+        println!(
+            "godwit check: {} migrations, {failures} problem(s)",
+            report.migrations
+        );
+    }
+}
+
+/// `migration (file:line) op N `op` on [servers]: message`.
+fn finding_line(finding: &Finding) -> String {
+    let op = match (finding.op_index, &finding.op) {
+        (Some(index), Some(op)) => format!(" op {index} `{op}`"),
+        _ => String::new(),
+    };
+    format!(
+        "{} ({}:{}){op} on {}: {}",
+        finding.migration,
+        finding.location.file(),
+        finding.location.line(),
+        finding.servers_text(),
+        finding.message
+    )
+}
+
+fn lint_json(lint: &LintReport) -> String {
+    let servers: Vec<String> = lint.servers.iter().map(ToString::to_string).collect();
+    let findings: Vec<String> = lint
+        .findings
+        .iter()
+        .map(|f| {
+            let servers: Vec<String> = f.servers.iter().map(ToString::to_string).collect();
+            format!(
+                "{{\"code\":{},\"title\":{},\"severity\":{},\"migration\":{},\"file\":{},\"line\":{},\"op_index\":{},\"op\":{},\"table\":{},\"servers\":{},\"message\":{},\"fix\":{},\"rewritable\":{},\"rewritten\":{},\"allowed\":{}}}",
+                json(f.lint.code()),
+                json(f.lint.title()),
+                json(f.severity.label()),
+                json(&f.migration),
+                json(f.location.file()),
+                f.location.line(),
+                f.op_index.map_or("null".into(), |i| i.to_string()),
+                f.op.as_deref().map_or("null".into(), json),
+                f.table.as_deref().map_or("null".into(), json),
+                json_list(&servers),
+                json(&f.message),
+                json(&f.fix),
+                f.rewritable,
+                f.rewritten,
+                f.allowed.as_deref().map_or("null".into(), json),
+            )
+        })
+        .collect();
+    let allow_problems: Vec<String> = lint
+        .allow_problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"code\":{},\"migration\":{},\"file\":{},\"line\":{},\"message\":{}}}",
+                json(p.lint.code()),
+                json(&p.migration),
+                json(p.location.file()),
+                p.location.line(),
+                json(&p.message)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"servers\":{},\"findings\":[{}],\"allow_problems\":[{}]}}",
+        json_list(&servers),
+        findings.join(","),
+        allow_problems.join(",")
+    )
+}
+
+/// A workflow command's message: `%`, CR and LF escaped.
+fn github_message(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: also `:` and `,`.
+fn github_property(text: &str) -> String {
+    github_message(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 impl Progress {
@@ -779,6 +978,15 @@ impl Progress {
 }
 
 /// `[{"table":..,"difference":..},..]`.
+/// `, safe sequences` when they are rendered.
+fn safe_note(plan_for: PlanFor, migration_is_safe: bool) -> &'static str {
+    match (plan_for.safe, migration_is_safe) {
+        (true, _) => ", safe sequences (--safe)",
+        (false, true) => ", safe sequences (the migration is marked `safe`)",
+        (false, false) => "",
+    }
+}
+
 fn drift_json(differences: &[crate::runner::Difference]) -> String {
     let items: Vec<String> = differences
         .iter()

@@ -3,6 +3,7 @@
 //! only what differs).
 
 use super::{Ctx, RenderError, RenderedOp};
+use crate::dialect::Server;
 use crate::op::{
     Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey,
     SyncTrigger, Table, Unique,
@@ -88,6 +89,11 @@ pub(super) trait DialectSql {
     /// Drops the two triggers of dialects that need one per event (PostgreSQL overrides it).
     fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
         super::sync::drop_event_triggers(ctx, trigger)
+    }
+
+    /// `ctx.op` in its safe sequence on `server`, if it has one ([`super::render_safe`]).
+    fn safe(&self, _ctx: &Ctx, _server: Server) -> Option<Rendered> {
+        None
     }
 
     /// The current time, as a column default.

@@ -14,6 +14,7 @@ mod sqlite;
 mod sync;
 
 pub use backfill::{BatchedUpdate, Key, KeyColumn};
+pub(crate) use mysql::instant_add_column;
 pub(crate) use mysql::native_type as mysql_native_type;
 pub(crate) use postgres::native_type as postgres_native_type;
 pub(crate) use sqlite::native_type as sqlite_native_type;
@@ -27,6 +28,7 @@ use sea_query::{
 };
 use thiserror::Error;
 
+use crate::dialect::Server;
 use crate::op::{Dialect, Literal, Op, Table};
 use crate::schema::Schema;
 
@@ -66,11 +68,12 @@ pub struct RenderedOp {
 }
 
 /// An object a failed attempt leaves behind (PostgreSQL keeps the INVALID index of a failed
-/// `CREATE INDEX CONCURRENTLY`): when `probe` returns rows, `remove` runs before the op.
+/// `CREATE INDEX CONCURRENTLY`): when `probe` returns rows, the `remove` statements run, in
+/// order, before the op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftover {
     pub probe: String,
-    pub remove: String,
+    pub remove: Vec<String>,
 }
 
 impl RenderedOp {
@@ -130,6 +133,30 @@ pub fn render(
         Dialect::Sqlite => &sqlite::Sqlite,
     };
     common::render(dialect_sql, &ctx)
+}
+
+/// `op` rewritten into its safe sequence for `server` (`--safe`), when it has one there: the
+/// same end state, reached without holding the lock its plain form holds for as long as a
+/// scan or a build takes (PostgreSQL `CONCURRENTLY`, `NOT VALID` then `VALIDATE`; MySQL
+/// `ALGORITHM`/`LOCK` clauses that make the server refuse rather than block writes).
+pub fn render_safe(
+    op: &Op,
+    before: &Schema,
+    after: &Schema,
+    server: Server,
+) -> Result<Option<RenderedOp>, RenderError> {
+    let ctx = Ctx {
+        op,
+        before,
+        after,
+        sql: Sql(server.dialect()),
+    };
+    let dialect_sql: &dyn common::DialectSql = match server.dialect() {
+        Dialect::Postgres => &postgres::Postgres,
+        Dialect::Mysql => &mysql::Mysql,
+        Dialect::Sqlite => &sqlite::Sqlite,
+    };
+    dialect_sql.safe(&ctx, server).transpose()
 }
 
 /// `name` quoted and escaped as an identifier for `dialect`.

@@ -6,7 +6,10 @@ use super::common::{
 };
 use super::sync::{each, each_pair, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
-use crate::op::{Column, ColumnChange, ColumnType, ForeignKey, Index, SyncTrigger, Table};
+use crate::dialect::{Server, ServerKind};
+use crate::op::{
+    Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, SyncTrigger, Table,
+};
 use crate::schema::mentions_identifier;
 
 pub(super) struct Mysql;
@@ -69,6 +72,44 @@ impl DialectSql for Mysql {
                 assign(&backward),
             ),
         ])
+    }
+
+    /// The online form, spelled out: with `ALGORITHM` and `LOCK` given, the server refuses the
+    /// statement instead of falling back to a copy that blocks writes.
+    fn safe(&self, ctx: &Ctx, server: Server) -> Option<Rendered> {
+        const INDEX_ONLINE: &str = " ALGORITHM=INPLACE LOCK=NONE";
+        const ALTER_ONLINE: &str = ", ALGORITHM=INPLACE, LOCK=NONE";
+        let (rendered, clause) = match ctx.op {
+            Op::CreateIndex {
+                table,
+                index,
+                concurrently: false,
+            } => (self.create_index(ctx, table, index, false), INDEX_ONLINE),
+            Op::DropIndex {
+                table,
+                name,
+                concurrently: false,
+            } => (self.drop_index(ctx, table, name, false), INDEX_ONLINE),
+            Op::AddUnique { table, unique } => (
+                self.add_constraint(ctx, table, Constraint::Unique(unique)),
+                ALTER_ONLINE,
+            ),
+            // Adding an AUTO_INCREMENT column blocks writes whatever the clause says.
+            Op::AddColumn { table, column } if !column.auto_increment => {
+                let clause = match instant_add_column(server, column) {
+                    true => ", ALGORITHM=INSTANT",
+                    false => ALTER_ONLINE,
+                };
+                (self.add_column(ctx, table, column), clause)
+            }
+            _ => return None,
+        };
+        Some(rendered.map(|mut rendered| {
+            if let Some(last) = rendered.statements.last_mut() {
+                last.sql.push_str(clause);
+            }
+            rendered
+        }))
     }
 
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {
@@ -254,6 +295,22 @@ impl DialectSql for Mysql {
             .collect();
         Ok(RenderedOp::statements(statements?))
     }
+}
+
+/// Whether `server` adds `column` as a change of metadata only (`ALGORITHM=INSTANT`: MySQL
+/// 8.0.12+, MariaDB 10.3.2+), with no rebuild of the table: a column added last, without an
+/// expression default.
+pub(crate) fn instant_add_column(server: Server, column: &Column) -> bool {
+    let version_has_it = match server.kind {
+        ServerKind::Mariadb => server.at_least(10, 3, 2),
+        _ => server.at_least(8, 0, 12),
+    };
+    version_has_it
+        && !column.auto_increment
+        && !matches!(
+            column.default,
+            Some(DefaultValue::Expr(_) | DefaultValue::Now)
+        )
 }
 
 /// `MODIFY COLUMN` takes the column's whole definition.

@@ -1,9 +1,10 @@
 //! PostgreSQL: transactional DDL, native enum types, `CONCURRENTLY` index builds.
 
-use super::common::{self, DialectSql, Rendered, alter_table, single};
+use super::common::{self, Constraint, DialectSql, Rendered, alter_table, single};
 use super::sync::{each, each_pair, sides};
 use super::{Ctx, Leftover, RenderError, RenderedOp};
-use crate::op::{Column, ColumnChange, ColumnType, Index, SyncTrigger, Table};
+use crate::dialect::Server;
+use crate::op::{Column, ColumnChange, ColumnType, Index, Op, SyncTrigger, Table};
 
 pub(super) struct Postgres;
 
@@ -74,6 +75,66 @@ impl DialectSql for Postgres {
         ]
     }
 
+    /// Each sequence runs outside a transaction, statement by statement, so that no statement
+    /// holds its lock while the next scans or builds; what a stopped run left is removed first.
+    fn safe(&self, ctx: &Ctx, server: Server) -> Option<Rendered> {
+        match ctx.op {
+            Op::CreateIndex {
+                table,
+                index,
+                concurrently: false,
+            } => Some(self.create_index(ctx, table, index, true)),
+            Op::DropIndex {
+                table,
+                name,
+                concurrently: false,
+            } => Some(self.drop_index(ctx, table, name, true)),
+            Op::AddForeignKey { table, foreign_key } => Some(validated_later(
+                ctx,
+                table,
+                &foreign_key.name,
+                Constraint::ForeignKey(foreign_key),
+            )),
+            Op::AddCheck { table, check } => Some(validated_later(
+                ctx,
+                table,
+                &check.name,
+                Constraint::Check(check),
+            )),
+            // PostgreSQL 12+ skips SET NOT NULL's scan when a valid CHECK proves it.
+            Op::AlterColumn {
+                table,
+                column,
+                change: ColumnChange::SetNullable(false),
+            } if server.at_least(12, 0, 0) => Some(not_null_through_check(ctx, table, column)),
+            Op::AddUnique { table, unique } => Some(Ok(through_unique_index(
+                ctx,
+                table,
+                &unique.name,
+                &unique.columns,
+                "UNIQUE",
+            ))),
+            // A key over nullable columns would set them NOT NULL with a scan under the lock.
+            Op::AddPrimaryKey { table, primary_key } => {
+                let before = ctx.before.table(table)?;
+                let not_null = primary_key
+                    .columns
+                    .iter()
+                    .all(|c| before.column(c).is_some_and(|c| !c.nullable));
+                not_null.then(|| {
+                    Ok(through_unique_index(
+                        ctx,
+                        table,
+                        &primary_key.name,
+                        &primary_key.columns,
+                        "PRIMARY KEY",
+                    ))
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {
         let mut out = format!("{} {}", ctx.sql.ident(&c.name), column_type(ctx, &c.ty));
         if c.auto_increment {
@@ -101,10 +162,10 @@ impl DialectSql for Postgres {
                  AND NOT i.indisvalid",
                 sql.string(&index.name)
             ),
-            remove: format!(
+            remove: vec![format!(
                 "DROP INDEX CONCURRENTLY IF EXISTS {}",
                 sql.ident(&index.name)
-            ),
+            )],
         });
         Ok(RenderedOp {
             outside_transaction: concurrently,
@@ -158,6 +219,97 @@ fn alter_column(ctx: &Ctx, table: &str, column: &str, change: &ColumnChange) -> 
         ColumnChange::DropDefault => format!("ALTER COLUMN {c} DROP DEFAULT"),
     };
     alter_table(ctx, table, &action)
+}
+
+/// Finds constraint `name` of `table`, whatever its state.
+fn constraint_probe(ctx: &Ctx, table: &str, name: &str) -> String {
+    format!(
+        "SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass({}) AND conname = {}",
+        ctx.sql.string(&ctx.sql.ident(table)),
+        ctx.sql.string(name)
+    )
+}
+
+/// Added `NOT VALID` (a short lock, no scan), then validated in a transaction of its own,
+/// which scans without blocking writes.
+fn validated_later(ctx: &Ctx, table: &str, name: &str, constraint: Constraint) -> Rendered {
+    let sql = ctx.sql;
+    let add = format!(
+        "{} NOT VALID",
+        common::add_constraint(ctx, table, constraint)
+    );
+    let validate = alter_table(
+        ctx,
+        table,
+        &format!("VALIDATE CONSTRAINT {}", sql.ident(name)),
+    );
+    Ok(RenderedOp {
+        outside_transaction: true,
+        leftover: Some(Leftover {
+            probe: constraint_probe(ctx, table, name),
+            remove: vec![common::drop_constraint(ctx, table, name)],
+        }),
+        ..RenderedOp::statements([add, validate])
+    })
+}
+
+/// SET NOT NULL proven by a validated CHECK, which the scan-free SET NOT NULL then makes moot.
+fn not_null_through_check(ctx: &Ctx, table: &str, column: &str) -> Rendered {
+    let sql = ctx.sql;
+    let check_name = format!("{}_godwit_not_null", super::truncated(column, 40));
+    let check = crate::op::Check {
+        name: check_name.clone(),
+        expr: format!("{} IS NOT NULL", sql.ident(column)),
+    };
+    let mut rendered = validated_later(ctx, table, &check_name, Constraint::Check(&check))?;
+    rendered.statements.extend(
+        [
+            alter_column(ctx, table, column, &ColumnChange::SetNullable(false)),
+            common::drop_constraint(ctx, table, &check_name),
+        ]
+        .map(super::Statement::exec),
+    );
+    Ok(rendered)
+}
+
+/// A unique index built `CONCURRENTLY`, then made the constraint (`USING INDEX`), which takes
+/// it over under its name without another build.
+fn through_unique_index(
+    ctx: &Ctx,
+    table: &str,
+    name: &str,
+    columns: &[String],
+    kind: &str,
+) -> RenderedOp {
+    let sql = ctx.sql;
+    let index = Index {
+        name: name.to_owned(),
+        columns: columns.to_vec(),
+        unique: true,
+        predicate: None,
+    };
+    let n = sql.ident(name);
+    RenderedOp {
+        outside_transaction: true,
+        leftover: Some(Leftover {
+            probe: format!(
+                "SELECT 1 FROM pg_class WHERE relname = {} AND relkind = 'i' AND relnamespace =                  current_schema()::regnamespace",
+                sql.string(name)
+            ),
+            remove: vec![
+                alter_table(ctx, table, &format!("DROP CONSTRAINT IF EXISTS {n}")),
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {n}"),
+            ],
+        }),
+        ..RenderedOp::statements([
+            common::create_index(ctx, table, &index, true),
+            alter_table(
+                ctx,
+                table,
+                &format!("ADD CONSTRAINT {n} {kind} USING INDEX {n}"),
+            ),
+        ])
+    }
 }
 
 fn create_type(ctx: &Ctx, name: &str, values: &[String]) -> String {

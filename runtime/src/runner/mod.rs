@@ -59,7 +59,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::db::{Connection, DbError};
-use crate::dialect;
+use crate::dialect::{self, Server};
 use crate::graph::{Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
@@ -69,7 +69,7 @@ pub use error::ModelError;
 pub use error::RunError;
 pub use history::HistoryTable;
 pub(crate) use plan::offline_verify;
-pub use plan::{ScriptedMigration, offline_migration, offline_plan};
+pub use plan::{PlanFor, ScriptedMigration, offline_migration, offline_plan};
 pub use report::{BackfillStatus, Event, MigrationStatus, Report, State, Status};
 // Named by `ScriptedMigration` and `ModelError`.
 pub use crate::introspect::Difference;
@@ -102,6 +102,9 @@ pub struct Migrator {
     session_ready: bool,
     single_transaction: bool,
     commit_each: bool,
+    safe: bool,
+    /// The server, read when the session is set up.
+    server: Option<Server>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -202,6 +205,8 @@ impl Migrator {
             session_ready: false,
             single_transaction: false,
             commit_each: false,
+            safe: false,
+            server: None,
         }
     }
 
@@ -278,6 +283,65 @@ impl Migrator {
     pub fn commit_each(mut self, on: bool) -> Self {
         self.commit_each = on;
         self
+    }
+
+    /// Runs every migration's ops as their safe sequences where the server has one, as
+    /// `#[migration(safe)]` does for one migration: an index is built or dropped
+    /// `CONCURRENTLY` in a step of its own outside the transaction; a foreign key or check is
+    /// added `NOT VALID` and validated in a later transaction; SET NOT NULL goes through a
+    /// validated CHECK (PostgreSQL 12+); a unique constraint or primary key takes over an
+    /// index built concurrently (`USING INDEX`); on MySQL and MariaDB, index changes and added
+    /// columns say `ALGORITHM=INSTANT` or `ALGORITHM=INPLACE, LOCK=NONE`, so the server refuses
+    /// rather than block writes. Tables the run creates are left alone: they have no rows to
+    /// lock. The end state is the same as without; a sequence stopped halfway is cleaned up
+    /// and run again by the next run. Applies to upgrades. Default: off.
+    pub fn safe(mut self, on: bool) -> Self {
+        self.safe = on;
+        self
+    }
+
+    /// The server this Migrator talks to, read from the connection.
+    pub async fn server(&mut self) -> Result<Server, RunError> {
+        if let Some(server) = self.server {
+            return Ok(server);
+        }
+        let server = self
+            .conn
+            .server()
+            .await
+            .map_err(|e| db_error("reading the server's version", e))?;
+        self.server = Some(server);
+        Ok(server)
+    }
+
+    /// Lints the migrations this database has still to apply, for its server (see
+    /// [`crate::lint`]): tables that any of them creates count as new. With
+    /// [`Migrator::safe`], the rewritable findings are rewritten.
+    pub async fn lint(&mut self) -> Result<crate::lint::LintReport, RunError> {
+        let server = self.server().await?;
+        self.lint_for(&[server]).await
+    }
+
+    /// [`Migrator::lint`] for other servers than this one (the versions production runs).
+    pub async fn lint_for(
+        &mut self,
+        servers: &[Server],
+    ) -> Result<crate::lint::LintReport, RunError> {
+        let applied: BTreeSet<String> = self
+            .status()
+            .await?
+            .migrations
+            .into_iter()
+            .filter(|m| matches!(m.state, State::Applied | State::Changed { .. }))
+            .map(|m| m.id)
+            .collect();
+        Ok(crate::lint::lint(
+            &self.registry,
+            &self.graph,
+            servers,
+            crate::lint::Scope::Run { applied: &applied },
+            self.safe,
+        ))
     }
 
     /// Calls `observer` with every [`Event`] of a run.
@@ -449,6 +513,7 @@ impl Migrator {
         for sql in best_effort {
             let _ = self.conn.execute(&sql).await;
         }
+        self.server().await?;
         Ok(())
     }
 
@@ -473,6 +538,10 @@ impl Migrator {
             registry: &self.registry,
             graph: &self.graph,
             dialect: self.conn.dialect(),
+            server: self
+                .server
+                .unwrap_or_else(|| Server::lowest_of(self.conn.dialect())),
+            safe: self.safe,
             accept_changed: &self.accept_changed,
             allow_unknown: self.allow_unknown,
         };

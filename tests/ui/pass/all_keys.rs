@@ -31,6 +31,13 @@ fn drop_teams(m: &mut Migration) {
     m.sql("DROP TABLE teams");
 }
 
+/// Run as safe sequences, with two rules silenced.
+#[migration(after = [create_users], safe, allow(GW001 = "users has 40 rows", GW015 = "reviewed",))]
+fn index_users(m: &mut Migration) {
+    m.sql("CREATE INDEX ix_users_id ON users (id)");
+    m.allow(Lint::GW013, "nothing dropped yet");
+}
+
 #[migration(after = [])]
 const fn create_nothing(m: &mut Migration) -> () {
     let _ = m;
@@ -41,7 +48,14 @@ fn main() {
     let ids: Vec<&str> = registry.entries().iter().map(|e| e.id()).collect();
     assert_eq!(
         ids,
-        ["create_nothing", "create_posts", "create_users", "drop_teams", "teams_v1"]
+        [
+            "create_nothing",
+            "create_posts",
+            "create_users",
+            "drop_teams",
+            "index_users",
+            "teams_v1"
+        ]
     );
 
     let posts = registry.get("create_posts").unwrap();
@@ -64,8 +78,16 @@ fn main() {
     assert!(registry.get("drop_teams").unwrap().is_contract());
     assert!(!posts.is_contract());
 
+    let index = registry.get("index_users").unwrap();
+    assert!(index.is_safe() && !posts.is_safe());
+    assert_eq!(
+        index.allows(),
+        [(Lint::GW001, "users has 40 rows"), (Lint::RawSql, "reviewed")]
+    );
+    assert_eq!(index.record_up(Dialect::Postgres).allows()[0].lint, Lint::GW013);
+
     let graph = registry.graph().unwrap();
-    assert_eq!(graph.heads(), ["create_nothing", "drop_teams"]);
+    assert_eq!(graph.heads(), ["create_nothing", "drop_teams", "index_users"]);
     let phases = registry.phases(&graph);
     assert_eq!(phases["drop_teams"], godwit::registry::Phase::Contract);
     assert_eq!(phases["create_posts"], godwit::registry::Phase::Expand);

@@ -40,11 +40,11 @@ pub(crate) fn script(job: &Job, next: Option<&Job>, dialect: Dialect) -> String 
                 match part {
                     Part::Sql { op, .. } => {
                         if let Some(leftover) = &op.leftover {
-                            let _ = writeln!(
-                                out,
-                                "-- first, if this returns rows: {}\n--   {};",
-                                leftover.probe, leftover.remove
-                            );
+                            let _ =
+                                writeln!(out, "-- first, if this returns rows: {}", leftover.probe);
+                            for remove in &leftover.remove {
+                                let _ = writeln!(out, "--   {remove};");
+                            }
                         }
                         out.push_str(&op.to_sql());
                     }

@@ -373,11 +373,13 @@ async fn remove_leftover(
     if s.conn.fetch_text(&leftover.probe).await?.is_empty() {
         return Ok(());
     }
-    s.conn.execute(&leftover.remove).await?;
-    s.events.emit(Event::LeftoverRemoved {
-        id: job.id.clone(),
-        sql: leftover.remove.clone(),
-    });
+    for remove in &leftover.remove {
+        s.conn.execute(remove).await?;
+        s.events.emit(Event::LeftoverRemoved {
+            id: job.id.clone(),
+            sql: remove.clone(),
+        });
+    }
     Ok(())
 }
 

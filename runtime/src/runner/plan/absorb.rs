@@ -21,6 +21,7 @@ pub(crate) fn group_steps(
     advanced: &[Advanced],
     after: &Schema,
     dialect: Dialect,
+    safe: Option<Safe>,
 ) -> Result<Vec<Step>, ModelError> {
     // PostgreSQL and SQLite run every step in a transaction of its own at least; on MySQL only
     // a single statement is all or nothing.
@@ -61,7 +62,21 @@ pub(crate) fn group_steps(
         done = len;
     }
     for (offset, op) in group.iter().enumerate().skip(done) {
-        let rendered = advanced[offset].render(op, state_after(offset + 1), dialect)?;
+        let (before, after) = (&advanced[offset].before, state_after(offset + 1));
+        let rewritten = match &safe {
+            Some(safe)
+                if op
+                    .changes_only_table()
+                    .is_some_and(|t| safe.existing.contains(t)) =>
+            {
+                crate::render::render_safe(op, before, after, safe.server)?
+            }
+            _ => None,
+        };
+        let rendered = match rewritten {
+            Some(rendered) => rendered,
+            None => advanced[offset].render(op, after, dialect)?,
+        };
         steps.push(Step::one(
             first_op + offset,
             op.describe(),
@@ -69,6 +84,12 @@ pub(crate) fn group_steps(
         ));
     }
     Ok(steps)
+}
+
+/// Safe sequences asked for: for `server`, on the tables in `existing`.
+pub(crate) struct Safe<'a> {
+    pub server: crate::dialect::Server,
+    pub existing: &'a std::collections::BTreeSet<String>,
 }
 
 /// When `ops` starts by creating a table: how many of the ops right after only add parts to it.

@@ -23,7 +23,7 @@ use super::checksum::checksum;
 use super::error::{ModelError, RunError};
 use super::history::Row;
 use super::job::Part;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Server};
 use crate::graph::Graph;
 use crate::op::Op;
 use crate::registry::{MigrationEntry, Registry};
@@ -32,7 +32,7 @@ use crate::schema::Inverse;
 use crate::schema::Schema;
 
 pub(crate) use offline::offline_verify;
-pub use offline::{ScriptedMigration, offline_migration, offline_plan};
+pub use offline::{PlanFor, ScriptedMigration, offline_migration, offline_plan};
 pub(crate) use verify::Finding;
 
 /// Validates and applies `op` to `schema`, and returns its SQL and its inverse. On error the
@@ -54,6 +54,10 @@ pub(crate) struct Planner<'a> {
     pub registry: &'a Registry,
     pub graph: &'a Graph,
     pub dialect: Dialect,
+    /// The server the SQL is for: what its safe sequences may use.
+    pub server: Server,
+    /// Every migration runs its ops as their safe sequences, not only those marked `safe`.
+    pub safe: bool,
     pub accept_changed: &'a BTreeSet<String>,
     pub allow_unknown: bool,
 }
@@ -64,10 +68,21 @@ static NONE_ACCEPTED: BTreeSet<String> = BTreeSet::new();
 impl<'a> Planner<'a> {
     /// A planner for work without a database: no change accepted, no unknown migration.
     pub(crate) fn offline(registry: &'a Registry, graph: &'a Graph, dialect: Dialect) -> Self {
+        Planner::offline_for(registry, graph, dialect.into())
+    }
+
+    /// A planner without a database, for `plan_for`'s server.
+    pub(crate) fn offline_for(
+        registry: &'a Registry,
+        graph: &'a Graph,
+        plan_for: offline::PlanFor,
+    ) -> Self {
         Planner {
             registry,
             graph,
-            dialect,
+            dialect: plan_for.server.dialect(),
+            server: plan_for.server,
+            safe: plan_for.safe,
             accept_changed: &NONE_ACCEPTED,
             allow_unknown: false,
         }
@@ -136,6 +151,11 @@ impl Planner<'_> {
         } else {
             Err(RunError::Changed(changed))
         }
+    }
+
+    /// The server to rewrite `entry`'s ops into their safe sequences for, when they are.
+    pub(crate) fn safe_for(&self, entry: &MigrationEntry) -> Option<Server> {
+        (self.safe || entry.is_safe()).then_some(self.server)
     }
 
     pub(crate) fn model_error(&self, entry: &MigrationEntry, source: ModelError) -> RunError {

@@ -2,6 +2,7 @@
 //! applied) executes, as SQL text.
 
 use super::Planner;
+use crate::dialect::Server;
 use crate::graph::{Direction, Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
@@ -28,15 +29,46 @@ pub struct ScriptedMigration {
     pub rendered: Vec<RenderedOp>,
 }
 
+/// What an offline plan is for: the server (a [`Dialect`] alone means its oldest supported
+/// server), and whether every migration runs its safe sequences
+/// ([`Migrator::safe`](crate::Migrator::safe)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanFor {
+    pub server: Server,
+    pub safe: bool,
+}
+
+impl From<Dialect> for PlanFor {
+    fn from(dialect: Dialect) -> Self {
+        Server::lowest_of(dialect).into()
+    }
+}
+
+impl From<Server> for PlanFor {
+    fn from(server: Server) -> Self {
+        PlanFor {
+            server,
+            safe: false,
+        }
+    }
+}
+
 /// Without a database: what an upgrade from an empty history (`Direction::Up`) or a downgrade
-/// from every migration applied (`Direction::Down`) to `targets` runs on `dialect`.
+/// from every migration applied (`Direction::Down`) to `targets` runs.
 pub fn offline_plan(
     registry: &Registry,
-    dialect: Dialect,
+    plan_for: impl Into<PlanFor>,
     direction: Direction,
     targets: &[Target],
 ) -> Result<Vec<ScriptedMigration>, RunError> {
-    let mut jobs = offline_jobs(registry, dialect, direction, targets)?;
+    let plan_for = plan_for.into();
+    let dialect = plan_for.server.dialect();
+    let graph = registry.graph()?;
+    let planner = Planner::offline_for(registry, &graph, plan_for);
+    let mut jobs = match direction {
+        Direction::Up => planner.upgrade_jobs(&[], targets),
+        Direction::Down => planner.downgrade_jobs(&planner.applied_rows(graph.order()), targets),
+    }?;
     let mut scripted = Vec::with_capacity(jobs.len());
     for position in 0..jobs.len() {
         let (job, rest) = jobs[position..].split_at_mut(1);
@@ -53,18 +85,28 @@ pub fn offline_plan(
     Ok(scripted)
 }
 
-/// Without a database: what `up` runs for migration `id` alone, once everything it depends on
-/// is applied (its start recorded in a commit of its own). `None` when `id` is not in the plan.
+/// Without a database: what `up` runs for migration `id` alone, in a run of its own once
+/// everything it depends on is applied (its start recorded in a commit of its own). `None`
+/// when `id` is not in the graph.
 pub fn offline_migration(
     registry: &Registry,
-    dialect: Dialect,
+    plan_for: impl Into<PlanFor>,
     id: &str,
 ) -> Result<Option<ScriptedMigration>, RunError> {
-    let jobs = offline_jobs(registry, dialect, Direction::Up, &[Target::id(id)])?;
+    let plan_for = plan_for.into();
+    let graph = registry.graph()?;
+    if !graph.contains(id) {
+        return Ok(None);
+    }
+    let planner = Planner::offline_for(registry, &graph, plan_for);
+    let plan = graph.upgrade_plan(std::iter::empty::<&str>(), &[Target::id(id)])?;
+    let dependencies = plan.ids().iter().copied().filter(|d| *d != id);
+    let rows = planner.applied_rows(dependencies);
+    let jobs = planner.upgrade_jobs(&rows, &[Target::id(id)])?;
     Ok(jobs
         .iter()
         .find(|job| job.id == id)
-        .map(|job| scripted_migration(job, None, dialect)))
+        .map(|job| scripted_migration(job, None, plan_for.server.dialect())))
 }
 
 fn scripted_migration(job: &Job, next: Option<&Job>, dialect: Dialect) -> ScriptedMigration {
@@ -83,20 +125,6 @@ fn scripted_migration(job: &Job, next: Option<&Job>, dialect: Dialect) -> Script
                 Part::Rust(..) => None,
             })
             .collect(),
-    }
-}
-
-fn offline_jobs(
-    registry: &Registry,
-    dialect: Dialect,
-    direction: Direction,
-    targets: &[Target],
-) -> Result<Vec<Job>, RunError> {
-    let graph = registry.graph()?;
-    let planner = Planner::offline(registry, &graph, dialect);
-    match direction {
-        Direction::Up => planner.upgrade_jobs(&[], targets),
-        Direction::Down => planner.downgrade_jobs(&planner.applied_rows(graph.order()), targets),
     }
 }
 

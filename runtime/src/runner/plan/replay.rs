@@ -24,11 +24,7 @@ impl Planner<'_> {
     ) -> Result<Replay, RunError> {
         let dialect = self.dialect;
         let done: HashMap<&str, usize> = rows.iter().map(|r| (r.id.as_str(), r.ops_done)).collect();
-        let mut replay = Replay {
-            schema: Schema::new(),
-            inverses: HashMap::new(),
-            prefix_units: HashMap::new(),
-        };
+        let mut replay = Replay::default();
         for id in self.graph.order() {
             let Some(&ops_done) = done.get(id) else {
                 continue;
@@ -58,16 +54,36 @@ impl Planner<'_> {
                 replay.prefix_units.insert(id.to_owned(), units);
             }
         }
+        replay.existing = replay.schema.tables().map(|t| t.name.clone()).collect();
         Ok(replay)
     }
 }
 
+#[derive(Default)]
 pub(crate) struct Replay {
     pub schema: Schema,
     /// Per migration, the inverse of each replayed op.
     pub inverses: HashMap<String, Vec<Inverse>>,
     /// Per migration asked for, the reverse SQL of each replayed op.
     pub prefix_units: HashMap<String, Vec<StoredUnit>>,
+    /// The tables that existed before the run, under their names now: the ones with rows an
+    /// op can lock out, which safe sequences are for. A table the run creates has none.
+    pub existing: BTreeSet<String>,
+}
+
+impl Replay {
+    /// Follows `op` in [`Replay::existing`].
+    pub(crate) fn note_existing(&mut self, op: &Op) {
+        match op {
+            Op::RenameTable { from, to } if self.existing.remove(from) => {
+                self.existing.insert(to.clone());
+            }
+            Op::DropTable { name } => {
+                self.existing.remove(name);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Applies `op` to the model; with `store`, also renders its reverse against the state right

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Planner;
-use super::absorb::{group_steps, parts_created_with_table};
+use super::absorb::{Safe, group_steps, parts_created_with_table};
 use super::replay::{Replay, advance, render_units};
 use crate::graph::{Direction, Target};
 use crate::runner::checksum::checksum;
@@ -85,10 +85,17 @@ impl Planner<'_> {
                 stored_units.extend(applied.unit.take());
                 advanced.push(applied);
             }
+            let safe = self.safe_for(entry).map(|server| Safe {
+                server,
+                existing: &replay.existing,
+            });
             steps.extend(
-                group_steps(index, group, &advanced, &replay.schema, dialect)
+                group_steps(index, group, &advanced, &replay.schema, dialect, safe)
                     .map_err(|source| self.model_error(entry, source))?,
             );
+            for op in group {
+                replay.note_existing(op);
+            }
             for (offset, op) in group.iter().enumerate() {
                 let after = advanced
                     .get(offset + 1)

@@ -2,12 +2,9 @@
 //! state the ones before it leave, and right after it, planned down as `down` would revert it.
 //! The same planning as `up` and `down`, so what passes here is what they run.
 
-use std::collections::HashMap;
-
 use super::Planner;
 use super::replay::Replay;
 use crate::runner::error::RunError;
-use crate::schema::Schema;
 
 /// Why a migration fails the proof.
 pub(crate) struct Finding {
@@ -22,11 +19,7 @@ impl Planner<'_> {
     /// Stops at the first migration that does not apply: later ones build on it, and their
     /// errors would only echo it.
     pub(crate) fn verify(&self) -> Vec<Finding> {
-        let mut replay = Replay {
-            schema: Schema::new(),
-            inverses: HashMap::new(),
-            prefix_units: HashMap::new(),
-        };
+        let mut replay = Replay::default();
         let mut findings = Vec::new();
         for (seq, id) in self.graph.order().enumerate() {
             let finding = |kind, error: RunError| Finding {
@@ -42,7 +35,7 @@ impl Planner<'_> {
             let mut after = Replay {
                 schema: replay.schema.clone(),
                 inverses: replay.inverses.remove_entry(id).into_iter().collect(),
-                prefix_units: HashMap::new(),
+                ..Replay::default()
             };
             let row = &self.applied_rows([id])[0];
             if let Err(error) = self.revert_job(row, &mut after) {
