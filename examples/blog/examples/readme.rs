@@ -137,6 +137,27 @@ mod embedded {
 }
 
 #[rustfmt::skip]
+mod allowing {
+    use godwit::prelude::*;
+
+    #[migration(id = "readme_allowing_users")]
+    fn create_users(m: &mut Migration) {
+        m.create_table("users", |t| {
+            t.id("id");
+            t.integer("karma");
+        });
+    }
+
+    #[migration(
+        after = [create_users],
+        allow(GW007 = "users holds a few thousand rows: the rewrite takes milliseconds")
+    )]
+    fn widen_user_karma(m: &mut Migration) {
+        m.set_column_type("users", "karma", ColumnType::BigInt);
+    }
+}
+
+#[rustfmt::skip]
 mod linking {
     use my_migrations as _; // links my_migrations' #[migration] functions
 }

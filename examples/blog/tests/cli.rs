@@ -442,3 +442,86 @@ fn new_and_merge_scaffold_after_the_heads() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn check_lints_for_the_target_servers_and_annotates_for_github() {
+    // PostgreSQL 10 cannot skip SET NOT NULL's scan: split_names_contract's `safe` has no
+    // sequence there, and the finding fails the check.
+    let github = expect(
+        3,
+        &["check", "--target", "postgres@10", "--format", "github"],
+    );
+    assert!(
+        github.contains(
+            "::error file=examples/blog/src/migrations/split_names_contract.rs,line=8,\
+             title=GW005 SET NOT NULL scans under lock::split_names_contract: SET NOT NULL on \
+             `users`.`first_name`"
+        ),
+        "{github}"
+    );
+    assert!(
+        github.contains("::notice file=examples/blog/src/migrations/widen_article_views.rs"),
+        "an allowed finding is a notice: {github}"
+    );
+    // 12+: rewritten, so nothing fails; the text says which findings were allowed or rewritten.
+    let text = expect(0, &["check", "--target", "postgres@15"]);
+    assert!(
+        text.contains("rewritten GW005 split_names_contract"),
+        "{text}"
+    );
+    assert!(
+        text.contains("allowed GW007 widen_article_views") && text.contains("a few thousand rows"),
+        "{text}"
+    );
+    let json = expect(
+        0,
+        &["check", "--target", "mysql@8.0.35", "--format", "json"],
+    );
+    assert!(
+        json.contains("\"lint\":{\"servers\":[\"mysql@8.0.35\"]"),
+        "{json}"
+    );
+    assert!(json.contains("\"code\":\"GW004\""), "{json}");
+
+    let refused = cli(&["check", "--target", "oracle@19"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("unknown server `oracle`"), "{stderr}");
+    let refused = cli(&["status", "--safe"]);
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+#[test]
+fn show_and_sql_print_the_safe_sequences() {
+    // Marked `safe`: its SET NOT NULL goes through a validated CHECK on PostgreSQL 12+.
+    let show = expect(
+        0,
+        &["show", "split_names_contract", "--dialect", "postgres"],
+    );
+    assert!(
+        show.contains("CHECK (\"first_name\" IS NOT NULL) NOT VALID;")
+            && show.contains("VALIDATE CONSTRAINT \"first_name_godwit_not_null\";"),
+        "{show}"
+    );
+    assert!(
+        show.contains("safe sequences (the migration is marked `safe`)"),
+        "{show}"
+    );
+    // Not marked: --safe asks for it; MySQL is told to build the index online or refuse.
+    let args = [
+        "show",
+        "index_articles_by_status",
+        "--target",
+        "mysql@8.0.35",
+    ];
+    let plain = expect(0, &args);
+    let safe = expect(0, &[&args[..], &["--safe"]].concat());
+    assert!(!plain.contains("ALGORITHM"), "{plain}");
+    assert!(safe.contains("ALGORITHM=INPLACE LOCK=NONE"), "{safe}");
+    assert!(
+        safe.contains("on mysql@8.0.35, safe sequences (--safe)"),
+        "{safe}"
+    );
+    let refused = cli(&["sql", "--dialect", "mysql", "--target", "postgres@15"]);
+    assert_eq!(refused.status.code(), Some(2));
+}

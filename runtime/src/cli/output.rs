@@ -736,9 +736,13 @@ impl Printer {
                 }
             }
             for problem in &lint.allow_problems {
+                let (color, label) = match problem.fails {
+                    true => (RED, "problem"),
+                    false => (YELLOW, "warning"),
+                };
                 println!(
                     "{} [allow] {} ({}): {}",
-                    self.paint(RED, "problem"),
+                    self.paint(color, label),
                     problem.migration,
                     problem.location,
                     problem.message
@@ -826,7 +830,8 @@ impl Printer {
         }
         for problem in &report.lint.allow_problems {
             println!(
-                "::error file={},line={},title={}::{}",
+                "::{} file={},line={},title={}::{}",
+                if problem.fails { "error" } else { "warning" },
                 github_property(problem.location.file()),
                 problem.location.line(),
                 github_property(&format!("allow({})", problem.lint.code())),
@@ -889,12 +894,13 @@ fn lint_json(lint: &LintReport) -> String {
         .iter()
         .map(|p| {
             format!(
-                "{{\"code\":{},\"migration\":{},\"file\":{},\"line\":{},\"message\":{}}}",
+                "{{\"code\":{},\"migration\":{},\"file\":{},\"line\":{},\"message\":{},\"fails\":{}}}",
                 json(p.lint.code()),
                 json(&p.migration),
                 json(p.location.file()),
                 p.location.line(),
-                json(&p.message)
+                json(&p.message),
+                p.fails
             )
         })
         .collect();

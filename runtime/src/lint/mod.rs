@@ -239,6 +239,9 @@ pub struct AllowProblem {
     pub location: Location,
     pub lint: Lint,
     pub message: String,
+    /// It has no reason, which fails `check`. One that silences nothing for these servers
+    /// is only reported: it may be for another server.
+    pub fails: bool,
 }
 
 /// What [`lint`] found.
@@ -251,9 +254,10 @@ pub struct LintReport {
 }
 
 impl LintReport {
-    /// Findings that fail a check, and allows that are wrong.
+    /// Findings that fail a check, and allows without a reason.
     pub fn failures(&self) -> usize {
-        self.findings.iter().filter(|f| f.fails()).count() + self.allow_problems.len()
+        self.findings.iter().filter(|f| f.fails()).count()
+            + self.allow_problems.iter().filter(|p| p.fails).count()
     }
 }
 
@@ -389,16 +393,19 @@ pub fn lint(
                     .map(|a| (a.lint, a.reason.as_str())),
             );
         for (lint, reason) in allows {
-            let message = if reason.trim().is_empty() {
-                format!(
+            let (message, fails) = if reason.trim().is_empty() {
+                let message = format!(
                     "allow({lint}) gives no reason: say why the rule does not apply here, e.g. \
                      `allow({lint} = \"the table has 40 rows\")`"
-                )
+                );
+                (message, true)
             } else if !used.contains(&(id.to_owned(), lint)) {
-                format!(
-                    "allow({lint}) silences nothing in this migration for {}: remove it",
+                let message = format!(
+                    "allow({lint}) silences nothing in this migration for {}: remove it, unless \
+                     it is for another server",
                     servers_list(servers)
-                )
+                );
+                (message, false)
             } else {
                 continue;
             };
@@ -407,6 +414,7 @@ pub fn lint(
                 location: entry.location(),
                 lint,
                 message,
+                fails,
             });
         }
     }

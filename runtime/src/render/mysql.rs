@@ -85,11 +85,16 @@ impl DialectSql for Mysql {
                 index,
                 concurrently: false,
             } => (self.create_index(ctx, table, index, false), INDEX_ONLINE),
+            // MariaDB's DROP INDEX takes no ALGORITHM; ALTER TABLE … DROP INDEX does.
             Op::DropIndex {
                 table,
                 name,
                 concurrently: false,
-            } => (self.drop_index(ctx, table, name, false), INDEX_ONLINE),
+            } => {
+                let drop = format!("DROP INDEX {}", ctx.sql.ident(name));
+                let drop = alter_table(ctx, table, &drop);
+                (after_foreign_key_indexes(ctx, table, drop), ALTER_ONLINE)
+            }
             Op::AddUnique { table, unique } => (
                 self.add_constraint(ctx, table, Constraint::Unique(unique)),
                 ALTER_ONLINE,

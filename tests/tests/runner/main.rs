@@ -14,6 +14,7 @@ mod failures;
 mod history;
 mod other_runner;
 mod parts;
+mod safe;
 mod sharing;
 mod single_transaction;
 mod sync;
