@@ -86,6 +86,8 @@ options:
   --dir PATH             the migrations module directory for new and merge
   --accept-changed ID    accept that applied migration ID changed, and re-record its checksum
   --allow-unknown        upgrade although the database has migrations this binary lacks
+  --allow-drift          upgrade although the live schema differs from the model at the
+                         applied migrations (`up` compares them first and stops otherwise)
   --single-transaction   up/down as one transaction: all of it or nothing (PostgreSQL, SQLite)
   --commit-each          up/down/redo: commit every migration alone, even those that lock only
                          tables the run creates or drops (which share commits by default); on
@@ -187,6 +189,7 @@ struct Options {
     dir: Option<PathBuf>,
     accept_changed: Vec<String>,
     allow_unknown: bool,
+    allow_drift: bool,
     single_transaction: bool,
     commit_each: bool,
     expand: bool,
@@ -211,6 +214,7 @@ impl Options {
             dir: cli.migrations_dir,
             accept_changed: Vec::new(),
             allow_unknown: false,
+            allow_drift: false,
             single_transaction: false,
             commit_each: false,
             expand: false,
@@ -251,6 +255,7 @@ impl Options {
                 "--dir" => options.dir = Some(PathBuf::from(value(arg)?)),
                 "--accept-changed" => options.accept_changed.push(value(arg)?),
                 "--allow-unknown" => options.allow_unknown = true,
+                "--allow-drift" => options.allow_drift = true,
                 "--single-transaction" => options.single_transaction = true,
                 "--commit-each" => options.commit_each = true,
                 "--expand" => options.expand = true,
@@ -325,6 +330,11 @@ impl Options {
         if self.format == Format::Github && !matches!(command, "check" | "help") {
             return Err(Failure::Usage(format!(
                 "--format github applies to `check`, not `{command}`; use text or json"
+            )));
+        }
+        if self.allow_drift && !matches!(command, "up" | "redo" | "help") {
+            return Err(Failure::Usage(format!(
+                "--allow-drift applies to `up` and `redo`, not `{command}`; drop it"
             )));
         }
         if self.expand && !self.args.is_empty() {
@@ -569,6 +579,7 @@ async fn connect(
     let mut migrator = Migrator::with_registry(conn, registry)?
         .accept_changed(options.accept_changed.iter().cloned())
         .allow_unknown(options.allow_unknown)
+        .allow_drift(options.allow_drift)
         .single_transaction(options.single_transaction)
         .commit_each(options.commit_each)
         .safe(options.safe)

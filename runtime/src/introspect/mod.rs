@@ -137,6 +137,16 @@ pub struct Difference {
     pub what: String,
 }
 
+/// `table: what`.
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.table {
+            Some(table) => write!(f, "{table}: {}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
 impl Catalog {
     /// How the live catalog `live` differs from this expected one, object by object; column
     /// order aside (a revert re-adds a dropped column last).

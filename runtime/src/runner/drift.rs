@@ -17,6 +17,25 @@ pub(crate) async fn read(
     planner: &Planner<'_>,
 ) -> Result<Vec<Difference>, RunError> {
     let rows = super::status::rows(session).await?;
+    differences(session, planner, &rows, Tables::All).await
+}
+
+/// Which live tables [`differences`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tables {
+    All,
+    /// Those the model has: what an upgrade's SQL is planned against. A table it does not
+    /// know (another tool's, one made by hand) is no reason to stop one.
+    InTheModel,
+}
+
+/// [`read`] for the history `rows` already read.
+pub(crate) async fn differences(
+    session: &mut Session<'_>,
+    planner: &Planner<'_>,
+    rows: &[history::Row],
+    tables: Tables,
+) -> Result<Vec<Difference>, RunError> {
     if let Some(row) = rows.iter().find(|r| r.unconfirmed.is_some()) {
         return Err(RunError::Unsettled(format!(
             "an interrupted MySQL run left `{}` unrecorded; run `up` or `down` (which record \
@@ -37,8 +56,12 @@ pub(crate) async fn read(
     let expected = Catalog::expected(&replay.schema, planner.dialect);
     let checkpoints = checkpoint::table(session.history);
     let own = [session.history.name.as_str(), checkpoints.name.as_str()];
-    let live = introspect(session.conn, &own)
+    let mut live = introspect(session.conn, &own)
         .await
         .map_err(|e| db_error("reading the live schema", e))?;
+    if tables == Tables::InTheModel {
+        live.tables
+            .retain(|name, _| expected.tables.contains_key(name));
+    }
     Ok(expected.differences(&live))
 }

@@ -97,6 +97,14 @@ pub enum RunError {
     #[error("cannot tell where an interrupted run stopped: {0}")]
     Unsettled(String),
     #[error(
+        "the live schema differs from the model at the applied migrations, so the SQL planned \
+         from the model may not fit it ({} difference(s)): {}; undo the change by hand, or make \
+         it a migration, or go on anyway with `--allow-drift` (`Migrator::allow_drift`)",
+        .0.len(),
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Drift(Vec<crate::introspect::Difference>),
+    #[error(
         "contract migration `{contract}` ({location}) cannot run before the backfill of \
          `{table}` it depends on is done: op {} of `{migration}`, which is recorded as applied, \
          but {progress}; revert `{migration}` and apply it again (`redo` when it is the last \

@@ -103,6 +103,7 @@ pub struct Migrator {
     single_transaction: bool,
     commit_each: bool,
     safe: bool,
+    allow_drift: bool,
     /// The server, read when the session is set up.
     server: Option<Server>,
 }
@@ -206,6 +207,7 @@ impl Migrator {
             single_transaction: false,
             commit_each: false,
             safe: false,
+            allow_drift: false,
             server: None,
         }
     }
@@ -297,6 +299,17 @@ impl Migrator {
     /// and run again by the next run. Applies to upgrades. Default: off.
     pub fn safe(mut self, on: bool) -> Self {
         self.safe = on;
+        self
+    }
+
+    /// Lets an upgrade run although the live schema differs from the model at the applied
+    /// migrations ([`Migrator::drift`]). By default an upgrade compares the tables the model
+    /// has (under the lock) and stops before anything runs when one differs: SQL planned from
+    /// the model may not fit a table changed by hand. Tables the model does not know are
+    /// left to `drift`. A migration that stopped midway is resumed without the comparison, its
+    /// schema being between two points. Default: off.
+    pub fn allow_drift(mut self, allow: bool) -> Self {
+        self.allow_drift = allow;
         self
     }
 
@@ -582,6 +595,15 @@ impl Migrator {
         let rows = self.read_history().await?;
         let rows = self.settle(rows).await?;
         let mut jobs = self.planner().upgrade_jobs(&rows, targets)?;
+        if !stamp_only && !jobs.is_empty() && !self.allow_drift && !rows.iter().any(|r| r.partial) {
+            let (mut session, planner) = self.split();
+            let differences =
+                drift::differences(&mut session, &planner, &rows, drift::Tables::InTheModel)
+                    .await?;
+            if !differences.is_empty() {
+                return Err(RunError::Drift(differences));
+            }
+        }
         let mut report = Report::default();
         if stamp_only {
             for job in &jobs {

@@ -11,7 +11,8 @@ use crate::common::{migrator, on_every_dialect};
 
 on_every_dialect!(
     no_drift_after_every_op,
-    changes_by_hand_are_named_one_by_one
+    changes_by_hand_are_named_one_by_one,
+    up_stops_on_drift_unless_allowed
 );
 
 async fn no_drift_after_every_op(dialect: Dialect) {
@@ -107,6 +108,47 @@ async fn changes_by_hand_are_named_one_by_one(dialect: Dialect) {
             .any(|s| s.starts_with("dt_items: column \"qty\": the default is 5")),
         "{said:#?}"
     );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn more_items(m: &mut Migration) {
+    m.add_column("dt_items", "price", ColumnType::Integer);
+}
+
+/// `up` compares first: a table of the model changed by hand stops it before anything runs;
+/// a table the model does not know does not; `allow_drift` goes on.
+async fn up_stops_on_drift_unless_allowed(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut entries = set();
+    let mut m = migrator(&db, entries.clone()).await;
+    m.up().await.unwrap();
+    let conn = m.connection();
+    conn.execute("CREATE TABLE dt_other (id INTEGER)")
+        .await
+        .unwrap();
+    conn.execute("ALTER TABLE dt_items ADD COLUMN note TEXT")
+        .await
+        .unwrap();
+    m.close().await.unwrap();
+    entries.push(entry!("dt_more", ["dt_items"], more_items));
+    let mut m = migrator(&db, entries.clone()).await;
+    let err = m.up().await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("dt_items: column \"note\" is in the database, not in the model")
+            && message.contains("--allow-drift")
+            && !message.contains("dt_other"),
+        "{message}"
+    );
+    assert_eq!(
+        crate::common::states(&m.status().await.unwrap())["dt_more"],
+        godwit::runner::State::Pending
+    );
+    let mut m = m.allow_drift(true);
+    assert_eq!(m.up().await.unwrap().applied, ["dt_more"]);
     m.close().await.unwrap();
     db.drop().await;
 }
