@@ -54,8 +54,22 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("verification failed, it returned rows: {sql}")]
-    Verification { sql: String },
+    /// A check query returned what it must not.
+    #[error("{what} does not hold: `{sql}` must return {expected}, and returned {found}")]
+    Verification {
+        /// The check, named: `precondition`, `verification`, the rebuild's foreign key check.
+        what: String,
+        sql: String,
+        expected: String,
+        found: String,
+    },
+    /// A check query failed to run: nothing is known of what it checks.
+    #[error("{what} could not be checked, its query failed: {source}")]
+    CheckErrored {
+        what: String,
+        #[source]
+        source: Box<DbError>,
+    },
     #[error(transparent)]
     Connect(#[from] sqlx::Error),
     /// The server answered something godwit cannot read.
@@ -298,6 +312,7 @@ impl DbError {
             DbError::Statement { source, .. } | DbError::Connect(source) => {
                 source.as_database_error().is_some()
             }
+            DbError::CheckErrored { source, .. } => source.is_database_error(),
             DbError::UnsupportedUrl(_) | DbError::Verification { .. } | DbError::Invalid(_) => {
                 false
             }
@@ -320,6 +335,22 @@ impl DbError {
         // PostgreSQL: query_canceled.
         db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none()
             && db.code().as_deref() == Some("57014")
+    }
+
+    /// `rows` as a check query's failure reports them: how many, and the first.
+    pub(crate) fn describe_rows(rows: &[Vec<Option<String>>]) -> String {
+        let first = |row: &[Option<String>]| {
+            let values: Vec<String> = row
+                .iter()
+                .map(|v| v.clone().unwrap_or_else(|| "NULL".to_owned()))
+                .collect();
+            values.join(", ")
+        };
+        match rows {
+            [] => "no rows".to_owned(),
+            [row] => format!("1 row ({})", first(row)),
+            [row, ..] => format!("{} rows, the first ({})", rows.len(), first(row)),
+        }
     }
 
     /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL

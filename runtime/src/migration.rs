@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::db::Connection;
 use crate::lint::{Allow, Lint};
+use crate::op::{Assertion, AssertionKind, Expect, OnFailure, Savepoint};
 use crate::op::{
     Assignment, Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
     DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
@@ -342,6 +343,71 @@ impl Migration {
             sql: Some(sql.into()),
             ..RawSql::default()
         })
+    }
+
+    /// A precondition: before any other op of the migration (inside its transaction where it
+    /// has one), `sql` must return what `expect` says, or nothing of the migration runs and it
+    /// fails naming the condition and what the query found. A query that fails is reported as
+    /// such, not as a condition that does not hold. Preconditions run in the order recorded,
+    /// wherever the body records them.
+    ///
+    /// ```
+    /// # use godwit::prelude::*;
+    /// fn drop_legacy(m: &mut Migration) {
+    ///     m.require("SELECT 1 FROM legacy_orders WHERE migrated = false", Expect::NoRows);
+    ///     m.drop_table("legacy_orders");
+    /// }
+    /// # assert_eq!(Migration::record(Dialect::Postgres, drop_legacy).len(), 2);
+    /// ```
+    pub fn require(&mut self, sql: &str, expect: Expect) {
+        let at = self
+            .ops
+            .iter()
+            .take_while(|op| matches!(op, Op::Assert(a) if a.kind == AssertionKind::Precondition))
+            .count();
+        self.ops
+            .insert(at, assertion(AssertionKind::Precondition, sql, expect));
+    }
+
+    /// A verification of what the ops before it did: `sql` must return what `expect` says, or
+    /// the migration fails. On PostgreSQL and SQLite everything the migration did since its
+    /// start (or since the [`savepoint`](Migration::savepoint) around it) is rolled back; on
+    /// MySQL, whose DDL commits as it goes, the migration stops with the ops before it applied
+    /// and recorded.
+    pub fn verify(&mut self, sql: &str, expect: Expect) {
+        self.ops
+            .push(assertion(AssertionKind::Verification, sql, expect));
+    }
+
+    /// Data steps (`m.sql`) and verifications (`m.verify`) that run in a transaction on every
+    /// dialect (MySQL too), after a savepoint: when a verification among them does not hold,
+    /// what they did is rolled back to the savepoint, and the migration fails, or goes on
+    /// without them with [`SavepointBuilder::or_continue`].
+    ///
+    /// ```
+    /// # use godwit::prelude::*;
+    /// fn lowercase_emails(m: &mut Migration) {
+    ///     m.savepoint(|m| {
+    ///         m.sql("UPDATE users SET email = LOWER(email)");
+    ///         m.verify("SELECT id FROM users WHERE email <> LOWER(email)", Expect::NoRows);
+    ///     });
+    /// }
+    /// # assert_eq!(Migration::record(Dialect::Mysql, lowercase_emails).len(), 1);
+    /// ```
+    pub fn savepoint(&mut self, body: impl FnOnce(&mut Migration)) -> SavepointBuilder<'_> {
+        let mut inner = Migration::for_migration(self.id, self.dialect);
+        body(&mut inner);
+        self.allows.append(&mut inner.allows);
+        self.ops.push(Op::Savepoint(Savepoint {
+            ops: inner.ops,
+            on_failure: OnFailure::Fail,
+        }));
+        match self.ops.last_mut() {
+            Some(Op::Savepoint(savepoint)) => SavepointBuilder {
+                on_failure: &mut savepoint.on_failure,
+            },
+            _ => unreachable!("the op was pushed just above"),
+        }
     }
 
     /// Raw SQL that runs only on `dialect` (nothing runs on the others).
@@ -1168,6 +1234,27 @@ fn fit_identifier(name: String) -> String {
         cut -= 1;
     }
     format!("{}_{:08x}", &name[..cut], hash as u32)
+}
+
+fn assertion(kind: AssertionKind, sql: &str, expect: Expect) -> Op {
+    Op::Assert(Assertion {
+        kind,
+        query: DialectExpr::new(sql),
+        expect,
+    })
+}
+
+/// Returned by [`Migration::savepoint`].
+pub struct SavepointBuilder<'a> {
+    on_failure: &'a mut OnFailure,
+}
+
+impl SavepointBuilder<'_> {
+    /// When a verification in it does not hold: roll back to the savepoint and go on with the
+    /// migration, without what the savepoint did (an event says so).
+    pub fn or_continue(self) {
+        *self.on_failure = OnFailure::Continue;
+    }
 }
 
 #[cfg(test)]

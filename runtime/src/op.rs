@@ -422,6 +422,96 @@ impl fmt::Debug for Backfill {
     }
 }
 
+/// What a check query must return ([`Assertion`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No row.
+    NoRows,
+    /// At least one row.
+    SomeRows,
+    /// Exactly this many rows.
+    Count(u64),
+    /// One row whose first column, read as text, is this (`NULL` never is).
+    Value(String),
+}
+
+impl Expect {
+    /// A value of any literal type, compared as its text: `Expect::value(0)`, `Expect::value("ok")`.
+    pub fn value(value: impl fmt::Display) -> Expect {
+        Expect::Value(value.to_string())
+    }
+
+    /// Whether `rows` (each row's columns as text) are what it expects.
+    pub fn holds(&self, rows: &[Vec<Option<String>>]) -> bool {
+        match self {
+            Expect::NoRows => rows.is_empty(),
+            Expect::SomeRows => !rows.is_empty(),
+            Expect::Count(n) => rows.len() as u64 == *n,
+            Expect::Value(v) => {
+                matches!(rows, [row] if row.first().and_then(Option::as_deref) == Some(v.as_str()))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::NoRows => f.write_str("no rows"),
+            Expect::SomeRows => f.write_str("at least one row"),
+            Expect::Count(1) => f.write_str("exactly 1 row"),
+            Expect::Count(n) => write!(f, "exactly {n} rows"),
+            Expect::Value(v) => write!(f, "one row with the value {v:?}"),
+        }
+    }
+}
+
+/// When an [`Assertion`] runs, and what its failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionKind {
+    /// `m.require`: before every other op of the migration; if it does not hold, nothing of
+    /// the migration runs.
+    Precondition,
+    /// `m.verify`: after the ops before it; if it does not hold, the migration fails (and
+    /// inside a savepoint, what the savepoint did is rolled back first).
+    Verification,
+}
+
+impl AssertionKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            AssertionKind::Precondition => "precondition",
+            AssertionKind::Verification => "verification",
+        }
+    }
+}
+
+/// A query whose result must be as expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assertion {
+    pub kind: AssertionKind,
+    pub query: DialectExpr,
+    pub expect: Expect,
+}
+
+/// What a savepoint does when a verification inside it does not hold, after rolling back to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, std::default::Default)]
+pub enum OnFailure {
+    /// The migration fails.
+    #[default]
+    Fail,
+    /// The migration goes on without what the savepoint did.
+    Continue,
+}
+
+/// Data steps (SQL) and verifications that roll back together to the savepoint before them
+/// when a verification fails, in a transaction on every dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Savepoint {
+    pub ops: Vec<Op>,
+    pub on_failure: OnFailure,
+}
+
 /// One schema or data change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -524,6 +614,10 @@ pub enum Op {
         table: String,
         name: String,
     },
+    /// A precondition or a verification: a query whose result must be as expected.
+    Assert(Assertion),
+    /// Data steps that a failed verification among them rolls back, alone.
+    Savepoint(Savepoint),
 }
 
 impl Op {
@@ -595,6 +689,31 @@ impl Op {
             }
             Op::DropSyncTrigger { table, name } => {
                 format!("drop_sync_trigger({name:?} on {table:?})")
+            }
+            Op::Assert(assertion) => {
+                let sql = assertion
+                    .query
+                    .sql
+                    .as_deref()
+                    .or_else(|| {
+                        assertion
+                            .query
+                            .per_dialect
+                            .values()
+                            .next()
+                            .map(String::as_str)
+                    })
+                    .unwrap_or("");
+                let head: String = sql.chars().take(40).collect();
+                let call = match assertion.kind {
+                    AssertionKind::Precondition => "require",
+                    AssertionKind::Verification => "verify",
+                };
+                format!("{call}({head:?}: {})", assertion.expect)
+            }
+            Op::Savepoint(savepoint) => {
+                let inner: Vec<String> = savepoint.ops.iter().map(Op::describe).collect();
+                format!("savepoint({})", inner.join(", "))
             }
         }
     }

@@ -27,5 +27,5 @@ pub use crate::migration::{
     TableBuilder,
 };
 pub use crate::op::ReferentialAction::{self, Cascade, NoAction, Restrict, SetDefault, SetNull};
-pub use crate::op::{BoxError, ColumnType, DefaultValue, Dialect};
+pub use crate::op::{BoxError, ColumnType, DefaultValue, Dialect, Expect};
 pub use godwit_macros::migration;

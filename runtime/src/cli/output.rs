@@ -237,6 +237,19 @@ impl Printer {
                         println!("  {id}: removed what a failed attempt left: {sql}");
                     }
                 }
+                Event::VerificationFailed {
+                    id,
+                    op,
+                    message,
+                    continued,
+                } => {
+                    p.clear();
+                    let then = match continued {
+                        true => "rolled back to the savepoint; going on without it",
+                        false => "rolled back to the savepoint",
+                    };
+                    eprintln!("  {id}: {op}: {message}; {then}");
+                }
                 Event::Retrying {
                     id,
                     attempt,

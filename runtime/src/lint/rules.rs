@@ -282,6 +282,13 @@ pub(super) fn check_op(ctx: &OpContext) -> Vec<Hit> {
             }
         }
         Op::RawSql(raw) => raw_sql(ctx, raw, &mut hits),
+        Op::Savepoint(savepoint) => {
+            for op in &savepoint.ops {
+                if let Op::RawSql(raw) = op {
+                    raw_sql(ctx, raw, &mut hits);
+                }
+            }
+        }
         Op::Rust(step) => {
             let existing: Vec<&str> = ctx
                 .before

@@ -2,7 +2,7 @@
 //! dialect says only what it spells differently or cannot do (as sea-query's backends override
 //! only what differs).
 
-use super::{Ctx, RenderError, RenderedOp};
+use super::{Ctx, RenderError, RenderedOp, Statement};
 use crate::dialect::Server;
 use crate::op::{
     Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey,
@@ -218,6 +218,42 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
         )),
         // No SQL: the runner calls the step's function.
         Op::Rust(_) => Ok(RenderedOp::default()),
+        Op::Assert(assertion) => Ok(RenderedOp {
+            statements: check_statement(ctx, assertion, None).into_iter().collect(),
+            ..RenderedOp::default()
+        }),
+        Op::Savepoint(savepoint) => {
+            let sql = ctx.sql;
+            let mut statements = vec![Statement::exec(format!("SAVEPOINT {}", super::SAVEPOINT))];
+            for op in &savepoint.ops {
+                match op {
+                    Op::RawSql(raw) => statements.extend(
+                        raw.for_dialect(sql.0)
+                            .map(|s| Statement::exec(s.to_owned())),
+                    ),
+                    Op::Assert(assertion) => statements.extend(check_statement(
+                        ctx,
+                        assertion,
+                        Some(savepoint.on_failure),
+                    )),
+                    other => {
+                        return Err(ctx.refuse(
+                            format!("`{}` cannot be in a savepoint", other.describe()),
+                            "record it before or after the savepoint",
+                        ));
+                    }
+                }
+            }
+            statements.push(Statement::exec(format!(
+                "RELEASE SAVEPOINT {}",
+                super::SAVEPOINT
+            )));
+            Ok(RenderedOp {
+                statements,
+                in_transaction: true,
+                ..RenderedOp::default()
+            })
+        }
         Op::Backfill(backfill) => super::backfill::render(ctx, backfill),
         Op::CreateSyncTrigger { table, trigger } => {
             let t = ctx.before_table(table)?;
@@ -242,6 +278,24 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
             ))
         }
     }
+}
+
+/// The check query of `assertion` on this dialect, if it has one here.
+fn check_statement(
+    ctx: &Ctx,
+    assertion: &crate::op::Assertion,
+    in_savepoint: Option<crate::op::OnFailure>,
+) -> Option<Statement> {
+    let sql = assertion.query.for_dialect(ctx.sql.0)?;
+    Some(Statement {
+        sql: sql.to_owned(),
+        check: Some(super::StatementCheck {
+            kind: assertion.kind,
+            expect: assertion.expect.clone(),
+            in_savepoint,
+        }),
+        ..Statement::default()
+    })
 }
 
 /// An op of one plain statement.

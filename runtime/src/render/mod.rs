@@ -29,7 +29,7 @@ use sea_query::{
 use thiserror::Error;
 
 use crate::dialect::Server;
-use crate::op::{Dialect, Literal, Op, Table};
+use crate::op::{AssertionKind, Dialect, Expect, Literal, OnFailure, Op, Table};
 use crate::schema::Schema;
 
 /// One SQL statement of a rendered op.
@@ -41,7 +41,21 @@ pub struct Statement {
     /// Skip the statement when this query returns rows: for objects the model cannot see
     /// (the indexes MySQL keeps for foreign keys), whose existence only the database knows.
     pub unless_exists: Option<String>,
+    /// A precondition or verification query: its result must be as expected.
+    pub check: Option<StatementCheck>,
 }
+
+/// What a check statement ([`Statement::check`]) expects, and what its failure does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementCheck {
+    pub kind: AssertionKind,
+    pub expect: Expect,
+    /// Inside a savepoint: after rolling back to it, fail or go on.
+    pub in_savepoint: Option<OnFailure>,
+}
+
+/// The savepoint a [`Savepoint`](crate::op::Savepoint) op sets, releases, and rolls back to.
+pub const SAVEPOINT: &str = "godwit_savepoint";
 
 impl Statement {
     fn exec(sql: String) -> Self {
@@ -65,6 +79,8 @@ pub struct RenderedOp {
     pub leftover: Option<Leftover>,
     /// A backfill, which the runner runs batch by batch (its `statements` are empty).
     pub batched: Option<BatchedUpdate>,
+    /// Runs in a transaction on every dialect, MySQL's too (data steps in a savepoint).
+    pub in_transaction: bool,
 }
 
 /// An object a failed attempt leaves behind (PostgreSQL keeps the INVALID index of a failed
@@ -96,6 +112,19 @@ impl RenderedOp {
             }
             if let Some(probe) = &statement.unless_exists {
                 let _ = writeln!(out, "-- unless this returns rows: {probe}");
+            }
+            if let Some(check) = &statement.check {
+                let _ = writeln!(
+                    out,
+                    "-- {}: must return {}{}",
+                    check.kind.label(),
+                    check.expect,
+                    match check.in_savepoint {
+                        Some(OnFailure::Fail) => ", else roll back to the savepoint and fail",
+                        Some(OnFailure::Continue) => ", else roll back to the savepoint and go on",
+                        None => "",
+                    }
+                );
             }
             let _ = writeln!(out, "{};", statement.sql);
         }

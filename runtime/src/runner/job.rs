@@ -61,8 +61,12 @@ impl Step {
         })
     }
 
-    pub(crate) fn only_rust(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Rust(..)))
+    /// Only data steps that run in a transaction on every dialect: Rust steps, savepoints.
+    pub(crate) fn only_data(&self) -> bool {
+        self.parts.iter().all(|p| match p {
+            Part::Rust(..) => true,
+            Part::Sql { op, .. } => op.in_transaction,
+        })
     }
 }
 

@@ -36,6 +36,15 @@ pub enum Event {
     },
     /// A failed earlier attempt left this behind (an INVALID index); it was dropped.
     LeftoverRemoved { id: String, sql: String },
+    /// A verification in a savepoint did not hold: what the savepoint did is rolled back, and
+    /// the migration goes on without it (`continued`) or fails.
+    VerificationFailed {
+        id: String,
+        /// The savepoint op, described.
+        op: String,
+        message: String,
+        continued: bool,
+    },
     /// A statement gave up waiting for a table lock; the step runs again after `wait`.
     Retrying {
         id: String,

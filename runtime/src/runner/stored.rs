@@ -150,6 +150,7 @@ impl StoredDown {
                                 expect_no_rows: boolean(expect)?,
                                 sql: reader.exact(number(len)?)?.to_owned(),
                                 unless_exists,
+                                check: None,
                             });
                         }
                         ops.push(op);
@@ -317,17 +318,20 @@ mod tests {
                             sql: "DROP TABLE \"x\n\"; -- stmt 0 4\nunit".into(),
                             expect_no_rows: false,
                             unless_exists: Some("SELECT 1\nunless 3".into()),
+                            check: None,
                         },
                         Statement {
                             sql: "PRAGMA foreign_key_check".into(),
                             expect_no_rows: true,
                             unless_exists: None,
+                            check: None,
                         },
                     ],
                     outside_transaction: false,
                     foreign_keys_off: true,
                     leftover: None,
                     batched: None,
+                    in_transaction: false,
                 }]),
                 StoredUnit::Sql(vec![RenderedOp {
                     outside_transaction: true,

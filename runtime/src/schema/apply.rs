@@ -222,6 +222,9 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
                     .into(),
             },
         }),
+        // A query: it changes nothing, and reverting leaves it out.
+        Op::Assert(_) => ops_none(),
+        Op::Savepoint(savepoint) => check_savepoint(s, savepoint),
         Op::Backfill(backfill) => check_backfill(s, backfill),
         Op::CreateSyncTrigger { table, trigger } => create_sync_trigger(s, table, trigger),
         Op::DropSyncTrigger { table, name } => drop_sync_trigger(s, table, name),
@@ -1290,5 +1293,46 @@ fn enum_users<'a>(s: &'a Schema, name: &'a str) -> impl Iterator<Item = (&'a str
             .iter()
             .filter(move |c| matches!(&c.ty, ColumnType::Enum(e) if e == name))
             .map(move |c| (t.name.as_str(), c.name.as_str()))
+    })
+}
+
+fn ops_none() -> Result<Inverse> {
+    Ok(Inverse::Ops(Vec::new()))
+}
+
+/// A savepoint holds SQL data steps and verifications only: its rollback undoes their rows,
+/// not a change the model would have to forget. Its inverse runs the steps' reverses, last
+/// first.
+fn check_savepoint(s: &mut Schema, savepoint: &crate::op::Savepoint) -> Result<Inverse> {
+    let mut reverses = Vec::new();
+    let mut irreversible = None;
+    for op in &savepoint.ops {
+        match op {
+            Op::RawSql(_) => match apply_to(s, op)? {
+                Inverse::Ops(mut undo) => reverses.append(&mut undo),
+                Inverse::Irreversible { .. } => irreversible = Some(op.describe()),
+            },
+            Op::Assert(assertion) if assertion.kind == crate::op::AssertionKind::Verification => {}
+            other => {
+                return Err(K::Invalid(format!(
+                    "a savepoint holds SQL data steps (`m.sql`) and verifications (`m.verify`), \
+                     which its rollback undoes; `{}` cannot be in one: record it before or after \
+                     the savepoint",
+                    other.describe()
+                )));
+            }
+        }
+    }
+    Ok(match irreversible {
+        Some(step) => Inverse::Irreversible {
+            reason: format!(
+                "{step} in the savepoint has no reverse; add `.reverse(..)` to it or write a \
+                 `down` migration"
+            ),
+        },
+        None => {
+            reverses.reverse();
+            Inverse::Ops(reverses)
+        }
     })
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod backfill;
 mod basics;
+mod checks;
 mod concurrency;
 mod deferred;
 mod downgrade;

@@ -57,11 +57,11 @@ fn eligible(job: &Job) -> bool {
                 op,
                 one_statement_each: true,
             } if !op.outside_transaction
+                && !op.in_transaction
                 && op.leftover.is_none()
-                && op
-                    .statements
-                    .iter()
-                    .all(|s| s.unless_exists.is_none() && !s.expect_no_rows) =>
+                && op.statements.iter().all(|s| {
+                    s.unless_exists.is_none() && !s.expect_no_rows && s.check.is_none()
+                }) =>
             {
                 Some(count + op.statements.len())
             }

@@ -54,7 +54,7 @@ fn units(job: &Job, dialect: Dialect) -> Vec<Unit> {
     let mut units: Vec<Unit> = Vec::new();
     for (i, step) in job.steps.iter().enumerate() {
         let in_transaction =
-            !step.outside_transaction() && (facts.transactional_ddl || step.only_rust());
+            !step.outside_transaction() && (facts.transactional_ddl || step.only_data());
         let joins = in_transaction
             && job.transactional
             && facts.transactional_ddl
@@ -453,10 +453,16 @@ pub(super) fn needs_foreign_keys_off(steps: &[Step], dialect: Dialect) -> bool {
 /// references a missing one.
 pub(super) async fn check_foreign_keys(conn: &mut Connection) -> Result<(), DbError> {
     let sql = "PRAGMA foreign_key_check";
-    if conn.fetch_text(sql).await?.is_empty() {
+    let rows = conn.fetch_text(sql).await?;
+    if rows.is_empty() {
         Ok(())
     } else {
-        Err(DbError::Verification { sql: sql.into() })
+        Err(DbError::Verification {
+            what: "the foreign key check after a table rebuild".into(),
+            sql: sql.into(),
+            expected: "no rows".into(),
+            found: DbError::describe_rows(&rows),
+        })
     }
 }
 

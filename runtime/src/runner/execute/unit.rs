@@ -12,8 +12,9 @@ use super::{
 use crate::db::{Connection, DbError};
 use crate::dialect::facts;
 use crate::graph::Direction;
+use crate::op::OnFailure;
 use crate::op::{BoxError, Dialect};
-use crate::render::{Leftover, RenderedOp, Statement};
+use crate::render::{Leftover, RenderedOp, SAVEPOINT, Statement};
 use crate::runner::backfill::{self, Checkpointing, checkpoint::Place};
 use crate::runner::history;
 use crate::runner::job::{Job, Part};
@@ -27,6 +28,7 @@ fn sendable_together(statement: &Statement, op: &RenderedOp, one_statement_each:
         && !op.outside_transaction
         && statement.unless_exists.is_none()
         && !statement.expect_no_rows
+        && statement.check.is_none()
 }
 
 /// Statements waiting to be sent together, and what their completion means.
@@ -264,10 +266,21 @@ pub(super) async fn run_unit(
                                 batch.push(statement.sql.as_str(), at, true);
                             } else {
                                 batch.send(s, job).await?;
-                                run_statement(s.conn, statement)
-                                    .await
-                                    .map_err(|e| batch.fail(at, e))?;
-                                batch.ran_alone(&statement.sql);
+                                match run_statement(s.conn, statement).await {
+                                    Ok(()) => batch.ran_alone(&statement.sql),
+                                    Err(error) => {
+                                        let failure = rolled_back_to_savepoint(
+                                            s, job, step, statement, error,
+                                        )
+                                        .await
+                                        .map_err(|e| batch.fail(at, e))?;
+                                        match failure {
+                                            // The savepoint is released; the op is done.
+                                            None => break,
+                                            Some(error) => return Err(batch.fail(at, error)),
+                                        }
+                                    }
+                                }
                             }
                             statements_done += 1;
                             if progress_each {
@@ -364,6 +377,42 @@ pub(super) async fn run_unit(
     result
 }
 
+/// After a statement failed: when it is a verification inside a savepoint that does not hold,
+/// rolls back to the savepoint, and then either releases it to go on (`None`: the savepoint
+/// op is done) or returns the failure. Any other failure is returned as it is.
+async fn rolled_back_to_savepoint(
+    s: &mut Session<'_>,
+    job: &Job,
+    step: &crate::runner::job::Step,
+    statement: &Statement,
+    error: DbError,
+) -> Result<Option<DbError>, DbError> {
+    let on_failure = match (&statement.check, &error) {
+        (Some(check), DbError::Verification { .. }) => check.in_savepoint,
+        _ => None,
+    };
+    let Some(on_failure) = on_failure else {
+        return Ok(Some(error));
+    };
+    s.conn
+        .execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
+        .await?;
+    let continued = on_failure == OnFailure::Continue;
+    s.events.emit(Event::VerificationFailed {
+        id: job.id.clone(),
+        op: step.description.clone(),
+        message: error.to_string(),
+        continued,
+    });
+    if !continued {
+        return Ok(Some(error));
+    }
+    s.conn
+        .execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
+        .await?;
+    Ok(None)
+}
+
 /// Drops what a failed earlier attempt at an op left behind (an INVALID index), if it is there.
 async fn remove_leftover(
     s: &mut Session<'_>,
@@ -435,7 +484,8 @@ async fn run_statements(conn: &mut Connection, op: &RenderedOp) -> Result<(), Db
 }
 
 /// Runs one statement of a rendered op: skipped when its `unless_exists` probe returns rows;
-/// a verification query fails when it returns rows.
+/// a verification query fails when it returns rows; a check statement fails when its result
+/// is not what it expects, and tells a query that failed from a condition that does not hold.
 pub(crate) async fn run_statement(
     conn: &mut Connection,
     statement: &Statement,
@@ -445,10 +495,33 @@ pub(crate) async fn run_statement(
     {
         return Ok(());
     }
-    if statement.expect_no_rows {
-        if !conn.fetch_text(&statement.sql).await?.is_empty() {
-            return Err(DbError::Verification {
+    if let Some(check) = &statement.check {
+        let what = check.kind.label().to_owned();
+        let rows = conn
+            .fetch_text_unprepared(&statement.sql)
+            .await
+            .map_err(|source| DbError::CheckErrored {
+                what: what.clone(),
+                source: Box::new(source),
+            })?;
+        return match check.expect.holds(&rows) {
+            true => Ok(()),
+            false => Err(DbError::Verification {
+                what,
                 sql: statement.sql.clone(),
+                expected: check.expect.to_string(),
+                found: DbError::describe_rows(&rows),
+            }),
+        };
+    }
+    if statement.expect_no_rows {
+        let rows = conn.fetch_text(&statement.sql).await?;
+        if !rows.is_empty() {
+            return Err(DbError::Verification {
+                what: "verification".into(),
+                sql: statement.sql.clone(),
+                expected: "no rows".into(),
+                found: DbError::describe_rows(&rows),
             });
         }
         Ok(())

@@ -173,7 +173,7 @@ pub(crate) fn part(op: &Op, rendered: RenderedOp) -> Part {
         Op::Rust(step) => Part::Rust(step.name.clone(), step.run.clone()),
         _ => Part::Sql {
             op: rendered,
-            one_statement_each: !matches!(op, Op::RawSql(_)),
+            one_statement_each: !matches!(op, Op::RawSql(_) | Op::Savepoint(_)),
         },
     }
 }
