@@ -158,6 +158,19 @@ mod allowing {
 }
 
 #[rustfmt::skip]
+mod checking {
+    use godwit::prelude::*;
+
+    fn lowercase_emails(m: &mut Migration) {
+        m.require("SELECT 1 FROM users WHERE email IS NULL", Expect::NoRows);
+        m.savepoint(|m| {
+            m.sql("UPDATE users SET email = LOWER(email)");
+            m.verify("SELECT id FROM users WHERE email <> LOWER(email)", Expect::NoRows);
+        });
+    }
+}
+
+#[rustfmt::skip]
 mod linking {
     use my_migrations as _; // links my_migrations' #[migration] functions
 }

@@ -264,9 +264,26 @@ async fn round_trip(dialect: Dialect) {
     );
     let output = cli(&["down", "--database-url", url]);
     assert_eq!(output.status.code(), Some(2));
+    // verify wants a scratch database.
+    let output = cli(&["verify", "--database-url", url]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs a scratch database"), "{stderr}");
 
     conn.close().await.ok();
     db.drop().await;
+
+    // Every blog migration's down undoes its up, compared after each step.
+    let Some(scratch) = TestDb::create(dialect).await else {
+        return;
+    };
+    let out = expect(0, &["verify", "--database-url", &scratch.url]);
+    assert!(
+        out.contains("ok split_names_contract  up, down, up again")
+            && out.contains("11 migrations verified: each down undoes its up exactly"),
+        "{out}"
+    );
+    scratch.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,7 @@ pub(super) enum Command {
         targets: Vec<Target>,
     },
     Check,
+    Verify,
     /// `new` and `merge`: a migration file in `dir`, after `after`.
     Scaffold {
         dir: PathBuf,
@@ -66,6 +67,7 @@ impl Command {
             "history" => no_arguments(options, Command::History)?,
             "heads" => no_arguments(options, Command::Heads)?,
             "check" => no_arguments(options, Command::Check)?,
+            "verify" => no_arguments(options, Command::Verify)?,
             "show" => {
                 let [id] = args else {
                     return Err(usage("show takes one migration id"));

@@ -58,6 +58,9 @@ commands:
   show ID                the ops of a migration and its SQL (for --dialect or the database's)
   sql [up|down] [TARGET] the SQL an upgrade from nothing (down: from everything) to TARGET runs,
                          offline, with transaction boundaries; needs --dialect or --target
+  verify [--force]       on a scratch database: each migration up (the schema must be the
+                         model's), down (it must be what it was before), up again; exit 3 when
+                         one differs
   check                  offline: graph, every migration replayed on every dialect,
                          reversibility, checksums against the lock file, and the lint for
                          the --target servers (with --database-url: that server, over what it
@@ -86,6 +89,7 @@ options:
   --dir PATH             the migrations module directory for new and merge
   --accept-changed ID    accept that applied migration ID changed, and re-record its checksum
   --allow-unknown        upgrade although the database has migrations this binary lacks
+  --force                verify: run on a database that has tables of its own
   --allow-drift          upgrade although the live schema differs from the model at the
                          applied migrations (`up` compares them first and stops otherwise)
   --single-transaction   up/down as one transaction: all of it or nothing (PostgreSQL, SQLite)
@@ -190,6 +194,7 @@ struct Options {
     accept_changed: Vec<String>,
     allow_unknown: bool,
     allow_drift: bool,
+    force: bool,
     single_transaction: bool,
     commit_each: bool,
     expand: bool,
@@ -215,6 +220,7 @@ impl Options {
             accept_changed: Vec::new(),
             allow_unknown: false,
             allow_drift: false,
+            force: false,
             single_transaction: false,
             commit_each: false,
             expand: false,
@@ -256,6 +262,7 @@ impl Options {
                 "--accept-changed" => options.accept_changed.push(value(arg)?),
                 "--allow-unknown" => options.allow_unknown = true,
                 "--allow-drift" => options.allow_drift = true,
+                "--force" => options.force = true,
                 "--single-transaction" => options.single_transaction = true,
                 "--commit-each" => options.commit_each = true,
                 "--expand" => options.expand = true,
@@ -330,6 +337,11 @@ impl Options {
         if self.format == Format::Github && !matches!(command, "check" | "help") {
             return Err(Failure::Usage(format!(
                 "--format github applies to `check`, not `{command}`; use text or json"
+            )));
+        }
+        if self.force && !matches!(command, "verify" | "help") {
+            return Err(Failure::Usage(format!(
+                "--force applies to `verify`, not `{command}`; drop it"
             )));
         }
         if self.allow_drift && !matches!(command, "up" | "redo" | "help") {
@@ -434,6 +446,14 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
             let lint = check_lint(options, &registry, printer).await?;
             let report = check::run(&registry, &options.lock_file, options.update_lock, lint);
             printer.check(&report);
+            Ok(if report.ok() { 0 } else { EXIT_PROBLEMS })
+        }
+        Command::Verify => {
+            let mut migrator = connect(options, registry, printer).await?;
+            let report = migrator.verify(options.force).await;
+            printer.finish_progress();
+            let report = report?;
+            printer.verify(&report);
             Ok(if report.ok() { 0 } else { EXIT_PROBLEMS })
         }
         Command::Scaffold { dir, name, after } => {

@@ -11,7 +11,7 @@ use crate::graph::Direction;
 use crate::lint::{Finding, LintReport, Severity};
 use crate::op::Dialect;
 use crate::registry::{MigrationEntry, Phase};
-use crate::runner::{Event, PlanFor, ScriptedMigration, State, Status};
+use crate::runner::{Event, PlanFor, ScriptedMigration, State, Status, VerifyReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
@@ -599,6 +599,64 @@ impl Printer {
             "\n{} difference(s) from the model at the applied migrations",
             differences.len()
         );
+    }
+
+    pub fn verify(&self, report: &VerifyReport) {
+        if self.format == Format::Json {
+            let items: Vec<String> = report
+                .migrations
+                .iter()
+                .map(|t| {
+                    let list = |d: &[crate::runner::Difference]| {
+                        let items: Vec<String> = d.iter().map(|d| json(&d.to_string())).collect();
+                        format!("[{}]", items.join(","))
+                    };
+                    format!(
+                        "{{\"id\":{},\"ok\":{},\"after_up\":{},\"after_down\":{},\"failed\":{},\"ms\":{}}}",
+                        json(&t.id),
+                        t.ok(),
+                        list(&t.after_up),
+                        list(&t.after_down),
+                        t.failed.as_ref().map_or("null".into(), |(step, e)| {
+                            format!("{{\"step\":{},\"error\":{}}}", json(step), json(e))
+                        }),
+                        t.elapsed.as_millis()
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"ok\":{},\"migrations\":[{}]}}",
+                report.ok(),
+                items.join(",")
+            );
+            return;
+        }
+        for trip in &report.migrations {
+            let mark = match trip.ok() {
+                true => self.paint(GREEN, "ok"),
+                false => self.paint(RED, "differs"),
+            };
+            println!(
+                "{mark} {}  up, down, up again ({})",
+                trip.id,
+                duration(trip.elapsed)
+            );
+            for d in &trip.after_up {
+                println!("    after up, against the model: {d}");
+            }
+            for d in &trip.after_down {
+                println!("    after down, against the schema before up (\"the model\"): {d}");
+            }
+            if let Some((step, error)) = &trip.failed {
+                println!("    {step} failed: {error}");
+            }
+        }
+        let failed = report.migrations.iter().filter(|t| !t.ok()).count();
+        match (report.migrations.len(), failed) {
+            (0, _) => println!("nothing to verify: every migration is applied"),
+            (n, 0) => println!("\n{n} migrations verified: each down undoes its up exactly"),
+            (n, f) => println!("\n{f} of {n} migrations do not round-trip"),
+        }
     }
 
     pub fn heads(&self, heads: &[(String, String)]) {

@@ -15,9 +15,10 @@ use crate::introspect::{Catalog, Difference, introspect};
 pub(crate) async fn read(
     session: &mut Session<'_>,
     planner: &Planner<'_>,
+    tables: Tables,
 ) -> Result<Vec<Difference>, RunError> {
     let rows = super::status::rows(session).await?;
-    differences(session, planner, &rows, Tables::All).await
+    differences(session, planner, &rows, tables).await
 }
 
 /// Which live tables [`differences`] compares.

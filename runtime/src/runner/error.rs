@@ -105,6 +105,12 @@ pub enum RunError {
     )]
     Drift(Vec<crate::introspect::Difference>),
     #[error(
+        "verify runs every migration up, down and up again, and needs a scratch database; this \
+         one has tables: {0}; point --database-url at an empty database, or pass --force \
+         (`verify(true)`) to verify the migrations not applied yet on this one"
+    )]
+    NotScratch(String),
+    #[error(
         "contract migration `{contract}` ({location}) cannot run before the backfill of \
          `{table}` it depends on is done: op {} of `{migration}`, which is recorded as applied, \
          but {progress}; revert `{migration}` and apply it again (`redo` when it is the last \

@@ -48,6 +48,7 @@ mod job;
 mod lock;
 pub(crate) mod plan;
 mod report;
+mod round_trip;
 mod run;
 mod schedule;
 mod session;
@@ -71,6 +72,7 @@ pub use history::HistoryTable;
 pub(crate) use plan::offline_verify;
 pub use plan::{PlanFor, ScriptedMigration, offline_migration, offline_plan};
 pub use report::{BackfillStatus, Event, MigrationStatus, Report, State, Status};
+pub use round_trip::{RoundTrip, VerifyReport};
 // Named by `ScriptedMigration` and `ModelError`.
 pub use crate::introspect::Difference;
 pub use crate::render::{Leftover, RenderError, RenderedOp, Statement};
@@ -461,7 +463,7 @@ impl Migrator {
     /// takes no lock.
     pub async fn drift(&mut self) -> Result<Vec<Difference>, RunError> {
         let (mut session, planner) = self.split();
-        drift::read(&mut session, &planner).await
+        drift::read(&mut session, &planner, drift::Tables::All).await
     }
 
     /// Every migration's state. Reads only: creates nothing and takes no lock.

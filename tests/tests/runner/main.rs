@@ -15,6 +15,7 @@ mod failures;
 mod history;
 mod other_runner;
 mod parts;
+mod round_trip;
 mod safe;
 mod sharing;
 mod single_transaction;
