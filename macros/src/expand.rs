@@ -173,6 +173,10 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
         .map(|lit| quote!(.with_transactional(#lit)));
     let contract = args.contract.as_ref().map(|_| quote!(.with_contract()));
     let safe = args.safe.as_ref().map(|_| quote!(.with_safe()));
+    let backup = args.backup.as_ref().map(|(_, scope)| match scope {
+        Some(_) => quote!(.with_backup(::godwit::__private::BackupScope::Tables)),
+        None => quote!(.with_backup(::godwit::__private::BackupScope::Database)),
+    });
     // Each code is a path into `Lint`, spanned at the user's token: a code that names no rule
     // is the compiler's error there.
     let allows = args.allow.as_ref().map(|allows| {
@@ -200,6 +204,7 @@ fn registration(func: &MigrationFn, args: &Args) -> TokenStream {
             #contract
             #safe
             #allows
+            #backup
         }
     }
 }
@@ -342,7 +347,7 @@ mod tests {
         assert_eq!(
             errors(quote!(depends_on = [a]), base_fn()),
             [
-                "unknown key `depends_on`, expected one of `after`, `id`, `transactional`, `down`, `contract`, `safe`, `allow`"
+                "unknown key `depends_on`, expected one of `after`, `id`, `transactional`, `down`, `contract`, `safe`, `allow`, `backup`"
             ]
         );
     }
@@ -574,7 +579,7 @@ mod tests {
             ),
             [
                 "`#[migration]` applies to a function: `fn name(m: &mut Migration) { ... }`",
-                "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`, `contract`, `safe`, `allow`",
+                "unknown key `bogus`, expected one of `after`, `id`, `transactional`, `down`, `contract`, `safe`, `allow`, `backup`",
             ]
         );
     }

@@ -30,7 +30,8 @@ mod validate;
 /// half of an expand → contract change: `up --expand` leaves it, and what depends on it, for a
 /// later `up`), `safe` (run its ops as their safe sequences: `CONCURRENTLY`, `NOT VALID` then
 /// `VALIDATE`, …), `allow(GW003 = "reason", ...)` (lint rules this migration silences, each
-/// with the reason it does not apply).
+/// with the reason it does not apply), `backup` / `backup(tables)` (a backup of the database,
+/// or of the tables the migration changes, before it runs).
 ///
 /// A missing dependency, a dependency cycle, an `after` entry that is not a `#[migration]`
 /// function, an unknown or repeated key, an unknown lint code, an allow without a reason and a

@@ -18,6 +18,7 @@ pub(crate) const KEYS: &[&str] = &[
     "contract",
     "safe",
     "allow",
+    "backup",
 ];
 
 /// The keys that are flags, written alone.
@@ -69,6 +70,8 @@ pub(crate) struct Args {
     pub(crate) safe: Option<Ident>,
     /// `allow(GW003 = "reason", ...)`: the codes and reasons that parsed.
     pub(crate) allow: Option<Vec<(Ident, LitStr)>>,
+    /// `backup` (the key), or `backup(tables)` (the key and `tables`).
+    pub(crate) backup: Option<(Ident, Option<Ident>)>,
 }
 
 /// `after = [a, b::c]`: the paths that parsed.
@@ -166,6 +169,7 @@ fn example(key: &str) -> &'static str {
         "contract" => "contract",
         "safe" => "safe",
         "allow" => "allow(GW003 = \"the table has 40 rows\")",
+        "backup" => "backup",
         _ => "",
     }
 }
@@ -203,6 +207,7 @@ fn parse_one(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         "contract" => args.contract.is_some(),
         "safe" => args.safe.is_some(),
         "allow" => args.allow.is_some(),
+        "backup" => args.backup.is_some(),
         _ => args.down.is_some(),
     };
     if FLAGS.contains(&name.as_str()) {
@@ -218,6 +223,16 @@ fn parse_one(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
             args.contract = Some(key);
         } else {
             args.safe = Some(key);
+        }
+        return Ok(());
+    }
+    if name == "backup" {
+        let value = take_until_comma(input)?;
+        let scope = backup(&value, errors);
+        if duplicate {
+            errors.at(key.span(), format!("duplicate key `{name}`"));
+        } else if let Some(scope) = scope {
+            args.backup = Some((key, scope));
         }
         return Ok(());
     }
@@ -421,6 +436,29 @@ fn allow(key: &Ident, value: TokenStream, errors: &mut Errors) -> Option<Vec<(Id
         errors.push(e);
     }
     Some(allows)
+}
+
+/// `backup` alone (the whole database) or `backup(tables)` (the tables the migration changes).
+fn backup(value: &TokenStream, errors: &mut Errors) -> Option<Option<Ident>> {
+    const HINT: &str =
+        "`backup` takes nothing (the whole database) or `(tables)` (the tables it changes)";
+    let mut tokens = value.clone().into_iter();
+    match (tokens.next(), tokens.next()) {
+        (None, _) => Some(None),
+        (Some(TokenTree::Group(g)), None) if g.delimiter() == Delimiter::Parenthesis => {
+            match syn::parse2::<Ident>(g.stream()) {
+                Ok(scope) if scope == "tables" => Some(Some(scope)),
+                _ => {
+                    errors.spanned(g.stream(), HINT);
+                    None
+                }
+            }
+        }
+        _ => {
+            errors.spanned(value, HINT);
+            None
+        }
+    }
 }
 
 fn down(value: TokenStream, errors: &mut Errors) -> Option<Path> {

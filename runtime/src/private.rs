@@ -5,7 +5,7 @@ pub use inventory;
 
 pub use crate::lint::Lint;
 pub use crate::migration::Migration;
-pub use crate::registry::{Location, MigrationEntry};
+pub use crate::registry::{BackupScope, Location, MigrationEntry};
 
 /// Implemented by the hidden struct that `#[migration]` emits beside each migration function.
 ///

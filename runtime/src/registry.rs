@@ -78,7 +78,18 @@ pub struct MigrationEntry {
     contract: bool,
     safe: bool,
     allows: &'static [(Lint, &'static str)],
+    backup: Option<BackupScope>,
     location: Location,
+}
+
+/// What a backup before a migration holds (`#[migration(backup)]`, `backup(tables)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackupScope {
+    /// The whole database.
+    Database,
+    /// The tables the migration's ops change or drop, as the model knows them; the whole
+    /// database when it runs SQL the model cannot see into. SQLite backs up the whole file.
+    Tables,
 }
 
 inventory::collect!(MigrationEntry);
@@ -122,6 +133,7 @@ impl MigrationEntry {
             contract: false,
             safe: false,
             allows: &[],
+            backup: None,
             location,
         }
     }
@@ -146,6 +158,17 @@ impl MigrationEntry {
     /// Declared `safe`.
     pub fn is_safe(&self) -> bool {
         self.safe
+    }
+
+    /// `backup` / `backup(tables)`: a backup is taken before it runs.
+    pub const fn with_backup(mut self, scope: BackupScope) -> Self {
+        self.backup = Some(scope);
+        self
+    }
+
+    /// What a backup before it holds, when it asks for one.
+    pub fn backup(&self) -> Option<BackupScope> {
+        self.backup
     }
 
     /// `allow(GW003 = "reason", …)`: the lint rules it silences, and why.

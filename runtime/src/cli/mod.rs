@@ -90,6 +90,9 @@ options:
   --accept-changed ID    accept that applied migration ID changed, and re-record its checksum
   --allow-unknown        upgrade although the database has migrations this binary lacks
   --force                verify: run on a database that has tables of its own
+  --backup-dir DIR       up, redo: back up the database into DIR before each migration
+                         (pg_dump / mysqldump / VACUUM INTO; `#[migration(backup)]` ones always,
+                         into ./godwit-backups by default)
   --allow-drift          upgrade although the live schema differs from the model at the
                          applied migrations (`up` compares them first and stops otherwise)
   --single-transaction   up/down as one transaction: all of it or nothing (PostgreSQL, SQLite)
@@ -195,6 +198,7 @@ struct Options {
     allow_unknown: bool,
     allow_drift: bool,
     force: bool,
+    backup_dir: Option<PathBuf>,
     single_transaction: bool,
     commit_each: bool,
     expand: bool,
@@ -221,6 +225,7 @@ impl Options {
             allow_unknown: false,
             allow_drift: false,
             force: false,
+            backup_dir: None,
             single_transaction: false,
             commit_each: false,
             expand: false,
@@ -263,6 +268,7 @@ impl Options {
                 "--allow-unknown" => options.allow_unknown = true,
                 "--allow-drift" => options.allow_drift = true,
                 "--force" => options.force = true,
+                "--backup-dir" => options.backup_dir = Some(PathBuf::from(value(arg)?)),
                 "--single-transaction" => options.single_transaction = true,
                 "--commit-each" => options.commit_each = true,
                 "--expand" => options.expand = true,
@@ -337,6 +343,11 @@ impl Options {
         if self.format == Format::Github && !matches!(command, "check" | "help") {
             return Err(Failure::Usage(format!(
                 "--format github applies to `check`, not `{command}`; use text or json"
+            )));
+        }
+        if self.backup_dir.is_some() && !matches!(command, "up" | "redo" | "help") {
+            return Err(Failure::Usage(format!(
+                "--backup-dir applies to `up` and `redo`, not `{command}`; drop it"
             )));
         }
         if self.force && !matches!(command, "verify" | "help") {
@@ -597,6 +608,7 @@ async fn connect(
         ))
     })?;
     let mut migrator = Migrator::with_registry(conn, registry)?
+        .backup_url(&url)
         .accept_changed(options.accept_changed.iter().cloned())
         .allow_unknown(options.allow_unknown)
         .allow_drift(options.allow_drift)
@@ -606,6 +618,9 @@ async fn connect(
         .on_event(printer.progress_observer());
     if let Some(timeout) = options.lock_timeout {
         migrator = migrator.lock_timeout(timeout);
+    }
+    if let Some(dir) = &options.backup_dir {
+        migrator = migrator.backup_dir(dir);
     }
     if let Some((schema, name)) = &options.history_table {
         migrator = migrator.history_table(schema.as_deref(), name);

@@ -237,6 +237,22 @@ impl Printer {
                         println!("  {id}: removed what a failed attempt left: {sql}");
                     }
                 }
+                Event::BackupTaken(taken) => {
+                    p.clear();
+                    if text {
+                        let what = match &taken.tables {
+                            Some(tables) => format!("tables {}", tables.join(", ")),
+                            None => "the database".to_owned(),
+                        };
+                        println!(
+                            "  {}: backed up {what} to {} ({} bytes, {})",
+                            taken.id,
+                            taken.path.display(),
+                            thousands(taken.bytes),
+                            duration(taken.elapsed)
+                        );
+                    }
+                }
                 Event::VerificationFailed {
                     id,
                     op,

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use super::backfill::checkpoint;
 use super::error::{RunError, db_error};
 use super::history;
 use super::plan::Planner;
@@ -55,8 +54,8 @@ pub(crate) async fn differences(
     let known: Vec<&history::Row> = rows.iter().collect();
     let replay = planner.replay(&known, &BTreeSet::new())?;
     let expected = Catalog::expected(&replay.schema, planner.dialect);
-    let checkpoints = checkpoint::table(session.history);
-    let own = [session.history.name.as_str(), checkpoints.name.as_str()];
+    let own = session.history.own_tables();
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
     let mut live = introspect(session.conn, &own)
         .await
         .map_err(|e| db_error("reading the live schema", e))?;

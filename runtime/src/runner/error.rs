@@ -110,6 +110,12 @@ pub enum RunError {
          (`verify(true)`) to verify the migrations not applied yet on this one"
     )]
     NotScratch(String),
+    #[error("migration `{id}` ({location}) did not run: the backup before it failed: {reason}")]
+    BackupFailed {
+        id: String,
+        location: String,
+        reason: String,
+    },
     #[error(
         "contract migration `{contract}` ({location}) cannot run before the backfill of \
          `{table}` it depends on is done: op {} of `{migration}`, which is recorded as applied, \

@@ -47,6 +47,16 @@ impl HistoryTable {
         }
     }
 
+    /// The tables godwit keeps in the database, this one and those beside it (backfill
+    /// checkpoints, backups): left out of what drift and verify compare.
+    pub(crate) fn own_tables(&self) -> [String; 3] {
+        [
+            self.name.clone(),
+            super::backfill::checkpoint::table(self).name,
+            super::backup::table(self).name,
+        ]
+    }
+
     /// A display name: `schema.name` or `name`.
     pub fn display(&self) -> String {
         match &self.schema {

@@ -95,6 +95,15 @@ pub(crate) struct Job {
     /// It may have rows in the checkpoint table, one way or the other: its end removes those
     /// that no longer hold ([`super::backfill::checkpoint`]).
     pub checkpointed: bool,
+    /// A backup to take before it runs.
+    pub backup: Option<BackupPlan>,
+}
+
+/// What to back up before a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackupPlan {
+    /// The tables; `None`: the whole database.
+    pub tables: Option<Vec<String>>,
 }
 
 impl Job {

@@ -34,6 +34,7 @@
 #![allow(clippy::result_large_err)]
 
 mod backfill;
+mod backup;
 mod checksum;
 mod contract;
 mod deferred;
@@ -65,6 +66,7 @@ use crate::graph::{Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
 
+pub use backup::BackupTaken;
 pub use checksum::checksum;
 pub use error::ModelError;
 pub use error::RunError;
@@ -83,6 +85,9 @@ use history::Row;
 use plan::Planner;
 use session::{Events, Session};
 use stored::StoredDown;
+
+/// Where the backups of migrations marked `backup` go unless [`Migrator::backup_dir`] says.
+pub const DEFAULT_BACKUP_DIR: &str = "godwit-backups";
 
 /// Applies and reverts migrations on one database connection. See the [module docs](self).
 pub struct Migrator {
@@ -106,6 +111,9 @@ pub struct Migrator {
     commit_each: bool,
     safe: bool,
     allow_drift: bool,
+    backups: backup::Backups,
+    /// Every migration is backed up before it runs ([`Migrator::backup_dir`]).
+    backup_all: bool,
     /// The server, read when the session is set up.
     server: Option<Server>,
 }
@@ -142,6 +150,7 @@ impl Migrator {
             })?;
         let url = url.to_owned();
         let mut migrator = Migrator::assemble(conn, registry, graph);
+        migrator.backups.url = Some(url.clone());
         migrator.connector = Some(std::sync::Arc::new(move || {
             let url = url.clone();
             Box::pin(async move { Connection::connect(&url).await })
@@ -210,6 +219,11 @@ impl Migrator {
             commit_each: false,
             safe: false,
             allow_drift: false,
+            backups: backup::Backups {
+                dir: std::path::PathBuf::from(DEFAULT_BACKUP_DIR),
+                url: None,
+            },
+            backup_all: false,
             server: None,
         }
     }
@@ -312,6 +326,23 @@ impl Migrator {
     /// schema being between two points. Default: off.
     pub fn allow_drift(mut self, allow: bool) -> Self {
         self.allow_drift = allow;
+        self
+    }
+
+    /// Backs up every migration before it runs into `dir`, not only those marked `backup`
+    /// (which go to `./godwit-backups` unless this is set): see [`BackupTaken`] and the
+    /// `backup` module docs. A migration resumed after a stop is not backed up again. A
+    /// backup sees what has committed, so a migration it precedes commits on its own.
+    pub fn backup_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.backups.dir = dir.into();
+        self.backup_all = true;
+        self
+    }
+
+    /// The URL the backup tools (`pg_dump`, `mysqldump`) connect with, for a Migrator made
+    /// from a connection or a pool; [`Migrator::connect`] knows it already.
+    pub fn backup_url(mut self, url: &str) -> Self {
+        self.backups.url = Some(url.to_owned());
         self
     }
 
@@ -557,6 +588,7 @@ impl Migrator {
                 .server
                 .unwrap_or_else(|| Server::lowest_of(self.conn.dialect())),
             safe: self.safe,
+            backup_all: self.backup_all,
             accept_changed: &self.accept_changed,
             allow_unknown: self.allow_unknown,
         };
@@ -570,6 +602,7 @@ impl Migrator {
             retries: self.retries,
             events: &mut self.events,
             opener,
+            backups: &self.backups,
         };
         (session, planner)
     }

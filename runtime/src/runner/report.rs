@@ -36,6 +36,8 @@ pub enum Event {
     },
     /// A failed earlier attempt left this behind (an INVALID index); it was dropped.
     LeftoverRemoved { id: String, sql: String },
+    /// A backup was taken before the migration runs.
+    BackupTaken(super::backup::BackupTaken),
     /// A verification in a savepoint did not hold: what the savepoint did is rolled back, and
     /// the migration goes on without it (`continued`) or fails.
     VerificationFailed {

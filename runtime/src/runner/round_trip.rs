@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::backfill::checkpoint;
 use super::drift;
 use super::error::{RunError, db_error};
 use super::{Migrator, State};
@@ -122,8 +121,8 @@ impl Migrator {
 
     /// The live schema without godwit's own tables.
     async fn live_catalog(&mut self) -> Result<Catalog, RunError> {
-        let checkpoints = checkpoint::table(&self.history);
-        let own = [self.history.name.as_str(), checkpoints.name.as_str()];
+        let own = self.history.own_tables();
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
         introspect(&mut self.conn, &own)
             .await
             .map_err(|e| db_error("reading the live schema", e))

@@ -32,6 +32,10 @@ pub(crate) async fn run(
             transaction => transaction,
         };
         let range = transaction.jobs();
+        // Before the transaction: a backup sees what has committed.
+        if let Some(plan) = &jobs[position].backup {
+            super::backup::take(s, s.backups, &jobs[position], plan).await?;
+        }
         let ran = match transaction {
             Transaction::Alone(at) => {
                 // A deferred group records its own start: a start row written now would keep

@@ -86,11 +86,16 @@ impl Schedule {
         if self.options.single_transaction {
             return Transaction::Single(position..jobs.len());
         }
-        let deferred = self.deferred_len(jobs, position);
+        // A backup sees what has committed: a job backed up first starts a transaction.
+        let until_backup = jobs[position + 1..]
+            .iter()
+            .position(|job| job.backup.is_some())
+            .map_or(jobs.len() - position, |i| i + 1);
+        let deferred = self.deferred_len(jobs, position).min(until_backup);
         if deferred > 1 {
             return Transaction::Deferred(position..position + deferred);
         }
-        let shared = shared::group_len(&self.sharing[position..], position);
+        let shared = shared::group_len(&self.sharing[position..], position).min(until_backup);
         if shared > 1 {
             return Transaction::Shared(position..position + shared);
         }
@@ -132,6 +137,15 @@ fn check_one_transaction(jobs: &[Job], dialect: Dialect) -> Result<(), RunError>
     if !dialect::facts(dialect).transactional_ddl {
         return Err(RunError::NotOneTransaction {
             reason: "MySQL and MariaDB commit every DDL statement on their own".into(),
+        });
+    }
+    if let Some(job) = jobs.iter().skip(1).find(|job| job.backup.is_some()) {
+        return Err(RunError::NotOneTransaction {
+            reason: format!(
+                "migration `{}` ({}) is backed up before it runs, and a backup sees only what \
+                 has committed; run up to the migration before it, then the rest",
+                job.id, job.location
+            ),
         });
     }
     // A migration marked non-transactional is kept out even when it would fit: it was

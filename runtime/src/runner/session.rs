@@ -46,6 +46,8 @@ pub(crate) struct Session<'r> {
     pub events: &'r mut Events,
     /// More connections, when the run can open them.
     pub opener: Option<Opener>,
+    /// Where backups go, and the URL their tools connect with.
+    pub backups: &'r super::backup::Backups,
 }
 
 impl Session<'_> {

@@ -5,6 +5,7 @@
 mod common;
 
 mod backfill;
+mod backup;
 mod basics;
 mod checks;
 mod concurrency;

@@ -31,6 +31,17 @@ fn drop_teams(m: &mut Migration) {
     m.sql("DROP TABLE teams");
 }
 
+/// Backed up before it runs: the whole database, or the tables it changes.
+#[migration(after = [create_users], backup)]
+fn archive_users(m: &mut Migration) {
+    m.sql("DELETE FROM users");
+}
+
+#[migration(after = [archive_users], backup(tables))]
+fn empty_teams(m: &mut Migration) {
+    m.sql("DELETE FROM teams");
+}
+
 /// Run as safe sequences, with two rules silenced.
 #[migration(after = [create_users], safe, allow(GW001 = "users has 40 rows", GW015 = "reviewed",))]
 fn index_users(m: &mut Migration) {
@@ -49,10 +60,12 @@ fn main() {
     assert_eq!(
         ids,
         [
+            "archive_users",
             "create_nothing",
             "create_posts",
             "create_users",
             "drop_teams",
+            "empty_teams",
             "index_users",
             "teams_v1"
         ]
@@ -86,8 +99,22 @@ fn main() {
     );
     assert_eq!(index.record_up(Dialect::Postgres).allows()[0].lint, Lint::GW013);
 
+    use godwit::registry::BackupScope;
+    assert_eq!(
+        registry.get("archive_users").unwrap().backup(),
+        Some(BackupScope::Database)
+    );
+    assert_eq!(
+        registry.get("empty_teams").unwrap().backup(),
+        Some(BackupScope::Tables)
+    );
+    assert_eq!(posts.backup(), None);
+
     let graph = registry.graph().unwrap();
-    assert_eq!(graph.heads(), ["create_nothing", "drop_teams", "index_users"]);
+    assert_eq!(
+        graph.heads(),
+        ["create_nothing", "drop_teams", "empty_teams", "index_users"]
+    );
     let phases = registry.phases(&graph);
     assert_eq!(phases["drop_teams"], godwit::registry::Phase::Contract);
     assert_eq!(phases["create_posts"], godwit::registry::Phase::Expand);

@@ -446,6 +446,10 @@ pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), 
             retries: 0,
             events: &mut events,
             opener: None,
+            backups: &crate::runner::backup::Backups {
+                dir: std::path::PathBuf::new(),
+                url: None,
+            },
         };
         return backfill::run(&mut session, "", Checkpointing::Unrecorded, batched).await;
     }

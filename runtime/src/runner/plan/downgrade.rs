@@ -283,6 +283,7 @@ pub(crate) fn down_job(row: &Row, location: String, transactional: bool, steps: 
         },
         footprint: Footprint::default(),
         checkpointed: false,
+        backup: None,
     }
     .with_checkpoints_of_its_steps()
 }

@@ -58,6 +58,8 @@ pub(crate) struct Planner<'a> {
     pub server: Server,
     /// Every migration runs its ops as their safe sequences, not only those marked `safe`.
     pub safe: bool,
+    /// Every migration is backed up before it runs, not only those marked `backup`.
+    pub backup_all: bool,
     pub accept_changed: &'a BTreeSet<String>,
     pub allow_unknown: bool,
 }
@@ -83,6 +85,7 @@ impl<'a> Planner<'a> {
             dialect: plan_for.server.dialect(),
             server: plan_for.server,
             safe: plan_for.safe,
+            backup_all: false,
             accept_changed: &NONE_ACCEPTED,
             allow_unknown: false,
         }

@@ -6,11 +6,12 @@ use super::Planner;
 use super::absorb::{Safe, group_steps, parts_created_with_table};
 use super::replay::{Replay, advance, render_units};
 use crate::graph::{Direction, Target};
+use crate::registry::BackupScope;
 use crate::runner::checksum::checksum;
 use crate::runner::error::RunError;
-use crate::runner::footprint::{Footprint, note_op};
+use crate::runner::footprint::{Footprint, Touch, note_op};
 use crate::runner::history::Row;
-use crate::runner::job::{Job, Record};
+use crate::runner::job::{BackupPlan, Job, Record};
 use crate::runner::stored::StoredDown;
 
 impl Planner<'_> {
@@ -75,6 +76,8 @@ impl Planner<'_> {
         let mut steps = Vec::with_capacity(ops.len() - done);
         let mut footprint = Footprint::new(self.dialect);
         let mut inverses = Vec::with_capacity(ops.len() - done);
+        // The existing tables its ops change or drop; `None`: not known (SQL by hand).
+        let mut changed_tables: Option<Vec<String>> = Some(Vec::new());
         let mut index = done;
         while index < ops.len() {
             let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
@@ -107,6 +110,7 @@ impl Planner<'_> {
                     dialect,
                     index + offset + 1,
                 );
+                note_changed_tables(&mut changed_tables, op, &advanced[offset].before, after);
             }
             inverses.extend(advanced.into_iter().map(|applied| applied.inverse));
             index += group.len();
@@ -135,7 +139,17 @@ impl Planner<'_> {
                 units: stored_units,
             },
         };
+        let backup = match (entry.backup(), self.backup_all) {
+            // Resumed: its backup was taken before its first attempt.
+            _ if row.is_some() => None,
+            (Some(BackupScope::Tables), _) => Some(BackupPlan {
+                tables: changed_tables,
+            }),
+            (Some(BackupScope::Database), _) | (None, true) => Some(BackupPlan { tables: None }),
+            (None, false) => None,
+        };
         Ok(Job {
+            backup,
             id: id.to_owned(),
             location: entry.location().to_string(),
             direction: Direction::Up,
@@ -156,6 +170,31 @@ impl Planner<'_> {
             footprint,
             checkpointed,
         })
+    }
+}
+
+/// Adds the tables `op` changes or drops that existed before it (what a backup of the tables
+/// a migration changes holds); unknown once one op's are.
+fn note_changed_tables(
+    tables: &mut Option<Vec<String>>,
+    op: &crate::op::Op,
+    before: &crate::schema::Schema,
+    after: &crate::schema::Schema,
+) {
+    let Some(all) = tables else { return };
+    let Some(touches) = crate::runner::footprint::touches(op, before, after) else {
+        *tables = None;
+        return;
+    };
+    for touch in touches {
+        let name = match touch {
+            Touch::Locks(name) | Touch::Drops(name) => name,
+            Touch::Renames { from, .. } => from,
+            Touch::Creates(_) => continue,
+        };
+        if before.table(&name).is_some() && !all.contains(&name) {
+            all.push(name);
+        }
     }
 }
 
