@@ -25,6 +25,19 @@ async fn every_op_round_trips(dialect: Dialect) {
     let report = m.verify(false).await.unwrap();
     assert_eq!(report.migrations.len(), 6);
     assert!(report.ok(), "{report:#?}");
+    // PostgreSQL and SQLite: each round trip in one transaction, but the last on PostgreSQL,
+    // which builds an index CONCURRENTLY; MySQL commits its DDL as it goes.
+    let one_transaction: Vec<bool> = report
+        .migrations
+        .iter()
+        .map(|t| t.in_one_transaction)
+        .collect();
+    let expected = match dialect {
+        Dialect::Postgres => [true, true, true, true, true, false],
+        Dialect::Mysql => [false; 6],
+        Dialect::Sqlite => [true; 6],
+    };
+    assert_eq!(one_transaction, expected);
     assert!(m.drift().await.unwrap().is_empty(), "left applied");
     m.close().await.unwrap();
     db.drop().await;
