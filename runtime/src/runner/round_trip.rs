@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use super::drift;
-use super::execute::{self, Enclosure};
 use super::error::{RunError, db_error};
+use super::execute::{self, Enclosure};
 use super::{Migrator, State};
 use crate::graph::Target;
 use crate::introspect::{Catalog, Difference, introspect};
@@ -214,9 +214,13 @@ impl Migrator {
                 "up" => {
                     let rows = self.read_history().await?;
                     let (mut session, planner) = self.split();
-                    trip.after_up =
-                        drift::differences(&mut session, &planner, &rows, drift::Tables::InTheModel)
-                            .await?;
+                    trip.after_up = drift::differences(
+                        &mut session,
+                        &planner,
+                        &rows,
+                        drift::Tables::InTheModel,
+                    )
+                    .await?;
                 }
                 "down" => {
                     let after = unordered(self.live_catalog().await?);
