@@ -370,10 +370,12 @@ impl Migration {
     }
 
     /// A verification of what the ops before it did: `sql` must return what `expect` says, or
-    /// the migration fails. On PostgreSQL and SQLite everything the migration did since its
-    /// start (or since the [`savepoint`](Migration::savepoint) around it) is rolled back; on
-    /// MySQL, whose DDL commits as it goes, the migration stops with the ops before it applied
-    /// and recorded.
+    /// the migration fails. On PostgreSQL and SQLite, where the migration runs as one
+    /// transaction, everything it did is rolled back (inside a
+    /// [`savepoint`](Migration::savepoint), what the savepoint did); a migration cut into
+    /// several commits (`transactional = false`, `CONCURRENTLY`, a backfill, a safe sequence)
+    /// keeps what committed before the verification's own step, recorded. On MySQL, whose DDL
+    /// commits as it goes, the migration stops with the ops before it applied and recorded.
     pub fn verify(&mut self, sql: &str, expect: Expect) {
         self.ops
             .push(assertion(AssertionKind::Verification, sql, expect));

@@ -431,7 +431,9 @@ pub enum Expect {
     SomeRows,
     /// Exactly this many rows.
     Count(u64),
-    /// One row whose first column, read as text, is this (`NULL` never is).
+    /// One row whose first column, read as text, is this (`NULL` never is). Text, integers,
+    /// booleans (`true`/`false`) and floats are read; cast other types to text in the query
+    /// (`CAST(total AS TEXT)`, MySQL `CAST(total AS CHAR)`).
     Value(String),
 }
 

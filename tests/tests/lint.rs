@@ -163,6 +163,9 @@ fn raw_update_of_new_table(m: &mut Migration) {
     });
     m.sql("UPDATE scores SET points = 0");
 }
+fn raw_update_only(m: &mut Migration) {
+    m.sql("-- reset\nUPDATE ONLY users SET age = 0");
+}
 fn rust_step(m: &mut Migration) {
     m.rust("reset_ages", |db| {
         Box::pin(async move {
@@ -211,6 +214,10 @@ fn each_rule_fires_on_its_unsafe_form_on_an_existing_table() {
     );
     assert_eq!(codes(pg, users, raw_update), [Lint::GW015, Lint::GW016]);
     assert_eq!(codes(pg, users, rust_step), [Lint::GW016]);
+    assert_eq!(
+        codes(pg, users, raw_update_only),
+        [Lint::GW015, Lint::GW016]
+    );
 }
 
 #[test]

@@ -620,7 +620,7 @@ async fn connect(
         migrator = migrator.lock_timeout(timeout);
     }
     if let Some(dir) = &options.backup_dir {
-        migrator = migrator.backup_dir(dir);
+        migrator = migrator.backup_dir(dir).backup_every_migration(true);
     }
     if let Some((schema, name)) = &options.history_table {
         migrator = migrator.history_table(schema.as_deref(), name);

@@ -336,6 +336,10 @@ pub fn lint(
                             Ok(Some(_))
                         );
                     let rewritten = rewritable && (safe || entry.is_safe());
+                    if rewritten && allows.iter().any(|a| a.lint == hit.lint) {
+                        // Needed on a server without the safe sequence, not here.
+                        used.insert((id.to_owned(), hit.lint));
+                    }
                     // A rewritten op needs no allowing.
                     let allowed = allows
                         .iter()

@@ -569,7 +569,18 @@ fn raw_sql(ctx: &OpContext, raw: &RawSql, hits: &mut Vec<Hit>) {
             .into(),
     });
     for statement in sql.split(';') {
-        let words: Vec<&str> = statement.split_whitespace().take(3).collect();
+        // Words after comments, without the modifiers that may stand before the table.
+        let code: String = statement
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        const MODIFIERS: [&str; 4] = ["only", "ignore", "low_priority", "quick"];
+        let words: Vec<&str> = code
+            .split_whitespace()
+            .filter(|w| !MODIFIERS.iter().any(|m| w.eq_ignore_ascii_case(m)))
+            .take(3)
+            .collect();
         let target = match words.as_slice() {
             [first, table, ..] if first.eq_ignore_ascii_case("update") => *table,
             [first, from, table]

@@ -1,4 +1,5 @@
-//! Backups before a migration runs (`#[migration(backup)]`, [`Migrator::backup_dir`]): with
+//! Backups before a migration runs (`#[migration(backup)]`,
+//! [`Migrator::backup_every_migration`], into [`Migrator::backup_dir`]): with
 //! the server's own tool, `pg_dump --format=custom` on PostgreSQL and `mysqldump
 //! --single-transaction` on MySQL and MariaDB, and `VACUUM INTO` on SQLite, of the whole
 //! database or of the tables the migration changes. Each is recorded in `<history>_backups`
@@ -9,6 +10,7 @@
 //! DATABASE < FILE`, or the SQLite file copied over the database.
 //!
 //! [`Migrator::backup_dir`]: super::Migrator::backup_dir
+//! [`Migrator::backup_every_migration`]: super::Migrator::backup_every_migration
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -84,7 +86,7 @@ pub(crate) async fn take(
                 failed(
                     "the backup tool connects by URL, and this Migrator was given a \
                      connection: create it with `Migrator::connect(url)`, or give the URL to \
-                     `backup_dir_with_url`"
+                     `Migrator::backup_url`"
                         .into(),
                 )
             })?;
@@ -113,7 +115,7 @@ pub(crate) async fn take(
     Ok(())
 }
 
-/// `20261204T182000Z-<id>.<ext>`: sorted by time, named by migration.
+/// `20261204T182000.123Z-<id>.<ext>`: sorted by time, named by migration.
 fn file_name(id: &str, dialect: Dialect) -> String {
     let ext = match dialect {
         Dialect::Postgres => "dump",
@@ -129,7 +131,13 @@ fn file_name(id: &str, dialect: Dialect) -> String {
             },
         )
         .collect();
-    format!("{}-{safe_id}.{ext}", utc_stamp(SystemTime::now()))
+    let now = SystemTime::now();
+    let millis = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let stamp = utc_stamp(now);
+    let (seconds, zone) = stamp.split_at(stamp.len() - 1);
+    format!("{seconds}.{millis:03}{zone}-{safe_id}.{ext}")
 }
 
 /// `YYYYMMDDTHHMMSSZ`.
@@ -199,6 +207,11 @@ async fn run_tool(
                 // A pattern: the quoted name matches this table alone.
                 command.arg(format!("--table={}", quote_identifier(dialect, table)));
             }
+            // The password in the environment, not on the command line others can read.
+            let (url, password) = without_password(url);
+            if let Some(password) = password {
+                command.env("PGPASSWORD", password);
+            }
             command.arg("--dbname").arg(url);
         }
         _ => {
@@ -207,6 +220,8 @@ async fn run_tool(
                 .arg("--single-transaction")
                 .arg("--routines")
                 .arg("--triggers")
+                // `localhost` would otherwise mean the Unix socket, whatever the port.
+                .arg("--protocol=TCP")
                 .arg(format!("--host={}", parts.host))
                 .arg(format!("--port={}", parts.port))
                 .arg(format!("--user={}", parts.user))
@@ -236,6 +251,25 @@ async fn run_tool(
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     ))
+}
+
+/// `url` without the password of its user info, and the password, decoded.
+fn without_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return (url.to_owned(), None);
+    };
+    match user_info.split_once(':') {
+        Some((user, password)) => (
+            format!("{scheme}://{user}@{host}{tail}"),
+            Some(decode(password)),
+        ),
+        None => (url.to_owned(), None),
+    }
 }
 
 /// What mysqldump needs of a `mysql://user:password@host:port/database` URL.
@@ -399,6 +433,21 @@ mod tests {
         let url = MysqlUrl::parse("mariadb://root@127.0.0.1/test").unwrap();
         assert_eq!((url.port, url.password), (3306, None));
         assert!(MysqlUrl::parse("mysql://root@host").is_err());
+    }
+
+    #[test]
+    fn the_postgres_password_leaves_the_url() {
+        assert_eq!(
+            without_password("postgres://app:s%3Acret@db:5433/shop?sslmode=off"),
+            (
+                "postgres://app@db:5433/shop?sslmode=off".to_owned(),
+                Some("s:cret".to_owned())
+            )
+        );
+        assert_eq!(
+            without_password("postgres://app@db/shop"),
+            ("postgres://app@db/shop".to_owned(), None)
+        );
     }
 
     #[test]

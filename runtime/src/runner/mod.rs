@@ -112,7 +112,7 @@ pub struct Migrator {
     safe: bool,
     allow_drift: bool,
     backups: backup::Backups,
-    /// Every migration is backed up before it runs ([`Migrator::backup_dir`]).
+    /// Every migration is backed up before it runs ([`Migrator::backup_every_migration`]).
     backup_all: bool,
     /// The server, read when the session is set up.
     server: Option<Server>,
@@ -329,13 +329,18 @@ impl Migrator {
         self
     }
 
-    /// Backs up every migration before it runs into `dir`, not only those marked `backup`
-    /// (which go to `./godwit-backups` unless this is set): see [`BackupTaken`] and the
-    /// `backup` module docs. A migration resumed after a stop is not backed up again. A
-    /// backup sees what has committed, so a migration it precedes commits on its own.
+    /// Where backups go (default: `./godwit-backups`): those of migrations marked `backup`,
+    /// and with [`Migrator::backup_every_migration`] every one's. See [`BackupTaken`].
     pub fn backup_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.backups.dir = dir.into();
-        self.backup_all = true;
+        self
+    }
+
+    /// Backs up every migration before it runs, not only those marked `backup` (`up
+    /// --backup-dir`). A migration resumed after a stop is not backed up again. A backup sees
+    /// what has committed, so a migration it precedes commits on its own. Default: off.
+    pub fn backup_every_migration(mut self, on: bool) -> Self {
+        self.backup_all = on;
         self
     }
 

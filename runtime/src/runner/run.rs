@@ -26,6 +26,8 @@ pub(crate) async fn run(
     let mut position = 0;
     // After a transaction of several rolled back: its jobs before this one run alone.
     let mut alone_until = 0;
+    // Once per job, also when its transaction runs again after a rollback.
+    let mut backed_up = vec![false; total];
     while position < total {
         let transaction = match schedule.at(jobs, position) {
             Transaction::Shared(_) if position < alone_until => Transaction::Alone(position),
@@ -33,8 +35,11 @@ pub(crate) async fn run(
         };
         let range = transaction.jobs();
         // Before the transaction: a backup sees what has committed.
-        if let Some(plan) = &jobs[position].backup {
+        if let Some(plan) = &jobs[position].backup
+            && !backed_up[position]
+        {
             super::backup::take(s, s.backups, &jobs[position], plan).await?;
+            backed_up[position] = true;
         }
         let ran = match transaction {
             Transaction::Alone(at) => {

@@ -1323,6 +1323,14 @@ fn check_savepoint(s: &mut Schema, savepoint: &crate::op::Savepoint) -> Result<I
             }
         }
     }
+    if savepoint.on_failure == crate::op::OnFailure::Continue && !reverses.is_empty() {
+        return Err(K::Invalid(
+            "a savepoint that goes on when its verification fails (`or_continue`) may leave \
+             its steps undone, and a reverse would then undo what never ran: drop the steps' \
+             `.reverse(..)`, or fail the migration instead (no `or_continue`)"
+                .into(),
+        ));
+    }
     Ok(match irreversible {
         Some(step) => Inverse::Irreversible {
             reason: format!(

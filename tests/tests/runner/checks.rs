@@ -69,6 +69,8 @@ fn guarded_drop(m: &mut Migration) {
     // Recorded second, run first.
     m.require("SELECT id FROM vf_users WHERE credits > 0", Expect::NoRows);
     m.require("SELECT COUNT(*) FROM vf_users", Expect::value(3));
+    // A 4-byte integer on PostgreSQL, read as text too.
+    m.require("SELECT 7", Expect::value(7));
     m.drop_column("vf_users", "credits");
 }
 
@@ -288,4 +290,29 @@ async fn a_failed_verification_rolls_back_what_the_dialect_can(dialect: Dialect)
     }
     m.close().await.unwrap();
     db.drop().await;
+}
+
+fn continue_with_reverse(m: &mut Migration) {
+    m.savepoint(|m| {
+        m.sql("UPDATE vf_users SET credits = credits * 100")
+            .reverse("UPDATE vf_users SET credits = credits / 100");
+        m.verify(
+            "SELECT id FROM vf_users WHERE credits > 1000",
+            Expect::NoRows,
+        );
+    })
+    .or_continue();
+}
+
+/// A savepoint that may go on without its steps cannot say how to undo them: its down would
+/// undo what may never have run.
+#[test]
+fn a_savepoint_that_goes_on_has_no_reverses() {
+    let ops = Migration::record(Dialect::Postgres, continue_with_reverse);
+    let mut schema = godwit::testing::Schema::new();
+    let error = schema.apply(&ops[0]).unwrap_err().to_string();
+    assert!(
+        error.contains("or_continue") && error.contains("reverse"),
+        "{error}"
+    );
 }

@@ -196,7 +196,8 @@ async fn run_job(
         started: Instant::now(),
         ops_done: job.ops_done,
         has_row: job.has_row,
-        then_start: next.filter(|next| records_start(next, dialect)),
+        // A job with a backup records its start itself, after the backup.
+        then_start: next.filter(|next| records_start(next, dialect) && next.backup.is_none()),
     };
     let units = units(job, dialect);
     if job.checkpointed && enclosure.writes_history() {

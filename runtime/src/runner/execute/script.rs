@@ -16,7 +16,7 @@ pub(crate) fn script(job: &Job, next: Option<&Job>, dialect: Dialect) -> String 
         Direction::Up => format!("-- history: record `{}` as applied", job.id),
         Direction::Down => format!("-- history: remove `{}`", job.id),
     };
-    if let Some(next) = next.filter(|next| records_start(next, dialect)) {
+    if let Some(next) = next.filter(|next| records_start(next, dialect) && next.backup.is_none()) {
         let _ = write!(history, ", and `{}` as started, in one commit", next.id);
     }
     let units = units(job, dialect);

@@ -394,9 +394,17 @@ async fn rolled_back_to_savepoint(
     let Some(on_failure) = on_failure else {
         return Ok(Some(error));
     };
-    s.conn
+    if let Err(rollback) = s
+        .conn
         .execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
-        .await?;
+        .await
+    {
+        // The verification's failure is the news; the failed rollback says what is left.
+        return Ok(Some(DbError::Invalid(format!(
+            "{error}; and rolling back to the savepoint failed ({rollback}): what the \
+             savepoint did may be kept"
+        ))));
+    }
     let continued = on_failure == OnFailure::Continue;
     s.events.emit(Event::VerificationFailed {
         id: job.id.clone(),

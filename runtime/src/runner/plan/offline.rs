@@ -76,7 +76,7 @@ pub fn offline_plan(
         // As in a run: a job's last history write also records the next one's start.
         let next = rest
             .first_mut()
-            .filter(|next| execute::records_start(next, dialect));
+            .filter(|next| execute::records_start(next, dialect) && next.backup.is_none());
         scripted.push(scripted_migration(job, next.as_deref(), dialect));
         if let Some(next) = next {
             next.has_row = true;

@@ -76,8 +76,10 @@ impl Planner<'_> {
         let mut steps = Vec::with_capacity(ops.len() - done);
         let mut footprint = Footprint::new(self.dialect);
         let mut inverses = Vec::with_capacity(ops.len() - done);
-        // The existing tables its ops change or drop; `None`: not known (SQL by hand).
+        // The tables it starts with that its ops change or drop; `None`: not known (SQL by
+        // hand).
         let mut changed_tables: Option<Vec<String>> = Some(Vec::new());
+        let at_start = replay.schema.clone();
         let mut index = done;
         while index < ops.len() {
             let group = &ops[index..=index + parts_created_with_table(&ops[index..])];
@@ -110,7 +112,12 @@ impl Planner<'_> {
                     dialect,
                     index + offset + 1,
                 );
-                note_changed_tables(&mut changed_tables, op, &advanced[offset].before, after);
+                note_changed_tables(
+                    &mut changed_tables,
+                    op,
+                    (&advanced[offset].before, after),
+                    &at_start,
+                );
             }
             inverses.extend(advanced.into_iter().map(|applied| applied.inverse));
             index += group.len();
@@ -173,13 +180,13 @@ impl Planner<'_> {
     }
 }
 
-/// Adds the tables `op` changes or drops that existed before it (what a backup of the tables
-/// a migration changes holds); unknown once one op's are.
+/// Adds the tables `op` changes or drops that the migration started with (what a backup of the
+/// tables a migration changes holds); unknown once one op's are.
 fn note_changed_tables(
     tables: &mut Option<Vec<String>>,
     op: &crate::op::Op,
-    before: &crate::schema::Schema,
-    after: &crate::schema::Schema,
+    (before, after): (&crate::schema::Schema, &crate::schema::Schema),
+    at_start: &crate::schema::Schema,
 ) {
     let Some(all) = tables else { return };
     let Some(touches) = crate::runner::footprint::touches(op, before, after) else {
@@ -192,7 +199,7 @@ fn note_changed_tables(
             Touch::Renames { from, .. } => from,
             Touch::Creates(_) => continue,
         };
-        if before.table(&name).is_some() && !all.contains(&name) {
+        if at_start.table(&name).is_some() && !all.contains(&name) {
             all.push(name);
         }
     }
