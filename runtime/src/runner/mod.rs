@@ -312,7 +312,9 @@ impl Migrator {
     /// columns say `ALGORITHM=INSTANT` or `ALGORITHM=INPLACE, LOCK=NONE`, so the server refuses
     /// rather than block writes. Tables the run creates are left alone: they have no rows to
     /// lock. The end state is the same as without; a sequence stopped halfway is cleaned up
-    /// and run again by the next run. Applies to upgrades. Default: off.
+    /// and run again by the next run. Downgrades too, when they revert from the model (a
+    /// migration reverted with the SQL its history row stores, because this binary does not
+    /// know it or its ops changed, runs that SQL as it was stored). Default: off.
     pub fn safe(mut self, on: bool) -> Self {
         self.safe = on;
         self

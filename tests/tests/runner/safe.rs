@@ -4,9 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use godwit::graph::Direction;
 use godwit::prelude::*;
 use godwit::registry::MigrationEntry;
-use godwit::runner::{Event, PlanFor, RunError, offline_migration};
+use godwit::runner::{Event, PlanFor, RunError, offline_migration, offline_plan};
 use godwit::testing::introspect;
 use godwit::{Migrator, Target};
 use godwit_tests::entry;
@@ -125,7 +126,32 @@ async fn safe_sequences_end_where_the_plain_ops_do(dialect: Dialect) {
         count(safe.connection(), "SELECT COUNT(*) FROM sf_users").await,
         3
     );
-    // And back: the revert runs from what the safe run recorded.
+    // And back, safe too: the index dropped CONCURRENTLY, the one dropped before built again so.
+    let down = offline_plan(
+        &registry(set()),
+        PlanFor { server, safe: true },
+        Direction::Down,
+        &[Target::id("sf_tables")],
+    )
+    .unwrap();
+    let down_sql: String = down.iter().map(|m| m.sql.as_str()).collect();
+    let expected_down: &[&str] = match dialect {
+        Dialect::Postgres => &[
+            "DROP INDEX CONCURRENTLY \"ix_sf_users_email\"",
+            "CREATE INDEX CONCURRENTLY \"ix_sf_users_age\"",
+        ],
+        Dialect::Mysql => &[
+            "ALTER TABLE `sf_users` DROP INDEX `ix_sf_users_email`, ALGORITHM=INPLACE, LOCK=NONE",
+            "CREATE INDEX `ix_sf_users_age` ON `sf_users` (`age`) ALGORITHM=INPLACE LOCK=NONE",
+        ],
+        Dialect::Sqlite => &[],
+    };
+    for fragment in expected_down {
+        assert!(
+            down_sql.contains(fragment),
+            "{fragment}\nnot in\n{down_sql}"
+        );
+    }
     safe.downgrade(&[Target::id("sf_tables")]).await.unwrap();
     assert!(safe.drift().await.unwrap().is_empty());
     for (m, db) in [(plain, plain_db), (safe, safe_db)] {

@@ -63,20 +63,7 @@ pub(crate) fn group_steps(
     }
     for (offset, op) in group.iter().enumerate().skip(done) {
         let (before, after) = (&advanced[offset].before, state_after(offset + 1));
-        let rewritten = match &safe {
-            Some(safe)
-                if op
-                    .changes_only_table()
-                    .is_some_and(|t| safe.existing.contains(t)) =>
-            {
-                crate::render::render_safe(op, before, after, safe.server)?
-            }
-            _ => None,
-        };
-        let rendered = match rewritten {
-            Some(rendered) => rendered,
-            None => advanced[offset].render(op, after, dialect)?,
-        };
+        let rendered = render_op(op, (before, after), dialect, safe.as_ref())?;
         steps.push(Step::one(
             first_op + offset,
             op.describe(),
@@ -90,6 +77,25 @@ pub(crate) fn group_steps(
 pub(crate) struct Safe<'a> {
     pub server: crate::dialect::Server,
     pub existing: &'a std::collections::BTreeSet<String>,
+}
+
+/// `op`'s SQL between `before` and `after`: its safe sequence when `safe` asks for one and its
+/// table has rows to lock (one in `existing`), else its plain form.
+pub(crate) fn render_op(
+    op: &Op,
+    (before, after): (&Schema, &Schema),
+    dialect: Dialect,
+    safe: Option<&Safe>,
+) -> Result<crate::render::RenderedOp, ModelError> {
+    if let Some(safe) = safe
+        && op
+            .changes_only_table()
+            .is_some_and(|t| safe.existing.contains(t))
+        && let Some(rendered) = crate::render::render_safe(op, before, after, safe.server)?
+    {
+        return Ok(rendered);
+    }
+    Ok(crate::render::render(op, before, after, dialect)?)
 }
 
 /// When `ops` starts by creating a table: how many of the ops right after only add parts to it.

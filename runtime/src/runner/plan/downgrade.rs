@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::absorb::left_to_table_drop;
+use super::absorb::{Safe, left_to_table_drop, render_op};
 use super::replay::{Replay, advance};
 use super::{Planner, part};
 use crate::graph::{Direction, Target};
@@ -13,7 +13,7 @@ use crate::runner::footprint::{Footprint, note_op};
 use crate::runner::history::Row;
 use crate::runner::job::{Job, Part, Record, Step};
 use crate::runner::stored::{StoredDown, StoredUnit};
-use crate::schema::Inverse;
+use crate::schema::{Inverse, Schema};
 
 impl Planner<'_> {
     /// What a downgrade to `targets` reverts: unknown migrations (newest first), then known
@@ -96,6 +96,16 @@ impl Planner<'_> {
         }
         let location = entry.location().to_string();
         let mut footprint = Footprint::new(self.dialect);
+        // Safe sequences on the tables the run found (all of them, going down).
+        let existing = replay.existing.clone();
+        let safe = self.safe_for(entry).map(|server| Safe {
+            server,
+            existing: &existing,
+        });
+        let render = |op: &crate::op::Op, before: &Schema, after: &Schema| {
+            render_op(op, (before, after), dialect, safe.as_ref())
+                .map_err(|source| self.model_error(entry, source))
+        };
         let steps = match entry.record_down(dialect) {
             Some(down) => {
                 if row.partial {
@@ -114,9 +124,7 @@ impl Planner<'_> {
                 for (position, op) in down.ops().iter().enumerate() {
                     let advanced = advance(&mut replay.schema, op, dialect, false)
                         .map_err(|source| self.model_error(entry, source))?;
-                    let rendered = advanced
-                        .render(op, &replay.schema, dialect)
-                        .map_err(|source| self.model_error(entry, source))?;
+                    let rendered = render(op, &advanced.before, &replay.schema)?;
                     // An explicit `down` reverts the whole migration at its end.
                     let ops_done = if position == last { 0 } else { row.ops_done };
                     note_op(
@@ -169,9 +177,7 @@ impl Planner<'_> {
                             index,
                         );
                         if !left_to_drop {
-                            let rendered = advanced
-                                .render(op, &replay.schema, dialect)
-                                .map_err(|source| self.model_error(entry, source))?;
+                            let rendered = render(op, &advanced.before, &replay.schema)?;
                             parts.push(part(op, rendered));
                         }
                     }
