@@ -542,3 +542,35 @@ fn show_and_sql_print_the_safe_sequences() {
     let refused = cli(&["sql", "--dialect", "mysql", "--target", "postgres@15"]);
     assert_eq!(refused.status.code(), Some(2));
 }
+
+#[test]
+fn up_backs_up_each_migration_into_the_backup_dir() {
+    let dir = std::env::temp_dir().join(format!("godwit-blog-backups-{}", std::process::id()));
+    let db = dir.join("blog.sqlite3");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let backups = dir.join("backups");
+    let backups = backups.to_str().unwrap();
+    let out = expect(
+        0,
+        &[
+            "up",
+            "create_tags",
+            "--backup-dir",
+            backups,
+            "--database-url",
+            &url,
+        ],
+    );
+    // create_users, then create_tags, each backed up before it runs.
+    assert!(
+        out.contains("create_tags: backed up the database to"),
+        "{out}"
+    );
+    assert!(out.contains("backed up before it ran:"), "{out}");
+    let files = std::fs::read_dir(backups).unwrap().count();
+    assert_eq!(files, 2, "one file per migration applied");
+    let refused = cli(&["status", "--backup-dir", backups, "--database-url", &url]);
+    assert_eq!(refused.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

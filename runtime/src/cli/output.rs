@@ -402,6 +402,16 @@ impl Printer {
                     }
                     _ => {}
                 }
+                if let Some(b) = &m.backup {
+                    let _ = write!(
+                        out,
+                        ",\"backup\":{{\"file\":{},\"bytes\":{},\"duration_ms\":{},\"taken_at\":{}}}",
+                        json(&b.file),
+                        b.bytes,
+                        b.duration_ms,
+                        json(&b.taken_at)
+                    );
+                }
                 if !m.backfills.is_empty() {
                     out.push_str(",\"backfills\":[");
                     for (i, b) in m.backfills.iter().enumerate() {
@@ -477,6 +487,21 @@ impl Printer {
                 m.execution_ms.map_or("-".into(), |ms| format!("{ms} ms")),
                 self.paint(DIM, short_location(&m.location))
             );
+            if let Some(b) = &m.backup {
+                println!(
+                    "{:<id_width$}  {}",
+                    "",
+                    self.paint(
+                        DIM,
+                        &format!(
+                            "backed up before it ran: {} ({} bytes, {} ms)",
+                            b.file,
+                            thousands(b.bytes),
+                            b.duration_ms
+                        )
+                    )
+                );
+            }
             for b in m.backfills.iter().filter(|b| !b.done) {
                 let total = b.estimated_total.max(1);
                 println!(

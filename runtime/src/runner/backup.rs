@@ -358,6 +358,54 @@ pub(crate) fn table(history: &HistoryTable) -> HistoryTable {
     }
 }
 
+/// A backup as `<history>_backups` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedBackup {
+    pub file: String,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// `YYYYMMDDTHHMMSSZ`.
+    pub taken_at: String,
+}
+
+/// The last backup of each migration that has one.
+pub(crate) async fn latest(
+    conn: &mut Connection,
+    history: &HistoryTable,
+) -> Result<std::collections::HashMap<String, RecordedBackup>, crate::db::DbError> {
+    let table = table(history);
+    let mut found = std::collections::HashMap::new();
+    if !super::history::exists(conn, &table).await? {
+        return Ok(found);
+    }
+    let dialect = conn.dialect();
+    let cast = |column: &str| match dialect {
+        Dialect::Mysql => format!("CAST({column} AS CHAR)"),
+        _ => format!("CAST({column} AS TEXT)"),
+    };
+    let rows = conn
+        .fetch_text(&format!(
+            "SELECT migration, file, {}, {}, taken_at FROM {} ORDER BY taken_at",
+            cast("bytes"),
+            cast("duration_ms"),
+            table.sql(dialect)
+        ))
+        .await?;
+    for row in rows {
+        let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        found.insert(
+            text(0),
+            RecordedBackup {
+                file: text(1),
+                bytes: text(2).parse().unwrap_or(0),
+                duration_ms: text(3).parse().unwrap_or(0),
+                taken_at: text(4),
+            },
+        );
+    }
+    Ok(found)
+}
+
 async fn record(
     conn: &mut Connection,
     history: &HistoryTable,

@@ -66,7 +66,7 @@ use crate::graph::{Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
 
-pub use backup::BackupTaken;
+pub use backup::{BackupTaken, RecordedBackup};
 pub use checksum::checksum;
 pub use error::ModelError;
 pub use error::RunError;

@@ -166,6 +166,8 @@ pub struct MigrationStatus {
     pub parents: Vec<String>,
     /// Its backfills that have started, where each stands.
     pub backfills: Vec<BackfillStatus>,
+    /// Its last backup, as recorded.
+    pub backup: Option<super::backup::RecordedBackup>,
     /// Its phase in an expand → contract change; `None` for a migration this binary does not
     /// know.
     pub phase: Option<crate::registry::Phase>,

@@ -79,6 +79,9 @@ pub(crate) async fn read(
         };
     let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut backfills = backfills(session, planner, &by_id).await?;
+    let mut backups = super::backup::latest(session.conn, session.history)
+        .await
+        .map_err(|e| db_error("reading the backups table", e))?;
     let phases = planner.registry.phases(planner.graph);
     let mut migrations = Vec::with_capacity(planner.graph.len());
     for id in planner.graph.order() {
@@ -121,6 +124,7 @@ pub(crate) async fn read(
             location: entry.location().to_string(),
             parents: entry.after().iter().map(|p| p.to_string()).collect(),
             backfills: backfills.remove(id).unwrap_or_default(),
+            backup: backups.remove(id),
             phase: phases.get(id).copied(),
         });
     }
@@ -133,6 +137,7 @@ pub(crate) async fn read(
             location: row.location.clone(),
             parents: row.parents.clone(),
             backfills: Vec::new(),
+            backup: backups.remove(&row.id),
             phase: None,
         });
     }

@@ -135,6 +135,15 @@ async fn a_backup_restores_what_the_migration_dropped(dialect: Dialect) {
     )
     .await;
     assert_eq!(recorded, 1);
+    let status = m.status().await.unwrap();
+    let drop = status
+        .migrations
+        .iter()
+        .find(|s| s.id == "bk_drop")
+        .unwrap();
+    let backup = drop.backup.as_ref().expect("status shows the backup");
+    assert_eq!(backup.file, taken.path.to_string_lossy());
+    assert_eq!(backup.bytes, taken.bytes);
     assert_eq!(
         tables(m.connection()).await,
         ["bk_notes", "godwit_migrations_backups"]
