@@ -314,7 +314,9 @@ impl Migrator {
     /// lock. The end state is the same as without; a sequence stopped halfway is cleaned up
     /// and run again by the next run. Downgrades too, when they revert from the model (a
     /// migration reverted with the SQL its history row stores, because this binary does not
-    /// know it or its ops changed, runs that SQL as it was stored). Default: off.
+    /// know it or its ops changed, runs that SQL as it was stored). A run that is one
+    /// transaction ([`Migrator::single_transaction`]) uses none: a safe sequence leaves the
+    /// transaction. Default: off.
     pub fn safe(mut self, on: bool) -> Self {
         self.safe = on;
         self
@@ -596,6 +598,7 @@ impl Migrator {
                 .unwrap_or_else(|| Server::lowest_of(self.conn.dialect())),
             safe: self.safe,
             backup_all: self.backup_all,
+            one_transaction: self.single_transaction,
             accept_changed: &self.accept_changed,
             allow_unknown: self.allow_unknown,
         };

@@ -60,6 +60,8 @@ pub(crate) struct Planner<'a> {
     pub safe: bool,
     /// Every migration is backed up before it runs, not only those marked `backup`.
     pub backup_all: bool,
+    /// The run is one transaction, which a safe sequence would leave: none is used.
+    pub one_transaction: bool,
     pub accept_changed: &'a BTreeSet<String>,
     pub allow_unknown: bool,
 }
@@ -86,6 +88,7 @@ impl<'a> Planner<'a> {
             server: plan_for.server,
             safe: plan_for.safe,
             backup_all: false,
+            one_transaction: false,
             accept_changed: &NONE_ACCEPTED,
             allow_unknown: false,
         }
@@ -158,7 +161,7 @@ impl Planner<'_> {
 
     /// The server to rewrite `entry`'s ops into their safe sequences for, when they are.
     pub(crate) fn safe_for(&self, entry: &MigrationEntry) -> Option<Server> {
-        (self.safe || entry.is_safe()).then_some(self.server)
+        ((self.safe || entry.is_safe()) && !self.one_transaction).then_some(self.server)
     }
 
     pub(crate) fn model_error(&self, entry: &MigrationEntry, source: ModelError) -> RunError {
