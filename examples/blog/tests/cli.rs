@@ -264,6 +264,17 @@ async fn round_trip(dialect: Dialect) {
     );
     let output = cli(&["down", "--database-url", url]);
     assert_eq!(output.status.code(), Some(2));
+    // With a database, check lints for its server, over what it has still to apply: nothing.
+    let check = expect(0, &["check", "--database-url", url]);
+    let kind = match dialect {
+        Dialect::Postgres => "ok lint for postgres@",
+        Dialect::Mysql => "ok lint for mariadb@",
+        Dialect::Sqlite => "ok lint for sqlite@",
+    };
+    assert!(
+        check.contains(kind) && check.contains("nothing found"),
+        "{check}"
+    );
     // verify wants a scratch database.
     let output = cli(&["verify", "--database-url", url]);
     assert_eq!(output.status.code(), Some(1));

@@ -16,7 +16,10 @@ use godwit_tests::testdb::TestDb;
 
 use crate::common::{HISTORY, count, on_every_dialect};
 
-on_every_dialect!(safe_sequences_end_where_the_plain_ops_do);
+on_every_dialect!(
+    safe_sequences_end_where_the_plain_ops_do,
+    the_lint_reads_the_server_and_what_it_has_applied
+);
 
 fn tables(m: &mut Migration) {
     m.create_table("sf_teams", |t| {
@@ -206,6 +209,61 @@ async fn a_failed_validation_leaves_a_key_the_rerun_removes_first() {
     )));
     assert_eq!(count(m.connection(), unvalidated).await, 0);
     assert!(m.drift().await.unwrap().is_empty());
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+fn add_index_to_users(m: &mut Migration) {
+    m.create_index("sf_users", "ix_sf_users_team", ["team"]);
+}
+
+fn more_tables(m: &mut Migration) {
+    m.create_table("sf_more", |t| {
+        t.id("id");
+        t.integer("n");
+    });
+    m.create_index("sf_more", "ix_sf_more_n", ["n"]);
+}
+
+fn index_more(m: &mut Migration) {
+    m.create_index("sf_more", "ix_sf_more_id_n", ["id", "n"]);
+}
+
+/// With a database, the lint is for its server, over what it has still to apply: a table a
+/// pending migration creates is new for the rest of the run, one already applied is not.
+async fn the_lint_reads_the_server_and_what_it_has_applied(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let entries = vec![
+        entry!("sf_tables", [], tables),
+        entry!("sf_index", ["sf_tables"], add_index_to_users),
+        entry!("sf_more", ["sf_index"], more_tables),
+        entry!("sf_index_more", ["sf_more"], index_more),
+    ];
+    let mut m = Migrator::with_registry(db.connect().await, registry(entries)).unwrap();
+    m.upgrade(&[Target::id("sf_tables")]).await.unwrap();
+    let report = m.lint().await.unwrap();
+    let server = m.server().await.unwrap();
+    assert_eq!(report.servers, [server]);
+    let expected_kind = match dialect {
+        Dialect::Postgres => "postgres",
+        Dialect::Mysql => "mariadb",
+        Dialect::Sqlite => "sqlite",
+    };
+    assert_eq!(server.kind.name(), expected_kind, "{server}");
+    assert!(server.version.major >= 3, "{server}");
+    let found: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.migration.as_str(), f.lint.code()))
+        .collect();
+    match dialect {
+        // sf_users exists: its index blocks writes; sf_more is created in this run: its
+        // indexes, in the same migration or the next, lock no one out.
+        Dialect::Postgres => assert_eq!(found, [("sf_index", "GW001")]),
+        _ => assert!(found.is_empty(), "{found:?}"),
+    }
     m.close().await.unwrap();
     db.drop().await;
 }
