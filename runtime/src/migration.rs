@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::db::Connection;
 use crate::lint::{Allow, Lint};
-use crate::op::{Assertion, AssertionKind, Expect, OnFailure, Savepoint};
+use crate::op::{Assertion, AssertionKind, Expect, Maintenance, OnFailure, Savepoint};
 use crate::op::{
     Assignment, Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
     DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
@@ -410,6 +410,47 @@ impl Migration {
             },
             _ => unreachable!("the op was pushed just above"),
         }
+    }
+
+    /// Fresh planner statistics for `table` after a large change (`ANALYZE`; MySQL `ANALYZE
+    /// TABLE`). Its revert does nothing.
+    pub fn analyze(&mut self, table: &str) {
+        self.ops.push(Op::Maintenance(Maintenance::Analyze {
+            table: table.into(),
+        }));
+    }
+
+    /// Reclaims the space of dead rows in `table`: PostgreSQL `VACUUM` (in a step of its own
+    /// outside the transaction), MySQL `OPTIMIZE TABLE` (an online rebuild), SQLite `VACUUM`
+    /// (the whole database file). Its revert does nothing.
+    pub fn vacuum(&mut self, table: &str) {
+        self.ops.push(Op::Maintenance(Maintenance::Vacuum {
+            table: table.into(),
+        }));
+    }
+
+    /// Rebuilds an index, or every index of a table (`name` is either); chain
+    /// `.concurrently()` to rebuild without blocking writes (PostgreSQL 12+, outside the
+    /// transaction). MySQL has no `REINDEX`: `vacuum` rebuilds a table with its indexes.
+    pub fn reindex(&mut self, name: &str) -> ReindexBuilder<'_> {
+        self.ops.push(Op::Maintenance(Maintenance::Reindex {
+            name: name.into(),
+            concurrently: false,
+        }));
+        match self.ops.last_mut() {
+            Some(Op::Maintenance(Maintenance::Reindex { concurrently, .. })) => {
+                ReindexBuilder { concurrently }
+            }
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
+    /// Reports `query`'s plan (`EXPLAIN`; SQLite `EXPLAIN QUERY PLAN`) in the run's events
+    /// and output when the migration reaches this point: to see that a new index is used.
+    pub fn explain(&mut self, query: &str) {
+        self.ops.push(Op::Explain {
+            query: DialectExpr::new(query),
+        });
     }
 
     /// Raw SQL that runs only on `dialect` (nothing runs on the others).
@@ -1244,6 +1285,19 @@ fn assertion(kind: AssertionKind, sql: &str, expect: Expect) -> Op {
         query: DialectExpr::new(sql),
         expect,
     })
+}
+
+/// Returned by [`Migration::reindex`].
+pub struct ReindexBuilder<'a> {
+    concurrently: &'a mut bool,
+}
+
+impl ReindexBuilder<'_> {
+    /// Without blocking writes: PostgreSQL 12+ `REINDEX … CONCURRENTLY`, outside the
+    /// transaction.
+    pub fn concurrently(self) {
+        *self.concurrently = true;
+    }
 }
 
 /// Returned by [`Migration::savepoint`].

@@ -514,6 +514,34 @@ pub struct Savepoint {
     pub on_failure: OnFailure,
 }
 
+/// Upkeep of a table or an index after a large change: statistics, space, index rebuilds.
+/// Changes nothing the schema model sees; its inverse does nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Maintenance {
+    /// Fresh statistics for the planner (`ANALYZE`; MySQL `ANALYZE TABLE`).
+    Analyze { table: String },
+    /// Space of dead rows reclaimed (PostgreSQL `VACUUM`, outside a transaction; MySQL
+    /// `OPTIMIZE TABLE`, which rebuilds it online; SQLite `VACUUM`, the whole file).
+    Vacuum { table: String },
+    /// An index, or every index of a table, rebuilt (`REINDEX`; PostgreSQL 12+
+    /// `CONCURRENTLY` without blocking writes, outside a transaction).
+    Reindex {
+        /// A table or an index, as the model knows it.
+        name: String,
+        concurrently: bool,
+    },
+}
+
+impl Maintenance {
+    /// The table or index it works on.
+    pub fn subject(&self) -> &str {
+        match self {
+            Maintenance::Analyze { table } | Maintenance::Vacuum { table } => table,
+            Maintenance::Reindex { name, .. } => name,
+        }
+    }
+}
+
 /// One schema or data change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -620,6 +648,11 @@ pub enum Op {
     Assert(Assertion),
     /// Data steps that a failed verification among them rolls back, alone.
     Savepoint(Savepoint),
+    Maintenance(Maintenance),
+    /// A query whose plan the run reports (`EXPLAIN`), e.g. to see a new index used.
+    Explain {
+        query: DialectExpr,
+    },
 }
 
 impl Op {
@@ -716,6 +749,21 @@ impl Op {
             Op::Savepoint(savepoint) => {
                 let inner: Vec<String> = savepoint.ops.iter().map(Op::describe).collect();
                 format!("savepoint({})", inner.join(", "))
+            }
+            Op::Maintenance(Maintenance::Analyze { table }) => format!("analyze({table:?})"),
+            Op::Maintenance(Maintenance::Vacuum { table }) => format!("vacuum({table:?})"),
+            Op::Maintenance(Maintenance::Reindex { name, concurrently }) => format!(
+                "reindex({name:?}{})",
+                if *concurrently { ", concurrently" } else { "" }
+            ),
+            Op::Explain { query } => {
+                let sql = query
+                    .sql
+                    .as_deref()
+                    .or_else(|| query.per_dialect.values().next().map(String::as_str))
+                    .unwrap_or("");
+                let head: String = sql.chars().take(40).collect();
+                format!("explain({head:?})")
             }
         }
     }

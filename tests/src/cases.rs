@@ -263,6 +263,20 @@ pub fn all() -> Vec<Case> {
         case!(drop_index_concurrently, refused = [Mysql, Sqlite], |m| {
             m.drop_index("users", "ix_users_name").concurrently();
         }),
+        case!(analyze_and_vacuum, |m| {
+            m.analyze("posts");
+            m.vacuum("posts");
+        }),
+        case!(reindex_a_table_and_an_index, refused = [Mysql], |m| {
+            m.reindex("posts");
+            m.reindex("ix_posts_title");
+        }),
+        case!(reindex_concurrently, refused = [Mysql, Sqlite], |m| {
+            m.reindex("ix_users_name").concurrently();
+        }),
+        case!(explain_a_query, |m| {
+            m.explain("SELECT id FROM posts WHERE title = 'Hello'");
+        }),
         case!(add_primary_key, |m| {
             m.create_table("tags", |t| {
                 t.string("slug", 40);

@@ -29,6 +29,10 @@ async fn run(dialect: Dialect, name: &str) {
 }
 
 matrix!(
+    analyze_and_vacuum,
+    reindex_a_table_and_an_index,
+    reindex_concurrently,
+    explain_a_query,
     create_table_every_type,
     create_table_composite_keys,
     drop_table,

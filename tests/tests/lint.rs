@@ -166,6 +166,15 @@ fn raw_update_of_new_table(m: &mut Migration) {
 fn raw_update_only(m: &mut Migration) {
     m.sql("-- reset\nUPDATE ONLY users SET age = 0");
 }
+fn reindex_users(m: &mut Migration) {
+    m.reindex("ix_users_age");
+}
+fn reindex_users_concurrently(m: &mut Migration) {
+    m.reindex("users").concurrently();
+}
+fn vacuum_users(m: &mut Migration) {
+    m.vacuum("users");
+}
 fn rust_step(m: &mut Migration) {
     m.rust("reset_ages", |db| {
         Box::pin(async move {
@@ -218,6 +227,11 @@ fn each_rule_fires_on_its_unsafe_form_on_an_existing_table() {
         codes(pg, users, raw_update_only),
         [Lint::GW015, Lint::GW016]
     );
+    assert_eq!(codes(pg, users, reindex_users), [Lint::GW001]);
+    assert!(findings(pg, users, reindex_users)[0].rewritable);
+    assert!(codes(pg, users, reindex_users_concurrently).is_empty());
+    assert_eq!(codes("sqlite@3.45", users, vacuum_users), [Lint::GW010]);
+    assert!(codes(pg, users, vacuum_users).is_empty());
 }
 
 #[test]

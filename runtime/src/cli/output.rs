@@ -237,6 +237,15 @@ impl Printer {
                         println!("  {id}: removed what a failed attempt left: {sql}");
                     }
                 }
+                Event::QueryPlan { id, query, plan } => {
+                    p.clear();
+                    if text {
+                        println!("  {id}: {query}");
+                        for line in plan {
+                            println!("    {line}");
+                        }
+                    }
+                }
                 Event::BackupTaken(taken) => {
                     p.clear();
                     if text {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{Lint, Severity};
 use crate::dialect::{Server, ServerKind};
-use crate::op::{ColumnChange, ColumnType, DefaultValue, Dialect, Op, RawSql};
+use crate::op::{ColumnChange, ColumnType, DefaultValue, Dialect, Maintenance, Op, RawSql};
 use crate::schema::Schema;
 
 /// What a rule sees of one op.
@@ -280,6 +280,38 @@ pub(super) fn check_op(ctx: &OpContext) -> Vec<Hit> {
                         .into(),
                 });
             }
+        }
+        Op::Maintenance(Maintenance::Reindex {
+            name,
+            concurrently: false,
+        }) if ctx.dialect() == Dialect::Postgres => {
+            if let Some(table) = ctx
+                .before
+                .table_or_index_owner(name)
+                .map(|t| t.name.clone())
+                .filter(|t| ctx.existing(t))
+            {
+                hits.push(hit(
+                    Lint::IndexWithoutConcurrently,
+                    &table,
+                    format!(
+                        "REINDEX of `{name}` locks `{table}` against writes (and the index \
+                         against reads) until the rebuild ends"
+                    ),
+                    format!("`.concurrently()`; {SAFE} REINDEX CONCURRENTLY"),
+                ));
+            }
+        }
+        Op::Maintenance(Maintenance::Vacuum { table })
+            if ctx.dialect() == Dialect::Sqlite && ctx.existing(table) =>
+        {
+            hits.push(hit(
+                Lint::SqliteRebuild,
+                table,
+                "VACUUM copies the whole database file, holding its write lock throughout".into(),
+                "fine for a small database; for a large one, expect it locked for as long as \
+                 the copy takes",
+            ));
         }
         Op::RawSql(raw) => raw_sql(ctx, raw, &mut hits),
         Op::Savepoint(savepoint) => {

@@ -5,8 +5,8 @@
 use super::{Ctx, RenderError, RenderedOp, Statement};
 use crate::dialect::Server;
 use crate::op::{
-    Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, PrimaryKey,
-    SyncTrigger, Table, Unique,
+    Check, Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Maintenance, Op,
+    PrimaryKey, SyncTrigger, Table, Unique,
 };
 
 pub(super) type Rendered = Result<RenderedOp, RenderError>;
@@ -89,6 +89,14 @@ pub(super) trait DialectSql {
     /// Drops the two triggers of dialects that need one per event (PostgreSQL overrides it).
     fn drop_sync_trigger(&self, ctx: &Ctx, _table: &str, trigger: &SyncTrigger) -> Vec<String> {
         super::sync::drop_event_triggers(ctx, trigger)
+    }
+
+    /// Statistics, space, index rebuilds ([`Maintenance`]).
+    fn maintenance(&self, ctx: &Ctx, maintenance: &Maintenance) -> Rendered;
+
+    /// What asks for a query's plan.
+    fn explain(&self) -> &'static str {
+        "EXPLAIN"
     }
 
     /// `ctx.op` in its safe sequence on `server`, if it has one ([`super::render_safe`]).
@@ -220,6 +228,19 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
         Op::Rust(_) => Ok(RenderedOp::default()),
         Op::Assert(assertion) => Ok(RenderedOp {
             statements: check_statement(ctx, assertion, None).into_iter().collect(),
+            ..RenderedOp::default()
+        }),
+        Op::Maintenance(maintenance) => dialect.maintenance(ctx, maintenance),
+        Op::Explain { query } => Ok(RenderedOp {
+            statements: query
+                .for_dialect(ctx.sql.0)
+                .map(|q| Statement {
+                    sql: format!("{} {q}", dialect.explain()),
+                    reports_plan: true,
+                    ..Statement::default()
+                })
+                .into_iter()
+                .collect(),
             ..RenderedOp::default()
         }),
         Op::Savepoint(savepoint) => {

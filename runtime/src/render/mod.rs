@@ -43,6 +43,8 @@ pub struct Statement {
     pub unless_exists: Option<String>,
     /// A precondition or verification query: its result must be as expected.
     pub check: Option<StatementCheck>,
+    /// An `EXPLAIN`: the runner reports the rows it returns as the query's plan.
+    pub reports_plan: bool,
 }
 
 /// What a check statement ([`Statement::check`]) expects, and what its failure does.
@@ -112,6 +114,9 @@ impl RenderedOp {
             }
             if let Some(probe) = &statement.unless_exists {
                 let _ = writeln!(out, "-- unless this returns rows: {probe}");
+            }
+            if statement.reports_plan {
+                let _ = writeln!(out, "-- the plan it returns is reported:");
             }
             if let Some(check) = &statement.check {
                 let _ = writeln!(

@@ -8,7 +8,8 @@ use super::sync::{each, each_pair, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
 use crate::dialect::{Server, ServerKind};
 use crate::op::{
-    Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Op, SyncTrigger, Table,
+    Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Maintenance, Op,
+    SyncTrigger, Table,
 };
 use crate::schema::mentions_identifier;
 
@@ -115,6 +116,20 @@ impl DialectSql for Mysql {
             }
             rendered
         }))
+    }
+
+    fn maintenance(&self, ctx: &Ctx, maintenance: &Maintenance) -> Rendered {
+        let sql = ctx.sql;
+        match maintenance {
+            Maintenance::Analyze { table } => single(format!("ANALYZE TABLE {}", sql.ident(table))),
+            // InnoDB rebuilds the table online, its indexes with it.
+            Maintenance::Vacuum { table } => single(format!("OPTIMIZE TABLE {}", sql.ident(table))),
+            Maintenance::Reindex { .. } => Err(ctx.refuse(
+                "MySQL has no REINDEX",
+                "`m.vacuum(table)` (OPTIMIZE TABLE) rebuilds a table with its indexes; branch \
+                 on `m.dialect()`",
+            )),
+        }
     }
 
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {

@@ -4,7 +4,7 @@ use super::common::{self, Constraint, DialectSql, Rendered, alter_table, single}
 use super::sync::{each, each_pair, sides};
 use super::{Ctx, Leftover, RenderError, RenderedOp};
 use crate::dialect::Server;
-use crate::op::{Column, ColumnChange, ColumnType, Index, Op, SyncTrigger, Table};
+use crate::op::{Column, ColumnChange, ColumnType, Index, Maintenance, Op, SyncTrigger, Table};
 
 pub(super) struct Postgres;
 
@@ -89,6 +89,16 @@ impl DialectSql for Postgres {
                 name,
                 concurrently: false,
             } => Some(self.drop_index(ctx, table, name, true)),
+            Op::Maintenance(Maintenance::Reindex {
+                name,
+                concurrently: false,
+            }) => Some(self.maintenance(
+                ctx,
+                &Maintenance::Reindex {
+                    name: name.clone(),
+                    concurrently: true,
+                },
+            )),
             Op::AddForeignKey { table, foreign_key } => Some(validated_later(
                 ctx,
                 table,
@@ -133,6 +143,31 @@ impl DialectSql for Postgres {
             }
             _ => None,
         }
+    }
+
+    fn maintenance(&self, ctx: &Ctx, maintenance: &Maintenance) -> Rendered {
+        let sql = ctx.sql;
+        Ok(match maintenance {
+            Maintenance::Analyze { table } => {
+                RenderedOp::statements([format!("ANALYZE {}", sql.ident(table))])
+            }
+            // VACUUM cannot run inside a transaction block.
+            Maintenance::Vacuum { table } => RenderedOp {
+                outside_transaction: true,
+                ..RenderedOp::statements([format!("VACUUM (ANALYZE) {}", sql.ident(table))])
+            },
+            Maintenance::Reindex { name, concurrently } => {
+                let kind = match ctx.before.table(name) {
+                    Some(_) => "TABLE",
+                    None => "INDEX",
+                };
+                let how = if *concurrently { "CONCURRENTLY " } else { "" };
+                RenderedOp {
+                    outside_transaction: *concurrently,
+                    ..RenderedOp::statements([format!("REINDEX {kind} {how}{}", sql.ident(name))])
+                }
+            }
+        })
     }
 
     fn column_definition(&self, ctx: &Ctx, c: &Column, _: bool) -> Result<String, RenderError> {

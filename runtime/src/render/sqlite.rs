@@ -15,6 +15,34 @@ use crate::schema::mentions_identifier;
 pub(super) struct Sqlite;
 
 impl DialectSql for Sqlite {
+    fn maintenance(&self, ctx: &Ctx, maintenance: &crate::op::Maintenance) -> Rendered {
+        use crate::op::Maintenance;
+        let sql = ctx.sql;
+        Ok(match maintenance {
+            Maintenance::Analyze { table } => {
+                RenderedOp::statements([format!("ANALYZE {}", sql.ident(table))])
+            }
+            // One file: VACUUM rebuilds all of it, and cannot run inside a transaction.
+            Maintenance::Vacuum { .. } => RenderedOp {
+                outside_transaction: true,
+                ..RenderedOp::statements(["VACUUM".to_owned()])
+            },
+            Maintenance::Reindex { name, concurrently } => {
+                if *concurrently {
+                    return Err(ctx.refuse(
+                        "SQLite has no `CONCURRENTLY`",
+                        "drop `.concurrently()` for SQLite (branch on `m.dialect()`)",
+                    ));
+                }
+                RenderedOp::statements([format!("REINDEX {}", sql.ident(name))])
+            }
+        })
+    }
+
+    fn explain(&self) -> &'static str {
+        "EXPLAIN QUERY PLAN"
+    }
+
     /// An `AFTER INSERT` and an `AFTER UPDATE` row trigger (SQLite's triggers cannot set
     /// `NEW`) that update the row they fire for, found by its key; a trigger's own update fires
     /// no trigger (`recursive_triggers` is off).

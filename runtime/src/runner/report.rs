@@ -36,6 +36,12 @@ pub enum Event {
     },
     /// A failed earlier attempt left this behind (an INVALID index); it was dropped.
     LeftoverRemoved { id: String, sql: String },
+    /// A query's plan, as `m.explain` asked for it: the `EXPLAIN` rows, one line each.
+    QueryPlan {
+        id: String,
+        query: String,
+        plan: Vec<String>,
+    },
     /// A backup was taken before the migration runs.
     BackupTaken(super::backup::BackupTaken),
     /// A verification in a savepoint did not hold: what the savepoint did is rolled back, and

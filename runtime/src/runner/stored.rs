@@ -151,6 +151,7 @@ impl StoredDown {
                                 sql: reader.exact(number(len)?)?.to_owned(),
                                 unless_exists,
                                 check: None,
+                                reports_plan: false,
                             });
                         }
                         ops.push(op);
@@ -319,12 +320,14 @@ mod tests {
                             expect_no_rows: false,
                             unless_exists: Some("SELECT 1\nunless 3".into()),
                             check: None,
+                            reports_plan: false,
                         },
                         Statement {
                             sql: "PRAGMA foreign_key_check".into(),
                             expect_no_rows: true,
                             unless_exists: None,
                             check: None,
+                            reports_plan: false,
                         },
                     ],
                     outside_transaction: false,

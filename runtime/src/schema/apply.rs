@@ -223,7 +223,8 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
             },
         }),
         // A query: it changes nothing, and reverting leaves it out.
-        Op::Assert(_) => ops_none(),
+        Op::Assert(_) | Op::Explain { .. } => ops_none(),
+        Op::Maintenance(maintenance) => check_maintenance(s, maintenance),
         Op::Savepoint(savepoint) => check_savepoint(s, savepoint),
         Op::Backfill(backfill) => check_backfill(s, backfill),
         Op::CreateSyncTrigger { table, trigger } => create_sync_trigger(s, table, trigger),
@@ -1343,4 +1344,27 @@ fn check_savepoint(s: &mut Schema, savepoint: &crate::op::Savepoint) -> Result<I
             Inverse::Ops(reverses)
         }
     })
+}
+
+/// Upkeep changes nothing the model sees, but its subject must exist.
+fn check_maintenance(s: &Schema, maintenance: &crate::op::Maintenance) -> Result<Inverse> {
+    use crate::op::Maintenance;
+    match maintenance {
+        Maintenance::Analyze { table } | Maintenance::Vacuum { table } => {
+            table_ref(s, table)?;
+        }
+        Maintenance::Reindex { name, .. } => {
+            let is_index = |t: &Table| {
+                t.index(name).is_some()
+                    || t.uniques.iter().any(|u| u.name == *name)
+                    || t.primary_key.as_ref().is_some_and(|pk| pk.name == *name)
+            };
+            if s.table(name).is_none() && !s.object_owner(name).is_some_and(is_index) {
+                return Err(K::Invalid(format!(
+                    "`{name}` is neither a table nor an index: reindex takes one of them"
+                )));
+            }
+        }
+    }
+    ops_none()
 }

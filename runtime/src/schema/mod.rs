@@ -192,6 +192,11 @@ impl Schema {
         })
     }
 
+    /// The table `name` is, or whose index (or key) it is: what a reindex of `name` works on.
+    pub(crate) fn table_or_index_owner(&self, name: &str) -> Option<&Table> {
+        self.table(name).or_else(|| self.object_owner(name))
+    }
+
     /// The table holding the index or constraint `name`, if any.
     pub(crate) fn object_owner(&self, name: &str) -> Option<&Table> {
         // The smallest key for `name`: an empty table name, shared rather than allocated.

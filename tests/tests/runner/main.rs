@@ -14,6 +14,7 @@ mod downgrade;
 mod drift;
 mod failures;
 mod history;
+mod maintenance;
 mod other_runner;
 mod parts;
 mod round_trip;

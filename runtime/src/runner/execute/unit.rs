@@ -29,6 +29,7 @@ fn sendable_together(statement: &Statement, op: &RenderedOp, one_statement_each:
         && statement.unless_exists.is_none()
         && !statement.expect_no_rows
         && statement.check.is_none()
+        && !statement.reports_plan
 }
 
 /// Statements waiting to be sent together, and what their completion means.
@@ -264,6 +265,18 @@ pub(super) async fn run_unit(
                             }
                             if sendable_together(statement, op, *one_statement_each) {
                                 batch.push(statement.sql.as_str(), at, true);
+                            } else if statement.reports_plan {
+                                batch.send(s, job).await?;
+                                let rows = s
+                                    .conn
+                                    .fetch_text_unprepared(&statement.sql)
+                                    .await
+                                    .map_err(|e| batch.fail(at, e))?;
+                                s.events.emit(Event::QueryPlan {
+                                    id: job.id.clone(),
+                                    query: statement.sql.clone(),
+                                    plan: plan_lines(&rows),
+                                });
                             } else {
                                 batch.send(s, job).await?;
                                 match run_statement(s.conn, statement).await {
@@ -375,6 +388,16 @@ pub(super) async fn run_unit(
         }
     }
     result
+}
+
+/// An `EXPLAIN`'s rows as lines: each row's columns joined (SQLite's plan has its detail last).
+fn plan_lines(rows: &[Vec<Option<String>>]) -> Vec<String> {
+    rows.iter()
+        .map(|row| {
+            let columns: Vec<&str> = row.iter().map(|c| c.as_deref().unwrap_or("NULL")).collect();
+            columns.join(" | ")
+        })
+        .collect()
 }
 
 /// After a statement failed: when it is a verification inside a savepoint that does not hold,
@@ -525,6 +548,9 @@ pub(crate) async fn run_statement(
                 found: DbError::describe_rows(&rows),
             }),
         };
+    }
+    if statement.reports_plan {
+        return conn.fetch_text_unprepared(&statement.sql).await.map(|_| ());
     }
     if statement.expect_no_rows {
         let rows = conn.fetch_text(&statement.sql).await?;

@@ -87,10 +87,14 @@ pub(crate) fn render_op(
     dialect: Dialect,
     safe: Option<&Safe>,
 ) -> Result<crate::render::RenderedOp, ModelError> {
+    let table = match op {
+        Op::Maintenance(maintenance) => before
+            .table_or_index_owner(maintenance.subject())
+            .map(|t| t.name.as_str()),
+        _ => op.changes_only_table(),
+    };
     if let Some(safe) = safe
-        && op
-            .changes_only_table()
-            .is_some_and(|t| safe.existing.contains(t))
+        && table.is_some_and(|t| safe.existing.contains(t))
         && let Some(rendered) = crate::render::render_safe(op, before, after, safe.server)?
     {
         return Ok(rendered);
