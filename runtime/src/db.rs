@@ -379,6 +379,20 @@ impl DbError {
 }
 
 /// The dialect a database URL points at.
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 pub fn dialect_of_url(url: &str) -> Result<Dialect, DbError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {

@@ -19,6 +19,7 @@ pub mod op;
 pub mod prelude;
 pub mod registry;
 pub mod runner;
+pub mod tenants;
 
 mod dialect;
 mod introspect;

@@ -112,6 +112,11 @@ impl TestDb {
         })
     }
 
+    /// The database's name (a file path on SQLite): unique, a prefix for more of its kind.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub async fn connect(&self) -> Connection {
         Connection::connect(&self.url)
             .await

@@ -604,7 +604,7 @@ async fn connect(
     let conn = crate::db::Connection::connect(&url).await.map_err(|e| {
         Failure::Run(format!(
             "cannot connect to {}: {e}; check --database-url or DATABASE_URL",
-            output::redact(&url)
+            crate::db::redact_url(&url)
         ))
     })?;
     let mut migrator = Migrator::with_registry(conn, registry)?

@@ -1179,25 +1179,12 @@ fn json_list(items: &[String]) -> String {
     )
 }
 
-/// The URL without its password.
-pub(super) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::{BackfillLine, json, redact, thousands};
+    use super::{BackfillLine, json, thousands};
+    use crate::db::redact_url as redact;
 
     #[test]
     fn a_backfill_bar_moves_with_its_rows() {

@@ -110,6 +110,9 @@ pub enum RunError {
          (`verify(true)`) to verify the migrations not applied yet on this one"
     )]
     NotScratch(String),
+    /// The tenants cannot be found as given.
+    #[error("{0}")]
+    Tenants(String),
     #[error("migration `{id}` ({location}) did not run: the backup before it failed: {reason}")]
     BackupFailed {
         id: String,

@@ -28,11 +28,14 @@ pub struct HistoryTable {
     pub name: String,
 }
 
+/// The history table's name unless told otherwise.
+pub const DEFAULT_HISTORY_TABLE: &str = "godwit_migrations";
+
 impl Default for HistoryTable {
     fn default() -> Self {
         HistoryTable {
             schema: None,
-            name: "godwit_migrations".into(),
+            name: DEFAULT_HISTORY_TABLE.into(),
         }
     }
 }

@@ -22,3 +22,4 @@ mod safe;
 mod sharing;
 mod single_transaction;
 mod sync;
+mod tenants;
