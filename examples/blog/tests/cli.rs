@@ -585,3 +585,51 @@ fn up_backs_up_each_migration_into_the_backup_dir() {
     assert_eq!(refused.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn up_and_status_over_sqlite_tenants() {
+    let dir = std::env::temp_dir().join(format!("godwit-blog-tenants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["a.db", "b.db", "c.db"] {
+        std::fs::write(dir.join(name), b"").unwrap();
+    }
+    // Not a database: this tenant fails, the others go on.
+    std::fs::write(dir.join("b.db"), b"this is not a SQLite file, it is text").unwrap();
+    let pattern = format!("{}/*.db", dir.display());
+    let args = ["up", "--tenants", pattern.as_str(), "--jobs", "2"];
+    let out = cli(&args);
+    assert_eq!(out.status.code(), Some(1), "a tenant failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("3 tenants: 2 applied, 1 failed, 0 skipped, 0 not run"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[3/3]"), "{stderr}");
+    std::fs::write(dir.join("b.db"), b"").unwrap();
+    let json = expect(0, &[&args[..], &["--format", "json"]].concat());
+    assert!(json.starts_with("{\"ok\":true"), "{json}");
+    assert!(
+        json.contains("\"result\":\"applied\",\"applied\":[\"create_users\""),
+        "{json}"
+    );
+    let status = expect(0, &["status", "--tenants", pattern.as_str()]);
+    assert!(
+        status
+            .lines()
+            .filter(|l| l.contains(".db") && l.contains(" 11 "))
+            .count()
+            == 3,
+        "{status}"
+    );
+    let refused = cli(&["up", "--jobs", "2"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let nothing = cli(&["up", "--tenants", &format!("{}/*.nope", dir.display())]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&nothing.stderr).contains("matches no file"),
+        "{}",
+        String::from_utf8_lossy(&nothing.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

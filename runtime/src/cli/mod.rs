@@ -46,11 +46,14 @@ usage: <program> <command> [arguments] [options]
 
 commands:
   up [TARGET...]         apply migrations up to TARGET (default: every head), then show status
+  up --tenants SPEC      the same upgrade on every tenant (schemas, databases, files), a table
+                         at the end; exit 1 if one failed
   up --expand            apply every pending migration but the `contract` ones and those after
                          them: the half of a change that old and new code both run with
   down TARGET            revert to TARGET: -N, an id, base (TARGET is required)
   redo                   revert the last migration and apply it again
   status                 applied / pending / changed / partial / unknown, with time and duration
+                         (with --tenants: applied / pending per tenant)
   drift                  how the live schema differs from the model at the applied point, object
                          by object; exit 3 when it does (also `status --drift`)
   history                the migration graph, newest first, branches and merges drawn
@@ -90,6 +93,14 @@ options:
   --accept-changed ID    accept that applied migration ID changed, and re-record its checksum
   --allow-unknown        upgrade although the database has migrations this binary lacks
   --force                verify: run on a database that has tables of its own
+  --tenants SPEC         up, status: on every tenant of --database-url: PostgreSQL schemas,
+                         MySQL databases (a pattern `tenant_%`, or a list `a,b,c`; URLs too),
+                         or SQLite files (`data/*.db`, or a list); each has its own history
+  --tenants-query SQL    the tenants are what this query on --database-url returns
+  --jobs N               tenants at a time (default 4)
+  --canary K             run the first K tenants first; if one fails, no other starts
+  --fail-fast            start no tenant once one has failed (default: go on, report)
+  --max-failures N       start no tenant once N have failed
   --backup-dir DIR       up, redo: back up the database into DIR before each migration
                          (pg_dump / mysqldump / VACUUM INTO; `#[migration(backup)]` ones always,
                          into ./godwit-backups by default)
@@ -199,6 +210,11 @@ struct Options {
     allow_drift: bool,
     force: bool,
     backup_dir: Option<PathBuf>,
+    tenants: Option<crate::tenants::TenantSpec>,
+    jobs: Option<usize>,
+    canary: usize,
+    fail_fast: bool,
+    max_failures: Option<usize>,
     single_transaction: bool,
     commit_each: bool,
     expand: bool,
@@ -226,6 +242,11 @@ impl Options {
             allow_drift: false,
             force: false,
             backup_dir: None,
+            tenants: None,
+            jobs: None,
+            canary: 0,
+            fail_fast: false,
+            max_failures: None,
             single_transaction: false,
             commit_each: false,
             expand: false,
@@ -269,6 +290,16 @@ impl Options {
                 "--allow-drift" => options.allow_drift = true,
                 "--force" => options.force = true,
                 "--backup-dir" => options.backup_dir = Some(PathBuf::from(value(arg)?)),
+                "--tenants" => {
+                    options.tenants = Some(crate::tenants::TenantSpec::parse(&value(arg)?))
+                }
+                "--tenants-query" => {
+                    options.tenants = Some(crate::tenants::TenantSpec::Query(value(arg)?))
+                }
+                "--jobs" => options.jobs = Some(count(arg, &value(arg)?, 1)?),
+                "--canary" => options.canary = count(arg, &value(arg)?, 1)?,
+                "--fail-fast" => options.fail_fast = true,
+                "--max-failures" => options.max_failures = Some(count(arg, &value(arg)?, 1)?),
                 "--single-transaction" => options.single_transaction = true,
                 "--commit-each" => options.commit_each = true,
                 "--expand" => options.expand = true,
@@ -345,6 +376,41 @@ impl Options {
                 "--format github applies to `check`, not `{command}`; use text or json"
             )));
         }
+        let fan_out_flags =
+            self.jobs.is_some() || self.canary > 0 || self.fail_fast || self.max_failures.is_some();
+        if self.tenants.is_some() && !matches!(command, "up" | "status" | "help") {
+            return Err(Failure::Usage(format!(
+                "--tenants applies to `up` and `status`, not `{command}`; drop it"
+            )));
+        }
+        if fan_out_flags && self.tenants.is_none() {
+            return Err(Failure::Usage(
+                "--jobs, --canary, --fail-fast and --max-failures apply to a run over tenants: \
+                 give --tenants (or --tenants-query)"
+                    .into(),
+            ));
+        }
+        if self.fail_fast && self.max_failures.is_some() {
+            return Err(Failure::Usage(
+                "--fail-fast and --max-failures exclude each other: stop at the first failure, \
+                 or at N; choose one"
+                    .into(),
+            ));
+        }
+        if self.tenants.is_some() && self.history_table.is_some() {
+            return Err(Failure::Usage(
+                "--tenants keeps each tenant's history in its own schema, database or file, as \
+                 godwit_migrations: drop --history-table"
+                    .into(),
+            ));
+        }
+        if self.tenants.is_some() && (self.expand || self.single_transaction || self.drift) {
+            return Err(Failure::Usage(
+                "--tenants runs `up` (or `status`) on each tenant as it is: drop --expand, \
+                 --single-transaction and --drift"
+                    .into(),
+            ));
+        }
         if self.backup_dir.is_some() && !matches!(command, "up" | "redo" | "help") {
             return Err(Failure::Usage(format!(
                 "--backup-dir applies to `up` and `redo`, not `{command}`; drop it"
@@ -386,6 +452,14 @@ impl Options {
     }
 }
 
+/// A whole number of at least `min`, for `flag`.
+fn count(flag: &str, text: &str, min: usize) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| *n >= min)
+        .ok_or_else(|| format!("{flag} takes a whole number of at least {min}, not `{text}`"))
+}
+
 fn parse_dialect(name: &str) -> Result<Dialect, String> {
     match name {
         "postgres" | "postgresql" => Ok(Dialect::Postgres),
@@ -401,6 +475,12 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
     options.check_flags()?;
     let registry = Registry::collect().map_err(|e| Failure::Run(e.to_string()))?;
     match Command::parse(options, &registry)? {
+        Command::Up { targets } if options.tenants.is_some() => {
+            tenants_up(options, registry, printer, &targets).await
+        }
+        Command::Status if options.tenants.is_some() => {
+            tenants_status(options, registry, printer).await
+        }
         Command::Up { targets } => up(options, registry, printer, &targets).await,
         Command::Down { targets } => down(options, registry, printer, &targets).await,
         Command::Redo => redo(options, registry, printer).await,
@@ -496,6 +576,66 @@ async fn up(
     let status = migrator.status().await?;
     printer.status(&status, migrator.dialect());
     Ok(0)
+}
+
+/// `up --tenants`: the same upgrade on every tenant, a line as each ends, then the table.
+async fn tenants_up(
+    options: &Options,
+    registry: Registry,
+    printer: &Printer,
+    targets: &[Target],
+) -> Result<u8, Failure> {
+    let found = find_tenants(options).await?;
+    let fan_out = crate::tenants::FanOut {
+        jobs: options
+            .jobs
+            .unwrap_or(crate::tenants::FanOut::default().jobs),
+        canary: options.canary,
+        policy: match (options.fail_fast, options.max_failures) {
+            (true, _) => crate::tenants::FailurePolicy::FailFast,
+            (false, Some(n)) => crate::tenants::FailurePolicy::MaxFailures(n),
+            (false, None) => crate::tenants::FailurePolicy::Continue,
+        },
+    };
+    let total = found.len();
+    let mut done = 0;
+    let report = crate::tenants::upgrade(
+        &registry,
+        &found,
+        targets,
+        &fan_out,
+        |m| configured(m, options),
+        |outcome| {
+            done += 1;
+            printer.tenant_finished(outcome, done, total);
+        },
+    )
+    .await;
+    printer.tenants(&report);
+    Ok(match report.failed().next() {
+        Some(_) => EXIT_FAILURE,
+        None => 0,
+    })
+}
+
+/// `status --tenants`: a line per tenant.
+async fn tenants_status(
+    options: &Options,
+    registry: Registry,
+    printer: &Printer,
+) -> Result<u8, Failure> {
+    let found = find_tenants(options).await?;
+    let jobs = options
+        .jobs
+        .unwrap_or(crate::tenants::FanOut::default().jobs);
+    let statuses = crate::tenants::status(&registry, &found, jobs).await;
+    printer.tenant_statuses(&statuses);
+    Ok(0)
+}
+
+async fn find_tenants(options: &Options) -> Result<Vec<crate::tenants::Tenant>, Failure> {
+    let spec = options.tenants.as_ref().expect("checked by the caller");
+    Ok(crate::tenants::resolve(&options.database_url(), spec).await?)
 }
 
 async fn down(
@@ -607,21 +747,11 @@ async fn connect(
             crate::db::redact_url(&url)
         ))
     })?;
-    let mut migrator = Migrator::with_registry(conn, registry)?
+    let migrator = Migrator::with_registry(conn, registry)?
         .backup_url(&url)
-        .accept_changed(options.accept_changed.iter().cloned())
-        .allow_unknown(options.allow_unknown)
-        .allow_drift(options.allow_drift)
         .single_transaction(options.single_transaction)
-        .commit_each(options.commit_each)
-        .safe(options.safe)
         .on_event(printer.progress_observer());
-    if let Some(timeout) = options.lock_timeout {
-        migrator = migrator.lock_timeout(timeout);
-    }
-    if let Some(dir) = &options.backup_dir {
-        migrator = migrator.backup_dir(dir).backup_every_migration(true);
-    }
+    let mut migrator = configured(migrator, options);
     if let Some((schema, name)) = &options.history_table {
         migrator = migrator.history_table(schema.as_deref(), name);
     }
@@ -631,6 +761,23 @@ async fn connect(
         }
     }
     Ok(migrator)
+}
+
+/// The options that apply to every run, a tenant's too.
+fn configured(mut migrator: Migrator, options: &Options) -> Migrator {
+    migrator = migrator
+        .accept_changed(options.accept_changed.iter().cloned())
+        .allow_unknown(options.allow_unknown)
+        .allow_drift(options.allow_drift)
+        .commit_each(options.commit_each)
+        .safe(options.safe);
+    if let Some(timeout) = options.lock_timeout {
+        migrator = migrator.lock_timeout(timeout);
+    }
+    if let Some(dir) = &options.backup_dir {
+        migrator = migrator.backup_dir(dir).backup_every_migration(true);
+    }
+    migrator
 }
 
 /// The value of `key` in `./.env`, if the file sets it.

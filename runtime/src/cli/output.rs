@@ -12,6 +12,7 @@ use crate::lint::{Finding, LintReport, Severity};
 use crate::op::Dialect;
 use crate::registry::{MigrationEntry, Phase};
 use crate::runner::{Event, PlanFor, ScriptedMigration, State, Status, VerifyReport};
+use crate::tenants::{FanOutReport, TenantOutcome, TenantResult, TenantStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
@@ -709,6 +710,156 @@ impl Printer {
         }
     }
 
+    /// A tenant's run ended: one line, as they end.
+    pub fn tenant_finished(&self, outcome: &TenantOutcome, done: usize, total: usize) {
+        if self.format == Format::Json {
+            return;
+        }
+        let (mark, what) = tenant_result(&outcome.result);
+        let color = match &outcome.result {
+            TenantResult::Applied(_) => GREEN,
+            TenantResult::Failed { .. } => RED,
+            _ => YELLOW,
+        };
+        eprintln!(
+            "[{done}/{total}] {} {} {what} ({})",
+            self.paint(color, mark),
+            outcome.tenant,
+            duration(outcome.elapsed)
+        );
+    }
+
+    /// Every tenant's outcome: a table, or JSON.
+    pub fn tenants(&self, report: &FanOutReport) {
+        if self.format == Format::Json {
+            let items: Vec<String> = report
+                .tenants
+                .iter()
+                .map(|t| {
+                    let (result, migrations, migration, op, message) = match &t.result {
+                        TenantResult::Applied(ids) => ("applied", ids.clone(), None, None, None),
+                        TenantResult::Failed {
+                            migration,
+                            op,
+                            message,
+                        } => (
+                            "failed",
+                            Vec::new(),
+                            migration.as_deref(),
+                            op.as_deref(),
+                            Some(message.as_str()),
+                        ),
+                        TenantResult::Skipped(why) => {
+                            ("skipped", Vec::new(), None, None, Some(why.as_str()))
+                        }
+                        TenantResult::NotRun(why) => {
+                            ("not run", Vec::new(), None, None, Some(why.as_str()))
+                        }
+                    };
+                    let opt = |v: Option<&str>| v.map_or("null".into(), json);
+                    format!(
+                        "{{\"tenant\":{},\"result\":{},\"applied\":{},\"migration\":{},\"op\":{},\"message\":{},\"ms\":{}}}",
+                        json(&t.tenant),
+                        json(result),
+                        json_list(&migrations),
+                        opt(migration),
+                        opt(op),
+                        opt(message),
+                        t.elapsed.as_millis()
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"ok\":{},\"tenants\":[{}]}}",
+                report.failed().next().is_none(),
+                items.join(",")
+            );
+            return;
+        }
+        let width = report
+            .tenants
+            .iter()
+            .map(|t| t.tenant.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        println!(
+            "{}",
+            self.paint(
+                BOLD,
+                &format!(
+                    "{:<width$}  {:<8}  {:>8}  DETAIL",
+                    "TENANT", "RESULT", "TIME"
+                )
+            )
+        );
+        for t in &report.tenants {
+            let (mark, what) = tenant_result(&t.result);
+            println!(
+                "{:<width$}  {mark:<8}  {:>8}  {what}",
+                t.tenant,
+                duration(t.elapsed)
+            );
+        }
+        let count =
+            |f: fn(&TenantResult) -> bool| report.tenants.iter().filter(|t| f(&t.result)).count();
+        println!(
+            "\n{} tenants: {} applied, {} failed, {} skipped, {} not run",
+            report.tenants.len(),
+            count(|r| matches!(r, TenantResult::Applied(_))),
+            count(|r| matches!(r, TenantResult::Failed { .. })),
+            count(|r| matches!(r, TenantResult::Skipped(_))),
+            count(|r| matches!(r, TenantResult::NotRun(_))),
+        );
+    }
+
+    /// `status --tenants`: a line per tenant.
+    pub fn tenant_statuses(&self, statuses: &[TenantStatus]) {
+        if self.format == Format::Json {
+            let items: Vec<String> = statuses
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{{\"tenant\":{},\"applied\":{},\"pending\":{},\"other\":{},\"error\":{}}}",
+                        json(&s.tenant),
+                        s.applied,
+                        s.pending,
+                        s.other,
+                        s.error.as_deref().map_or("null".into(), json)
+                    )
+                })
+                .collect();
+            println!("[{}]", items.join(","));
+            return;
+        }
+        let width = statuses
+            .iter()
+            .map(|s| s.tenant.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        println!(
+            "{}",
+            self.paint(
+                BOLD,
+                &format!(
+                    "{:<width$}  {:>7}  {:>7}  {:>7}  NOTE",
+                    "TENANT", "APPLIED", "PENDING", "OTHER"
+                )
+            )
+        );
+        for s in statuses {
+            println!(
+                "{:<width$}  {:>7}  {:>7}  {:>7}  {}",
+                s.tenant,
+                s.applied,
+                s.pending,
+                s.other,
+                s.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+
     pub fn heads(&self, heads: &[(String, String)]) {
         if self.format == Format::Json {
             let items: Vec<String> = heads
@@ -1105,6 +1256,30 @@ impl Progress {
 }
 
 /// `[{"table":..,"difference":..},..]`.
+/// A tenant's result: a word, and what it did or why.
+fn tenant_result(result: &TenantResult) -> (&'static str, String) {
+    match result {
+        TenantResult::Applied(ids) if ids.is_empty() => ("ok", "up to date".to_owned()),
+        TenantResult::Applied(ids) => (
+            "applied",
+            format!("{} migration(s): {}", ids.len(), ids.join(", ")),
+        ),
+        TenantResult::Failed {
+            migration,
+            op,
+            message,
+        } => {
+            let at = match (migration, op) {
+                (Some(m), Some(op)) => format!("{m}, {op}: "),
+                _ => String::new(),
+            };
+            ("failed", format!("{at}{message}"))
+        }
+        TenantResult::Skipped(why) => ("skipped", why.clone()),
+        TenantResult::NotRun(why) => ("not run", why.clone()),
+    }
+}
+
 /// `, safe sequences` when they are rendered.
 fn safe_note(plan_for: PlanFor, migration_is_safe: bool) -> &'static str {
     match (plan_for.safe, migration_is_safe) {
