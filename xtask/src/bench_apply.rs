@@ -726,7 +726,7 @@ fn table_and_index(m: &mut Migration) {
 }
 
 /// A chain `m00000 <- m00001 <- ...`.
-fn generate(count: usize) -> Vec<MigrationEntry> {
+pub(crate) fn generate(count: usize) -> Vec<MigrationEntry> {
     let ids: Vec<&'static str> = (0..count)
         .map(|i| &*Box::leak(format!("m{i:05}").into_boxed_str()))
         .collect();

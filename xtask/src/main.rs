@@ -8,6 +8,7 @@ use godwit_example_blog as _; // links the example migrations for `migrate`
 mod bench_apply;
 mod bench_backfill;
 mod bench_graph;
+mod bench_tenants;
 
 const USAGE: &str = "\
 usage: cargo xtask <task>
@@ -25,6 +26,10 @@ tasks:
       time a batched backfill of --rows rows (default 1,000,000) against one UPDATE of them,
       each with a concurrent writer whose latency it reports
       (build in release: cargo run --release -p xtask -- bench backfill)
+  bench tenants [--runs N] [--tenants N] [--migrations N] [--jobs 1,8]
+      time one upgrade of --tenants PostgreSQL schemas (default 100) x --migrations (default
+      20), --jobs tenants at a time for each side, and the speedup
+      (build in release: cargo run --release -p xtask -- bench tenants)
   bench graph [--runs N] [--sizes 1000,10000]
       time registry + graph + full upgrade plan on generated migrations
       (build in release: cargo run --release -p xtask -- bench graph)";
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         ["bench", "apply", rest @ ..] => bench_apply::run(rest),
         ["bench", "graph", rest @ ..] => bench_graph::run(rest),
         ["bench", "backfill", rest @ ..] => bench_backfill::run(rest),
+        ["bench", "tenants", rest @ ..] => bench_tenants::run(rest),
         _ => Err(USAGE.to_string()),
     };
     match result {
