@@ -633,3 +633,78 @@ fn up_and_status_over_sqlite_tenants() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `up` makes the SQLite file a URL names, in every spelling; a command that only reads says
+/// the file is missing; `database create` and `drop` work on files too.
+#[test]
+fn sqlite_urls_make_their_file_and_databases_are_created_and_dropped() {
+    let dir = std::env::temp_dir().join(format!("godwit-blog-first-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let run_in = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_blog-migrate"))
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run blog-migrate")
+    };
+    let absolute = format!("sqlite://{}", dir.join("abs.db").display());
+    for url in ["sqlite:dev.db", "sqlite://sub/dev.db", absolute.as_str()] {
+        let out = run_in(&["up", "--database-url", url]);
+        assert_eq!(out.status.code(), Some(0), "{url}: {out:?}");
+    }
+    assert!(dir.join("dev.db").is_file() && dir.join("sub/dev.db").is_file());
+    assert!(dir.join("abs.db").is_file());
+    let missing = run_in(&["status", "--database-url", "sqlite:none.db"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("the file does not exist: `up` creates it"),
+        "{stderr}"
+    );
+    assert!(!dir.join("none.db").exists(), "a read does not make it");
+    let no_dir = run_in(&["up", "--database-url", "sqlite:nowhere/dev.db"]);
+    let stderr = String::from_utf8_lossy(&no_dir.stderr);
+    assert!(
+        stderr.contains("its directory nowhere does not exist"),
+        "{stderr}"
+    );
+    let read_only = run_in(&["up", "--database-url", "sqlite:new.db?mode=rw"]);
+    assert_eq!(read_only.status.code(), Some(1), "mode=rw does not create");
+
+    let out = run_in(&["database", "create", "--database-url", "sqlite:made.db"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(dir.join("made.db").is_file());
+    // Tables, and a production name: refused without --force.
+    assert_eq!(
+        run_in(&["up", "--database-url", "sqlite:shop_prod.db"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let refused = run_in(&[
+        "database",
+        "drop",
+        "-y",
+        "--database-url",
+        "sqlite:shop_prod.db",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("looks like production"),
+        "{refused:?}"
+    );
+    let no_yes = run_in(&["database", "drop", "--database-url", "sqlite:made.db"]);
+    assert_eq!(
+        no_yes.status.code(),
+        Some(2),
+        "no terminal to ask on: -y is needed"
+    );
+    for url in ["sqlite:made.db", "sqlite:shop_prod.db"] {
+        let out = run_in(&["database", "drop", "-y", "--force", "--database-url", url]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    assert!(!dir.join("made.db").exists() && !dir.join("shop_prod.db").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

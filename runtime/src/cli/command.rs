@@ -34,6 +34,8 @@ pub(super) enum Command {
     },
     Check,
     Verify,
+    CreateDatabase,
+    DropDatabase,
     /// `new` and `merge`: a migration file in `dir`, after `after`.
     Scaffold {
         dir: PathBuf,
@@ -68,6 +70,11 @@ impl Command {
             "heads" => no_arguments(options, Command::Heads)?,
             "check" => no_arguments(options, Command::Check)?,
             "verify" => no_arguments(options, Command::Verify)?,
+            "database" => match args {
+                [action] if action == "create" => Command::CreateDatabase,
+                [action] if action == "drop" => Command::DropDatabase,
+                _ => return Err(usage("database takes `create` or `drop`")),
+            },
             "show" => {
                 let [id] = args else {
                     return Err(usage("show takes one migration id"));

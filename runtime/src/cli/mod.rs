@@ -39,7 +39,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_PROBLEMS: u8 = 3;
 
 /// The database used when neither `--database-url` nor `DATABASE_URL` is given.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://godwit.sqlite3?mode=rwc";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://godwit.sqlite3";
 
 const HELP: &str = "\
 usage: <program> <command> [arguments] [options]
@@ -71,6 +71,9 @@ commands:
   new NAME               scaffold a migration after the current heads, registered in --dir
   merge [NAME]           scaffold a migration that merges every head
   stamp TARGET           record the database as being at TARGET without running anything
+  database create        create the database --database-url names (a SQLite file: the file)
+  database drop [-y]     drop it, after asking (-y: without); a database with tables named
+                         like production's (prod, production, live) needs --force too
   help                   this text
 
 targets: heads, head, base, an id or unique id prefix, +N, -N, ID+N, ID-N
@@ -209,6 +212,7 @@ struct Options {
     allow_unknown: bool,
     allow_drift: bool,
     force: bool,
+    yes: bool,
     backup_dir: Option<PathBuf>,
     tenants: Option<crate::tenants::TenantSpec>,
     jobs: Option<usize>,
@@ -241,6 +245,7 @@ impl Options {
             allow_unknown: false,
             allow_drift: false,
             force: false,
+            yes: false,
             backup_dir: None,
             tenants: None,
             jobs: None,
@@ -289,6 +294,7 @@ impl Options {
                 "--allow-unknown" => options.allow_unknown = true,
                 "--allow-drift" => options.allow_drift = true,
                 "--force" => options.force = true,
+                "-y" | "--yes" => options.yes = true,
                 "--backup-dir" => options.backup_dir = Some(PathBuf::from(value(arg)?)),
                 "--tenants" => {
                     options.tenants = Some(crate::tenants::TenantSpec::parse(&value(arg)?))
@@ -416,9 +422,14 @@ impl Options {
                 "--backup-dir applies to `up` and `redo`, not `{command}`; drop it"
             )));
         }
-        if self.force && !matches!(command, "verify" | "help") {
+        if self.force && !matches!(command, "verify" | "database" | "help") {
             return Err(Failure::Usage(format!(
-                "--force applies to `verify`, not `{command}`; drop it"
+                "--force applies to `verify` and `database drop`, not `{command}`; drop it"
+            )));
+        }
+        if self.yes && command != "database" {
+            return Err(Failure::Usage(format!(
+                "-y applies to `database drop`, not `{command}`; drop it"
             )));
         }
         if self.allow_drift && !matches!(command, "up" | "redo" | "help") {
@@ -539,6 +550,21 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
             printer.check(&report);
             Ok(if report.ok() { 0 } else { EXIT_PROBLEMS })
         }
+        Command::CreateDatabase => {
+            let url = options.database_url();
+            let shown = crate::db::redact_url(&url);
+            match crate::db::create_database(&url)
+                .await
+                .map_err(|e| Failure::Run(e.to_string()))?
+            {
+                crate::db::DatabaseCreated::Created => printer.note(&format!("created {shown}")),
+                crate::db::DatabaseCreated::Existed => {
+                    printer.note(&format!("{shown} exists already: nothing to do"))
+                }
+            }
+            Ok(0)
+        }
+        Command::DropDatabase => drop_database(options, printer).await,
         Command::Verify => {
             let mut migrator = connect(options, registry, printer).await?;
             let report = migrator.verify(options.force).await;
@@ -636,6 +662,71 @@ async fn tenants_status(
 async fn find_tenants(options: &Options) -> Result<Vec<crate::tenants::Tenant>, Failure> {
     let spec = options.tenants.as_ref().expect("checked by the caller");
     Ok(crate::tenants::resolve(&options.database_url(), spec).await?)
+}
+
+/// `database drop`: asks first (unless `-y`), and refuses a database that holds tables and is
+/// named like a production one unless `--force`.
+async fn drop_database(options: &Options, printer: &Printer) -> Result<u8, Failure> {
+    let url = options.database_url();
+    let shown = crate::db::redact_url(&url);
+    let name = crate::db::database_name(&url)
+        .or_else(|| crate::db::sqlite_path(&url).map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    let exists = match crate::db::sqlite_path(&url) {
+        Some(path) => path.exists(),
+        None => true,
+    };
+    let tables = match exists {
+        true => crate::db::user_tables(&url).await.unwrap_or_default(),
+        false => Vec::new(),
+    };
+    if !tables.is_empty() && looks_like_production(&name) && !options.force {
+        return Err(Failure::Run(format!(
+            "{shown} holds {} table(s) and its name looks like production's; refusing to drop \
+             it: pass --force if it really is to go",
+            tables.len()
+        )));
+    }
+    if !options.yes {
+        use std::io::{BufRead, IsTerminal, Write};
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::Usage(format!(
+                "dropping {shown} needs a yes: pass -y (no terminal to ask on)"
+            )));
+        }
+        eprint!(
+            "drop {shown}{}? type its name ({name}) to confirm: ",
+            match tables.len() {
+                0 => String::new(),
+                n => format!(", with its {n} table(s)"),
+            }
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != name {
+            printer.note("not dropped");
+            return Ok(EXIT_FAILURE);
+        }
+    }
+    match crate::db::drop_database(&url)
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))?
+    {
+        true => printer.note(&format!("dropped {shown}")),
+        false => printer.note(&format!("{shown} does not exist: nothing to do")),
+    }
+    Ok(0)
+}
+
+/// `prod`, `production`, `live` as a word of the name (`shop_prod`, `live-db`).
+fn looks_like_production(name: &str) -> bool {
+    let file = std::path::Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    file.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| matches!(word, "prod" | "production" | "live" | "prd"))
 }
 
 async fn down(
@@ -740,10 +831,17 @@ async fn connect(
     registry: Registry,
     printer: &Printer,
 ) -> Result<Migrator, Failure> {
-    let url = options.database_url();
+    let mut url = options.database_url();
+    // A command that writes makes a missing SQLite file; one that reads says it is missing.
+    if matches!(
+        options.command.as_str(),
+        "up" | "down" | "redo" | "stamp" | "verify"
+    ) {
+        url = crate::db::for_writing(&url).map_err(|e| Failure::Run(e.to_string()))?;
+    }
     let conn = crate::db::Connection::connect(&url).await.map_err(|e| {
         Failure::Run(format!(
-            "cannot connect to {}: {e}; check --database-url or DATABASE_URL",
+            "cannot connect to {}: {e}",
             crate::db::redact_url(&url)
         ))
     })?;

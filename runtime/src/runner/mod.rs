@@ -142,13 +142,17 @@ impl Migrator {
         registry: Registry,
     ) -> Result<Migrator, RunError> {
         let graph = registry.graph()?;
-        let conn = Connection::connect(url)
+        // A migration tool makes the SQLite file it migrates.
+        let url = crate::db::for_writing(url).map_err(|source| RunError::Database {
+            context: "opening the SQLite database".into(),
+            source,
+        })?;
+        let conn = Connection::connect(&url)
             .await
             .map_err(|source| RunError::Database {
                 context: "connecting to the database".into(),
                 source,
             })?;
-        let url = url.to_owned();
         let mut migrator = Migrator::assemble(conn, registry, graph);
         migrator.backups.url = Some(url.clone());
         migrator.connector = Some(std::sync::Arc::new(move || {

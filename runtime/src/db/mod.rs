@@ -10,6 +10,13 @@ use sqlx::{AssertSqlSafe, Connection as _, Row};
 
 use crate::dialect::{Dialect, facts};
 
+mod admin;
+mod explain;
+mod url;
+
+pub use admin::{DatabaseCreated, create_database, drop_database, user_tables};
+pub use url::{database_name, dialect_of_url, for_writing, redact_url, sqlite_path, with_database};
+
 /// A live connection to one of the supported databases.
 #[derive(Debug)]
 pub enum Connection {
@@ -72,6 +79,13 @@ pub enum DbError {
     },
     #[error(transparent)]
     Connect(#[from] sqlx::Error),
+    /// A connection that could not be made: why, in one sentence with its fix.
+    #[error("{reason}")]
+    CannotConnect {
+        reason: String,
+        #[source]
+        source: sqlx::Error,
+    },
     /// The server answered something godwit cannot read.
     #[error("{0}")]
     Invalid(String),
@@ -79,14 +93,32 @@ pub enum DbError {
 
 impl Connection {
     /// Connects by URL scheme: `postgres://`, `mysql://` (or `mariadb://`), `sqlite:`.
+    /// A connection that fails says why in one sentence with its fix
+    /// ([`DbError::CannotConnect`]). A SQLite file must exist; [`for_writing`] makes a URL
+    /// that creates it.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        Ok(match dialect_of_url(url)? {
-            Dialect::Postgres => Connection::Postgres(sqlx::PgConnection::connect(url).await?),
+        let dialect = dialect_of_url(url)?;
+        let explained = |source: sqlx::Error| DbError::CannotConnect {
+            reason: explain::connect_error(url, dialect, &source),
+            source,
+        };
+        Ok(match dialect {
+            Dialect::Postgres => {
+                Connection::Postgres(sqlx::PgConnection::connect(url).await.map_err(explained)?)
+            }
             Dialect::Mysql => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                Connection::Mysql(sqlx::MySqlConnection::connect(&url).await?)
+                Connection::Mysql(
+                    sqlx::MySqlConnection::connect(&url)
+                        .await
+                        .map_err(explained)?,
+                )
             }
-            Dialect::Sqlite => Connection::Sqlite(sqlx::SqliteConnection::connect(url).await?),
+            Dialect::Sqlite => Connection::Sqlite(
+                sqlx::SqliteConnection::connect(url)
+                    .await
+                    .map_err(explained)?,
+            ),
         })
     }
 
@@ -313,6 +345,7 @@ impl DbError {
                 source.as_database_error().is_some()
             }
             DbError::CheckErrored { source, .. } => source.is_database_error(),
+            DbError::CannotConnect { source, .. } => source.as_database_error().is_some(),
             DbError::UnsupportedUrl(_) | DbError::Verification { .. } | DbError::Invalid(_) => {
                 false
             }
@@ -379,30 +412,6 @@ impl DbError {
 }
 
 /// The dialect a database URL points at.
-/// The URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
-pub fn dialect_of_url(url: &str) -> Result<Dialect, DbError> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
-        "postgres" | "postgresql" => Ok(Dialect::Postgres),
-        "mysql" | "mariadb" => Ok(Dialect::Mysql),
-        "sqlite" => Ok(Dialect::Sqlite),
-        _ => Err(DbError::UnsupportedUrl(url.to_owned())),
-    }
-}
-
 fn texts<R: Row>(rows: &[R]) -> Vec<Vec<Option<String>>>
 where
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
