@@ -38,9 +38,7 @@ pub(crate) fn connect_error(url: &str, dialect: Dialect, error: &sqlx::Error) ->
     }
     if let Some(db) = error.as_database_error() {
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-        let mysql_number = db
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .map(|e| e.number());
+        let mysql_number = super::mysql_error_number(db);
         let refused_user = matches!(code.as_str(), "28P01" | "28000") || mysql_number == Some(1045);
         let missing_database = code == "3D000" || mysql_number == Some(1049);
         if refused_user {

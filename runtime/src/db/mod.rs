@@ -17,16 +17,40 @@ mod url;
 pub use admin::{DatabaseCreated, create_database, drop_database, user_tables};
 pub use url::{database_name, dialect_of_url, for_writing, redact_url, sqlite_path, with_database};
 
-/// A live connection to one of the supported databases.
+#[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+compile_error!(
+    "godwit speaks no database: enable one of its features `postgres`, `mysql`, `sqlite`"
+);
+
+/// A live connection to one of the supported databases (those of the crate's features).
 #[derive(Debug)]
 pub enum Connection {
+    #[cfg(feature = "postgres")]
     Postgres(sqlx::PgConnection),
+    #[cfg(feature = "mysql")]
     Mysql(sqlx::MySqlConnection),
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqliteConnection),
+}
+
+/// `$body` with `$c` bound to whichever sqlx connection `$conn` holds: one arm per dialect
+/// the crate is built with.
+macro_rules! on_connection {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            #[cfg(feature = "postgres")]
+            Connection::Postgres($c) => $body,
+            #[cfg(feature = "mysql")]
+            Connection::Mysql($c) => $body,
+            #[cfg(feature = "sqlite")]
+            Connection::Sqlite($c) => $body,
+        }
+    };
 }
 
 /// The statement of a batch that a PostgreSQL error points into, by its position (characters
 /// into the text sent): a syntax error comes back before any statement ran.
+#[cfg(feature = "postgres")]
 fn postgres_error_statement(
     error: &sqlx::Error,
     statements: &[&str],
@@ -103,9 +127,11 @@ impl Connection {
             source,
         };
         Ok(match dialect {
+            #[cfg(feature = "postgres")]
             Dialect::Postgres => {
                 Connection::Postgres(sqlx::PgConnection::connect(url).await.map_err(explained)?)
             }
+            #[cfg(feature = "mysql")]
             Dialect::Mysql => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
                 Connection::Mysql(
@@ -114,42 +140,62 @@ impl Connection {
                         .map_err(explained)?,
                 )
             }
+            #[cfg(feature = "sqlite")]
             Dialect::Sqlite => Connection::Sqlite(
                 sqlx::SqliteConnection::connect(url)
                     .await
                     .map_err(explained)?,
             ),
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(DbError::Invalid(format!(
+                    "this build of godwit speaks no {}: enable its `{}` feature (godwit = {{ \
+                     features = [\"{}\"] }})",
+                    other.name(),
+                    other.name(),
+                    other.name()
+                )));
+            }
         })
     }
 
     /// The sqlx PostgreSQL connection, for typed queries in a data step.
+    #[cfg(feature = "postgres")]
     pub fn as_postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
         match self {
             Connection::Postgres(c) => Some(c),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
 
     /// The sqlx MySQL/MariaDB connection, for typed queries in a data step.
+    #[cfg(feature = "mysql")]
     pub fn as_mysql(&mut self) -> Option<&mut sqlx::MySqlConnection> {
         match self {
             Connection::Mysql(c) => Some(c),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
 
     /// The sqlx SQLite connection, for typed queries in a data step.
+    #[cfg(feature = "sqlite")]
     pub fn as_sqlite(&mut self) -> Option<&mut sqlx::SqliteConnection> {
         match self {
             Connection::Sqlite(c) => Some(c),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
 
     pub fn dialect(&self) -> Dialect {
         match self {
+            #[cfg(feature = "postgres")]
             Connection::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "mysql")]
             Connection::Mysql(_) => Dialect::Mysql,
+            #[cfg(feature = "sqlite")]
             Connection::Sqlite(_) => Dialect::Sqlite,
         }
     }
@@ -157,11 +203,7 @@ impl Connection {
     /// Runs `sql` (one or several statements) and discards any result.
     pub async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
-        let result = match self {
-            Connection::Postgres(c) => query().execute(c).await.map(drop),
-            Connection::Mysql(c) => query().execute(c).await.map(drop),
-            Connection::Sqlite(c) => query().execute(c).await.map(drop),
-        };
+        let result = on_connection!(self, c => query().execute(c).await.map(drop));
         result.map_err(|source| DbError::Statement {
             sql: sql.to_owned(),
             source,
@@ -171,11 +213,7 @@ impl Connection {
     /// Runs `sql` (one or several statements) and returns the rows they changed, summed.
     pub(crate) async fn execute_counting(&mut self, sql: &str) -> Result<u64, DbError> {
         let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
-        let result = match self {
-            Connection::Postgres(c) => query().execute(c).await.map(|r| r.rows_affected()),
-            Connection::Mysql(c) => query().execute(c).await.map(|r| r.rows_affected()),
-            Connection::Sqlite(c) => query().execute(c).await.map(|r| r.rows_affected()),
-        };
+        let result = on_connection!(self, c => query().execute(c).await.map(|r| r.rows_affected()));
         result.map_err(|source| DbError::Statement {
             sql: sql.to_owned(),
             source,
@@ -222,20 +260,18 @@ impl Connection {
                 outcome
             }};
         }
-        let outcome = match self {
-            Connection::Postgres(c) => drive!(c),
-            Connection::Mysql(c) => drive!(c),
-            Connection::Sqlite(c) => drive!(c),
-        };
+        let outcome = on_connection!(self, c => drive!(c));
         debug_assert!(
             outcome.is_err() || completed == statements.len(),
             "{completed} results for {} statements: one is not exactly one statement",
             statements.len()
         );
         outcome.map_err(|source| {
-            let index = postgres_error_statement(&source, statements, SEPARATOR)
-                .unwrap_or(completed)
-                .min(statements.len() - 1);
+            #[cfg(feature = "postgres")]
+            let pointed = postgres_error_statement(&source, statements, SEPARATOR);
+            #[cfg(not(feature = "postgres"))]
+            let pointed = None;
+            let index = pointed.unwrap_or(completed).min(statements.len() - 1);
             let sql = statements[index].to_owned();
             (index, DbError::Statement { sql, source })
         })
@@ -245,20 +281,10 @@ impl Connection {
     /// Callers cast non-text columns in SQL, so that decoding is uniform across dialects.
     pub async fn fetch_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let sql_owned = || AssertSqlSafe(sql.to_owned());
-        let rows = match self {
-            Connection::Postgres(c) => sqlx::query(sql_owned())
+        let rows = on_connection!(self, c => sqlx::query(sql_owned())
                 .fetch_all(c)
                 .await
-                .map(|r| texts(&r)),
-            Connection::Mysql(c) => sqlx::query(sql_owned())
-                .fetch_all(c)
-                .await
-                .map(|r| texts(&r)),
-            Connection::Sqlite(c) => sqlx::query(sql_owned())
-                .fetch_all(c)
-                .await
-                .map(|r| texts(&r)),
-        };
+                .map(|r| texts(&r)));
         rows.map_err(|source| DbError::Statement {
             sql: sql.to_owned(),
             source,
@@ -273,11 +299,7 @@ impl Connection {
         sql: &str,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
-        let rows = match self {
-            Connection::Postgres(c) => query().fetch_all(c).await.map(|r| texts(&r)),
-            Connection::Mysql(c) => query().fetch_all(c).await.map(|r| texts(&r)),
-            Connection::Sqlite(c) => query().fetch_all(c).await.map(|r| texts(&r)),
-        };
+        let rows = on_connection!(self, c => query().fetch_all(c).await.map(|r| texts(&r)));
         rows.map_err(|source| DbError::Statement {
             sql: sql.to_owned(),
             source,
@@ -310,27 +332,26 @@ impl Connection {
     }
 
     pub async fn close(self) -> Result<(), DbError> {
-        match self {
-            Connection::Postgres(c) => c.close().await?,
-            Connection::Mysql(c) => c.close().await?,
-            Connection::Sqlite(c) => c.close().await?,
-        }
+        on_connection!(self, c => c.close().await?);
         Ok(())
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::PgConnection> for Connection {
     fn from(c: sqlx::PgConnection) -> Self {
         Connection::Postgres(c)
     }
 }
 
+#[cfg(feature = "mysql")]
 impl From<sqlx::MySqlConnection> for Connection {
     fn from(c: sqlx::MySqlConnection) -> Self {
         Connection::Mysql(c)
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<sqlx::SqliteConnection> for Connection {
     fn from(c: sqlx::SqliteConnection) -> Self {
         Connection::Sqlite(c)
@@ -361,13 +382,12 @@ impl DbError {
         let Some(db) = source.as_database_error() else {
             return false;
         };
-        if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        if let Some(number) = mysql_error_number(db) {
             // ER_QUERY_TIMEOUT (MySQL), ER_STATEMENT_TIMEOUT (MariaDB)
-            return matches!(mysql.number(), 3024 | 1969);
+            return matches!(number, 3024 | 1969);
         }
         // PostgreSQL: query_canceled.
-        db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none()
-            && db.code().as_deref() == Some("57014")
+        !is_sqlite_error(db) && db.code().as_deref() == Some("57014")
     }
 
     /// `rows` as a check query's failure reports them: how many, and the first.
@@ -395,11 +415,11 @@ impl DbError {
         let Some(db) = source.as_database_error() else {
             return false;
         };
-        if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        if let Some(number) = mysql_error_number(db) {
             // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
-            return matches!(mysql.number(), 1205 | 1213);
+            return matches!(number, 1205 | 1213);
         }
-        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        if is_sqlite_error(db) {
             // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
             return db
                 .code()
@@ -409,6 +429,26 @@ impl DbError {
         // PostgreSQL: lock_not_available, deadlock_detected.
         matches!(db.code().as_deref(), Some("55P03" | "40P01"))
     }
+}
+
+/// MySQL's error number, when `db` is a MySQL error.
+pub(crate) fn mysql_error_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    #[cfg(feature = "mysql")]
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return Some(mysql.number());
+    }
+    let _ = db;
+    None
+}
+
+/// Whether `db` is a SQLite error.
+fn is_sqlite_error(db: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "sqlite")]
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return true;
+    }
+    let _ = db;
+    false
 }
 
 /// The dialect a database URL points at.

@@ -5,8 +5,12 @@
 //! name (MySQL primary keys, SQLite unique constraints and foreign keys), the name is `None` on
 //! both sides.
 
+// Plain SQL over a `Connection`: compiled whatever the features, dispatched to by those on.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 mod mysql;
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 mod postgres;
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 mod sqlite;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,8 +76,11 @@ pub async fn introspect(
     exclude_tables: &[&str],
 ) -> Result<Catalog, DbError> {
     let mut catalog = match conn {
+        #[cfg(feature = "postgres")]
         Connection::Postgres(_) => postgres::introspect(conn).await?,
+        #[cfg(feature = "mysql")]
         Connection::Mysql(_) => mysql::introspect(conn).await?,
+        #[cfg(feature = "sqlite")]
         Connection::Sqlite(_) => sqlite::introspect(conn).await?,
     };
     catalog

@@ -71,6 +71,7 @@ pub use checksum::checksum;
 pub use error::ModelError;
 pub use error::RunError;
 pub use history::{DEFAULT_HISTORY_TABLE, HistoryTable};
+#[cfg(feature = "cli")]
 pub(crate) use plan::offline_verify;
 pub use plan::{PlanFor, ScriptedMigration, offline_migration, offline_plan};
 pub use report::{BackfillStatus, Event, MigrationStatus, Report, State, Status};

@@ -15,6 +15,8 @@ mod downgrade;
 mod offline;
 mod replay;
 mod upgrade;
+// `check`'s proof: the CLI's.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 mod verify;
 
 use std::collections::BTreeSet;
@@ -31,8 +33,10 @@ use crate::render::{RenderedOp, render};
 use crate::schema::Inverse;
 use crate::schema::Schema;
 
+#[cfg(feature = "cli")]
 pub(crate) use offline::offline_verify;
 pub use offline::{PlanFor, ScriptedMigration, offline_migration, offline_plan};
+#[cfg(feature = "cli")]
 pub(crate) use verify::Finding;
 
 /// Validates and applies `op` to `schema`, and returns its SQL and its inverse. On error the
@@ -71,6 +75,7 @@ static NONE_ACCEPTED: BTreeSet<String> = BTreeSet::new();
 
 impl<'a> Planner<'a> {
     /// A planner for work without a database: no change accepted, no unknown migration.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn offline(registry: &'a Registry, graph: &'a Graph, dialect: Dialect) -> Self {
         Planner::offline_for(registry, graph, dialect.into())
     }

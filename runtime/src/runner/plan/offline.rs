@@ -3,7 +3,7 @@
 
 use super::Planner;
 use crate::dialect::Server;
-use crate::graph::{Direction, Graph, Target};
+use crate::graph::{Direction, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
 use crate::render::RenderedOp;
@@ -130,9 +130,10 @@ fn scripted_migration(job: &Job, next: Option<&Job>, dialect: Dialect) -> Script
 
 /// Without a database: whether every migration of `graph` applies and reverts on `dialect`
 /// ([`Planner::verify`]).
+#[cfg(feature = "cli")]
 pub(crate) fn offline_verify(
     registry: &Registry,
-    graph: &Graph,
+    graph: &crate::graph::Graph,
     dialect: Dialect,
 ) -> Vec<super::Finding> {
     Planner::offline(registry, graph, dialect).verify()
