@@ -17,6 +17,15 @@ pub enum Dialect {
 impl Dialect {
     pub const ALL: [Dialect; 3] = [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite];
 
+    /// Whether this build speaks it (the crate's `postgres`, `mysql`, `sqlite` features).
+    pub fn is_built(self) -> bool {
+        match self {
+            Dialect::Postgres => cfg!(feature = "postgres"),
+            Dialect::Mysql => cfg!(feature = "mysql"),
+            Dialect::Sqlite => cfg!(feature = "sqlite"),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Postgres => "postgres",

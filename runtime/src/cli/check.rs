@@ -76,7 +76,8 @@ pub(super) fn run(
         report.heads.join(", ")
     ));
     let order: Vec<&str> = graph.order().collect();
-    for dialect in Dialect::ALL {
+    // The dialects this build renders; the others' proof is another build's.
+    for dialect in Dialect::ALL.into_iter().filter(|d| d.is_built()) {
         let findings = offline_verify(registry, &graph, dialect);
         if findings.is_empty() {
             report.passed.push(format!(

@@ -8,28 +8,38 @@
 
 mod backfill;
 mod common;
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod sync;
 
 pub use backfill::{BatchedUpdate, Key, KeyColumn};
-pub(crate) use mysql::instant_add_column;
+#[cfg(feature = "mysql")]
 pub(crate) use mysql::native_type as mysql_native_type;
+#[cfg(feature = "postgres")]
 pub(crate) use postgres::native_type as postgres_native_type;
+#[cfg(feature = "sqlite")]
 pub(crate) use sqlite::native_type as sqlite_native_type;
 pub(crate) use sync::event_trigger;
 
 use std::fmt::Write as _;
 
-use sea_query::{
-    Alias, IntoIden, MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, QuotedBuilder,
-    SqliteQueryBuilder, Value,
-};
+#[cfg(feature = "mysql")]
+use sea_query::MysqlQueryBuilder;
+#[cfg(feature = "postgres")]
+use sea_query::PostgresQueryBuilder;
+#[cfg(feature = "sqlite")]
+use sea_query::SqliteQueryBuilder;
+#[allow(unused)]
+use sea_query::{Alias, IntoIden, QueryBuilder, QuotedBuilder, Value};
 use thiserror::Error;
 
-use crate::dialect::Server;
+use crate::dialect::{Server, ServerKind};
 use crate::op::{AssertionKind, Dialect, Expect, Literal, OnFailure, Op, Table};
+use crate::op::{Column, DefaultValue};
 use crate::schema::Schema;
 
 /// One SQL statement of a rendered op.
@@ -161,12 +171,7 @@ pub fn render(
         after,
         sql: Sql(dialect),
     };
-    let dialect_sql: &dyn common::DialectSql = match dialect {
-        Dialect::Postgres => &postgres::Postgres,
-        Dialect::Mysql => &mysql::Mysql,
-        Dialect::Sqlite => &sqlite::Sqlite,
-    };
-    common::render(dialect_sql, &ctx)
+    common::render(dialect_sql(&ctx)?, &ctx)
 }
 
 /// `op` rewritten into its safe sequence for `server` (`--safe`), when it has one there: the
@@ -185,12 +190,42 @@ pub fn render_safe(
         after,
         sql: Sql(server.dialect()),
     };
-    let dialect_sql: &dyn common::DialectSql = match server.dialect() {
+    dialect_sql(&ctx)?.safe(&ctx, server).transpose()
+}
+
+/// The renderer of `ctx`'s dialect, if this build speaks it.
+fn dialect_sql(ctx: &Ctx) -> Result<&'static dyn common::DialectSql, RenderError> {
+    Ok(match ctx.sql.0 {
+        #[cfg(feature = "postgres")]
         Dialect::Postgres => &postgres::Postgres,
+        #[cfg(feature = "mysql")]
         Dialect::Mysql => &mysql::Mysql,
+        #[cfg(feature = "sqlite")]
         Dialect::Sqlite => &sqlite::Sqlite,
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(ctx.refuse(
+                format!("this build of godwit speaks no {}", other.name()),
+                format!("enable the crate's `{}` feature", other.name()),
+            ));
+        }
+    })
+}
+
+/// Whether `server` adds `column` as a change of metadata only (`ALGORITHM=INSTANT`: MySQL
+/// 8.0.12+, MariaDB 10.3.2+), with no rebuild of the table: a column added last, without an
+/// expression default.
+pub(crate) fn instant_add_column(server: Server, column: &Column) -> bool {
+    let version_has_it = match server.kind {
+        ServerKind::Mariadb => server.at_least(10, 3, 2),
+        _ => server.at_least(8, 0, 12),
     };
-    dialect_sql.safe(&ctx, server).transpose()
+    version_has_it
+        && !column.auto_increment
+        && !matches!(
+            column.default,
+            Some(DefaultValue::Expr(_) | DefaultValue::Now)
+        )
 }
 
 /// `name` quoted and escaped as an identifier for `dialect`.
@@ -280,9 +315,28 @@ impl Sql {
         let iden = Alias::new(name).into_iden();
         let mut out = String::with_capacity(name.len() + 2);
         match self.0 {
+            #[cfg(feature = "postgres")]
             Dialect::Postgres => PostgresQueryBuilder.prepare_iden(&iden, &mut out),
+            #[cfg(feature = "mysql")]
             Dialect::Mysql => MysqlQueryBuilder.prepare_iden(&iden, &mut out),
+            #[cfg(feature = "sqlite")]
             Dialect::Sqlite => SqliteQueryBuilder.prepare_iden(&iden, &mut out),
+            // Not rendered for in this build: the standard quoting, as those backends write it.
+            #[allow(unreachable_patterns)]
+            other => {
+                let quote = match other {
+                    Dialect::Mysql => '`',
+                    _ => '"',
+                };
+                out.push(quote);
+                for c in name.chars() {
+                    if c == quote {
+                        out.push(quote);
+                    }
+                    out.push(c);
+                }
+                out.push(quote);
+            }
         }
         out
     }
@@ -297,11 +351,17 @@ impl Sql {
     }
 
     pub fn string(self, value: &str) -> String {
+        #[allow(unused)]
         let value_of = || Value::String(Some(value.to_owned()));
         match self.0 {
+            #[cfg(feature = "postgres")]
             Dialect::Postgres => PostgresQueryBuilder.value_to_string(&value_of()),
             Dialect::Mysql => mysql_string(value),
+            #[cfg(feature = "sqlite")]
             Dialect::Sqlite => SqliteQueryBuilder.value_to_string(&value_of()),
+            // Not rendered for in this build: quotes doubled, as those backends write it.
+            #[allow(unreachable_patterns)]
+            _ => format!("'{}'", value.replace('\'', "''")),
         }
     }
 

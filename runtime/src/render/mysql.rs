@@ -6,10 +6,9 @@ use super::common::{
 };
 use super::sync::{each, each_pair, event_trigger, sides};
 use super::{Ctx, RenderError, RenderedOp, Statement};
-use crate::dialect::{Server, ServerKind};
+use crate::dialect::Server;
 use crate::op::{
-    Column, ColumnChange, ColumnType, DefaultValue, ForeignKey, Index, Maintenance, Op,
-    SyncTrigger, Table,
+    Column, ColumnChange, ColumnType, ForeignKey, Index, Maintenance, Op, SyncTrigger, Table,
 };
 use crate::schema::mentions_identifier;
 
@@ -102,7 +101,7 @@ impl DialectSql for Mysql {
             ),
             // Adding an AUTO_INCREMENT column blocks writes whatever the clause says.
             Op::AddColumn { table, column } if !column.auto_increment => {
-                let clause = match instant_add_column(server, column) {
+                let clause = match super::instant_add_column(server, column) {
                     true => ", ALGORITHM=INSTANT",
                     false => ALTER_ONLINE,
                 };
@@ -315,22 +314,6 @@ impl DialectSql for Mysql {
             .collect();
         Ok(RenderedOp::statements(statements?))
     }
-}
-
-/// Whether `server` adds `column` as a change of metadata only (`ALGORITHM=INSTANT`: MySQL
-/// 8.0.12+, MariaDB 10.3.2+), with no rebuild of the table: a column added last, without an
-/// expression default.
-pub(crate) fn instant_add_column(server: Server, column: &Column) -> bool {
-    let version_has_it = match server.kind {
-        ServerKind::Mariadb => server.at_least(10, 3, 2),
-        _ => server.at_least(8, 0, 12),
-    };
-    version_has_it
-        && !column.auto_increment
-        && !matches!(
-            column.default,
-            Some(DefaultValue::Expr(_) | DefaultValue::Now)
-        )
 }
 
 /// `MODIFY COLUMN` takes the column's whole definition.
