@@ -26,12 +26,37 @@ use crate::dialect::Dialect;
 use crate::render::{quote_identifier, quote_literal};
 
 /// Where backups go and what they connect with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Backups {
     pub dir: PathBuf,
     /// The database URL the tools connect with (PostgreSQL, MySQL).
     pub url: Option<String>,
+    /// The caller's own way to back up, instead of the tools ([`Migrator::backup_with`]).
+    ///
+    /// [`Migrator::backup_with`]: super::Migrator::backup_with
+    pub hook: Option<std::sync::Arc<BackupHook>>,
 }
+
+/// What a backup hook is asked for: a backup before migration `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupRequest {
+    pub id: String,
+    pub dialect: Dialect,
+    /// The database URL, when the Migrator knows it.
+    pub url: Option<String>,
+    /// The tables to hold; `None`: the whole database.
+    pub tables: Option<Vec<String>>,
+    /// The file godwit would have written: the hook may write there, or anywhere else.
+    pub suggested_path: PathBuf,
+}
+
+/// The future a backup hook returns: the file (or snapshot id, as a path) it made.
+pub type BackupFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<PathBuf, crate::op::BoxError>> + Send>,
+>;
+
+/// A caller's backup: called before each migration a backup is asked for.
+pub type BackupHook = dyn Fn(BackupRequest) -> BackupFuture + Send + Sync;
 
 /// A backup taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +92,22 @@ pub(crate) async fn take(
         ))
     })?;
     let dialect = s.conn.dialect();
-    let path = backups.dir.join(file_name(&job.id, dialect));
+    let mut path = backups.dir.join(file_name(&job.id, dialect));
     let started = Instant::now();
-    match dialect {
-        Dialect::Sqlite => {
+    match (&backups.hook, dialect) {
+        (Some(hook), _) => {
+            let request = BackupRequest {
+                id: job.id.clone(),
+                dialect,
+                url: backups.url.clone(),
+                tables: plan.tables.clone(),
+                suggested_path: path.clone(),
+            };
+            path = hook(request)
+                .await
+                .map_err(|e| failed(format!("the backup hook failed: {e}")))?;
+        }
+        (None, Dialect::Sqlite) => {
             // One file: the tables cannot be told apart, so the whole database.
             let sql = format!(
                 "VACUUM INTO {}",
@@ -81,7 +118,7 @@ pub(crate) async fn take(
                 .await
                 .map_err(|e| failed(format!("`{sql}` failed: {e}")))?;
         }
-        Dialect::Postgres | Dialect::Mysql => {
+        (None, Dialect::Postgres | Dialect::Mysql) => {
             let url = backups.url.as_deref().ok_or_else(|| {
                 failed(
                     "the backup tool connects by URL, and this Migrator was given a \
@@ -99,7 +136,7 @@ pub(crate) async fn take(
     let elapsed = started.elapsed();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let tables = match dialect {
-        Dialect::Sqlite => None,
+        Dialect::Sqlite if backups.hook.is_none() => None,
         _ => plan.tables.clone(),
     };
     record(s.conn, s.history, &job.id, &path, bytes, elapsed)

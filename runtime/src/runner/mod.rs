@@ -66,7 +66,7 @@ use crate::graph::{Graph, Target};
 use crate::op::Dialect;
 use crate::registry::Registry;
 
-pub use backup::{BackupTaken, RecordedBackup};
+pub use backup::{BackupFuture, BackupHook, BackupRequest, BackupTaken, RecordedBackup};
 pub use checksum::checksum;
 pub use error::ModelError;
 pub use error::RunError;
@@ -227,6 +227,7 @@ impl Migrator {
             backups: backup::Backups {
                 dir: std::path::PathBuf::from(DEFAULT_BACKUP_DIR),
                 url: None,
+                hook: None,
             },
             backup_all: false,
             server: None,
@@ -350,6 +351,19 @@ impl Migrator {
     /// what has committed, so a migration it precedes commits on its own. Default: off.
     pub fn backup_every_migration(mut self, on: bool) -> Self {
         self.backup_all = on;
+        self
+    }
+
+    /// Backs up with `hook` instead of the server's tools: a storage snapshot, an upload, a
+    /// tool of your own. It gets a [`BackupRequest`] (the migration, the tables, where
+    /// godwit's own file would go) and returns the path of what it made, which is recorded as
+    /// a backup is (size from the file when it is one). Its error stops the migration before
+    /// it runs, as a failed backup does.
+    pub fn backup_with(
+        mut self,
+        hook: impl Fn(BackupRequest) -> backup::BackupFuture + Send + Sync + 'static,
+    ) -> Self {
+        self.backups.hook = Some(std::sync::Arc::new(hook));
         self
     }
 

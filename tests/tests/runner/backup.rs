@@ -18,7 +18,8 @@ use crate::common::{HISTORY, count, on_every_dialect, states, tables};
 
 on_every_dialect!(
     a_backup_restores_what_the_migration_dropped,
-    a_failed_backup_stops_the_migration_before_it_runs
+    a_failed_backup_stops_the_migration_before_it_runs,
+    a_backup_hook_takes_the_place_of_the_tools
 );
 
 fn shop(m: &mut Migration) {
@@ -242,4 +243,69 @@ async fn the_tools_error_is_in_the_message() {
     m.close().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
     db.drop().await;
+}
+
+/// A hook of the caller's own takes the backup instead of the tools: it gets the migration
+/// and the tables, its file is recorded, and its failure stops the migration before it runs.
+async fn a_backup_hook_takes_the_place_of_the_tools(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let dir = backup_dir(&db);
+    std::fs::create_dir_all(&dir).unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let out = dir.clone();
+    let mut m = Migrator::connect_with_registry(&db.url, registry(set(BackupScope::Tables)))
+        .await
+        .unwrap()
+        .backup_with(move |request| {
+            seen.lock().unwrap().push(request.clone());
+            let file = out.join(format!("{}.snapshot", request.id));
+            Box::pin(async move {
+                std::fs::write(&file, b"a snapshot of the tables")?;
+                Ok(file)
+            })
+        });
+    m.upgrade(&[Target::id("bk_shop")]).await.unwrap();
+    assert_eq!(m.up().await.unwrap().applied, ["bk_drop"]);
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "bk_drop asks for one; bk_shop none");
+    assert_eq!(asked[0].id, "bk_drop");
+    assert_eq!(asked[0].dialect, dialect);
+    assert_eq!(
+        asked[0].tables.as_deref(),
+        Some(&["bk_orders".to_owned()][..])
+    );
+    let status = m.status().await.unwrap();
+    let drop = status
+        .migrations
+        .iter()
+        .find(|s| s.id == "bk_drop")
+        .unwrap();
+    let backup = drop.backup.as_ref().expect("recorded");
+    assert!(backup.file.ends_with("bk_drop.snapshot"), "{backup:?}");
+    assert_eq!(backup.bytes, 24);
+    m.close().await.unwrap();
+
+    // A hook that fails stops the migration before it runs.
+    let db2 = TestDb::create(dialect).await.unwrap();
+    let mut m = Migrator::connect_with_registry(&db2.url, registry(set(BackupScope::Database)))
+        .await
+        .unwrap()
+        .backup_with(|_| Box::pin(async { Err("the snapshot API said no".into()) }));
+    let err = m.up().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the backup hook failed: the snapshot API said no"),
+        "{err}"
+    );
+    assert_eq!(
+        states(&m.status().await.unwrap())["bk_drop"],
+        State::Pending
+    );
+    m.close().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    db.drop().await;
+    db2.drop().await;
 }

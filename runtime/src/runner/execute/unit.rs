@@ -480,6 +480,7 @@ pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), 
             backups: &crate::runner::backup::Backups {
                 dir: std::path::PathBuf::new(),
                 url: None,
+                hook: None,
             },
         };
         return backfill::run(&mut session, "", Checkpointing::Unrecorded, batched).await;
