@@ -47,7 +47,8 @@ pub enum TenantSpec {
 impl TenantSpec {
     /// `tenant_%` / `data/*.db` (a pattern), or `a,b,c` (a list).
     pub fn parse(text: &str) -> TenantSpec {
-        match text.contains(['%', '*', '?']) {
+        // URLs are listed, whatever their query strings hold.
+        match !text.contains("://") && text.contains(['%', '*', '?']) {
             true => TenantSpec::Pattern(text.to_owned()),
             false => TenantSpec::List(
                 text.split(',')
@@ -92,9 +93,10 @@ pub async fn resolve(url: &str, spec: &TenantSpec) -> Result<Vec<Tenant>, RunErr
             "SELECT nspname FROM pg_namespace WHERE {filter} AND nspname NOT LIKE 'pg\\_%' \
              AND nspname <> 'information_schema' ORDER BY 1"
         ),
-        _ => {
-            format!("SELECT schema_name FROM information_schema.schemata WHERE {filter} ORDER BY 1")
-        }
+        _ => format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE {filter} AND schema_name \
+             NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema') ORDER BY 1"
+        ),
     };
     let column = match dialect {
         Dialect::Postgres => "nspname",
@@ -193,6 +195,13 @@ fn tenant(
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
     };
+    if dialect == Dialect::Postgres && name.chars().any(|c| c.is_ascii_uppercase()) {
+        // The search path would fold it to lower case, the history table would not.
+        return Err(RunError::Tenants(format!(
+            "tenant schema `{name}` has capital letters: rename the schema in lower case, or \
+             name the tenant by URL"
+        )));
+    }
     Ok(match dialect {
         Dialect::Postgres => {
             // The schema first on the search path, set when the connection opens.
@@ -577,6 +586,16 @@ mod tests {
         .unwrap();
         assert_eq!(my.url, "mysql://root@127.0.0.1:3306/t2");
         assert!(tenant(Dialect::Mysql, "mysql://root@h/x", "a b".into(), true).is_err());
+        // The search path would fold it; the history table would not.
+        assert!(tenant(Dialect::Postgres, "postgres://h/x", "Tenant_A".into(), true).is_err());
+        // A list of URLs stays a list, whatever their query strings hold.
+        assert_eq!(
+            TenantSpec::parse("postgres://h/a?sslmode=require,postgres://h/b"),
+            TenantSpec::List(vec![
+                "postgres://h/a?sslmode=require".into(),
+                "postgres://h/b".into()
+            ])
+        );
         assert_eq!(
             TenantSpec::parse("a, b,c"),
             TenantSpec::List(vec!["a".into(), "b".into(), "c".into()])

@@ -676,8 +676,13 @@ async fn drop_database(options: &Options, printer: &Printer) -> Result<u8, Failu
         Some(path) => path.exists(),
         None => true,
     };
+    // Fails closed: tables that cannot be listed are not taken for none.
     let tables = match exists {
-        true => crate::db::user_tables(&url).await.unwrap_or_default(),
+        true => crate::db::user_tables(&url).await.map_err(|e| {
+            Failure::Run(format!(
+                "cannot list the tables of {shown} before dropping it: {e}"
+            ))
+        })?,
         false => Vec::new(),
     };
     if !tables.is_empty() && looks_like_production(&name) && !options.force {

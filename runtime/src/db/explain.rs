@@ -56,8 +56,8 @@ pub(crate) fn connect_error(url: &str, dialect: Dialect, error: &sqlx::Error) ->
         if missing_database {
             return format!(
                 "database `{database}` does not exist on the {server} server at {at}: create \
-                 it with `cargo xtask migrate database create` (or CREATE DATABASE), or point \
-                 the URL at another"
+                 it (the CLI's `database create`, or CREATE DATABASE), or point the URL at \
+                 another"
             );
         }
         return format!(

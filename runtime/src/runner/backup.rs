@@ -92,7 +92,20 @@ pub(crate) async fn take(
         ))
     })?;
     let dialect = s.conn.dialect();
-    let mut path = backups.dir.join(file_name(&job.id, dialect));
+    // Tenants share a directory: the database (or schema) is in the name.
+    let scope = s
+        .history
+        .schema
+        .clone()
+        .or_else(|| backups.url.as_deref().and_then(crate::db::database_name))
+        .or_else(|| {
+            backups
+                .url
+                .as_deref()
+                .and_then(crate::db::sqlite_path)
+                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        });
+    let mut path = unused_path(&backups.dir, &file_name(&job.id, scope.as_deref(), dialect));
     let started = Instant::now();
     match (&backups.hook, dialect) {
         (Some(hook), _) => {
@@ -152,22 +165,40 @@ pub(crate) async fn take(
     Ok(())
 }
 
-/// `20261204T182000.123Z-<id>.<ext>`: sorted by time, named by migration.
-fn file_name(id: &str, dialect: Dialect) -> String {
+/// `name` in `dir`, or `name` with `-2`, `-3`… before its extension when taken.
+fn unused_path(dir: &Path, name: &str) -> PathBuf {
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let mut path = dir.join(name);
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}.{ext}"));
+        n += 1;
+    }
+    path
+}
+
+/// `20261204T182000.123Z-[<database>-]<id>.<ext>`: sorted by time, named by database and
+/// migration.
+fn file_name(id: &str, scope: Option<&str>, dialect: Dialect) -> String {
     let ext = match dialect {
         Dialect::Postgres => "dump",
         Dialect::Mysql => "sql",
         Dialect::Sqlite => "sqlite3",
     };
-    let safe_id: String = id
-        .chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                true => c,
-                false => '_',
-            },
-        )
-        .collect();
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(
+                |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    true => c,
+                    false => '_',
+                },
+            )
+            .collect()
+    };
+    let safe_id = match scope {
+        Some(scope) => format!("{}-{}", safe(scope), safe(id)),
+        None => safe(id),
+    };
     let now = SystemTime::now();
     let millis = now
         .duration_since(UNIX_EPOCH)
@@ -493,7 +524,7 @@ mod tests {
             tool(Dialect::Mysql, Some(empty.as_os_str())).unwrap(),
             empty.join("mariadb-dump")
         );
-        std::fs::remove_dir_all(empty).ok();
+        std::fs::remove_file(empty.join("mariadb-dump")).ok();
     }
 
     fn tempdir() -> PathBuf {
@@ -533,6 +564,18 @@ mod tests {
             without_password("postgres://app@db/shop"),
             ("postgres://app@db/shop".to_owned(), None)
         );
+    }
+
+    #[test]
+    fn backup_files_are_named_by_database_and_never_reused() {
+        let dir = tempdir().join("names");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = file_name("add_users", Some("tenant_07"), Dialect::Postgres);
+        assert!(name.ends_with("Z-tenant_07-add_users.dump"), "{name}");
+        std::fs::write(dir.join("x.dump"), b"").unwrap();
+        assert_eq!(unused_path(&dir, "x.dump"), dir.join("x-2.dump"));
+        assert_eq!(unused_path(&dir, "y.dump"), dir.join("y.dump"));
+        std::fs::remove_file(dir.join("x.dump")).ok();
     }
 
     #[test]
