@@ -191,10 +191,6 @@ fn tenant(
              only; name it by URL instead"
         )));
     }
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
     if dialect == Dialect::Postgres && name.chars().any(|c| c.is_ascii_uppercase()) {
         // The search path would fold it to lower case, the history table would not.
         return Err(RunError::Tenants(format!(
@@ -206,10 +202,8 @@ fn tenant(
         Dialect::Postgres => {
             // The schema first on the search path, set when the connection opens.
             let option = format!("options=-c%20search_path%3D{name}");
-            let url = match query {
-                Some(query) => format!("{base}?{query}&{option}"),
-                None => format!("{base}?{option}"),
-            };
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            let url = format!("{url}{joiner}{option}");
             Tenant {
                 url,
                 schema: Some(name.clone()),
@@ -217,24 +211,12 @@ fn tenant(
                 provisioned,
             }
         }
-        _ => {
-            let authority_end = base
-                .find("://")
-                .map(|at| at + 3)
-                .and_then(|start| base[start..].find('/').map(|i| start + i))
-                .unwrap_or(base.len());
-            let mut url = format!("{}/{name}", &base[..authority_end]);
-            if let Some(query) = query {
-                url.push('?');
-                url.push_str(query);
-            }
-            Tenant {
-                url,
-                schema: None,
-                name,
-                provisioned,
-            }
-        }
+        _ => Tenant {
+            url: crate::db::with_database(url, &name),
+            schema: None,
+            name,
+            provisioned,
+        },
     })
 }
 

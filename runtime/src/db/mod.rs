@@ -376,10 +376,7 @@ impl DbError {
     /// Whether the statement ran past the server's statement timeout (PostgreSQL's
     /// `statement_timeout`, MariaDB's `max_statement_time`, MySQL's `max_execution_time`).
     pub fn is_statement_timeout(&self) -> bool {
-        let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
-            return false;
-        };
-        let Some(db) = source.as_database_error() else {
+        let Some(db) = self.statement_database_error() else {
             return false;
         };
         if let Some(number) = mysql_error_number(db) {
@@ -388,6 +385,14 @@ impl DbError {
         }
         // PostgreSQL: query_canceled.
         !is_sqlite_error(db) && db.code().as_deref() == Some("57014")
+    }
+
+    /// What the database answered to a statement (or a connection), if it answered.
+    fn statement_database_error(&self) -> Option<&dyn sqlx::error::DatabaseError> {
+        let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
+            return None;
+        };
+        source.as_database_error()
     }
 
     /// `rows` as a check query's failure reports them: how many, and the first.
@@ -409,10 +414,7 @@ impl DbError {
     /// Whether the database gave up waiting for a lock (PostgreSQL `lock_timeout`, MySQL
     /// `lock_wait_timeout`, a busy or locked SQLite database): the statement can be retried.
     pub fn is_lock_timeout(&self) -> bool {
-        let (DbError::Statement { source, .. } | DbError::Connect(source)) = self else {
-            return false;
-        };
-        let Some(db) = source.as_database_error() else {
+        let Some(db) = self.statement_database_error() else {
             return false;
         };
         if let Some(number) = mysql_error_number(db) {
