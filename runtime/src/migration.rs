@@ -16,6 +16,8 @@ use crate::op::{
     DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
     RustStep, StepFuture, SyncTrigger, Table, Unique,
 };
+use crate::op::{Partition, PartitionBound, PartitionMethod, Partitioning};
+use crate::schema::fit_identifier;
 
 /// The ops of one migration, recorded by its function.
 #[derive(Debug, Clone)]
@@ -445,6 +447,56 @@ impl Migration {
         }
     }
 
+    /// A new partition of partitioned table `table`, holding the rows of `bound`:
+    /// `m.create_partition("events", "events_2027_01", PartitionBound::range("2027-01-01", "2027-02-01"))`.
+    pub fn create_partition(&mut self, table: &str, name: &str, bound: PartitionBound) {
+        self.ops.push(Op::CreatePartition {
+            table: table.into(),
+            partition: Partition {
+                name: name.into(),
+                bound,
+            },
+        });
+    }
+
+    /// Drops partition `name` of `table`, with its rows (retention: the oldest month goes).
+    pub fn drop_partition(&mut self, table: &str, name: &str) {
+        self.ops.push(Op::DropPartition {
+            table: table.into(),
+            name: name.into(),
+        });
+    }
+
+    /// Makes the existing table `name` (the parent's columns, no keys or indexes of its own,
+    /// e.g. loaded beside the parent) the partition of `table` holding `bound`. PostgreSQL first
+    /// adds a CHECK matching the bound, so that `ATTACH` finds it proven instead of scanning.
+    pub fn attach_partition(&mut self, table: &str, name: &str, bound: PartitionBound) {
+        self.ops.push(Op::AttachPartition {
+            table: table.into(),
+            partition: Partition {
+                name: name.into(),
+                bound,
+            },
+        });
+    }
+
+    /// Makes partition `name` of `table` a table of its own, with its rows and the parent's
+    /// columns (no keys or indexes: its revert attaches it again); chain `.concurrently()` to
+    /// detach without blocking the parent (PostgreSQL 14+, outside the transaction).
+    pub fn detach_partition(&mut self, table: &str, name: &str) -> DetachPartitionBuilder<'_> {
+        self.ops.push(Op::DetachPartition {
+            table: table.into(),
+            name: name.into(),
+            concurrently: false,
+        });
+        match self.ops.last_mut() {
+            Some(Op::DetachPartition { concurrently, .. }) => {
+                DetachPartitionBuilder { concurrently }
+            }
+            _ => unreachable!("the op was pushed just above"),
+        }
+    }
+
     /// Reports `query`'s plan (`EXPLAIN`; SQLite `EXPLAIN QUERY PLAN`) in the run's events
     /// and output when the migration reaches this point: to see that a new index is used.
     pub fn explain(&mut self, query: &str) {
@@ -727,6 +779,52 @@ impl TableBuilder {
             index: self.table.indexes.last_mut().expect("pushed above"),
             concurrently: None,
         }
+    }
+
+    /// Splits the rows by ranges of `columns` (dates, ids): add partitions with
+    /// [`TableBuilder::partition`] and `PartitionBound::range(from, to)`.
+    pub fn partition_by_range<C: AsRef<str>>(&mut self, columns: impl IntoIterator<Item = C>) {
+        self.partition_by(PartitionMethod::Range, strings(columns));
+    }
+
+    /// Splits the rows by the value of `column` (a region, a tenant): partitions hold
+    /// `PartitionBound::values([...])`.
+    pub fn partition_by_list(&mut self, column: &str) {
+        self.partition_by(PartitionMethod::List, vec![column.to_owned()]);
+    }
+
+    /// Spreads the rows by a hash of `columns`: partitions hold
+    /// `PartitionBound::hash(modulus, remainder)`.
+    pub fn partition_by_hash<C: AsRef<str>>(&mut self, columns: impl IntoIterator<Item = C>) {
+        self.partition_by(PartitionMethod::Hash, strings(columns));
+    }
+
+    fn partition_by(&mut self, method: PartitionMethod, columns: Vec<String>) {
+        let partitions = self
+            .table
+            .partitioning
+            .take()
+            .map(|p| p.partitions)
+            .unwrap_or_default();
+        self.table.partitioning = Some(Partitioning {
+            method,
+            columns,
+            partitions,
+        });
+    }
+
+    /// A partition created with the table; in a loop, twelve months are three lines.
+    pub fn partition(&mut self, name: &str, bound: PartitionBound) {
+        // Before `partition_by_*`: kept, and the model asks for the partition columns.
+        let partitioning = self.table.partitioning.get_or_insert_with(|| Partitioning {
+            method: PartitionMethod::Range,
+            columns: Vec::new(),
+            partitions: Vec::new(),
+        });
+        partitioning.partitions.push(Partition {
+            name: name.into(),
+            bound,
+        });
     }
 }
 
@@ -1262,23 +1360,6 @@ fn generated_name(prefix: &str, table: &str, column: &str) -> String {
     fit_identifier(format!("{prefix}_{table}_{column}"))
 }
 
-/// Shortens a generated name to PostgreSQL's 63 bytes, keeping it unique with a hash suffix.
-fn fit_identifier(name: String) -> String {
-    const MAX: usize = crate::schema::MAX_IDENTIFIER_BYTES;
-    if name.len() <= MAX {
-        return name;
-    }
-    // FNV-1a: stable across platforms and releases, unlike std's hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let mut cut = MAX - 9;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}_{:08x}", &name[..cut], hash as u32)
-}
-
 fn assertion(kind: AssertionKind, sql: &str, expect: Expect) -> Op {
     Op::Assert(Assertion {
         kind,
@@ -1295,6 +1376,19 @@ pub struct ReindexBuilder<'a> {
 impl ReindexBuilder<'_> {
     /// Without blocking writes: PostgreSQL 12+ `REINDEX … CONCURRENTLY`, outside the
     /// transaction.
+    pub fn concurrently(self) {
+        *self.concurrently = true;
+    }
+}
+
+/// Returned by [`Migration::detach_partition`].
+pub struct DetachPartitionBuilder<'a> {
+    concurrently: &'a mut bool,
+}
+
+impl DetachPartitionBuilder<'_> {
+    /// Without blocking reads and writes of the parent: PostgreSQL 14+ `DETACH PARTITION …
+    /// CONCURRENTLY`, outside the transaction (and not while the table has a DEFAULT partition).
     pub fn concurrently(self) {
         *self.concurrently = true;
     }

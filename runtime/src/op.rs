@@ -253,9 +253,11 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<Index>,
     pub sync_triggers: Vec<SyncTrigger>,
+    /// How its rows are split into partitions, if they are ([`Partitioning`]).
+    pub partitioning: Option<Partitioning>,
 }
 
-/// As derived, but for `sync_triggers` when there are none: the checksum's canonical form of a
+/// As derived, but for `sync_triggers` when there are none and `partitioning` when it is not: the checksum's canonical form of a
 /// `create_table` stays what it was before tables had them.
 impl fmt::Debug for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -270,6 +272,9 @@ impl fmt::Debug for Table {
             .field("indexes", &self.indexes);
         if !self.sync_triggers.is_empty() {
             table.field("sync_triggers", &self.sync_triggers);
+        }
+        if let Some(partitioning) = &self.partitioning {
+            table.field("partitioning", partitioning);
         }
         table.finish()
     }
@@ -286,6 +291,7 @@ impl Table {
             foreign_keys: Vec::new(),
             indexes: Vec::new(),
             sync_triggers: Vec::new(),
+            partitioning: None,
         }
     }
 
@@ -295,6 +301,103 @@ impl Table {
 
     pub fn index(&self, name: &str) -> Option<&Index> {
         self.indexes.iter().find(|i| i.name == name)
+    }
+}
+
+/// How a partitioned table assigns a row to a partition, by the values of its partition columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartitionMethod {
+    /// Each partition holds a range of values, `from` (included) to `to` (excluded).
+    Range,
+    /// Each partition holds a list of values.
+    List,
+    /// Each partition holds the rows whose hash has a remainder, for a modulus.
+    Hash,
+}
+
+impl PartitionMethod {
+    pub fn sql(self) -> &'static str {
+        match self {
+            PartitionMethod::Range => "RANGE",
+            PartitionMethod::List => "LIST",
+            PartitionMethod::Hash => "HASH",
+        }
+    }
+}
+
+/// One end of a range partition's bound, for one partition column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoundValue {
+    /// Below every value.
+    MinValue,
+    Value(Literal),
+    /// Above every value.
+    MaxValue,
+}
+
+impl<T: Into<Literal>> From<T> for BoundValue {
+    fn from(value: T) -> Self {
+        BoundValue::Value(value.into())
+    }
+}
+
+/// Which rows a partition holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartitionBound {
+    /// Rows whose partition columns are at least `from` and below `to`, compared column by
+    /// column as rows are (one value per partition column).
+    Range {
+        from: Vec<BoundValue>,
+        to: Vec<BoundValue>,
+    },
+    /// Rows whose (single) partition column is one of these values.
+    List(Vec<Literal>),
+    /// Rows whose partition columns hash to `remainder` modulo `modulus`.
+    Hash { modulus: u32, remainder: u32 },
+    /// Rows no other partition holds (not with `Hash`).
+    Default,
+}
+
+impl PartitionBound {
+    /// A range of one partition column: `range("2026-01-01", "2026-02-01")`,
+    /// `range(BoundValue::MinValue, 100)`.
+    pub fn range(from: impl Into<BoundValue>, to: impl Into<BoundValue>) -> Self {
+        PartitionBound::Range {
+            from: vec![from.into()],
+            to: vec![to.into()],
+        }
+    }
+
+    /// A list of values of the partition column.
+    pub fn values<V: Into<Literal>>(values: impl IntoIterator<Item = V>) -> Self {
+        PartitionBound::List(values.into_iter().map(Into::into).collect())
+    }
+
+    pub fn hash(modulus: u32, remainder: u32) -> Self {
+        PartitionBound::Hash { modulus, remainder }
+    }
+}
+
+/// One partition of a partitioned table: its rows, under the parent's columns, keys and indexes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    /// A table name on PostgreSQL (each partition is a table); a partition of the table on MySQL.
+    pub name: String,
+    pub bound: PartitionBound,
+}
+
+/// How a table's rows are split: the method, the partition columns, and the partitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partitioning {
+    pub method: PartitionMethod,
+    pub columns: Vec<String>,
+    /// In the schema model, sorted by name; in a `create_table` op, as declared.
+    pub partitions: Vec<Partition>,
+}
+
+impl Partitioning {
+    pub fn partition(&self, name: &str) -> Option<&Partition> {
+        self.partitions.iter().find(|p| p.name == name)
     }
 }
 
@@ -631,6 +734,30 @@ pub enum Op {
     DropEnum {
         name: String,
     },
+    /// A new partition of a partitioned table.
+    CreatePartition {
+        table: String,
+        partition: Partition,
+    },
+    /// A partition dropped with its rows.
+    DropPartition {
+        table: String,
+        name: String,
+    },
+    /// An existing table, with the parent's columns and no keys or indexes of its own, made a
+    /// partition (PostgreSQL: after a CHECK that spares `ATTACH` its scan).
+    AttachPartition {
+        table: String,
+        partition: Partition,
+    },
+    /// A partition made a table of its own, with its rows and the parent's columns (no keys or
+    /// indexes); `concurrently` (PostgreSQL 14+) without blocking the parent, outside a
+    /// transaction.
+    DetachPartition {
+        table: String,
+        name: String,
+        concurrently: bool,
+    },
     RawSql(RawSql),
     /// Rust code run on the live connection, in order with the other ops (a data step).
     Rust(RustStep),
@@ -705,6 +832,21 @@ impl Op {
                 format!("remove_enum_value({name:?}, {value:?})")
             }
             Op::DropEnum { name } => format!("drop_enum({name:?})"),
+            Op::CreatePartition { table, partition } => {
+                format!("create_partition({:?} of {table:?})", partition.name)
+            }
+            Op::DropPartition { table, name } => format!("drop_partition({name:?} of {table:?})"),
+            Op::AttachPartition { table, partition } => {
+                format!("attach_partition({:?} to {table:?})", partition.name)
+            }
+            Op::DetachPartition {
+                table,
+                name,
+                concurrently,
+            } => format!(
+                "detach_partition({name:?} from {table:?}{})",
+                if *concurrently { ", concurrently" } else { "" }
+            ),
             Op::RawSql(raw) => {
                 let sql = raw
                     .sql
@@ -790,6 +932,7 @@ impl Op {
             | Op::DropForeignKey { table, .. } => Some(table),
             Op::Backfill(b) => Some(&b.table),
             Op::CreateSyncTrigger { table, .. } | Op::DropSyncTrigger { table, .. } => Some(table),
+            Op::CreatePartition { table, .. } | Op::DropPartition { table, .. } => Some(table),
             _ => None,
         }
     }

@@ -23,9 +23,11 @@
 pub use crate::db::Connection;
 pub use crate::lint::Lint;
 pub use crate::migration::{
-    ColumnBuilder, ForeignKeyBuilder, IndexBuilder, Migration, RawSqlBuilder, RustStepBuilder,
-    TableBuilder,
+    ColumnBuilder, DetachPartitionBuilder, ForeignKeyBuilder, IndexBuilder, Migration,
+    RawSqlBuilder, RustStepBuilder, TableBuilder,
 };
 pub use crate::op::ReferentialAction::{self, Cascade, NoAction, Restrict, SetDefault, SetNull};
-pub use crate::op::{BoxError, ColumnType, DefaultValue, Dialect, Expect};
+pub use crate::op::{
+    BoundValue, BoxError, ColumnType, DefaultValue, Dialect, Expect, PartitionBound,
+};
 pub use godwit_macros::migration;

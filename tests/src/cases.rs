@@ -3,7 +3,7 @@
 
 use godwit::Dialect::{self, Mysql, Sqlite};
 use godwit::Migration;
-use godwit::op::{ColumnType, ReferentialAction::*};
+use godwit::op::{BoundValue, ColumnType, PartitionBound, ReferentialAction::*};
 
 pub struct Case {
     pub name: &'static str,
@@ -63,6 +63,56 @@ const BLOG_ROWS: &[&str] = &[
 ];
 
 fn nothing(_: &mut Migration) {}
+
+/// The first of month `month` (1 to 13) of 2026, ISO.
+fn month_start(month: u32) -> String {
+    match month {
+        13 => "2027-01-01".to_owned(),
+        m => format!("2026-{m:02}-01"),
+    }
+}
+
+/// `events`, partitioned by month of `created_on`, with a partition for each of `months`.
+fn monthly_events(m: &mut Migration, months: std::ops::RangeInclusive<u32>) {
+    m.create_table("events", |t| {
+        t.bigint("id").not_null().auto_increment();
+        t.date("created_on").not_null();
+        t.string("kind", 40).not_null().default("click");
+        t.text("payload");
+        t.primary_key(["id", "created_on"]);
+        t.index("ix_events_kind", ["kind"]);
+        t.partition_by_range(["created_on"]);
+        for month in months {
+            t.partition(
+                &format!("events_2026_{month:02}"),
+                PartitionBound::range(month_start(month), month_start(month + 1)),
+            );
+        }
+    });
+}
+
+/// The blog, and `events` with January to March.
+fn blog_and_events(m: &mut Migration) {
+    blog(m);
+    monthly_events(m, 1..=3);
+}
+
+const EVENT_ROWS: &[&str] = &[
+    "INSERT INTO users (email, name, age) VALUES ('ann@example.com', 'Ann', 31)",
+    "INSERT INTO events (created_on, kind, payload) VALUES ('2026-02-03', 'view', 'a'), ('2026-02-28', 'click', NULL), ('2026-03-31', 'view', 'c')",
+];
+
+/// The blog, events with January and February, and a table with their columns to attach.
+fn blog_events_and_a_loaded_month(m: &mut Migration) {
+    blog(m);
+    monthly_events(m, 1..=2);
+    m.create_table("events_2026_03", |t| {
+        t.bigint("id").not_null();
+        t.date("created_on").not_null();
+        t.string("kind", 40).not_null().default("click");
+        t.text("payload");
+    });
+}
 
 macro_rules! case {
     ($name:ident, setup = $setup:expr, rows = $rows:expr, refused = [$($refused:expr),*], |$m:ident| $op:block) => {
@@ -368,6 +418,118 @@ pub fn all() -> Vec<Case> {
                 .backward("name", "lower(display)");
             m.drop_sync_trigger("users", "sync_users_display");
         }),
+        case!(
+            create_table_partitioned_by_month,
+            setup = blog,
+            rows = BLOG_ROWS,
+            refused = [Sqlite],
+            |m| {
+                monthly_events(m, 1..=12);
+            }
+        ),
+        case!(
+            create_table_partitioned_by_list,
+            setup = blog,
+            rows = BLOG_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.create_table("accounts", |t| {
+                    t.bigint("id").not_null();
+                    t.string("region", 8).not_null();
+                    t.primary_key(["id", "region"]);
+                    t.partition_by_list("region");
+                    t.partition("accounts_eu", PartitionBound::values(["de", "fr", "it's"]));
+                    t.partition("accounts_us", PartitionBound::values(["us"]));
+                    t.partition("accounts_other", PartitionBound::Default);
+                });
+            }
+        ),
+        case!(
+            create_table_partitioned_by_hash,
+            setup = blog,
+            rows = BLOG_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.create_table("sessions", |t| {
+                    t.bigint("user_id").not_null();
+                    t.text("token");
+                    t.partition_by_hash(["user_id"]);
+                    for remainder in 0..4 {
+                        t.partition(
+                            &format!("sessions_{remainder}"),
+                            PartitionBound::hash(4, remainder),
+                        );
+                    }
+                });
+            }
+        ),
+        case!(
+            create_table_partitioned_with_open_ends,
+            setup = blog,
+            rows = BLOG_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.create_table("readings", |t| {
+                    t.bigint("sensor").not_null();
+                    t.integer("reading").not_null();
+                    t.partition_by_range(["sensor"]);
+                    t.partition(
+                        "readings_low",
+                        PartitionBound::range(BoundValue::MinValue, 100),
+                    );
+                    t.partition(
+                        "readings_high",
+                        PartitionBound::range(100, BoundValue::MaxValue),
+                    );
+                });
+            }
+        ),
+        case!(
+            create_and_drop_partitions,
+            setup = blog_and_events,
+            rows = EVENT_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.create_partition(
+                    "events",
+                    "events_2026_04",
+                    PartitionBound::range("2026-04-01", "2026-05-01"),
+                );
+                m.drop_partition("events", "events_2026_01");
+            }
+        ),
+        case!(
+            attach_a_loaded_table_as_partition,
+            setup = blog_events_and_a_loaded_month,
+            rows = BLOG_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.attach_partition(
+                    "events",
+                    "events_2026_03",
+                    PartitionBound::range("2026-03-01", "2026-04-01"),
+                );
+            }
+        ),
+        case!(
+            detach_a_partition,
+            setup = blog_and_events,
+            rows = BLOG_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.detach_partition("events", "events_2026_01");
+            }
+        ),
+        case!(
+            detach_a_partition_concurrently,
+            setup = blog_and_events,
+            rows = BLOG_ROWS,
+            refused = [Mysql, Sqlite],
+            |m| {
+                m.detach_partition("events", "events_2026_01")
+                    .concurrently();
+            }
+        ),
         case!(
             hostile_names,
             setup = nothing,

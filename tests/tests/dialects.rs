@@ -29,6 +29,14 @@ async fn run(dialect: Dialect, name: &str) {
 }
 
 matrix!(
+    create_table_partitioned_by_month,
+    create_table_partitioned_by_list,
+    create_table_partitioned_by_hash,
+    create_table_partitioned_with_open_ends,
+    create_and_drop_partitions,
+    attach_a_loaded_table_as_partition,
+    detach_a_partition,
+    detach_a_partition_concurrently,
     analyze_and_vacuum,
     reindex_a_table_and_an_index,
     reindex_concurrently,

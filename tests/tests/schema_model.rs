@@ -654,3 +654,390 @@ fn a_backfill_without_reverse_is_irreversible() {
         Ok(Inverse::Irreversible { reason }) if reason.contains("`.reverse_set(column, expr)`")
     ));
 }
+
+/// A case name, the ops, and a text the error of the op that fails must contain.
+type TextCase = (&'static str, fn(&mut Migration), &'static str);
+
+/// `events` by month of `created_on`, January and February.
+fn events(m: &mut Migration) {
+    use godwit::op::PartitionBound;
+    m.create_table("events", |t| {
+        t.bigint("id").not_null();
+        t.date("created_on").not_null();
+        t.primary_key(["id", "created_on"]);
+        t.partition_by_range(["created_on"]);
+        t.partition(
+            "events_2026_01",
+            PartitionBound::range("2026-01-01", "2026-02-01"),
+        );
+        t.partition(
+            "events_2026_02",
+            PartitionBound::range("2026-02-01", "2026-03-01"),
+        );
+    });
+}
+
+#[test]
+fn bad_partitions_are_refused_before_any_sql() {
+    use godwit::op::{BoundValue, PartitionBound};
+    let table: &[TextCase] = &[
+        (
+            "an overlapping range",
+            |m| {
+                events(m);
+                m.create_partition(
+                    "events",
+                    "events_late_jan",
+                    PartitionBound::range("2026-01-15", "2026-02-15"),
+                );
+            },
+            "overlaps partition `events_2026_01`",
+        ),
+        (
+            "a range that ends before it starts",
+            |m| {
+                events(m);
+                m.create_partition(
+                    "events_back",
+                    "events_back",
+                    PartitionBound::range("2026-05-01", "2026-04-01"),
+                );
+            },
+            "table `events_back` does not exist",
+        ),
+        (
+            "an empty range",
+            |m| {
+                events(m);
+                m.create_partition(
+                    "events",
+                    "events_back",
+                    PartitionBound::range("2026-05-01", "2026-04-01"),
+                );
+            },
+            "is empty",
+        ),
+        (
+            "a list bound on a range",
+            |m| {
+                events(m);
+                m.create_partition("events", "events_x", PartitionBound::values(["x"]));
+            },
+            "PartitionBound::range(from, to)",
+        ),
+        (
+            "a second default",
+            |m| {
+                events(m);
+                m.create_partition("events", "events_rest", PartitionBound::Default);
+                m.create_partition("events", "events_more", PartitionBound::Default);
+            },
+            "one DEFAULT partition",
+        ),
+        (
+            "a value listed by two partitions",
+            |m| {
+                m.create_table("accounts", |t| {
+                    t.string("region", 8).not_null();
+                    t.partition_by_list("region");
+                    t.partition("accounts_eu", PartitionBound::values(["de", "fr"]));
+                });
+                m.create_partition("accounts", "accounts_fr", PartitionBound::values(["fr"]));
+            },
+            "both list 'fr'",
+        ),
+        (
+            "hash moduli that do not divide",
+            |m| {
+                m.create_table("sessions", |t| {
+                    t.bigint("user_id").not_null();
+                    t.partition_by_hash(["user_id"]);
+                    t.partition("sessions_0", PartitionBound::hash(2, 0));
+                });
+                m.create_partition("sessions", "sessions_x", PartitionBound::hash(3, 1));
+            },
+            "must divide one another",
+        ),
+        (
+            "a hash remainder taken by a smaller modulus",
+            |m| {
+                m.create_table("sessions", |t| {
+                    t.bigint("user_id").not_null();
+                    t.partition_by_hash(["user_id"]);
+                    t.partition("sessions_0", PartitionBound::hash(2, 0));
+                });
+                m.create_partition("sessions", "sessions_x", PartitionBound::hash(4, 2));
+            },
+            "remainder 0 of modulus 2 includes remainder 2 of modulus 4",
+        ),
+        (
+            "a primary key without the partition column",
+            |m| {
+                m.create_table("logs", |t| {
+                    t.id("id");
+                    t.date("created_on").not_null();
+                    t.partition_by_range(["created_on"]);
+                });
+            },
+            "does not include the partition column `created_on`",
+        ),
+        (
+            "a unique index added without the partition column",
+            |m| {
+                events(m);
+                m.create_index("events", "ux_events_id", ["id"]).unique();
+            },
+            "unique index `ux_events_id`",
+        ),
+        (
+            "a partition named like a table",
+            |m| {
+                events(m);
+                m.create_partition(
+                    "events",
+                    "users",
+                    PartitionBound::range("2026-03-01", "2026-04-01"),
+                );
+            },
+            "the name `users` is already used by table `users`",
+        ),
+        (
+            "a table named like a partition",
+            |m| {
+                events(m);
+                m.create_table("events_2026_01", |t| {
+                    t.integer("x");
+                });
+            },
+            "a partition of table `events`",
+        ),
+        (
+            "a partition of a table that is not partitioned",
+            |m| {
+                m.create_partition(
+                    "users",
+                    "users_a",
+                    PartitionBound::range(BoundValue::MinValue, 10),
+                );
+            },
+            "is not partitioned",
+        ),
+        (
+            "a partition column dropped",
+            |m| {
+                events(m);
+                m.drop_column("events", "created_on");
+            },
+            "still used by the table's partitioning",
+        ),
+        (
+            "bounds of two kinds",
+            |m| {
+                events(m);
+                m.create_partition("events", "events_n", PartitionBound::range(1, 2));
+            },
+            "cannot be compared",
+        ),
+        (
+            "an unknown partition dropped",
+            |m| {
+                events(m);
+                m.drop_partition("events", "events_2030_01");
+            },
+            "has no partition named `events_2030_01`",
+        ),
+        (
+            "a table with keys of its own attached",
+            |m| {
+                events(m);
+                m.create_table("events_2026_03", |t| {
+                    t.bigint("id").not_null();
+                    t.date("created_on").not_null();
+                    t.primary_key(["id", "created_on"]);
+                });
+                m.attach_partition(
+                    "events",
+                    "events_2026_03",
+                    PartitionBound::range("2026-03-01", "2026-04-01"),
+                );
+            },
+            "has a primary key of its own",
+        ),
+        (
+            "a table of other columns attached",
+            |m| {
+                events(m);
+                m.create_table("events_2026_03", |t| {
+                    t.bigint("id").not_null();
+                });
+                m.attach_partition(
+                    "events",
+                    "events_2026_03",
+                    PartitionBound::range("2026-03-01", "2026-04-01"),
+                );
+            },
+            "does not have the columns of `events`",
+        ),
+    ];
+    for (name, ops, expected) in table {
+        let mut schema = blog_schema();
+        let ops = Migration::record(Dialect::Postgres, *ops);
+        let (last, init) = ops.split_last().expect("at least one op");
+        for op in init {
+            schema
+                .apply(op)
+                .unwrap_or_else(|e| panic!("{name}: setup op failed: {e}"));
+        }
+        let before = schema.clone();
+        let err = schema
+            .apply(last)
+            .expect_err(&format!("{name}: {last} should be refused"));
+        assert!(
+            err.to_string().contains(expected),
+            "{name}: unexpected error: {err}"
+        );
+        assert_eq!(schema, before, "{name}: a refused op changed the schema");
+    }
+}
+
+#[test]
+fn partitions_detach_to_a_bare_table_and_attach_back() {
+    use godwit::op::PartitionBound;
+    let mut schema = blog_schema();
+    for op in Migration::record(Dialect::Postgres, events) {
+        schema.apply(&op).expect("events is valid");
+    }
+    let start = schema.clone();
+    let ops = Migration::record(Dialect::Postgres, |m| {
+        m.detach_partition("events", "events_2026_01");
+    });
+    let Inverse::Ops(undo) = schema.apply(&ops[0]).expect("detach") else {
+        panic!("detach is reversible")
+    };
+    let detached = schema.table("events_2026_01").expect("a table now");
+    assert!(detached.primary_key.is_none() && detached.indexes.is_empty());
+    assert_eq!(detached.columns.len(), 2);
+    let partitions = &schema
+        .table("events")
+        .unwrap()
+        .partitioning
+        .as_ref()
+        .unwrap()
+        .partitions;
+    assert_eq!(partitions.len(), 1);
+    for op in &undo {
+        schema.apply(op).expect("attach back");
+    }
+    assert_eq!(schema, start);
+    // What was detached can be attached elsewhere in the range, and not over another.
+    schema.apply(&ops[0]).unwrap();
+    let over = Migration::record(Dialect::Postgres, |m| {
+        m.attach_partition(
+            "events",
+            "events_2026_01",
+            PartitionBound::range("2026-02-15", "2026-03-15"),
+        );
+    });
+    let err = schema.apply(&over[0]).unwrap_err().to_string();
+    assert!(err.contains("overlaps partition `events_2026_02`"), "{err}");
+}
+
+#[test]
+fn mysql_refuses_what_its_partitions_cannot_do_before_any_sql() {
+    use godwit::op::PartitionBound;
+    use godwit::runner::ModelError;
+    use godwit::testing::plan_op;
+    let cases: &[TextCase] = &[
+        (
+            "a foreign key on a partitioned table",
+            |m| {
+                m.create_table("events", |t| {
+                    t.bigint("id").not_null();
+                    t.bigint("user_id").references("users", "id");
+                    t.partition_by_hash(["id"]);
+                    t.partition("events_0", PartitionBound::hash(1, 0));
+                });
+            },
+            "MySQL's partitioned tables have no foreign keys",
+        ),
+        (
+            "a gap between ranges",
+            |m| {
+                m.create_table("events", |t| {
+                    t.date("created_on").not_null();
+                    t.partition_by_range(["created_on"]);
+                    t.partition(
+                        "events_01",
+                        PartitionBound::range("2026-01-01", "2026-02-01"),
+                    );
+                    t.partition(
+                        "events_03",
+                        PartitionBound::range("2026-03-01", "2026-04-01"),
+                    );
+                });
+            },
+            "without gaps",
+        ),
+        (
+            "a range partition dropped from the middle",
+            |m| {
+                events(m);
+                m.create_partition(
+                    "events",
+                    "events_2026_03",
+                    PartitionBound::range("2026-03-01", "2026-04-01"),
+                );
+                m.drop_partition("events", "events_2026_02");
+            },
+            "the next one would take its range",
+        ),
+        (
+            "a timestamp with time zone as the partition column",
+            |m| {
+                m.create_table("events", |t| {
+                    t.timestamp_tz("at").not_null();
+                    t.partition_by_range(["at"]);
+                    t.partition(
+                        "events_01",
+                        PartitionBound::range("2026-01-01", "2026-02-01"),
+                    );
+                });
+            },
+            "cannot partition a table on MySQL",
+        ),
+        (
+            "a partitioned table without partitions",
+            |m| {
+                m.create_table("events", |t| {
+                    t.date("created_on").not_null();
+                    t.partition_by_range(["created_on"]);
+                });
+            },
+            "MySQL creates a partitioned table with its partitions",
+        ),
+    ];
+    for (name, ops, expected) in cases {
+        let mut schema = blog_schema();
+        let ops = Migration::record(Dialect::Mysql, *ops);
+        let refusal = ops
+            .iter()
+            .find_map(|op| match plan_op(op, &mut schema, Dialect::Mysql) {
+                Ok(_) => None,
+                Err(ModelError::Render(e)) => Some(e.to_string()),
+                Err(e) => panic!("{name}: not a MySQL refusal: {e}"),
+            });
+        let refusal = refusal.unwrap_or_else(|| panic!("{name}: MySQL should refuse it"));
+        assert!(refusal.contains(expected), "{name}: {refusal}");
+    }
+    // SQLite refuses partitions by name.
+    let mut schema = blog_schema();
+    let refusal = Migration::record(Dialect::Sqlite, events)
+        .iter()
+        .find_map(|op| plan_op(op, &mut schema, Dialect::Sqlite).err())
+        .expect("SQLite refuses partitioning")
+        .to_string();
+    assert!(
+        refusal.contains("SQLite has no table partitioning"),
+        "{refusal}"
+    );
+}

@@ -16,7 +16,10 @@ mod sqlite;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::db::{Connection, DbError};
-use crate::op::{Column, ColumnType, DefaultValue, Dialect, Literal, ReferentialAction, Table};
+use crate::op::{
+    BoundValue, Column, ColumnType, DefaultValue, Dialect, Literal, PartitionBound,
+    PartitionMethod, Partitioning, ReferentialAction, Table,
+};
 use crate::schema::Schema;
 
 /// A dialect-specific, comparable description of a schema.
@@ -38,6 +41,16 @@ pub struct CatalogTable {
     pub foreign_keys: BTreeSet<CatalogForeignKey>,
     /// The names of the triggers on it (not PostgreSQL's internal ones).
     pub triggers: BTreeSet<String>,
+    pub partitioning: Option<CatalogPartitioning>,
+}
+
+/// A partitioned table's method (`RANGE`, `LIST`, `HASH`), columns and partitions, each with
+/// its bound in a canonical text ([`canonical_bound`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CatalogPartitioning {
+    pub method: String,
+    pub columns: Vec<String>,
+    pub partitions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +354,32 @@ impl CatalogTable {
             |t| format!("\"{t}\""),
             &mut out,
         );
+        match (&self.partitioning, &found.partitioning) {
+            (Some(model), Some(live)) => {
+                if (&model.method, &model.columns) != (&live.method, &live.columns) {
+                    out.push(format!(
+                        "partitioned by {} ({}) in the database, by {} ({}) in the model",
+                        live.method,
+                        live.columns.join(", "),
+                        model.method,
+                        model.columns.join(", ")
+                    ));
+                }
+                let set = |p: &CatalogPartitioning| -> BTreeSet<(String, String)> {
+                    p.partitions.clone().into_iter().collect()
+                };
+                set_differences(
+                    "partition",
+                    &set(model),
+                    &set(live),
+                    |(name, bound)| format!("\"{name}\" ({bound})"),
+                    &mut out,
+                );
+            }
+            (Some(_), None) => out.push("partitioned in the model, not in the database".into()),
+            (None, Some(_)) => out.push("partitioned in the database, not in the model".into()),
+            (None, None) => {}
+        }
         out
     }
 
@@ -358,6 +397,7 @@ impl CatalogTable {
             parts.extend(t.checks.iter().map(|c| format!("check {c}")));
             parts.extend(t.foreign_keys.iter().map(|f| format!("{f:?}")));
             parts.extend(t.triggers.iter().map(|name| format!("trigger {name}")));
+            parts.extend(t.partitioning.iter().map(|p| format!("{p:?}")));
             parts
         };
         parts(a).symmetric_difference(&parts(b)).count()
@@ -440,6 +480,10 @@ impl CatalogTable {
                 }
             }
         }
+        table.partitioning = t
+            .partitioning
+            .as_ref()
+            .map(|p| expected_partitioning(p, dialect));
         for fk in &t.foreign_keys {
             table.foreign_keys.insert(CatalogForeignKey {
                 name: (dialect != Dialect::Sqlite).then(|| fk.name.clone()),
@@ -452,6 +496,159 @@ impl CatalogTable {
         }
         table
     }
+}
+
+/// What introspection reads of `partitioning` on `dialect`. MySQL keeps only the end of each
+/// range partition: each starts where the one before ends, the first at MINVALUE.
+fn expected_partitioning(partitioning: &Partitioning, dialect: Dialect) -> CatalogPartitioning {
+    let text = |v: &BoundValue| match v {
+        BoundValue::MinValue => "MINVALUE".to_owned(),
+        BoundValue::MaxValue => "MAXVALUE".to_owned(),
+        BoundValue::Value(Literal::String(s)) => canonical_value(s),
+        BoundValue::Value(Literal::Int(i)) => i.to_string(),
+        BoundValue::Value(Literal::Float(f)) => f.to_string(),
+        BoundValue::Value(Literal::Bool(b)) => b.to_string(),
+    };
+    let row = |values: &[BoundValue]| values.iter().map(text).collect::<Vec<_>>();
+    let mut partitions: Vec<(&str, PartitionBound)> = partitioning
+        .partitions
+        .iter()
+        .map(|p| (p.name.as_str(), p.bound.clone()))
+        .collect();
+    if dialect == Dialect::Mysql && partitioning.method == PartitionMethod::Range {
+        let end = |b: &PartitionBound| match b {
+            PartitionBound::Range { to, .. } => row(to),
+            _ => Vec::new(),
+        };
+        // The renderer refuses ranges that do not follow one another; sorted by their end,
+        // each one's start is the end before it.
+        partitions.sort_by_key(|(_, b)| {
+            end(b)
+                .into_iter()
+                .map(|v| match v.as_str() {
+                    "MAXVALUE" => (1, v),
+                    _ => (0, v),
+                })
+                .collect::<Vec<_>>()
+        });
+        if let Some((_, PartitionBound::Range { from, .. })) = partitions.first_mut() {
+            from.iter_mut().for_each(|v| *v = BoundValue::MinValue);
+        }
+    }
+    CatalogPartitioning {
+        method: partitioning.method.sql().to_owned(),
+        columns: partitioning.columns.clone(),
+        partitions: partitions
+            .into_iter()
+            .map(|(name, bound)| {
+                let bound = match bound {
+                    PartitionBound::Range { from, to } => canonical_range(&row(&from), &row(&to)),
+                    PartitionBound::List(values) => canonical_list(
+                        values
+                            .iter()
+                            .map(|v| text(&BoundValue::Value(v.clone())))
+                            .collect(),
+                    ),
+                    PartitionBound::Hash { modulus, remainder } => {
+                        canonical_hash(modulus, remainder)
+                    }
+                    PartitionBound::Default => "DEFAULT".to_owned(),
+                };
+                (name.to_owned(), bound)
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn canonical_range(from: &[String], to: &[String]) -> String {
+    format!("FROM ({}) TO ({})", from.join(", "), to.join(", "))
+}
+
+pub(crate) fn canonical_list(mut values: Vec<String>) -> String {
+    values.sort();
+    format!("IN ({})", values.join(", "))
+}
+
+pub(crate) fn canonical_hash(
+    modulus: impl std::fmt::Display,
+    remainder: impl std::fmt::Display,
+) -> String {
+    format!("MODULUS {modulus} REMAINDER {remainder}")
+}
+
+/// The values of a bound as a database spells them (`'2026-01-01 00:00:00+00', MAXVALUE`),
+/// each canonical ([`canonical_value`]).
+pub(crate) fn canonical_bound_values(list: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = list.chars().peekable();
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if quoted && chars.peek() == Some(&'\'') => {
+                current.push('\'');
+                chars.next();
+            }
+            '\'' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            ',' if !quoted => {
+                values.push(finish_value(&current, was_quoted));
+                current.clear();
+                was_quoted = false;
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() || was_quoted {
+        values.push(finish_value(&current, was_quoted));
+    }
+    values
+}
+
+fn finish_value(raw: &str, was_quoted: bool) -> String {
+    let mut value = raw.trim();
+    // `'…'::date`: the cast is outside the quotes, so it is in `raw` after the value.
+    if let Some(at) = value.find("::").filter(|_| was_quoted) {
+        value = value[..at].trim_end();
+    }
+    if !was_quoted && matches!(value.to_ascii_uppercase().as_str(), "MINVALUE" | "MAXVALUE") {
+        return value.to_ascii_uppercase();
+    }
+    canonical_value(value)
+}
+
+/// A bound value as every database reads back: a date's midnight and UTC's offset left out
+/// (`2026-01-01 00:00:00+00` is `2026-01-01`).
+pub(crate) fn canonical_value(value: &str) -> String {
+    let mut v = value.trim();
+    for zone in ["+00:00", "+00"] {
+        if let Some(rest) = v.strip_suffix(zone)
+            && rest.len() >= 10
+        {
+            v = rest;
+            break;
+        }
+    }
+    let is_date = |d: &str| {
+        d.len() == 10
+            && d.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+    };
+    if v.len() > 10 && is_date(&v[..10]) {
+        let time = v[10..].trim_start_matches([' ', 'T']);
+        let midnight = time.strip_prefix("00:00:00").is_some_and(|rest| {
+            rest.is_empty() || rest.trim_start_matches('.').bytes().all(|b| b == b'0')
+        });
+        if midnight {
+            return v[..10].to_owned();
+        }
+    }
+    v.to_owned()
 }
 
 fn native_type(schema: &Schema, c: &Column, dialect: Dialect) -> String {

@@ -2,7 +2,8 @@
 
 use super::postgres::{split, take};
 use super::{
-    Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_default,
+    Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, CatalogPartitioning,
+    canonical_bound_values, canonical_hash, canonical_list, canonical_range, normalize_default,
     normalize_mysql_type,
 };
 use crate::db::{Connection, DbError};
@@ -44,6 +45,14 @@ FROM information_schema.TABLE_CONSTRAINTS tc
 JOIN information_schema.CHECK_CONSTRAINTS cc
   ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
 WHERE tc.CONSTRAINT_TYPE = 'CHECK' AND tc.TABLE_SCHEMA = DATABASE()";
+
+/// Partitions in order, with the method (`RANGE COLUMNS`, `LIST COLUMNS`, `HASH`), the
+/// partition columns (`` `a`,`b` ``) and the bound (`'2026-02-01'`, `MAXVALUE`, `'eu','us'`).
+const PARTITIONS: &str = "
+SELECT TABLE_NAME, PARTITION_NAME, PARTITION_METHOD, PARTITION_EXPRESSION, PARTITION_DESCRIPTION
+FROM information_schema.PARTITIONS
+WHERE TABLE_SCHEMA = DATABASE() AND PARTITION_NAME IS NOT NULL
+ORDER BY TABLE_NAME, PARTITION_ORDINAL_POSITION";
 
 pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError> {
     let mut catalog = Catalog::default();
@@ -122,6 +131,56 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
             clause.starts_with("json_valid(") && t.columns.iter().any(|c| c.name == name);
         if !is_json_check {
             t.checks.insert(name);
+        }
+    }
+    // A range partition holds what is below its end and not in the one before.
+    let mut range_start: Option<(String, Vec<String>)> = None;
+    for row in conn.fetch_text(PARTITIONS).await? {
+        let [table, name, method, expression, description] = take(row);
+        let Some(t) = catalog.tables.get_mut(&table) else {
+            continue;
+        };
+        let method = method.trim_end_matches(" COLUMNS").to_owned();
+        let columns: Vec<String> = expression
+            .split(',')
+            .map(|c| c.trim().trim_matches('`').to_owned())
+            .collect();
+        let p = t.partitioning.get_or_insert_with(|| CatalogPartitioning {
+            method: method.clone(),
+            columns: columns.clone(),
+            partitions: Default::default(),
+        });
+        let bound = match method.as_str() {
+            "RANGE" => {
+                let to = canonical_bound_values(&description);
+                let from = match range_start.take() {
+                    Some((of, end)) if of == table => end,
+                    _ => vec!["MINVALUE".to_owned(); to.len()],
+                };
+                let bound = canonical_range(&from, &to);
+                range_start = Some((table.clone(), to));
+                bound
+            }
+            // MariaDB reports a DEFAULT partition's description as MAXVALUE.
+            "LIST" if description == "DEFAULT" || description == "MAXVALUE" => "DEFAULT".to_owned(),
+            "LIST" => canonical_list(canonical_bound_values(&description)),
+            _ => {
+                let remainder = p.partitions.len();
+                canonical_hash("?", remainder)
+            }
+        };
+        p.partitions.insert(name, bound);
+    }
+    // A hash partition's modulus is their number.
+    for p in catalog
+        .tables
+        .values_mut()
+        .filter_map(|t| t.partitioning.as_mut())
+        .filter(|p| p.method == "HASH")
+    {
+        let modulus = p.partitions.len();
+        for bound in p.partitions.values_mut() {
+            *bound = bound.replace("MODULUS ?", &format!("MODULUS {modulus}"));
         }
     }
     Ok(catalog)

@@ -1,7 +1,9 @@
 //! PostgreSQL: `pg_catalog`, restricted to the current schema.
 
 use super::{
-    Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, normalize_action, normalize_default,
+    Catalog, CatalogColumn, CatalogForeignKey, CatalogIndex, CatalogPartitioning,
+    canonical_bound_values, canonical_hash, canonical_list, canonical_range, normalize_action,
+    normalize_default,
 };
 use crate::db::{Connection, DbError};
 use crate::op::ColumnType;
@@ -15,8 +17,27 @@ JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-WHERE c.relkind IN ('r', 'p')
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname, a.attnum";
+
+/// Partitioned tables: the method (`r`, `l`, `h`) and the partition columns in order.
+const PARTITIONED: &str = "
+SELECT c.relname::text, pt.partstrat::text,
+       (SELECT string_agg(a.attname, chr(31) ORDER BY k.i)
+          FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY k(n, i)
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.n)
+FROM pg_partitioned_table pt
+JOIN pg_class c ON c.oid = pt.partrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()";
+
+/// Partitions (each a table) with their parent and bound (`FOR VALUES FROM (…) TO (…)`).
+const PARTITIONS: &str = "
+SELECT p.relname::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid)
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class p ON p.oid = i.inhparent
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+WHERE c.relispartition";
 
 /// Constraints with their columns in key order (as a text array) and referenced columns.
 const CONSTRAINTS: &str = "
@@ -142,11 +163,73 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
             t.triggers.insert(name);
         }
     }
+    for row in conn.fetch_text(PARTITIONED).await? {
+        let [table, method, columns] = take(row);
+        if let Some(t) = catalog.tables.get_mut(&table) {
+            t.partitioning = Some(CatalogPartitioning {
+                method: match method.as_str() {
+                    "r" => "RANGE",
+                    "l" => "LIST",
+                    _ => "HASH",
+                }
+                .into(),
+                columns: split(&columns),
+                partitions: Default::default(),
+            });
+        }
+    }
+    for row in conn.fetch_text(PARTITIONS).await? {
+        let [parent, name, bound] = take(row);
+        if let Some(p) = catalog
+            .tables
+            .get_mut(&parent)
+            .and_then(|t| t.partitioning.as_mut())
+        {
+            p.partitions.insert(name, canonical_postgres_bound(&bound));
+        }
+    }
     for row in conn.fetch_text(ENUMS).await? {
         let [name, values] = take(row);
         catalog.enums.insert(name, split(&values));
     }
     Ok(catalog)
+}
+
+/// `FOR VALUES FROM (…) TO (…)`, `FOR VALUES IN (…)`, `FOR VALUES WITH (modulus m, remainder
+/// r)` or `DEFAULT`, in the canonical text of the expected catalog.
+fn canonical_postgres_bound(bound: &str) -> String {
+    let inner = |s: &str| {
+        let s = s.trim();
+        s.strip_prefix('(')
+            .and_then(|s| s.strip_suffix(')'))
+            .unwrap_or(s)
+            .to_owned()
+    };
+    let Some(rest) = bound.trim().strip_prefix("FOR VALUES ") else {
+        return bound.trim().to_owned();
+    };
+    if let Some(range) = rest.strip_prefix("FROM ")
+        && let Some(at) = range.find(") TO (")
+    {
+        let (from, to) = (&range[..=at], &range[at + 5..]);
+        return canonical_range(
+            &canonical_bound_values(&inner(from)),
+            &canonical_bound_values(&inner(to)),
+        );
+    }
+    if let Some(list) = rest.strip_prefix("IN ") {
+        return canonical_list(canonical_bound_values(&inner(list)));
+    }
+    if let Some(hash) = rest.strip_prefix("WITH ") {
+        let numbers: Vec<String> = inner(hash)
+            .split(',')
+            .filter_map(|part| part.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
+        if let [modulus, remainder] = numbers.as_slice() {
+            return canonical_hash(modulus, remainder);
+        }
+    }
+    bound.trim().to_owned()
 }
 
 /// A row's columns as strings, `NULL` as empty.

@@ -109,6 +109,21 @@ pub(super) trait DialectSql {
         "CURRENT_TIMESTAMP"
     }
 
+    /// What `CREATE TABLE` of a partitioned table ends with, and the statements right after it
+    /// (PostgreSQL's partitions). Refused where there is no partitioning.
+    fn partition_clause(
+        &self,
+        ctx: &Ctx,
+        _table: &Table,
+    ) -> Result<(String, Vec<String>), RenderError> {
+        Err(super::partition::no_partitioning(ctx))
+    }
+
+    /// `ctx.op`, a partition op: create, drop, attach or detach one.
+    fn partition_op(&self, ctx: &Ctx) -> Rendered {
+        Err(super::partition::no_partitioning(ctx))
+    }
+
     /// Refusals for a table about to be created, checked once its columns are spelled.
     fn check_new_table(&self, _ctx: &Ctx, _table: &Table) -> Result<(), RenderError> {
         Ok(())
@@ -221,6 +236,10 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
         Op::AddEnumValue { name, value } => dialect.enum_values_changed(ctx, name, Some(value)),
         Op::RemoveEnumValue { name, .. } => dialect.enum_values_changed(ctx, name, None),
         Op::DropEnum { name } => dialect.drop_enum(ctx, name),
+        Op::CreatePartition { .. }
+        | Op::DropPartition { .. }
+        | Op::AttachPartition { .. }
+        | Op::DetachPartition { .. } => dialect.partition_op(ctx),
         Op::RawSql(raw) => Ok(RenderedOp::statements(
             raw.for_dialect(ctx.sql.0).map(str::to_owned),
         )),
@@ -353,12 +372,20 @@ pub(super) fn create_table(
     for fk in &table.foreign_keys {
         parts.push(Constraint::ForeignKey(fk).sql(ctx));
     }
+    let (partitioning, partitions) = match &table.partitioning {
+        Some(_) => dialect.partition_clause(ctx, table)?,
+        None => (String::new(), Vec::new()),
+    };
     let create = format!(
-        "CREATE TABLE {} (\n  {}\n)",
+        "CREATE TABLE {} (\n  {}\n){partitioning}",
         sql.ident(name),
         parts.join(",\n  ")
     );
-    Ok([create].into_iter().chain(indexes_after).collect())
+    Ok([create]
+        .into_iter()
+        .chain(partitions)
+        .chain(indexes_after)
+        .collect())
 }
 
 pub(super) fn drop_table(ctx: &Ctx, name: &str) -> String {

@@ -10,6 +10,7 @@ mod backfill;
 mod common;
 #[cfg(feature = "mysql")]
 mod mysql;
+mod partition;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

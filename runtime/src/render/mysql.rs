@@ -15,6 +15,18 @@ use crate::schema::mentions_identifier;
 pub(super) struct Mysql;
 
 impl DialectSql for Mysql {
+    fn partition_clause(
+        &self,
+        ctx: &Ctx,
+        table: &Table,
+    ) -> Result<(String, Vec<String>), RenderError> {
+        super::partition::mysql::clause(ctx, table)
+    }
+
+    fn partition_op(&self, ctx: &Ctx) -> Rendered {
+        super::partition::mysql::op(self, ctx)
+    }
+
     /// A `BEFORE INSERT` and a `BEFORE UPDATE` row trigger that set `NEW`'s columns.
     fn create_sync_trigger(
         &self,

@@ -9,6 +9,18 @@ use crate::op::{Column, ColumnChange, ColumnType, Index, Maintenance, Op, SyncTr
 pub(super) struct Postgres;
 
 impl DialectSql for Postgres {
+    fn partition_clause(
+        &self,
+        ctx: &Ctx,
+        table: &Table,
+    ) -> Result<(String, Vec<String>), RenderError> {
+        super::partition::postgres::clause(ctx, table)
+    }
+
+    fn partition_op(&self, ctx: &Ctx) -> Rendered {
+        super::partition::postgres::op(ctx)
+    }
+
     /// One `BEFORE INSERT OR UPDATE` row trigger and its PL/pgSQL function, both named after
     /// the trigger; the function sets `NEW`'s columns.
     fn create_sync_trigger(
@@ -78,6 +90,14 @@ impl DialectSql for Postgres {
     /// Each sequence runs outside a transaction, statement by statement, so that no statement
     /// holds its lock while the next scans or builds; what a stopped run left is removed first.
     fn safe(&self, ctx: &Ctx, server: Server) -> Option<Rendered> {
+        // `CONCURRENTLY` and `NOT VALID` are not for partitioned tables.
+        let table = match ctx.op {
+            Op::Maintenance(m) => ctx.before.table_or_index_owner(m.subject()),
+            op => op.changes_only_table().and_then(|t| ctx.before.table(t)),
+        };
+        if table.is_some_and(|t| t.partitioning.is_some()) {
+            return None;
+        }
         match ctx.op {
             Op::CreateIndex {
                 table,
@@ -188,6 +208,9 @@ impl DialectSql for Postgres {
 
     fn create_index(&self, ctx: &Ctx, table: &str, index: &Index, concurrently: bool) -> Rendered {
         let sql = ctx.sql;
+        if concurrently {
+            refuse_concurrently_on_partitioned(ctx, table)?;
+        }
         // A failed CONCURRENTLY build leaves an INVALID index under this name; it must be
         // dropped before the op can run again.
         let leftover = concurrently.then(|| Leftover {
@@ -209,7 +232,10 @@ impl DialectSql for Postgres {
         })
     }
 
-    fn drop_index(&self, ctx: &Ctx, _: &str, name: &str, concurrently: bool) -> Rendered {
+    fn drop_index(&self, ctx: &Ctx, table: &str, name: &str, concurrently: bool) -> Rendered {
+        if concurrently {
+            refuse_concurrently_on_partitioned(ctx, table)?;
+        }
         Ok(RenderedOp {
             outside_transaction: concurrently,
             ..RenderedOp::statements([common::drop_index(ctx, name, concurrently)])
@@ -411,4 +437,20 @@ fn replace_enum_type(ctx: &Ctx, name: &str) -> Vec<String> {
     }
     out.push(format!("DROP TYPE {old}"));
     out
+}
+
+/// PostgreSQL builds and drops a partitioned table's indexes partition by partition, never
+/// `CONCURRENTLY` on the parent.
+fn refuse_concurrently_on_partitioned(ctx: &Ctx, table: &str) -> Result<(), RenderError> {
+    if ctx
+        .before
+        .table(table)
+        .is_some_and(|t| t.partitioning.is_some())
+    {
+        return Err(ctx.refuse(
+            format!("table `{table}` is partitioned: PostgreSQL has no CONCURRENTLY for the index of a partitioned table"),
+            "drop `.concurrently()`: the build locks one partition at a time",
+        ));
+    }
+    Ok(())
 }

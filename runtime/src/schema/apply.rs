@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::expr::{mentions_identifier, rename_identifier};
+use super::partition;
 use super::{Inverse, MAX_IDENTIFIER_BYTES, Schema, SchemaError, SchemaErrorKind as K, TableMut};
 use crate::op::{
     Backfill, Batching, Check, Column, ColumnChange, ColumnType, DefaultValue, Dialect,
@@ -26,6 +27,21 @@ pub(super) fn apply(schema: &mut Schema, op: &Op) -> std::result::Result<Inverse
 }
 
 pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
+    let inverse = apply_op(s, op)?;
+    // A key added to a partitioned table must include its partition columns.
+    if let Op::AddPrimaryKey { table, .. }
+    | Op::AddUnique { table, .. }
+    | Op::CreateIndex { table, .. } = op
+    {
+        let t = table_ref(s, table)?;
+        if let Some(partitioning) = &t.partitioning {
+            partition::check_keys(t, &partitioning.columns)?;
+        }
+    }
+    Ok(inverse)
+}
+
+fn apply_op(s: &mut Schema, op: &Op) -> Result<Inverse> {
     match op {
         Op::CreateTable(table) => create_table(s, table),
         Op::DropTable { name } => drop_table(s, name),
@@ -225,6 +241,14 @@ pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
         // A query: it changes nothing, and reverting leaves it out.
         Op::Assert(_) | Op::Explain { .. } => ops_none(),
         Op::Maintenance(maintenance) => check_maintenance(s, maintenance),
+        Op::CreatePartition { table, partition } => {
+            partition::create_partition(s, table, partition)
+        }
+        Op::DropPartition { table, name } => partition::drop_partition(s, table, name),
+        Op::AttachPartition { table, partition } => {
+            partition::attach_partition(s, table, partition)
+        }
+        Op::DetachPartition { table, name, .. } => partition::detach_partition(s, table, name),
         Op::Savepoint(savepoint) => check_savepoint(s, savepoint),
         Op::Backfill(backfill) => check_backfill(s, backfill),
         Op::CreateSyncTrigger { table, trigger } => create_sync_trigger(s, table, trigger),
@@ -465,7 +489,7 @@ pub(crate) fn batch_key(t: &Table) -> std::result::Result<Vec<String>, String> {
     Ok(key.clone())
 }
 
-fn ops(op: Op) -> Result<Inverse> {
+pub(super) fn ops(op: Op) -> Result<Inverse> {
     Ok(Inverse::Ops(vec![op]))
 }
 
@@ -474,6 +498,7 @@ fn create_table(s: &mut Schema, table: &Table) -> Result<Inverse> {
     if s.tables.contains_key(table.name.as_str()) {
         return Err(K::DuplicateTable(table.name.clone()));
     }
+    refuse_partition_name(s, &table.name)?;
     if table.columns.is_empty() {
         return Err(K::Invalid(format!(
             "table `{}` needs at least one column",
@@ -529,6 +554,14 @@ fn create_table(s: &mut Schema, table: &Table) -> Result<Inverse> {
             },
         )?;
     }
+    if let Some(partitioning) = &table.partitioning {
+        partition::check_partitioning(table_ref(s, name)?, partitioning)?;
+        table_mut(s, name)?.partitioning = Some(crate::op::Partitioning {
+            partitions: Vec::new(),
+            ..partitioning.clone()
+        });
+        partition::create_partitions(s, name, &partitioning.partitions)?;
+    }
     check_auto_increment(table_ref(s, name)?)?;
     ops(Op::DropTable { name: name.clone() })
 }
@@ -556,6 +589,7 @@ fn rename_table(s: &mut Schema, from: &str, to: &str) -> Result<Inverse> {
     if s.tables.contains_key(to) {
         return Err(K::DuplicateTable(to.into()));
     }
+    refuse_partition_name(s, to)?;
     let mut table = Arc::unwrap_or_clone(s.take_table(from).expect("checked above"));
     table.name = to.into();
     s.put_table(Arc::new(table));
@@ -570,6 +604,32 @@ fn rename_table(s: &mut Schema, from: &str, to: &str) -> Result<Inverse> {
         from: to.into(),
         to: from.into(),
     })
+}
+
+/// A partition is a table on PostgreSQL: its name is not free for another.
+fn refuse_partition_name(s: &Schema, name: &str) -> Result<()> {
+    match partition::partition_owner(s, name) {
+        Some(owner) => Err(K::DuplicateName {
+            name: name.into(),
+            existing: format!("a partition of table `{}`", owner.name),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What a partition column cannot have done to it: the database routes rows by it.
+fn refuse_partition_column(t: &Table, column: &str, what: &str) -> Result<()> {
+    match &t.partitioning {
+        Some(p) if p.columns.iter().any(|c| c == column) => Err(K::ColumnInUse {
+            table: t.name.clone(),
+            column: column.into(),
+            user: "the table's partitioning".into(),
+            fix: format!(
+                "a partition column cannot be {what}; create a table partitioned otherwise and copy the rows"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn add_column(s: &mut Schema, table: &str, column: &Column) -> Result<Inverse> {
@@ -594,6 +654,7 @@ fn add_column(s: &mut Schema, table: &str, column: &Column) -> Result<Inverse> {
 fn drop_column(s: &mut Schema, table: &str, column: &str) -> Result<Inverse> {
     let t = table_ref(s, table)?;
     let at = column_position(t, column)?;
+    refuse_partition_column(t, column, "dropped")?;
     let in_use = |user: String, fix: &str| K::ColumnInUse {
         table: table.into(),
         column: column.into(),
@@ -740,6 +801,9 @@ fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) -> Result<In
     for fk in &mut t.foreign_keys {
         rename(&mut fk.columns);
     }
+    if let Some(partitioning) = &mut t.partitioning {
+        rename(&mut partitioning.columns);
+    }
     drop(t);
     for referencing in names_referencing(s, table) {
         for fk in table_mut(s, &referencing)?
@@ -773,6 +837,7 @@ fn alter_column(
     let mut after = before.clone();
     let undo = match change {
         ColumnChange::SetType { ty, .. } => {
+            refuse_partition_column(t, column, "given another type")?;
             if before.auto_increment {
                 return Err(K::Invalid(format!(
                     "`{column}` is an auto_increment column; its type cannot be changed"
@@ -956,7 +1021,7 @@ fn remove_enum_value(s: &mut Schema, name: &str, value: &str) -> Result<Inverse>
     })
 }
 
-fn table_ref<'a>(s: &'a Schema, name: &str) -> Result<&'a Table> {
+pub(super) fn table_ref<'a>(s: &'a Schema, name: &str) -> Result<&'a Table> {
     s.table(name).ok_or_else(|| K::UnknownTable(name.into()))
 }
 
@@ -968,7 +1033,7 @@ fn names_referencing(s: &Schema, table: &str) -> Vec<String> {
         .collect()
 }
 
-fn table_mut<'a>(s: &'a mut Schema, name: &str) -> Result<TableMut<'a>> {
+pub(super) fn table_mut<'a>(s: &'a mut Schema, name: &str) -> Result<TableMut<'a>> {
     s.table_mut(name)
         .ok_or_else(|| K::UnknownTable(name.into()))
 }
@@ -1099,6 +1164,19 @@ fn check_auto_increment(t: &Table) -> Result<()> {
         {
             Ok(())
         }
+        // A partitioned table's key includes its partition columns too.
+        [column]
+            if t.partitioning.is_some()
+                && t.primary_key
+                    .as_ref()
+                    .is_some_and(|pk| pk.columns.first() == Some(&column.name)) =>
+        {
+            Ok(())
+        }
+        [column] if t.partitioning.is_some() => Err(K::Invalid(format!(
+            "auto_increment column `{}` must be the first column of the partitioned table's primary key",
+            column.name
+        ))),
         [column] => Err(K::Invalid(format!(
             "auto_increment column `{}` must be the table's whole primary key",
             column.name
@@ -1221,7 +1299,7 @@ fn check_enum_value(name: &str, value: &str) -> Result<()> {
 
 /// Index and constraint names must be unique across the schema and distinct from table names:
 /// PostgreSQL and SQLite keep indexes beside tables, MySQL keeps foreign keys per database.
-fn check_name_free(s: &Schema, name: &str) -> Result<()> {
+pub(super) fn check_name_free(s: &Schema, name: &str) -> Result<()> {
     let existing = if s.tables.contains_key(name) {
         Some(format!("table `{name}`"))
     } else {
@@ -1237,6 +1315,12 @@ fn check_name_free(s: &Schema, name: &str) -> Result<()> {
                 on("a check constraint")
             } else if t.foreign_keys.iter().any(|f| f.name == name) {
                 on("a foreign key")
+            } else if t
+                .partitioning
+                .as_ref()
+                .is_some_and(|p| p.partition(name).is_some())
+            {
+                on("a partition")
             } else {
                 None
             }

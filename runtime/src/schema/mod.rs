@@ -8,6 +8,7 @@
 mod apply;
 mod error;
 mod expr;
+mod partition;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,23 @@ use crate::op::{Op, Table};
 
 /// The longest identifier every target accepts (PostgreSQL: 63 bytes; MySQL: 64 characters).
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// Shortens a generated name to PostgreSQL's 63 bytes, keeping it unique with a hash suffix.
+pub(crate) fn fit_identifier(name: String) -> String {
+    const MAX: usize = MAX_IDENTIFIER_BYTES;
+    if name.len() <= MAX {
+        return name;
+    }
+    // FNV-1a: stable across platforms and releases, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut cut = MAX - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{:08x}", &name[..cut], hash as u32)
+}
 
 /// Tables and enum types, as replayed from ops or introspected from a database.
 #[derive(Clone, PartialEq, std::default::Default)]
@@ -48,7 +66,7 @@ impl std::fmt::Debug for Schema {
     }
 }
 
-/// The names of a table's primary key, indexes, constraints and sync triggers.
+/// The names of a table's primary key, indexes, constraints, sync triggers and partitions.
 fn object_names(t: &Table) -> impl Iterator<Item = &str> {
     t.primary_key
         .iter()
@@ -58,6 +76,11 @@ fn object_names(t: &Table) -> impl Iterator<Item = &str> {
         .chain(t.checks.iter().map(|c| c.name.as_str()))
         .chain(t.foreign_keys.iter().map(|fk| fk.name.as_str()))
         .chain(t.sync_triggers.iter().map(|st| st.name.as_str()))
+        .chain(
+            t.partitioning
+                .iter()
+                .flat_map(|p| p.partitions.iter().map(|p| p.name.as_str())),
+        )
 }
 
 /// A table borrowed for writing; re-records its object names when dropped.

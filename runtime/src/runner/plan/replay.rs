@@ -81,6 +81,13 @@ impl Replay {
             Op::DropTable { name } => {
                 self.existing.remove(name);
             }
+            // Its rows are the parent's now, or a table's of its own.
+            Op::AttachPartition { partition, .. } => {
+                self.existing.remove(&partition.name);
+            }
+            Op::DetachPartition { table, name, .. } if self.existing.contains(table) => {
+                self.existing.insert(name.clone());
+            }
             _ => {}
         }
     }

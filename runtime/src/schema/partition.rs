@@ -1,0 +1,451 @@
+//! Partitioned tables: the partition columns and keys a method needs, and bounds that do not
+//! overlap. A row's partition is the database's business; which rows a bound holds is checked
+//! here only against the other bounds.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::apply::{check_identifier, ops, table_ref};
+use super::{Inverse, Schema, SchemaErrorKind as K};
+use crate::op::{
+    BoundValue, Literal, Op, Partition, PartitionBound, PartitionMethod, Partitioning, Table,
+};
+
+type Result<T> = std::result::Result<T, K>;
+
+/// The partitioning of a table about to be created (or of one whose keys change): partition
+/// columns that exist, and every key that includes them (PostgreSQL and MySQL alike enforce
+/// uniqueness per partition only).
+pub(super) fn check_partitioning(t: &Table, partitioning: &Partitioning) -> Result<()> {
+    let what = format!("the partitioning of table `{}`", t.name);
+    if partitioning.columns.is_empty() {
+        return Err(K::Invalid(format!("{what} needs at least one column")));
+    }
+    for (i, column) in partitioning.columns.iter().enumerate() {
+        if t.column(column).is_none() {
+            return Err(K::UnknownColumn {
+                table: t.name.clone(),
+                column: column.clone(),
+            });
+        }
+        if partitioning.columns[..i].contains(column) {
+            return Err(K::RepeatedColumn {
+                what,
+                column: column.clone(),
+            });
+        }
+    }
+    if partitioning.method == PartitionMethod::List && partitioning.columns.len() != 1 {
+        return Err(K::Invalid(format!(
+            "{what}: LIST partitions by one column; partition by RANGE for several"
+        )));
+    }
+    check_keys(t, &partitioning.columns)
+}
+
+/// Every primary key, unique constraint and unique index of `t` includes `columns`.
+pub(super) fn check_keys(t: &Table, columns: &[String]) -> Result<()> {
+    let keys = t
+        .primary_key
+        .iter()
+        .map(|pk| (format!("primary key `{}`", pk.name), &pk.columns))
+        .chain(
+            t.uniques
+                .iter()
+                .map(|u| (format!("unique constraint `{}`", u.name), &u.columns)),
+        )
+        .chain(
+            t.indexes
+                .iter()
+                .filter(|i| i.unique)
+                .map(|i| (format!("unique index `{}`", i.name), &i.columns)),
+        );
+    for (key, key_columns) in keys {
+        if let Some(missing) = columns.iter().find(|c| !key_columns.contains(c)) {
+            return Err(K::Invalid(format!(
+                "{key} of partitioned table `{}` does not include the partition column `{missing}`: \
+                 a key is unique within each partition only, so it must include every partition column; \
+                 add `{missing}` to it",
+                t.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds `partition` to the partitioned table `table`, checking its bound against the others.
+fn add(s: &mut Schema, table: &str, partition: &Partition) -> Result<()> {
+    check_identifier(&partition.name)?;
+    check_name_is_free(s, &partition.name)?;
+    let t = table_ref(s, table)?;
+    let Some(partitioning) = &t.partitioning else {
+        return Err(K::Invalid(format!(
+            "table `{table}` is not partitioned; create it with `partition_by` to give it partitions"
+        )));
+    };
+    check_bound(partitioning, partition)?;
+    for other in &partitioning.partitions {
+        if let Some(why) = overlap(&partition.bound, &other.bound)? {
+            return Err(K::Invalid(format!(
+                "partition `{}` of table `{table}` overlaps partition `{}`: {why}",
+                partition.name, other.name
+            )));
+        }
+    }
+    let mut t = super::apply::table_mut(s, table)?;
+    let partitions = &mut t.partitioning.as_mut().expect("checked above").partitions;
+    let at = partitions.partition_point(|p| p.name < partition.name);
+    partitions.insert(at, partition.clone());
+    Ok(())
+}
+
+/// Removes partition `name` of `table`, returning it.
+fn remove(s: &mut Schema, table: &str, name: &str) -> Result<Partition> {
+    let unknown = || K::UnknownObject {
+        table: table.into(),
+        what: "partition",
+        name: name.into(),
+    };
+    let mut t = super::apply::table_mut(s, table)?;
+    let partitions = &mut t.partitioning.as_mut().ok_or_else(unknown)?.partitions;
+    let at = partitions
+        .iter()
+        .position(|p| p.name == name)
+        .ok_or_else(unknown)?;
+    Ok(partitions.remove(at))
+}
+
+/// The partitions of a table being created, one by one, as `create_partition` would add them.
+pub(super) fn create_partitions(
+    s: &mut Schema,
+    table: &str,
+    partitions: &[Partition],
+) -> Result<()> {
+    for partition in partitions {
+        add(s, table, partition)?;
+    }
+    Ok(())
+}
+
+pub(super) fn create_partition(
+    s: &mut Schema,
+    table: &str,
+    partition: &Partition,
+) -> Result<Inverse> {
+    add(s, table, partition)?;
+    ops(Op::DropPartition {
+        table: table.into(),
+        name: partition.name.clone(),
+    })
+}
+
+pub(super) fn drop_partition(s: &mut Schema, table: &str, name: &str) -> Result<Inverse> {
+    let partition = remove(s, table, name)?;
+    ops(Op::CreatePartition {
+        table: table.into(),
+        partition,
+    })
+}
+
+/// The columns a partition has as a table of its own: the parent's, none generated (the
+/// parent's sequence stays with the parent).
+fn detached_columns(parent: &Table) -> Vec<crate::op::Column> {
+    let mut columns = parent.columns.clone();
+    for column in &mut columns {
+        column.auto_increment = false;
+    }
+    columns
+}
+
+pub(super) fn attach_partition(
+    s: &mut Schema,
+    table: &str,
+    partition: &Partition,
+) -> Result<Inverse> {
+    let name = &partition.name;
+    let parent = table_ref(s, table)?;
+    let attached = table_ref(s, name)?;
+    let columns = detached_columns(parent);
+    if attached.columns != columns {
+        return Err(K::Invalid(format!(
+            "table `{name}` does not have the columns of `{table}` (names, types, nullability, defaults, in order): \
+             create it with exactly the parent's columns to attach it"
+        )));
+    }
+    let own = [
+        (attached.primary_key.is_some(), "a primary key"),
+        (!attached.uniques.is_empty(), "unique constraints"),
+        (!attached.indexes.is_empty(), "indexes"),
+        (!attached.checks.is_empty(), "checks"),
+        (!attached.foreign_keys.is_empty(), "foreign keys"),
+        (!attached.sync_triggers.is_empty(), "sync triggers"),
+        (attached.partitioning.is_some(), "partitions"),
+    ];
+    if let Some((_, what)) = own.iter().find(|(has, _)| *has) {
+        return Err(K::Invalid(format!(
+            "table `{name}` has {what} of its own: a partition has the parent's keys and indexes, \
+             so attach a table with only the parent's columns (drop its {what} first)"
+        )));
+    }
+    if let Some(other) = s.tables_referencing(name).next() {
+        return Err(K::TableInUse {
+            table: name.clone(),
+            user: format!("table `{}`", other.name),
+        });
+    }
+    refuse_sync_triggers(parent_of(s, table)?)?;
+    s.take_table(name);
+    add(s, table, partition)?;
+    ops(Op::DetachPartition {
+        table: table.into(),
+        name: name.clone(),
+        concurrently: false,
+    })
+}
+
+pub(super) fn detach_partition(s: &mut Schema, table: &str, name: &str) -> Result<Inverse> {
+    refuse_sync_triggers(parent_of(s, table)?)?;
+    let partition = remove(s, table, name)?;
+    let mut detached = Table::new(name);
+    detached.columns = detached_columns(table_ref(s, table)?);
+    s.put_table(Arc::new(detached));
+    ops(Op::AttachPartition {
+        table: table.into(),
+        partition,
+    })
+}
+
+fn parent_of<'s>(s: &'s Schema, table: &str) -> Result<&'s Table> {
+    table_ref(s, table)
+}
+
+/// A sync trigger's copies on a partition would stay behind on a table of its own.
+fn refuse_sync_triggers(parent: &Table) -> Result<()> {
+    match parent.sync_triggers.first() {
+        Some(trigger) => Err(K::Invalid(format!(
+            "table `{}` has sync trigger `{}`: move partitions in or out once it is dropped",
+            parent.name, trigger.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A partition name is a table name on PostgreSQL: no table, index or constraint may have it.
+pub(super) fn check_name_is_free(s: &Schema, name: &str) -> Result<()> {
+    if s.table(name).is_some() {
+        return Err(K::DuplicateName {
+            name: name.into(),
+            existing: format!("table `{name}`"),
+        });
+    }
+    super::apply::check_name_free(s, name)
+}
+
+/// The table whose partition `name` is, if it is one.
+pub(crate) fn partition_owner<'s>(s: &'s Schema, name: &str) -> Option<&'s Table> {
+    s.object_owner(name).filter(|t| {
+        t.partitioning
+            .as_ref()
+            .is_some_and(|p| p.partition(name).is_some())
+    })
+}
+
+/// The bound fits the method and has a value per partition column.
+fn check_bound(partitioning: &Partitioning, partition: &Partition) -> Result<()> {
+    let name = &partition.name;
+    let columns = partitioning.columns.len();
+    let wrong = |expected: &str| {
+        Err(K::Invalid(format!(
+            "partition `{name}` has a bound of another method: the table is partitioned by {}, \
+             so give it {expected}",
+            partitioning.method.sql()
+        )))
+    };
+    match (&partition.bound, partitioning.method) {
+        (PartitionBound::Default, PartitionMethod::Hash) => Err(K::Invalid(format!(
+            "partition `{name}`: a table partitioned by HASH has no DEFAULT partition; \
+             every row has a remainder"
+        ))),
+        (PartitionBound::Default, _) => Ok(()),
+        (PartitionBound::Range { from, to }, PartitionMethod::Range) => {
+            if from.len() != columns || to.len() != columns {
+                return Err(K::Invalid(format!(
+                    "partition `{name}` needs a `from` and a `to` value for each of the {columns} partition column(s)"
+                )));
+            }
+            match compare_rows(from, to)? {
+                Ordering::Less => Ok(()),
+                _ => Err(K::Invalid(format!(
+                    "partition `{name}` is empty: its `from` {} is not below its `to` {}",
+                    show_row(from),
+                    show_row(to)
+                ))),
+            }
+        }
+        (PartitionBound::Range { .. }, _) => wrong(method_bound(partitioning.method)),
+        (PartitionBound::List(values), PartitionMethod::List) => {
+            if values.is_empty() {
+                return Err(K::Invalid(format!("partition `{name}` lists no value")));
+            }
+            for (i, v) in values.iter().enumerate() {
+                if values[..i]
+                    .iter()
+                    .any(|w| compare(v, w).ok() == Some(Ordering::Equal))
+                {
+                    return Err(K::Invalid(format!(
+                        "partition `{name}` lists the value {} twice",
+                        show(v)
+                    )));
+                }
+            }
+            Ok(())
+        }
+        (PartitionBound::List(_), _) => wrong(method_bound(partitioning.method)),
+        (PartitionBound::Hash { modulus, remainder }, PartitionMethod::Hash) => {
+            if *modulus == 0 || remainder >= modulus {
+                return Err(K::Invalid(format!(
+                    "partition `{name}`: the remainder ({remainder}) must be below the modulus ({modulus}), which must be positive"
+                )));
+            }
+            Ok(())
+        }
+        (PartitionBound::Hash { .. }, _) => wrong(method_bound(partitioning.method)),
+    }
+}
+
+fn method_bound(method: PartitionMethod) -> &'static str {
+    match method {
+        PartitionMethod::Range => "`PartitionBound::range(from, to)`",
+        PartitionMethod::List => "`PartitionBound::values([...])`",
+        PartitionMethod::Hash => "`PartitionBound::hash(modulus, remainder)`",
+    }
+}
+
+/// Why two bounds of the same method hold a row in common, if they do.
+fn overlap(a: &PartitionBound, b: &PartitionBound) -> Result<Option<String>> {
+    Ok(match (a, b) {
+        (PartitionBound::Default, PartitionBound::Default) => {
+            Some("a table has one DEFAULT partition".into())
+        }
+        (
+            PartitionBound::Range { from: af, to: at },
+            PartitionBound::Range { from: bf, to: bt },
+        ) => {
+            // [af, at) and [bf, bt) meet when each starts below the other's end.
+            let below =
+                |x: &[BoundValue], y: &[BoundValue]| Ok(compare_rows(x, y)? == Ordering::Less);
+            (below(af, bt)? && below(bf, at)?).then(|| {
+                format!(
+                    "{} to {} meets {} to {}",
+                    show_row(af),
+                    show_row(at),
+                    show_row(bf),
+                    show_row(bt)
+                )
+            })
+        }
+        (PartitionBound::List(a), PartitionBound::List(b)) => {
+            let mut shared = None;
+            for v in a {
+                for w in b {
+                    if compare(v, w)? == Ordering::Equal {
+                        shared = shared.or(Some(format!("both list {}", show(v))));
+                    }
+                }
+            }
+            shared
+        }
+        (
+            PartitionBound::Hash {
+                modulus: am,
+                remainder: ar,
+            },
+            PartitionBound::Hash {
+                modulus: bm,
+                remainder: br,
+            },
+        ) => {
+            let (small, large) = if am <= bm {
+                ((am, ar), (bm, br))
+            } else {
+                ((bm, br), (am, ar))
+            };
+            if large.0 % small.0 != 0 {
+                Some(format!(
+                    "the moduli {} and {} must divide one another, or rows of both would share remainders",
+                    small.0, large.0
+                ))
+            } else {
+                (large.1 % small.0 == *small.1).then(|| {
+                    format!(
+                        "remainder {} of modulus {} includes remainder {} of modulus {}",
+                        small.1, small.0, large.1, large.0
+                    )
+                })
+            }
+        }
+        _ => None,
+    })
+}
+
+/// Compares two bound rows column by column; MINVALUE and MAXVALUE end a comparison.
+fn compare_rows(a: &[BoundValue], b: &[BoundValue]) -> Result<Ordering> {
+    for (x, y) in a.iter().zip(b) {
+        let order = match (x, y) {
+            (BoundValue::MinValue, BoundValue::MinValue)
+            | (BoundValue::MaxValue, BoundValue::MaxValue) => return Ok(Ordering::Equal),
+            (BoundValue::MinValue, _) | (_, BoundValue::MaxValue) => Ordering::Less,
+            (_, BoundValue::MinValue) | (BoundValue::MaxValue, _) => Ordering::Greater,
+            (BoundValue::Value(x), BoundValue::Value(y)) => compare(x, y)?,
+        };
+        if order != Ordering::Equal {
+            return Ok(order);
+        }
+    }
+    Ok(Ordering::Equal)
+}
+
+/// Two bound values of one column. Strings compare as written: write dates and timestamps in
+/// ISO form (`2026-01-01`, `2026-01-01 12:00:00`), which sorts as time does.
+fn compare(a: &Literal, b: &Literal) -> Result<Ordering> {
+    let order = match (a, b) {
+        (Literal::Int(x), Literal::Int(y)) => Some(x.cmp(y)),
+        (Literal::Float(x), Literal::Float(y)) => x.partial_cmp(y),
+        (Literal::Int(x), Literal::Float(y)) => (*x as f64).partial_cmp(y),
+        (Literal::Float(x), Literal::Int(y)) => x.partial_cmp(&(*y as f64)),
+        (Literal::String(x), Literal::String(y)) => Some(x.cmp(y)),
+        (Literal::Bool(x), Literal::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    };
+    order.ok_or_else(|| {
+        K::Invalid(format!(
+            "the bound values {} and {} cannot be compared: give one partition column values of one kind",
+            show(a),
+            show(b)
+        ))
+    })
+}
+
+fn show(v: &Literal) -> String {
+    match v {
+        Literal::Bool(b) => b.to_string(),
+        Literal::Int(i) => i.to_string(),
+        Literal::Float(f) => f.to_string(),
+        Literal::String(s) => format!("'{s}'"),
+    }
+}
+
+fn show_row(values: &[BoundValue]) -> String {
+    let one = |v: &BoundValue| match v {
+        BoundValue::MinValue => "MINVALUE".to_owned(),
+        BoundValue::MaxValue => "MAXVALUE".to_owned(),
+        BoundValue::Value(v) => show(v),
+    };
+    match values {
+        [v] => one(v),
+        _ => format!(
+            "({})",
+            values.iter().map(one).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
