@@ -16,7 +16,7 @@ use crate::op::{
     DialectExpr, ForeignKey, Index, Literal, Op, PrimaryKey, RawSql, ReferentialAction, RowChange,
     RustStep, StepFuture, SyncTrigger, Table, Unique,
 };
-use crate::op::{Partition, PartitionBound, PartitionMethod, Partitioning};
+use crate::op::{Partition, PartitionBound, PartitionMethod, Partitioning, TableConversion};
 use crate::schema::fit_identifier;
 
 /// The ops of one migration, recorded by its function.
@@ -495,6 +495,42 @@ impl Migration {
             }
             _ => unreachable!("the op was pushed just above"),
         }
+    }
+
+    /// Makes the existing table `table` partitioned, with its rows:
+    /// `m.partition_table("events", |p| { p.by_range(["created_at"]); p.primary_key(["id", "created_at"]); p.partition(..); })`.
+    /// PostgreSQL fills a partitioned copy in keyset batches while a trigger carries every
+    /// write over (resumable after a crash), counts the rows per partition and in total, and
+    /// swaps the names in one short transaction; the unpartitioned table stays, kept in step,
+    /// for the way back, until [`Migration::drop_unpartitioned_copy`] in a later `contract`
+    /// migration. MySQL rebuilds it with `ALTER TABLE … PARTITION BY`.
+    pub fn partition_table(
+        &mut self,
+        table: &str,
+        define: impl FnOnce(&mut PartitionTableBuilder),
+    ) {
+        let mut builder = PartitionTableBuilder {
+            conversion: TableConversion {
+                table: table.into(),
+                partitioning: Partitioning {
+                    method: PartitionMethod::Range,
+                    columns: Vec::new(),
+                    partitions: Vec::new(),
+                },
+                primary_key: None,
+                batching: Batching::default(),
+            },
+        };
+        define(&mut builder);
+        self.ops.push(Op::PartitionTable(builder.conversion));
+    }
+
+    /// Drops what [`Migration::partition_table`] kept of `table` for the way back: once this
+    /// runs, the conversion cannot be reverted.
+    pub fn drop_unpartitioned_copy(&mut self, table: &str) {
+        self.ops.push(Op::DropUnpartitionedCopy {
+            table: table.into(),
+        });
     }
 
     /// Reports `query`'s plan (`EXPLAIN`; SQLite `EXPLAIN QUERY PLAN`) in the run's events
@@ -1378,6 +1414,60 @@ impl ReindexBuilder<'_> {
     /// transaction.
     pub fn concurrently(self) {
         *self.concurrently = true;
+    }
+}
+
+/// Defines a conversion inside [`Migration::partition_table`].
+pub struct PartitionTableBuilder {
+    conversion: TableConversion,
+}
+
+impl PartitionTableBuilder {
+    /// Partitions by ranges of `columns`.
+    pub fn by_range<C: AsRef<str>>(&mut self, columns: impl IntoIterator<Item = C>) {
+        self.by(PartitionMethod::Range, strings(columns));
+    }
+
+    /// Partitions by the value of `column`.
+    pub fn by_list(&mut self, column: &str) {
+        self.by(PartitionMethod::List, vec![column.to_owned()]);
+    }
+
+    /// Partitions by a hash of `columns`.
+    pub fn by_hash<C: AsRef<str>>(&mut self, columns: impl IntoIterator<Item = C>) {
+        self.by(PartitionMethod::Hash, strings(columns));
+    }
+
+    fn by(&mut self, method: PartitionMethod, columns: Vec<String>) {
+        let partitioning = &mut self.conversion.partitioning;
+        partitioning.method = method;
+        partitioning.columns = columns;
+    }
+
+    pub fn partition(&mut self, name: &str, bound: PartitionBound) {
+        self.conversion.partitioning.partitions.push(Partition {
+            name: name.into(),
+            bound,
+        });
+    }
+
+    /// The primary key once partitioned (it must include the partition columns), named as the
+    /// table's is by default.
+    pub fn primary_key<C: AsRef<str>>(&mut self, columns: impl IntoIterator<Item = C>) {
+        self.conversion.primary_key = Some(PrimaryKey {
+            name: default_primary_key_name(&self.conversion.table),
+            columns: strings(columns),
+        });
+    }
+
+    /// Rows copied per batch (PostgreSQL), each batch its own short transaction.
+    pub fn batch_size(&mut self, rows: u32) {
+        self.conversion.batching.batch_size = rows;
+    }
+
+    /// Wait between batches.
+    pub fn pause(&mut self, pause: Duration) {
+        self.conversion.batching.pause = pause;
     }
 }
 

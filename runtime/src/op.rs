@@ -401,6 +401,31 @@ impl Partitioning {
     }
 }
 
+/// An existing table turned into a partitioned one with its rows, without blocking its
+/// writers ([`Op::PartitionTable`]).
+#[derive(Clone, PartialEq)]
+pub struct TableConversion {
+    pub table: String,
+    pub partitioning: Partitioning,
+    /// The key it has once partitioned, which includes the partition columns; `None`: the one
+    /// it has.
+    pub primary_key: Option<PrimaryKey>,
+    /// How the copy paces itself (PostgreSQL). Not part of what it does: changing it changes
+    /// no checksum.
+    pub batching: Batching,
+}
+
+/// The canonical form of the checksum: what the conversion does, not how it paces itself.
+impl fmt::Debug for TableConversion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableConversion")
+            .field("table", &self.table)
+            .field("partitioning", &self.partitioning)
+            .field("primary_key", &self.primary_key)
+            .finish()
+    }
+}
+
 /// One change to a column, see [`Op::AlterColumn`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnChange {
@@ -758,6 +783,23 @@ pub enum Op {
         name: String,
         concurrently: bool,
     },
+    /// An existing table made partitioned with its rows. PostgreSQL: a partitioned copy is
+    /// filled in keyset batches (resumable) while a trigger carries every write over, the rows
+    /// are counted per partition and in total, and the names swap in one short transaction;
+    /// the unpartitioned table stays, kept in step, for the way back until
+    /// [`Op::DropUnpartitionedCopy`]. MySQL: `ALTER TABLE … PARTITION BY`, which rebuilds it.
+    PartitionTable(TableConversion),
+    /// The inverse of [`Op::PartitionTable`]: the unpartitioned table back, with `primary_key`
+    /// (PostgreSQL: swapped back from the copy kept in step; MySQL: `REMOVE PARTITIONING`).
+    UnpartitionTable {
+        table: String,
+        primary_key: Option<PrimaryKey>,
+    },
+    /// Drops the unpartitioned copy a [`Op::PartitionTable`] kept for the way back (a contract
+    /// step); nothing on MySQL, which keeps none.
+    DropUnpartitionedCopy {
+        table: String,
+    },
     RawSql(RawSql),
     /// Rust code run on the live connection, in order with the other ops (a data step).
     Rust(RustStep),
@@ -847,6 +889,11 @@ impl Op {
                 "detach_partition({name:?} from {table:?}{})",
                 if *concurrently { ", concurrently" } else { "" }
             ),
+            Op::PartitionTable(c) => format!("partition_table({:?})", c.table),
+            Op::UnpartitionTable { table, .. } => format!("unpartition_table({table:?})"),
+            Op::DropUnpartitionedCopy { table } => {
+                format!("drop_unpartitioned_copy({table:?})")
+            }
             Op::RawSql(raw) => {
                 let sql = raw
                     .sql
@@ -912,6 +959,16 @@ impl Op {
 }
 
 impl Op {
+    /// The table a batched op works through (a backfill; a conversion's copy, on PostgreSQL),
+    /// with a checkpoint per batch.
+    pub(crate) fn batched_table(&self) -> Option<&str> {
+        match self {
+            Op::Backfill(b) => Some(&b.table),
+            Op::PartitionTable(c) => Some(&c.table),
+            _ => None,
+        }
+    }
+
     /// The table whose own columns, indexes, constraints or rows are all this op changes, if
     /// that is all it does: a change its table's drop makes moot.
     pub(crate) fn changes_only_table(&self) -> Option<&str> {

@@ -24,7 +24,7 @@ pub use crate::db::Connection;
 pub use crate::lint::Lint;
 pub use crate::migration::{
     ColumnBuilder, DetachPartitionBuilder, ForeignKeyBuilder, IndexBuilder, Migration,
-    RawSqlBuilder, RustStepBuilder, TableBuilder,
+    PartitionTableBuilder, RawSqlBuilder, RustStepBuilder, TableBuilder,
 };
 pub use crate::op::ReferentialAction::{self, Cascade, NoAction, Restrict, SetDefault, SetNull};
 pub use crate::op::{

@@ -320,6 +320,7 @@ pub fn by_name(name: &str) -> Option<Vec<MigrationEntry>> {
         "gated" => Some(gated(true)),
         "deferrable" => Some(deferrable()),
         "backfill" => Some(backfill()),
+        "partition_events" => Some(partition_events()),
         "backfill_parallel" => Some(vec![
             entry!("bf_table", [], bf_table),
             entry!("bf_fill", ["bf_table"], bf_fill_parallel),
@@ -382,4 +383,54 @@ pub fn full_names(m: &mut Migration) -> godwit::migration::BackfillBuilder<'_> {
         )
         .only("full_name IS NULL")
         .reverse_set("full_name", "NULL")
+}
+
+/// `events` (`pe_table`, unpartitioned), made partitioned by month of `created_on` with its rows
+/// (`pe_partition`). With `GODWIT_TEST_BATCH_PAUSE_MS` set, the copy waits that long between
+/// batches of 1,000 rows.
+pub fn partition_events() -> Vec<MigrationEntry> {
+    vec![
+        entry!("pe_table", [], pe_table),
+        entry!("pe_partition", ["pe_table"], pe_partition),
+    ]
+}
+
+pub fn pe_table(m: &mut Migration) {
+    m.create_table("events", |t| {
+        t.id("id");
+        t.date("created_on").not_null();
+        t.string("kind", 20).not_null();
+        t.text("payload");
+        t.index("ix_events_kind", ["kind"]);
+    });
+}
+
+/// The first of month `month` (1 to 13) of 2026.
+pub fn first_of_2026_month(month: u32) -> String {
+    match month {
+        13 => "2027-01-01".to_owned(),
+        m => format!("2026-{m:02}-01"),
+    }
+}
+
+pub fn pe_partition(m: &mut Migration) {
+    let pause = std::env::var("GODWIT_TEST_BATCH_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    m.partition_table("events", |p| {
+        p.by_range(["created_on"]);
+        p.primary_key(["id", "created_on"]);
+        for month in 1..=12 {
+            p.partition(
+                &format!("events_2026_{month:02}"),
+                godwit::op::PartitionBound::range(
+                    first_of_2026_month(month),
+                    first_of_2026_month(month + 1),
+                ),
+            );
+        }
+        p.batch_size(1_000);
+        p.pause(pause);
+    });
 }

@@ -423,3 +423,92 @@ fn every_rule_has_a_code_a_title_and_a_row_in_the_readme() {
         );
     }
 }
+
+/// `events` by month, January to March, and a DEFAULT partition on PostgreSQL.
+fn monthly_events(m: &mut Migration) {
+    use godwit::op::PartitionBound;
+    let postgres = m.dialect() == Dialect::Postgres;
+    m.create_table("events", |t| {
+        t.bigint("id").not_null();
+        t.date("created_on").not_null();
+        t.primary_key(["id", "created_on"]);
+        t.partition_by_range(["created_on"]);
+        for (name, from, to) in [
+            ("events_01", "2026-01-01", "2026-02-01"),
+            ("events_02", "2026-02-01", "2026-03-01"),
+            ("events_03", "2026-03-01", "2026-04-01"),
+        ] {
+            t.partition(name, PartitionBound::range(from, to));
+        }
+        if postgres {
+            t.partition("events_other", PartitionBound::Default);
+        }
+    });
+    m.create_table("plain_events", |t| {
+        t.id("id");
+        t.date("created_on").not_null();
+    });
+}
+
+#[test]
+fn partition_changes_say_what_they_lock_and_what_they_need() {
+    use godwit::op::PartitionBound;
+    // PostgreSQL 14 detaches CONCURRENTLY; 12 and 13 refuse it.
+    let detach: fn(&mut Migration) = |m| {
+        m.detach_partition("events", "events_01").concurrently();
+    };
+    assert_eq!(codes("postgres@13", monthly_events, detach), [Lint::GW018]);
+    assert!(!codes("postgres@14", monthly_events, detach).contains(&Lint::GW018));
+    // A DEFAULT partition is scanned for the rows of a new one.
+    let add: fn(&mut Migration) = |m| {
+        m.create_partition(
+            "events",
+            "events_04",
+            PartitionBound::range("2026-04-01", "2026-05-01"),
+        );
+    };
+    assert_eq!(codes("postgres@15", monthly_events, add), [Lint::GW019]);
+    // MySQL copies every row to partition a table; PostgreSQL copies in batches.
+    let convert: fn(&mut Migration) = |m| {
+        m.partition_table("plain_events", |p| {
+            p.by_range(["created_on"]);
+            p.primary_key(["id", "created_on"]);
+            p.partition(
+                "plain_events_2026",
+                PartitionBound::range("2026-01-01", "2027-01-01"),
+            );
+        });
+    };
+    assert_eq!(
+        codes("mariadb@10.11", monthly_events, convert),
+        [Lint::GW019]
+    );
+    assert!(codes("postgres@15", monthly_events, convert).is_empty());
+    // A partition before MySQL's first splits it; one at the end does not.
+    let before_first: fn(&mut Migration) = |m| {
+        m.create_partition(
+            "events",
+            "events_00",
+            PartitionBound::range("2025-12-01", "2026-01-01"),
+        );
+    };
+    assert_eq!(
+        codes("mysql@8.0", monthly_events, before_first),
+        [Lint::GW019]
+    );
+    assert!(codes("mysql@8.0", monthly_events, add).is_empty());
+    // Dropping a partition deletes its rows.
+    let drop: fn(&mut Migration) = |m| m.drop_partition("events", "events_01");
+    assert_eq!(codes("mysql@8.0", monthly_events, drop), [Lint::GW013]);
+    // MySQL has no DEFAULT list partition; MariaDB has.
+    let listed: fn(&mut Migration) = |m| {
+        m.create_table("accounts", |t| {
+            t.string("region", 8).not_null();
+            t.partition_by_list("region");
+            t.partition("accounts_eu", PartitionBound::values(["de"]));
+            t.partition("accounts_other", PartitionBound::Default);
+        });
+    };
+    assert_eq!(codes("mysql@8.0", monthly_events, listed), [Lint::GW018]);
+    assert!(codes("mariadb@10.11", monthly_events, listed).is_empty());
+}

@@ -175,4 +175,62 @@ mod linking {
     use my_migrations as _; // links my_migrations' #[migration] functions
 }
 
+#[rustfmt::skip]
+mod partitions {
+    use godwit::prelude::*;
+
+#[migration(id = "readme_create_events")]
+pub fn create_events(m: &mut Migration) {
+    m.create_table("events", |t| {
+        t.bigint("id").not_null().auto_increment();
+        t.timestamp("created_at").not_null();
+        t.string("kind", 40).not_null();
+        t.primary_key(["id", "created_at"]); // keys include the partition columns
+        t.index("ix_events_kind", ["kind"]); // on every partition
+        t.partition_by_range(["created_at"]);
+        for month in 1..=12 {
+            let to = match month {
+                12 => "2027-01-01".to_owned(),
+                _ => format!("2026-{:02}-01", month + 1),
+            };
+            let from = format!("2026-{month:02}-01");
+            t.partition(&format!("events_2026_{month:02}"), PartitionBound::range(from, to));
+        }
+    });
+}
+
+#[migration(after = [create_events])]
+pub fn roll_events(m: &mut Migration) {
+    m.create_partition("events", "events_2027_01", PartitionBound::range("2027-01-01", "2027-02-01"));
+    m.drop_partition("events", "events_2026_01"); // its rows go with it (GW013)
+}
+
+    #[migration(id = "readme_create_audit_log")]
+    fn create_audit_log(m: &mut Migration) {
+        m.create_table("audit_log", |t| {
+            t.id("id");
+            t.date("logged_on").not_null();
+            t.text("entry");
+        });
+    }
+
+#[migration(after = [create_audit_log])]
+pub fn partition_audit_log(m: &mut Migration) {
+    m.partition_table("audit_log", |p| {
+        p.by_range(["logged_on"]);
+        p.primary_key(["id", "logged_on"]);
+        for year in 2020..2027 {
+            let (from, to) = (format!("{year}-01-01"), format!("{}-01-01", year + 1));
+            p.partition(&format!("audit_log_{year}"), PartitionBound::range(from, to));
+        }
+        p.batch_size(5_000);
+    });
+}
+
+#[migration(after = [partition_audit_log], contract)]
+pub fn drop_unpartitioned_audit_log(m: &mut Migration) {
+    m.drop_unpartitioned_copy("audit_log"); // no way back after this
+}
+}
+
 fn main() {}

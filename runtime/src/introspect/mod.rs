@@ -96,9 +96,15 @@ pub async fn introspect(
         #[cfg(feature = "sqlite")]
         Connection::Sqlite(_) => sqlite::introspect(conn).await?,
     };
+    // What godwit keeps for itself (a conversion's copies and the triggers feeding them) is
+    // no part of the schema.
+    let reserved = |name: &str| name.starts_with(crate::schema::RESERVED_PREFIX);
     catalog
         .tables
-        .retain(|name, _| !exclude_tables.contains(&name.as_str()));
+        .retain(|name, _| !exclude_tables.contains(&name.as_str()) && !reserved(name));
+    for table in catalog.tables.values_mut() {
+        table.triggers.retain(|name| !reserved(name));
+    }
     Ok(catalog)
 }
 

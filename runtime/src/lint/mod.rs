@@ -57,6 +57,12 @@ pub enum Lint {
     UnbatchedDataChange,
     /// GW017: a MySQL column drop that rebuilds the table (INSTANT from MySQL 8.0.29).
     DropColumnRebuilds,
+    /// GW018: an op the oldest server targeted cannot run (`DETACH … CONCURRENTLY` before
+    /// PostgreSQL 14, a DEFAULT list partition on MySQL).
+    NeedsNewerServer,
+    /// GW019: a partition change that copies or scans rows under a lock (MySQL `PARTITION BY`,
+    /// `REORGANIZE`, `EXCHANGE`; a PostgreSQL DEFAULT partition scanned).
+    PartitionRowsUnderLock,
 }
 
 /// How bad a finding is: an error fails `check`, a warning is printed.
@@ -94,8 +100,10 @@ impl Lint {
     pub const GW015: Lint = Lint::RawSql;
     pub const GW016: Lint = Lint::UnbatchedDataChange;
     pub const GW017: Lint = Lint::DropColumnRebuilds;
+    pub const GW018: Lint = Lint::NeedsNewerServer;
+    pub const GW019: Lint = Lint::PartitionRowsUnderLock;
 
-    pub const ALL: [Lint; 17] = [
+    pub const ALL: [Lint; 19] = [
         Lint::IndexWithoutConcurrently,
         Lint::DropIndexWithoutConcurrently,
         Lint::ValidatingForeignKey,
@@ -113,13 +121,16 @@ impl Lint {
         Lint::RawSql,
         Lint::UnbatchedDataChange,
         Lint::DropColumnRebuilds,
+        Lint::NeedsNewerServer,
+        Lint::PartitionRowsUnderLock,
     ];
 
     /// `GW001`…
     pub fn code(self) -> &'static str {
-        const CODES: [&str; 17] = [
+        const CODES: [&str; 19] = [
             "GW001", "GW002", "GW003", "GW004", "GW005", "GW006", "GW007", "GW008", "GW009",
-            "GW010", "GW011", "GW012", "GW013", "GW014", "GW015", "GW016", "GW017",
+            "GW010", "GW011", "GW012", "GW013", "GW014", "GW015", "GW016", "GW017", "GW018",
+            "GW019",
         ];
         CODES[self as usize]
     }
@@ -148,6 +159,8 @@ impl Lint {
             Lint::RawSql => "raw SQL is not linted",
             Lint::UnbatchedDataChange => "unbatched data change",
             Lint::DropColumnRebuilds => "drop column rebuilds the table",
+            Lint::NeedsNewerServer => "needs a newer server",
+            Lint::PartitionRowsUnderLock => "partition change moves rows under a lock",
         }
     }
 

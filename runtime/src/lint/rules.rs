@@ -313,6 +313,29 @@ pub(super) fn check_op(ctx: &OpContext) -> Vec<Hit> {
                  the copy takes",
             ));
         }
+        Op::DetachPartition {
+            table,
+            name,
+            concurrently: true,
+        } if ctx.dialect() == Dialect::Postgres && !server.at_least(14, 0, 0) => {
+            hits.push(hit(
+                Lint::NeedsNewerServer,
+                table,
+                format!(
+                    "DETACH PARTITION … CONCURRENTLY of `{name}` needs PostgreSQL 14; {server} \
+                     refuses it"
+                ),
+                "target PostgreSQL 14+ (`--server postgres@14`), or detach without \
+                 `.concurrently()`",
+            ));
+        }
+        Op::CreateTable(_)
+        | Op::CreatePartition { .. }
+        | Op::AttachPartition { .. }
+        | Op::DropPartition { .. }
+        | Op::DetachPartition { .. }
+        | Op::PartitionTable(_)
+        | Op::UnpartitionTable { .. } => partitions(ctx, &mut hits),
         Op::RawSql(raw) => raw_sql(ctx, raw, &mut hits),
         Op::Savepoint(savepoint) => {
             for op in &savepoint.ops {
@@ -677,4 +700,142 @@ fn sqlite_rebuild(ctx: &OpContext, hits: &mut Vec<Hit>) {
         "fine for small tables; for a large one, expect the database to be locked for as long \
          as the copy takes",
     ));
+}
+
+/// Partition ops: what MySQL cannot do, and the rows a change copies or scans under a lock.
+fn partitions(ctx: &OpContext, hits: &mut Vec<Hit>) {
+    use crate::op::{PartitionBound, PartitionMethod};
+    let server = ctx.server;
+    let (table, partition) = match ctx.op {
+        Op::CreateTable(t) => (t.name.as_str(), None),
+        Op::CreatePartition { table, partition } | Op::AttachPartition { table, partition } => {
+            (table.as_str(), Some(partition))
+        }
+        Op::DropPartition { table, .. } | Op::DetachPartition { table, .. } => {
+            (table.as_str(), None)
+        }
+        Op::PartitionTable(c) => (c.table.as_str(), None),
+        Op::UnpartitionTable { table, .. } => (table.as_str(), None),
+        _ => return,
+    };
+    let Some(after) = ctx.after.table(table) else {
+        return;
+    };
+    let has_default = |t: &crate::op::Table| {
+        t.partitioning.as_ref().is_some_and(|p| {
+            p.partitions
+                .iter()
+                .any(|p| p.bound == PartitionBound::Default)
+        })
+    };
+    if server.kind == ServerKind::Mysql && has_default(after) {
+        hits.push(hit(
+            Lint::NeedsNewerServer,
+            table,
+            format!("`{table}` has a DEFAULT list partition: MariaDB has them, {server} does not"),
+            "list every value in a partition on MySQL, or target MariaDB",
+        ));
+    }
+    let existing = ctx.existing(table);
+    let warning = |message: String, fix: &str| Hit {
+        severity: Some(Severity::Warning),
+        ..hit(Lint::PartitionRowsUnderLock, table, message, fix)
+    };
+    if let Op::DropPartition { name, .. } = ctx.op
+        && existing
+    {
+        hits.push(hit(
+            Lint::Destructive,
+            table,
+            format!(
+                "dropping partition `{name}` of `{table}` deletes its rows: the down recreates \
+                 the partition, empty"
+            ),
+            "back it up first (`#[migration(backup)]`), or detach it and keep it as a table",
+        ));
+    }
+    match (ctx.dialect(), ctx.op) {
+        (Dialect::Mysql, Op::PartitionTable(_) | Op::UnpartitionTable { .. }) if existing => {
+            hits.push(hit(
+                Lint::PartitionRowsUnderLock,
+                table,
+                format!(
+                    "MySQL changes the partitioning of `{table}` by copying every row into a \
+                     new table, with writes blocked until the copy ends"
+                ),
+                "run it in a maintenance window, or on PostgreSQL, which copies in batches \
+                 while the table takes writes",
+            ));
+        }
+        (Dialect::Mysql, Op::AttachPartition { .. }) if existing => {
+            hits.push(warning(
+                format!(
+                    "EXCHANGE PARTITION reads every row of the table attached to `{table}` \
+                     to check it fits, under a lock on both"
+                ),
+                "fine for a table loaded for it; expect the lock for as long as the check takes",
+            ));
+        }
+        (Dialect::Mysql, Op::CreatePartition { .. }) if existing => {
+            let before_first = ctx
+                .before
+                .table(table)
+                .and_then(|t| t.partitioning.as_ref())
+                .is_some_and(|p| {
+                    p.method == PartitionMethod::Range
+                        && partition.is_some_and(|new| {
+                            p.partitions
+                                .iter()
+                                .all(|other| match (&new.bound, &other.bound) {
+                                    (
+                                        PartitionBound::Range { to, .. },
+                                        PartitionBound::Range { from, .. },
+                                    ) => to == from || partition_ends_before(to, from),
+                                    _ => false,
+                                })
+                        })
+                });
+            if before_first {
+                hits.push(warning(
+                    format!(
+                        "a range partition before the first of `{table}` splits the first with \
+                         REORGANIZE PARTITION, which copies its rows under a lock"
+                    ),
+                    "add range partitions ahead of time, at the end",
+                ));
+            }
+        }
+        (Dialect::Postgres, Op::CreatePartition { .. } | Op::AttachPartition { .. })
+            if existing
+                && ctx.before.table(table).is_some_and(has_default)
+                && partition.is_some_and(|p| p.bound != PartitionBound::Default) =>
+        {
+            hits.push(warning(
+                format!(
+                    "`{table}` has a DEFAULT partition: PostgreSQL scans it, under a lock, for \
+                     rows the new partition would hold"
+                ),
+                "keep the DEFAULT partition small (or empty), or create partitions before \
+                 their rows arrive",
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// Whether a range ending at `end` ends before one starting at `start` (a bound list compared as
+/// text where both are values; the model has checked they do not overlap).
+fn partition_ends_before(end: &[crate::op::BoundValue], start: &[crate::op::BoundValue]) -> bool {
+    use crate::op::{BoundValue, Literal};
+    match (end.first(), start.first()) {
+        (
+            Some(BoundValue::Value(Literal::String(a))),
+            Some(BoundValue::Value(Literal::String(b))),
+        ) => a <= b,
+        (Some(BoundValue::Value(Literal::Int(a))), Some(BoundValue::Value(Literal::Int(b)))) => {
+            a <= b
+        }
+        (Some(BoundValue::MinValue), _) => true,
+        _ => false,
+    }
 }

@@ -25,6 +25,56 @@ pub struct BatchedUpdate {
     /// The predicate of the rows still to do, as written.
     pub only: Option<String>,
     pub batching: Batching,
+    /// Instead of updating the rows, copy them into another table (`set` is empty then).
+    pub copy: Option<Box<CopyRows>>,
+}
+
+/// Where the batches of a copy write the rows they read (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRows {
+    /// The table the rows go to, as the model names it.
+    pub into: String,
+    /// The columns copied, alike in both tables.
+    pub columns: Vec<String>,
+    /// Run before the work is fixed, and again when the copy resumes (so each may run twice):
+    /// what the rows go to, and what carries over the writes made meanwhile.
+    pub setup: Vec<String>,
+}
+
+/// A batched copy of `table`'s rows into another, by `key` (see [`CopyRows`]).
+pub(super) fn copy(
+    ctx: &Ctx,
+    table: &crate::op::Table,
+    copy: CopyRows,
+    batching: Batching,
+) -> Result<RenderedOp, RenderError> {
+    Ok(RenderedOp {
+        outside_transaction: true,
+        batched: Some(BatchedUpdate {
+            dialect: ctx.sql.0,
+            table: table.name.clone(),
+            key: key_columns(ctx, table)?,
+            set: String::new(),
+            only: None,
+            batching,
+            copy: Some(Box::new(copy)),
+        }),
+        ..RenderedOp::default()
+    })
+}
+
+fn key_columns(ctx: &Ctx, table: &crate::op::Table) -> Result<Vec<KeyColumn>, RenderError> {
+    let key = crate::schema::batch_key(table)
+        .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))?;
+    Ok(key
+        .iter()
+        .map(|name| KeyColumn {
+            name: name.clone(),
+            number: table
+                .column(name)
+                .is_some_and(|c| c.ty.is_integer() || matches!(c.ty, ColumnType::Decimal(..))),
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +91,7 @@ pub type Key = [String];
 pub(super) fn render(ctx: &Ctx, b: &Backfill) -> Result<RenderedOp, RenderError> {
     let dialect = ctx.sql.0;
     let table = ctx.before_table(&b.table)?;
-    let key = crate::schema::batch_key(table)
-        .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))?;
-    let key = key
-        .iter()
-        .map(|name| KeyColumn {
-            name: name.clone(),
-            number: table
-                .column(name)
-                .is_some_and(|c| c.ty.is_integer() || matches!(c.ty, ColumnType::Decimal(..))),
-        })
-        .collect();
+    let key = key_columns(ctx, table)?;
     let (set, only) = change_sql(ctx, &b.change)?;
     Ok(RenderedOp {
         outside_transaction: true,
@@ -62,6 +102,7 @@ pub(super) fn render(ctx: &Ctx, b: &Backfill) -> Result<RenderedOp, RenderError>
             set,
             only,
             batching: b.batching,
+            copy: None,
         }),
         ..RenderedOp::default()
     })
@@ -251,8 +292,20 @@ impl BatchedUpdate {
         )
     }
 
-    /// The update of the rows after `after` through `through` (literals).
+    /// The update of the rows after `after` through `through` (literals); for a copy, their
+    /// insert into the other table. A copy locks the rows it reads, so that a write to one
+    /// waits for the batch and then finds the copied row to carry its change over to.
     pub fn update_sql(&self, after: Option<&[String]>, through: &[String]) -> String {
+        if let Some(copy) = &self.copy {
+            let columns = self.sql().idents(&copy.columns);
+            return format!(
+                "INSERT INTO {} ({columns}) SELECT {columns} FROM {} WHERE {} FOR SHARE \
+                 ON CONFLICT DO NOTHING",
+                self.sql().ident(&copy.into),
+                self.table_sql(),
+                self.range(after, through)
+            );
+        }
         let mut sql = format!(
             "UPDATE {} SET {} WHERE {}",
             self.table_sql(),
@@ -323,9 +376,22 @@ impl BatchedUpdate {
         let names: Vec<String> = self.key.iter().map(|k| k.name.clone()).collect();
         let after: Vec<String> = names.iter().map(|n| format!(":after_{n}")).collect();
         let through: Vec<String> = names.iter().map(|n| format!(":through_{n}")).collect();
-        let mut out = format!(
-            "-- backfill of {} by key ({}), batch size {}, each batch one transaction with its \
-             checkpoint; the first batch has no lower bound:\n",
+        let mut out = String::new();
+        if let Some(copy) = &self.copy {
+            let _ = writeln!(out, "-- before the first batch, and again when it resumes:");
+            for sql in &copy.setup {
+                let _ = writeln!(out, "{sql};");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "-- {} of {} by key ({}), batch size {}, each batch one transaction with its \
+             checkpoint; the first batch has no lower bound:",
+            if self.copy.is_some() {
+                "copy"
+            } else {
+                "backfill"
+            },
             self.table,
             names.join(", "),
             self.batching.batch_size,

@@ -239,7 +239,10 @@ pub(super) fn render(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
         Op::CreatePartition { .. }
         | Op::DropPartition { .. }
         | Op::AttachPartition { .. }
-        | Op::DetachPartition { .. } => dialect.partition_op(ctx),
+        | Op::DetachPartition { .. }
+        | Op::PartitionTable(_)
+        | Op::UnpartitionTable { .. }
+        | Op::DropUnpartitionedCopy { .. } => dialect.partition_op(ctx),
         Op::RawSql(raw) => Ok(RenderedOp::statements(
             raw.for_dialect(ctx.sql.0).map(str::to_owned),
         )),

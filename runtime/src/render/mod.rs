@@ -17,7 +17,7 @@ mod postgres;
 mod sqlite;
 mod sync;
 
-pub use backfill::{BatchedUpdate, Key, KeyColumn};
+pub use backfill::{BatchedUpdate, CopyRows, Key, KeyColumn};
 #[cfg(feature = "mysql")]
 pub(crate) use mysql::native_type as mysql_native_type;
 #[cfg(feature = "postgres")]

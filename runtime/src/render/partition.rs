@@ -68,6 +68,324 @@ fn literals(ctx: &Ctx, values: &[Literal]) -> String {
 
 pub(super) mod postgres {
     use super::*;
+    use crate::op::Batching;
+    use crate::render::common::DialectSql;
+    use crate::schema::{kept_object, shadow_object, shadow_table, unpartitioned_copy};
+
+    /// The names of `t`'s indexes and keys (schema-wide on PostgreSQL, unlike its checks and
+    /// foreign keys): `(name, is a constraint)`.
+    fn index_names(t: &Table) -> Vec<(String, bool)> {
+        t.primary_key
+            .iter()
+            .map(|pk| (pk.name.clone(), true))
+            .chain(t.uniques.iter().map(|u| (u.name.clone(), true)))
+            .chain(t.indexes.iter().map(|i| (i.name.clone(), false)))
+            .collect()
+    }
+
+    /// Renames index or key `from` of table `table` to `to`.
+    fn rename_object(ctx: &Ctx, table: &str, (from, constraint): (&str, bool), to: &str) -> String {
+        let sql = ctx.sql;
+        match constraint {
+            true => format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {};",
+                sql.ident(table),
+                sql.ident(from),
+                sql.ident(to)
+            ),
+            false => format!(
+                "ALTER INDEX {} RENAME TO {};",
+                sql.ident(from),
+                sql.ident(to)
+            ),
+        }
+    }
+
+    /// A function and trigger that carry every write to `from` over to `to`, whose rows are
+    /// found by `key`: a delete of the old row, an insert of the new one.
+    fn mirror(
+        ctx: &Ctx,
+        name: &str,
+        from: &str,
+        to: &str,
+        columns: &[String],
+        key: &[String],
+    ) -> (String, String) {
+        let sql = ctx.sql;
+        let matches = key
+            .iter()
+            .map(|k| format!("{0} = OLD.{0}", sql.ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let values = columns
+            .iter()
+            .map(|c| format!("NEW.{}", sql.ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let function = format!(
+            "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $godwit_mirror$\n\
+             BEGIN\n  IF TG_OP <> 'INSERT' THEN\n    DELETE FROM {to} WHERE {matches};\n  END IF;\n  \
+             IF TG_OP <> 'DELETE' THEN\n    INSERT INTO {to} ({}) VALUES ({values}) ON CONFLICT DO NOTHING;\n  END IF;\n  \
+             RETURN NULL;\nEND\n$godwit_mirror$",
+            sql.idents(columns),
+            name = sql.ident(name),
+            to = sql.ident(to),
+        );
+        let trigger = format!(
+            "CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {name}()",
+            sql.ident(from),
+            name = sql.ident(name),
+        );
+        (function, trigger)
+    }
+
+    fn copy_trigger(table: &str) -> String {
+        crate::schema::fit_identifier(format!("{}copy_{table}", crate::schema::RESERVED_PREFIX))
+    }
+
+    fn keep_trigger(table: &str) -> String {
+        crate::schema::fit_identifier(format!("{}keep_{table}", crate::schema::RESERVED_PREFIX))
+    }
+
+    /// A text literal of SQL text `text`, for a message or a regclass.
+    fn text(ctx: &Ctx, text: &str) -> String {
+        ctx.sql.literal(&Literal::String(text.to_owned()))
+    }
+
+    /// The rows of `table` a partition's bound holds, where a query can say it simply.
+    fn bound_predicate(ctx: &Ctx, columns: &[String], bound: &PartitionBound) -> Option<String> {
+        let sql = ctx.sql;
+        match bound {
+            PartitionBound::Range { from, to } => {
+                let plain = |values: &[BoundValue]| {
+                    values
+                        .iter()
+                        .map(|v| match v {
+                            BoundValue::Value(v) => Some(sql.literal(v)),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()
+                };
+                let row = |values: Vec<String>| match values.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("({})", values.join(", ")),
+                };
+                let key = row(columns.iter().map(|c| sql.ident(c)).collect());
+                let mut terms = Vec::new();
+                match (from.iter().all(|v| *v == BoundValue::MinValue), plain(from)) {
+                    (true, _) => {}
+                    (false, Some(from)) => terms.push(format!("{key} >= {}", row(from))),
+                    (false, None) => return None,
+                }
+                match (to.iter().all(|v| *v == BoundValue::MaxValue), plain(to)) {
+                    (true, _) => {}
+                    (false, Some(to)) => terms.push(format!("{key} < {}", row(to))),
+                    (false, None) => return None,
+                }
+                Some(if terms.is_empty() {
+                    "TRUE".into()
+                } else {
+                    terms.join(" AND ")
+                })
+            }
+            PartitionBound::List(values) => Some(format!(
+                "{} IN ({})",
+                sql.ident(&columns[0]),
+                literals(ctx, values)
+            )),
+            PartitionBound::Hash { .. } | PartitionBound::Default => None,
+        }
+    }
+
+    /// Moves each identity column's sequence of `table` past its rows' values: rows came in
+    /// with their values, which the sequence did not give.
+    fn advance_sequences(ctx: &Ctx, table: &Table) -> Vec<String> {
+        let sql = ctx.sql;
+        table
+            .columns
+            .iter()
+            .filter(|c| c.auto_increment)
+            .map(|c| {
+                format!(
+                    "PERFORM setval(pg_get_serial_sequence({}, {}), top) FROM (SELECT max({}) AS top FROM {}) AS m WHERE top IS NOT NULL;",
+                    text(ctx, &sql.ident(&table.name)),
+                    text(ctx, &c.name),
+                    sql.ident(&c.name),
+                    sql.ident(&table.name)
+                )
+            })
+            .collect()
+    }
+
+    /// [`Op::PartitionTable`]: the partitioned copy and the trigger feeding it (set up once,
+    /// again on resume), its batches, then one statement that counts and swaps.
+    fn convert(dialect: &dyn DialectSql, ctx: &Ctx, table: &str, batching: Batching) -> Rendered {
+        let sql = ctx.sql;
+        let before = ctx.before_table(table)?;
+        let after = ctx.after_table(table)?;
+        let (shadow, kept) = (shadow_table(table), unpartitioned_copy(table));
+        let columns: Vec<String> = before.columns.iter().map(|c| c.name.clone()).collect();
+        let old_key = crate::schema::batch_key(before)
+            .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))?;
+
+        // The copy under the shadow's name, its indexes and keys under names of their own
+        // until the swap; its partitions under theirs.
+        let mut copy = after.clone();
+        copy.name = shadow.clone();
+        if let Some(pk) = &mut copy.primary_key {
+            pk.name = shadow_object(&pk.name);
+        }
+        for u in &mut copy.uniques {
+            u.name = shadow_object(&u.name);
+        }
+        for i in &mut copy.indexes {
+            i.name = shadow_object(&i.name);
+        }
+        let created = crate::render::common::create_table(dialect, ctx, &copy, &shadow)?;
+        let (function, trigger) = mirror(
+            ctx,
+            &copy_trigger(table),
+            table,
+            &shadow,
+            &columns,
+            &old_key,
+        );
+        let mut setup = format!(
+            "DO $godwit$ BEGIN\n  IF to_regclass({}) IS NULL THEN\n",
+            text(ctx, &sql.ident(&kept))
+        );
+        for statement in created {
+            let statement = statement
+                .replacen("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+                .replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+                .replacen(
+                    "CREATE UNIQUE INDEX ",
+                    "CREATE UNIQUE INDEX IF NOT EXISTS ",
+                    1,
+                );
+            setup.push_str(&format!("    {statement};\n"));
+        }
+        setup.push_str(&format!(
+            "    {function};\n    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = {}::regclass AND tgname = {}) THEN\n      {trigger};\n    END IF;\n  END IF;\nEND $godwit$",
+            text(ctx, &sql.ident(table)),
+            text(ctx, &copy_trigger(table)),
+        ));
+
+        // The swap: under both tables' locks, the counts, then the names; the unpartitioned
+        // table is kept, and kept in step, for the way back.
+        let p = after.partitioning.as_ref().expect("a partitioned table");
+        let mut swap = format!(
+            "DO $godwit$ DECLARE unpartitioned bigint; partitioned bigint; BEGIN\n  \
+             IF to_regclass({kept_text}) IS NOT NULL THEN RETURN; END IF;\n  \
+             LOCK TABLE {t}, {s} IN ACCESS EXCLUSIVE MODE;\n  \
+             SELECT count(*) INTO unpartitioned FROM {t};\n  SELECT count(*) INTO partitioned FROM {s};\n  \
+             IF unpartitioned <> partitioned THEN RAISE EXCEPTION 'godwit: % rows in %, % in its partitioned copy', unpartitioned, {t_text}, partitioned; END IF;\n",
+            kept_text = text(ctx, &sql.ident(&kept)),
+            t = sql.ident(table),
+            s = sql.ident(&shadow),
+            t_text = text(ctx, table),
+        );
+        for partition in &p.partitions {
+            if let Some(predicate) = bound_predicate(ctx, &p.columns, &partition.bound) {
+                swap.push_str(&format!(
+                    "  SELECT count(*) INTO unpartitioned FROM {} WHERE {predicate};\n  \
+                     SELECT count(*) INTO partitioned FROM ONLY {};\n  \
+                     IF unpartitioned <> partitioned THEN RAISE EXCEPTION 'godwit: % rows of % in the range of partition %, % in it', unpartitioned, {}, {}, partitioned; END IF;\n",
+                    sql.ident(table),
+                    sql.ident(&partition.name),
+                    text(ctx, table),
+                    text(ctx, &partition.name),
+                ));
+            }
+        }
+        swap.push_str(&format!(
+            "  DROP TRIGGER {name} ON {t};\n  DROP FUNCTION {name}();\n  ALTER TABLE {t} RENAME TO {k};\n",
+            name = sql.ident(&copy_trigger(table)),
+            t = sql.ident(table),
+            k = sql.ident(&kept),
+        ));
+        for (name, constraint) in index_names(before) {
+            swap.push_str(&format!(
+                "  {}\n",
+                rename_object(ctx, &kept, (&name, constraint), &kept_object(&name))
+            ));
+        }
+        swap.push_str(&format!(
+            "  ALTER TABLE {} RENAME TO {};\n",
+            sql.ident(&shadow),
+            sql.ident(table)
+        ));
+        for (name, constraint) in index_names(after) {
+            swap.push_str(&format!(
+                "  {}\n",
+                rename_object(ctx, table, (&shadow_object(&name), constraint), &name)
+            ));
+        }
+        for line in advance_sequences(ctx, after) {
+            swap.push_str(&format!("  {line}\n"));
+        }
+        let (function, trigger) =
+            mirror(ctx, &keep_trigger(table), table, &kept, &columns, &old_key);
+        swap.push_str(&format!("  {function};\n  {trigger};\nEND $godwit$"));
+        let mut rendered = crate::render::backfill::copy(
+            ctx,
+            before,
+            crate::render::CopyRows {
+                into: shadow,
+                columns,
+                setup: vec![setup],
+            },
+            batching,
+        )?;
+        rendered.statements = vec![Statement::exec(swap)];
+        Ok(rendered)
+    }
+
+    /// [`Op::UnpartitionTable`]: the kept table back under its name, after a count.
+    fn swap_back(ctx: &Ctx, table: &str) -> Rendered {
+        let sql = ctx.sql;
+        let after = ctx.after_table(table)?;
+        let kept = unpartitioned_copy(table);
+        let (t, k) = (sql.ident(table), sql.ident(&kept));
+        let mut swap = format!(
+            "DO $godwit$ DECLARE unpartitioned bigint; partitioned bigint; BEGIN\n  \
+             IF to_regclass({kept_text}) IS NULL THEN RAISE EXCEPTION 'godwit: the unpartitioned copy % of % is gone (dropped by drop_unpartitioned_copy): there is nothing to swap back; restore it from a backup', {kept_name}, {t_text}; END IF;\n  \
+             LOCK TABLE {t}, {k} IN ACCESS EXCLUSIVE MODE;\n  \
+             SELECT count(*) INTO unpartitioned FROM {k};\n  SELECT count(*) INTO partitioned FROM {t};\n  \
+             IF unpartitioned <> partitioned THEN RAISE EXCEPTION 'godwit: % rows in %, % in its unpartitioned copy', partitioned, {t_text}, unpartitioned; END IF;\n  \
+             DROP TRIGGER IF EXISTS {name} ON {t};\n  DROP FUNCTION IF EXISTS {name}();\n  \
+             DROP TABLE {t};\n  ALTER TABLE {k} RENAME TO {t};\n",
+            kept_text = text(ctx, &k),
+            kept_name = text(ctx, &kept),
+            t_text = text(ctx, table),
+            name = sql.ident(&keep_trigger(table)),
+        );
+        for (name, constraint) in index_names(after) {
+            swap.push_str(&format!(
+                "  {}\n",
+                rename_object(ctx, table, (&kept_object(&name), constraint), &name)
+            ));
+        }
+        for line in advance_sequences(ctx, after) {
+            swap.push_str(&format!("  {line}\n"));
+        }
+        swap.push_str("END $godwit$");
+        Ok(RenderedOp::statements([swap]))
+    }
+
+    /// [`Op::DropUnpartitionedCopy`].
+    fn drop_copy(ctx: &Ctx, table: &str) -> Rendered {
+        let sql = ctx.sql;
+        let name = sql.ident(&keep_trigger(table));
+        Ok(RenderedOp::statements([
+            format!("DROP TRIGGER IF EXISTS {name} ON {}", sql.ident(table)),
+            format!("DROP FUNCTION IF EXISTS {name}()"),
+            format!(
+                "DROP TABLE IF EXISTS {}",
+                sql.ident(&unpartitioned_copy(table))
+            ),
+        ]))
+    }
 
     /// ` PARTITION BY RANGE ("c")`, and the partitions created after the table.
     pub(in crate::render) fn clause(
@@ -146,7 +464,13 @@ pub(super) mod postgres {
         )
     }
 
-    pub(in crate::render) fn op(ctx: &Ctx) -> Rendered {
+    pub(in crate::render) fn op(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
+        match ctx.op {
+            Op::PartitionTable(c) => return convert(dialect, ctx, &c.table, c.batching),
+            Op::UnpartitionTable { table, .. } => return swap_back(ctx, table),
+            Op::DropUnpartitionedCopy { table } => return drop_copy(ctx, table),
+            _ => {}
+        }
         let (table, partition, op) = subject(ctx)?;
         let sql = ctx.sql;
         let (name, parent) = (sql.ident(&partition.name), sql.ident(&table.name));
@@ -594,6 +918,13 @@ pub(super) mod mysql {
     }
 
     pub(in crate::render) fn op(dialect: &dyn DialectSql, ctx: &Ctx) -> Rendered {
+        match ctx.op {
+            Op::PartitionTable(c) => return convert(ctx, &c.table),
+            Op::UnpartitionTable { table, .. } => return remove_partitioning(ctx, table),
+            // MySQL keeps no copy.
+            Op::DropUnpartitionedCopy { .. } => return Ok(RenderedOp::default()),
+            _ => {}
+        }
         let (table, partition, op) = subject(ctx)?;
         let sql = ctx.sql;
         let (name, parent) = (sql.ident(&partition.name), sql.ident(&table.name));
@@ -671,6 +1002,58 @@ pub(super) mod mysql {
             }
             _ => unreachable!("only partition ops are rendered here"),
         }
+    }
+
+    /// The key clauses of an `ALTER TABLE` that changes the primary key from `before`'s to
+    /// `after`'s, if it changes.
+    fn key_change(ctx: &Ctx, before: &Table, after: &Table) -> Vec<String> {
+        let columns = |t: &Table| t.primary_key.as_ref().map(|pk| pk.columns.clone());
+        if columns(before) == columns(after) {
+            return Vec::new();
+        }
+        let mut clauses = Vec::new();
+        if before.primary_key.is_some() {
+            clauses.push("DROP PRIMARY KEY".to_owned());
+        }
+        if let Some(pk) = &after.primary_key {
+            clauses.push(format!("ADD PRIMARY KEY ({})", ctx.sql.idents(&pk.columns)));
+        }
+        clauses
+    }
+
+    /// [`Op::PartitionTable`]: `ALTER TABLE … PARTITION BY`, with the new key, in one rebuild.
+    fn convert(ctx: &Ctx, table: &str) -> Rendered {
+        let (before, after) = (ctx.before_table(table)?, ctx.after_table(table)?);
+        let (partitioning, _) = clause(ctx, after)?;
+        let keys = key_change(ctx, before, after);
+        let alter = if keys.is_empty() {
+            format!("ALTER TABLE {}{partitioning}", ctx.sql.ident(table))
+        } else {
+            format!(
+                "ALTER TABLE {} {}{partitioning}",
+                ctx.sql.ident(table),
+                keys.join(", ")
+            )
+        };
+        single(alter)
+    }
+
+    /// [`Op::UnpartitionTable`]: `REMOVE PARTITIONING`, then the key it had.
+    fn remove_partitioning(ctx: &Ctx, table: &str) -> Rendered {
+        let (before, after) = (ctx.before_table(table)?, ctx.after_table(table)?);
+        let mut statements = vec![format!(
+            "ALTER TABLE {} REMOVE PARTITIONING",
+            ctx.sql.ident(table)
+        )];
+        let keys = key_change(ctx, before, after);
+        if !keys.is_empty() {
+            statements.push(format!(
+                "ALTER TABLE {} {}",
+                ctx.sql.ident(table),
+                keys.join(", ")
+            ));
+        }
+        Ok(RenderedOp::statements(statements))
     }
 
     /// Whether `ty` can be a `RANGE COLUMNS`/`LIST COLUMNS` column.

@@ -18,7 +18,7 @@ impl DialectSql for Postgres {
     }
 
     fn partition_op(&self, ctx: &Ctx) -> Rendered {
-        super::partition::postgres::op(ctx)
+        super::partition::postgres::op(self, ctx)
     }
 
     /// One `BEFORE INSERT OR UPDATE` row trigger and its PL/pgSQL function, both named after

@@ -9,7 +9,6 @@ use super::job::Job;
 use super::plan::Planner;
 use super::session::Session;
 use crate::graph::Target;
-use crate::op::Op;
 use crate::registry::Phase;
 
 /// The targets of `up --expand`: the expand-phase migrations that no other expand-phase
@@ -61,7 +60,9 @@ pub(crate) async fn check_backfills_done(
                 .record_up(planner.dialect)
                 .into_ops();
             for (index, op) in ops.iter().enumerate() {
-                let Op::Backfill(backfill) = op else { continue };
+                let Some(table) = op.batched_table() else {
+                    continue;
+                };
                 if checkpoints.is_none() {
                     checkpoints = Some(checkpoint::read_up(s.conn, s.history).await?);
                 }
@@ -83,7 +84,7 @@ pub(crate) async fn check_backfills_done(
                     location: entry.location().to_string(),
                     migration: ancestor.to_owned(),
                     op: index,
-                    table: backfill.table.clone(),
+                    table: table.to_owned(),
                     progress,
                 });
             }

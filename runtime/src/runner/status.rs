@@ -29,12 +29,12 @@ async fn backfills(
             continue;
         }
         let ops = planner.entry(&id).record_up(planner.dialect).into_ops();
-        let Some(Op::Backfill(backfill)) = ops.get(op) else {
+        let Some(table) = ops.get(op).and_then(Op::batched_table) else {
             continue;
         };
         found.entry(id).or_default().push(BackfillStatus {
             op,
-            table: backfill.table.clone(),
+            table: table.to_owned(),
             rows_done: state.rows_done,
             estimated_total: state.estimated_total.max(state.rows_done),
             done: state.done,

@@ -200,6 +200,17 @@ fn encode_batched(out: &mut String, b: &BatchedUpdate) {
     if let Some(only) = &b.only {
         text("only", only);
     }
+    if let Some(copy) = &b.copy {
+        text("copy", &copy.into);
+        out.push_str(&format!("columns {}\n", copy.columns.len()));
+        for column in &copy.columns {
+            out.push_str(&format!("column {}\n{column}\n", column.len()));
+        }
+        out.push_str(&format!("setup {}\n", copy.setup.len()));
+        for statement in &copy.setup {
+            out.push_str(&format!("stmt {}\n{statement}\n", statement.len()));
+        }
+    }
 }
 
 fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
@@ -255,6 +266,29 @@ fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
         true => Some(text(reader, "only")?),
         false => None,
     };
+    let copy = match reader.rest.starts_with("copy ") {
+        true => {
+            let into = text(reader, "copy")?;
+            let mut list = |label: &str, item: &str| -> Result<Vec<String>, String> {
+                let line = reader.line()?;
+                let [found, n] = line.split(' ').collect::<Vec<_>>()[..] else {
+                    return Err(format!("expected `{label} ...`, found `{line}`"));
+                };
+                if found != label {
+                    return Err(format!("expected `{label} ...`, found `{line}`"));
+                }
+                (0..number(n)?).map(|_| text(reader, item)).collect()
+            };
+            let columns = list("columns", "column")?;
+            let setup = list("setup", "stmt")?;
+            Some(Box::new(crate::render::CopyRows {
+                into,
+                columns,
+                setup,
+            }))
+        }
+        false => None,
+    };
     Ok(BatchedUpdate {
         dialect,
         table,
@@ -262,6 +296,7 @@ fn decode_batched(reader: &mut Reader<'_>) -> Result<BatchedUpdate, String> {
         set,
         only,
         batching,
+        copy,
     })
 }
 
@@ -353,6 +388,11 @@ mod tests {
                         ],
                         set: "`a` = CONCAT(b, '\nonly 3')".into(),
                         only: Some("a IS NULL".into()),
+                        copy: Some(Box::new(crate::render::CopyRows {
+                            into: "co\npy".into(),
+                            columns: vec!["a".into(), "b\nc".into()],
+                            setup: vec!["CREATE TABLE x (\n  a int\n)".into()],
+                        })),
                         batching: Batching {
                             batch_size: 250,
                             pause: Duration::from_millis(15),

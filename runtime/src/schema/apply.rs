@@ -10,7 +10,11 @@ use crate::op::{
     DialectExpr, ForeignKey, Index, Op, PrimaryKey, RowChange, SyncTrigger, Table,
 };
 
-/// Prefix of the temporary tables of a SQLite rebuild; reserved.
+/// Prefix of the tables and objects godwit keeps for itself (a rebuild's temporary table, a
+/// conversion's copies); reserved, and not introspected.
+pub(crate) const RESERVED_PREFIX: &str = "_godwit_";
+
+/// Prefix of the temporary tables of a SQLite rebuild.
 pub(crate) const REBUILD_PREFIX: &str = "_godwit_new_";
 
 type Result<T> = std::result::Result<T, K>;
@@ -249,6 +253,11 @@ fn apply_op(s: &mut Schema, op: &Op) -> Result<Inverse> {
             partition::attach_partition(s, table, partition)
         }
         Op::DetachPartition { table, name, .. } => partition::detach_partition(s, table, name),
+        Op::PartitionTable(conversion) => partition::partition_table(s, conversion),
+        Op::UnpartitionTable { table, primary_key } => {
+            partition::unpartition_table(s, table, primary_key.as_ref())
+        }
+        Op::DropUnpartitionedCopy { table } => partition::drop_unpartitioned_copy(s, table),
         Op::Savepoint(savepoint) => check_savepoint(s, savepoint),
         Op::Backfill(backfill) => check_backfill(s, backfill),
         Op::CreateSyncTrigger { table, trigger } => create_sync_trigger(s, table, trigger),
@@ -1079,8 +1088,8 @@ pub(crate) fn check_identifier(name: &str) -> Result<()> {
         "it ends with a space, which MySQL rejects".to_owned()
     } else if name.to_ascii_lowercase().starts_with("sqlite_") {
         "names starting with `sqlite_` are reserved by SQLite".to_owned()
-    } else if name.starts_with(REBUILD_PREFIX) {
-        format!("names starting with `{REBUILD_PREFIX}` are reserved by godwit")
+    } else if name.starts_with(RESERVED_PREFIX) {
+        format!("names starting with `{RESERVED_PREFIX}` are reserved by godwit")
     } else {
         return Ok(());
     };
@@ -1153,7 +1162,7 @@ fn check_column(s: &Schema, t: &Table, column: &Column) -> Result<()> {
 
 /// An auto_increment column must be the table's whole primary key (MySQL needs it to be a key;
 /// SQLite only generates values for an `INTEGER PRIMARY KEY`).
-fn check_auto_increment(t: &Table) -> Result<()> {
+pub(super) fn check_auto_increment(t: &Table) -> Result<()> {
     let auto: Vec<_> = t.columns.iter().filter(|c| c.auto_increment).collect();
     match auto.as_slice() {
         [] => Ok(()),

@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
 
-pub(crate) use apply::{REBUILD_PREFIX, batch_key};
+pub(crate) use apply::{REBUILD_PREFIX, RESERVED_PREFIX, batch_key};
 pub use error::{SchemaError, SchemaErrorKind};
 pub(crate) use expr::{mentions_identifier, qualify_columns};
+pub(crate) use partition::{kept_object, shadow_object, shadow_table, unpartitioned_copy};
 
 use crate::op::{Op, Table};
 

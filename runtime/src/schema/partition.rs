@@ -8,7 +8,8 @@ use std::sync::Arc;
 use super::apply::{check_identifier, ops, table_ref};
 use super::{Inverse, Schema, SchemaErrorKind as K};
 use crate::op::{
-    BoundValue, Literal, Op, Partition, PartitionBound, PartitionMethod, Partitioning, Table,
+    Batching, BoundValue, Literal, Op, Partition, PartitionBound, PartitionMethod, Partitioning,
+    PrimaryKey, Table, TableConversion,
 };
 
 type Result<T> = std::result::Result<T, K>;
@@ -448,4 +449,142 @@ fn show_row(values: &[BoundValue]) -> String {
             values.iter().map(one).collect::<Vec<_>>().join(", ")
         ),
     }
+}
+
+/// The table a conversion fills before it takes `table`'s name (PostgreSQL).
+pub(crate) fn shadow_table(table: &str) -> String {
+    super::fit_identifier(format!("{}partitioned_{table}", super::RESERVED_PREFIX))
+}
+
+/// What the unpartitioned `table` is named once converted, kept for the way back.
+pub(crate) fn unpartitioned_copy(table: &str) -> String {
+    super::fit_identifier(format!("{}unpartitioned_{table}", super::RESERVED_PREFIX))
+}
+
+/// An index or key of the shadow table, until it takes the name `name`.
+pub(crate) fn shadow_object(name: &str) -> String {
+    super::fit_identifier(format!("{}p_{name}", super::RESERVED_PREFIX))
+}
+
+/// What index or key `name` of the unpartitioned table is named once it is kept.
+pub(crate) fn kept_object(name: &str) -> String {
+    super::fit_identifier(format!("{}u_{name}", super::RESERVED_PREFIX))
+}
+
+/// Sets `pk` as the primary key of `t` (`None`: none), checking its columns and name.
+fn set_primary_key(s: &Schema, t: &mut Table, pk: Option<&PrimaryKey>) -> Result<()> {
+    if let Some(pk) = pk {
+        let what = "primary key";
+        if pk.columns.is_empty() {
+            return Err(K::Invalid(format!("{what} needs at least one column")));
+        }
+        for column in &pk.columns {
+            match t.column(column) {
+                None => {
+                    return Err(K::UnknownColumn {
+                        table: t.name.clone(),
+                        column: column.clone(),
+                    });
+                }
+                Some(c) if c.nullable => {
+                    return Err(K::Invalid(format!(
+                        "primary key column `{column}` of `{}` is nullable: set it NOT NULL first",
+                        t.name
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        check_identifier(&pk.name)?;
+        let own = t
+            .primary_key
+            .as_ref()
+            .is_some_and(|old| old.name == pk.name);
+        if !own {
+            super::apply::check_name_free(s, &pk.name)?;
+        }
+    }
+    t.primary_key = pk.cloned();
+    Ok(())
+}
+
+pub(super) fn partition_table(s: &mut Schema, c: &TableConversion) -> Result<Inverse> {
+    let t = table_ref(s, &c.table)?;
+    if t.partitioning.is_some() {
+        return Err(K::Invalid(format!(
+            "table `{}` is partitioned already; add partitions with `create_partition`",
+            c.table
+        )));
+    }
+    refuse_sync_triggers(t)?;
+    if let Some(other) = s.tables_referencing(&c.table).next() {
+        return Err(K::TableInUse {
+            table: c.table.clone(),
+            user: format!(
+                "table `{}` (its foreign key would stay with the unpartitioned table)",
+                other.name
+            ),
+        });
+    }
+    super::batch_key(t).map_err(|reason| {
+        K::Invalid(format!(
+            "table `{}` cannot be copied in batches: {reason}; give it a primary key first",
+            c.table
+        ))
+    })?;
+    let old_key = t.primary_key.clone();
+    let mut converted = t.clone();
+    set_primary_key(
+        s,
+        &mut converted,
+        c.primary_key.as_ref().or(old_key.as_ref()),
+    )?;
+    converted.partitioning = Some(Partitioning {
+        partitions: Vec::new(),
+        ..c.partitioning.clone()
+    });
+    check_partitioning(&converted, &c.partitioning)?;
+    s.put_table(Arc::new(converted));
+    create_partitions(s, &c.table, &c.partitioning.partitions)?;
+    super::apply::check_auto_increment(table_ref(s, &c.table)?)?;
+    ops(Op::UnpartitionTable {
+        table: c.table.clone(),
+        primary_key: old_key,
+    })
+}
+
+pub(super) fn unpartition_table(
+    s: &mut Schema,
+    table: &str,
+    primary_key: Option<&PrimaryKey>,
+) -> Result<Inverse> {
+    let t = table_ref(s, table)?;
+    let Some(partitioning) = t.partitioning.clone() else {
+        return Err(K::Invalid(format!("table `{table}` is not partitioned")));
+    };
+    let partitioned_key = t.primary_key.clone();
+    let mut plain = t.clone();
+    plain.partitioning = None;
+    set_primary_key(s, &mut plain, primary_key)?;
+    s.put_table(Arc::new(plain));
+    super::apply::check_auto_increment(table_ref(s, table)?)?;
+    ops(Op::PartitionTable(TableConversion {
+        table: table.into(),
+        partitioning,
+        primary_key: partitioned_key,
+        batching: Batching::default(),
+    }))
+}
+
+pub(super) fn drop_unpartitioned_copy(s: &mut Schema, table: &str) -> Result<Inverse> {
+    if table_ref(s, table)?.partitioning.is_none() {
+        return Err(K::Invalid(format!(
+            "table `{table}` is not partitioned: there is no unpartitioned copy to drop"
+        )));
+    }
+    Ok(Inverse::Irreversible {
+        reason: format!(
+            "the unpartitioned copy of `{table}` is dropped, so the conversion cannot be swapped back; restore it from a backup"
+        ),
+    })
 }

@@ -95,3 +95,36 @@ pub(crate) fn event_trail(events: &Mutex<Vec<Event>>) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs set `set` up on `url` in a process of its own, its batches paced (3 ms apart), and
+/// SIGKILLs it once a batched op reports `rows` rows done; returns the rows it reported.
+pub(crate) fn killed_midway(set: &str, url: &str, rows: u64) -> u64 {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+        .args([set, url, "up"])
+        .env("GODWIT_TEST_BATCH_PAUSE_MS", "3")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn a runner");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let reported = loop {
+        let line = lines
+            .next()
+            .expect("the runner ended before its batches got far")
+            .expect("read the runner's output");
+        if let Some(done) = line
+            .strip_prefix("event BackfillProgress")
+            .and_then(|rest| rest.split("rows_done: ").nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            && done >= rows
+        {
+            break done;
+        }
+    };
+    child.kill().expect("SIGKILL the runner");
+    child.wait().expect("reap the runner");
+    reported
+}

@@ -16,6 +16,7 @@ mod failures;
 mod history;
 mod maintenance;
 mod other_runner;
+mod partitions;
 mod parts;
 mod round_trip;
 mod safe;

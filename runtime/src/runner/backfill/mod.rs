@@ -112,6 +112,13 @@ pub(crate) async fn run(
     b: &BatchedUpdate,
 ) -> Result<(), BoxError> {
     let table = checkpoint::table(s.history);
+    // What a copy writes to, and the trigger that carries over writes meanwhile: before its
+    // work is fixed, so that no row written after that goes uncopied.
+    if let Some(copy) = &b.copy {
+        for statement in &copy.setup {
+            s.conn.execute(statement).await?;
+        }
+    }
     let checkpoint_error = |reason: String| BackfillError::Checkpoint {
         table: b.table.clone(),
         reason,
@@ -233,7 +240,7 @@ pub(crate) async fn refuse_half_done_reverts(
             continue;
         };
         let ops = entry.record_up(planner.dialect).into_ops();
-        let Some(crate::op::Op::Backfill(backfill)) = ops.get(row.ops_done) else {
+        let Some(table) = ops.get(row.ops_done).and_then(|op| op.batched_table()) else {
             continue;
         };
         if checkpoints.is_none() {
@@ -252,7 +259,7 @@ pub(crate) async fn refuse_half_done_reverts(
                      reverting the ops before it would leave those rows changed; run `up` to \
                      finish it first",
                     row.ops_done + 1,
-                    backfill.table
+                    table
                 ),
             });
         }

@@ -198,7 +198,7 @@ impl Planner<'_> {
             .record_up(dialect)
             .ops()
             .iter()
-            .any(|op| matches!(op, crate::op::Op::Backfill(_)));
+            .any(|op| op.batched_table().is_some());
         Ok(job)
     }
 

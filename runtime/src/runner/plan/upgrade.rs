@@ -206,5 +206,5 @@ fn note_changed_tables(
 }
 
 fn has_backfill(op: &crate::op::Op) -> bool {
-    matches!(op, crate::op::Op::Backfill(_))
+    op.batched_table().is_some()
 }
