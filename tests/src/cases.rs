@@ -102,6 +102,18 @@ const EVENT_ROWS: &[&str] = &[
     "INSERT INTO events (created_on, kind, payload) VALUES ('2026-02-03', 'view', 'a'), ('2026-02-28', 'click', NULL), ('2026-03-31', 'view', 'c')",
 ];
 
+/// The blog, and `events` unpartitioned.
+fn blog_and_plain_events(m: &mut Migration) {
+    blog(m);
+    m.create_table("events", |t| {
+        t.id("id");
+        t.date("created_on").not_null();
+        t.string("kind", 40).not_null().default("click");
+        t.text("payload");
+        t.index("ix_events_kind", ["kind"]);
+    });
+}
+
 /// The blog, events with January and February, and a table with their columns to attach.
 fn blog_events_and_a_loaded_month(m: &mut Migration) {
     blog(m);
@@ -496,6 +508,25 @@ pub fn all() -> Vec<Case> {
                     PartitionBound::range("2026-04-01", "2026-05-01"),
                 );
                 m.drop_partition("events", "events_2026_01");
+            }
+        ),
+        case!(
+            partition_an_existing_table,
+            setup = blog_and_plain_events,
+            rows = EVENT_ROWS,
+            refused = [Sqlite],
+            |m| {
+                m.partition_table("events", |p| {
+                    p.by_range(["created_on"]);
+                    p.primary_key(["id", "created_on"]);
+                    for month in 1..=3 {
+                        p.partition(
+                            &format!("events_2026_{month:02}"),
+                            PartitionBound::range(month_start(month), month_start(month + 1)),
+                        );
+                    }
+                    p.batch_size(2);
+                });
             }
         ),
         case!(

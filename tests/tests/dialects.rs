@@ -34,6 +34,7 @@ matrix!(
     create_table_partitioned_by_hash,
     create_table_partitioned_with_open_ends,
     create_and_drop_partitions,
+    partition_an_existing_table,
     attach_a_loaded_table_as_partition,
     detach_a_partition,
     detach_a_partition_concurrently,

@@ -72,6 +72,21 @@ fn postgres_error_statement(
     None
 }
 
+/// What the server adds to its message (PostgreSQL's `DETAIL`: the row a constraint or a
+/// partition refused), as `: …`; nothing elsewhere.
+fn server_detail(error: &sqlx::Error) -> String {
+    #[cfg(feature = "postgres")]
+    if let Some(detail) = error
+        .as_database_error()
+        .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        .and_then(|e| e.detail())
+    {
+        return format!(" ({detail})");
+    }
+    let _ = error;
+    String::new()
+}
+
 /// A database error, with the statement that caused it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -79,7 +94,7 @@ pub enum DbError {
         "unsupported database URL `{0}`: expected postgres://, mysql://, mariadb:// or sqlite:"
     )]
     UnsupportedUrl(String),
-    #[error("{source}\n  while running: {sql}")]
+    #[error("{source}{}\n  while running: {sql}", server_detail(source))]
     Statement {
         sql: String,
         #[source]

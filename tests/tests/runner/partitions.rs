@@ -19,7 +19,8 @@ use crate::common::{HISTORY, count, killed_midway, migrator, model, on_every_dia
 
 on_every_dialect!(
     monthly_partitions_hold_their_rows,
-    converting_a_table_keeps_every_row
+    converting_a_table_keeps_every_row,
+    a_conversion_proves_its_round_trip
 );
 
 const KEPT: &str = "_godwit_unpartitioned_events";
@@ -388,6 +389,38 @@ async fn converting_a_table_keeps_every_row(dialect: Dialect) {
 
 /// PostgreSQL: SIGKILL midway through the copy; the rerun goes on from its checkpoint, and
 /// no row is lost or doubled.
+/// PostgreSQL: a row that no partition holds stops the copy with the server's words, before
+/// the swap: the table is as it was, taking writes, and the shadow is not in its way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_no_partition_holds_fails_the_copy_before_the_swap() {
+    let Some(db) = TestDb::create(Dialect::Postgres).await else {
+        return;
+    };
+    let entries = sets::partition_events();
+    let mut m = migrator(&db, entries.clone()).await;
+    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
+    seed_events(m.connection(), 5_000).await;
+    m.connection()
+        .execute("UPDATE events SET created_on = '2025-12-31' WHERE id = 4321")
+        .await
+        .unwrap();
+    let before = rows_of(m.connection(), "events").await;
+    let error = m.up().await.unwrap_err().to_string();
+    assert!(
+        error.contains("no partition of relation") && error.contains("2025-12-31"),
+        "the server names the row: {error}"
+    );
+    assert_eq!(rows_of(m.connection(), "events").await, before);
+    let schema = model(&entries, &["pe_table"], Dialect::Postgres);
+    assert_live_matches(m.connection(), &schema, OWN, "after the failed copy").await;
+    m.connection()
+        .execute("INSERT INTO events (created_on, kind) VALUES ('2026-03-03', 'after')")
+        .await
+        .expect("the table takes writes");
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_conversion_resumes_from_its_checkpoint() {
     let Some(db) = TestDb::create(Dialect::Postgres).await else {
@@ -430,6 +463,36 @@ async fn killed_conversion_resumes_from_its_checkpoint() {
     assert_eq!(rows_of(m.connection(), "events").await, before);
     let schema = model(&entries, &["pe_table", "pe_partition"], Dialect::Postgres);
     assert_live_matches(m.connection(), &schema, OWN, "after the resumed run").await;
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// `verify` runs the conversion up, down and up again on a scratch database: in one
+/// transaction on PostgreSQL, shadow, copy, swap and swap back included.
+async fn a_conversion_proves_its_round_trip(dialect: Dialect) {
+    let Some(db) = TestDb::create(dialect).await else {
+        return;
+    };
+    let mut m = migrator(&db, sets::partition_events()).await;
+    if dialect == Dialect::Sqlite {
+        let refused = format!("{:?}", m.verify(false).await);
+        assert!(
+            refused.contains("SQLite has no table partitioning"),
+            "{refused}"
+        );
+        m.close().await.unwrap();
+        db.drop().await;
+        return;
+    }
+    let report = m.verify(false).await.unwrap();
+    for trip in &report.migrations {
+        assert!(trip.ok(), "{trip:?}");
+    }
+    assert_eq!(report.migrations.len(), 2);
+    assert_eq!(
+        report.migrations[1].in_one_transaction,
+        dialect == Dialect::Postgres
+    );
     m.close().await.unwrap();
     db.drop().await;
 }

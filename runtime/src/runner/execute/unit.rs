@@ -466,7 +466,7 @@ async fn remove_leftover(
 /// Runs one rendered op: in a transaction unless it must run outside one, with SQLite's
 /// foreign keys off around a table rebuild, checking verification queries. MySQL commits DDL
 /// implicitly, so its statements run one by one. A backfill runs in its batches, without a
-/// checkpoint.
+/// checkpoint, before the op's statements (a conversion's swap).
 pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), BoxError> {
     if let Some(batched) = &op.batched {
         let history = crate::runner::HistoryTable::default();
@@ -483,7 +483,7 @@ pub async fn run_rendered(conn: &mut Connection, op: &RenderedOp) -> Result<(), 
                 hook: None,
             },
         };
-        return backfill::run(&mut session, "", Checkpointing::Unrecorded, batched).await;
+        backfill::run(&mut session, "", Checkpointing::Unrecorded, batched).await?;
     }
     Ok(run_statements(conn, op).await?)
 }
