@@ -961,6 +961,23 @@ fn mysql_refuses_what_its_partitions_cannot_do_before_any_sql() {
             "MySQL's partitioned tables have no foreign keys",
         ),
         (
+            "a foreign key into a partitioned table",
+            |m| {
+                events(m);
+                m.create_table("event_notes", |t| {
+                    t.bigint("event_id").not_null();
+                    t.date("event_on").not_null();
+                    t.foreign_key(
+                        "fk_notes_event",
+                        ["event_id", "event_on"],
+                        "events",
+                        ["id", "created_on"],
+                    );
+                });
+            },
+            "from or into `events`, which is partitioned",
+        ),
+        (
             "a gap between ranges",
             |m| {
                 m.create_table("events", |t| {

@@ -186,6 +186,7 @@ impl DialectSql for Mysql {
         }
         for fk in &t.foreign_keys {
             let what = format!("foreign key `{}`", fk.name);
+            super::partition::mysql::check_reference(ctx, t, fk)?;
             check_indexable(ctx, t, &what, &fk.columns)?;
             check_foreign_key_types(ctx, t, fk)?;
         }
@@ -285,6 +286,7 @@ impl DialectSql for Mysql {
             Constraint::Check(_) => {}
             Constraint::ForeignKey(fk) => {
                 let t = ctx.after_table(table)?;
+                super::partition::mysql::check_reference(ctx, t, fk)?;
                 check_indexable(ctx, t, "the foreign key", &fk.columns)?;
                 check_foreign_key_types(ctx, t, fk)?;
             }

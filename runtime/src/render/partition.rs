@@ -598,6 +598,28 @@ pub(super) mod mysql {
         Ok(())
     }
 
+    /// A foreign key of `table` that MySQL cannot keep: from or into a partitioned table.
+    pub(in crate::render) fn check_reference(
+        ctx: &Ctx,
+        table: &Table,
+        fk: &crate::op::ForeignKey,
+    ) -> Result<(), RenderError> {
+        let into = ctx.after.table(&fk.ref_table);
+        let partitioned = match (&table.partitioning, into) {
+            (Some(_), _) => &table.name,
+            (None, Some(t)) if t.partitioning.is_some() => &t.name,
+            _ => return Ok(()),
+        };
+        Err(refuse(
+            ctx,
+            format!(
+                "foreign key `{}` is from or into `{partitioned}`, which is partitioned: MySQL's partitioned tables have no foreign keys",
+                fk.name
+            ),
+            "enforce the reference in the application, or keep the table unpartitioned on MySQL",
+        ))
+    }
+
     /// The partitions of `table` in MySQL's order: ranges by their end, hashes by remainder.
     /// Ranges must follow one another (MySQL keeps only each one's end: a partition holds what
     /// is below its end and not in the one before, the first one everything below its end).
