@@ -91,9 +91,9 @@ pub fn run(args: &[&str]) -> Result<(), String> {
 }
 
 /// One side's run: how long it took and how long the writer's writes took meanwhile.
-struct Timed {
-    elapsed: Duration,
-    writes: Vec<Duration>,
+pub(crate) struct Timed {
+    pub(crate) elapsed: Duration,
+    pub(crate) writes: Vec<Duration>,
 }
 
 async fn bench(runs: usize, rows: u64, dialects: &[Dialect]) -> Result<(), String> {
@@ -142,7 +142,7 @@ async fn bench(runs: usize, rows: u64, dialects: &[Dialect]) -> Result<(), Strin
 }
 
 /// `p50 / p99 / max` of the writer's writes, medians over the runs.
-fn latencies(timed: &[Timed]) -> String {
+pub(crate) fn latencies(timed: &[Timed]) -> String {
     let at = |quantile: f64| {
         median(timed.iter().map(|t| {
             let mut sorted = t.writes.clone();
@@ -207,7 +207,7 @@ async fn time_side(dialect: Dialect, rows: u64, godwit: bool) -> Result<Timed, S
     };
     writer.execute(setup).await.map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
-    let writing = tokio::spawn(write_until(writer, rows, stop.clone()));
+    let writing = tokio::spawn(write_until(writer, "bench_people", rows, stop.clone()));
     // Let the writer get going.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
@@ -292,9 +292,11 @@ async fn seed(conn: &mut Connection, rows: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Updates one random row every 1 ms until `stop`; returns how long each update took.
-async fn write_until(
+/// Adds 1 to the `score` of one random row of `table` (ids 1..=rows) every 1 ms until `stop`;
+/// returns how long each update took.
+pub(crate) async fn write_until(
     mut conn: Connection,
+    table: &'static str,
     rows: u64,
     stop: Arc<AtomicBool>,
 ) -> Result<Vec<Duration>, String> {
@@ -307,7 +309,7 @@ async fn write_until(
         let id = 1 + seed % rows;
         let started = Instant::now();
         conn.execute(&format!(
-            "UPDATE bench_people SET score = score + 1 WHERE id = {id}"
+            "UPDATE {table} SET score = score + 1 WHERE id = {id}"
         ))
         .await
         .map_err(|e| format!("the writer's update: {e}"))?;

@@ -8,6 +8,7 @@ use godwit_example_blog as _; // links the example migrations for `migrate`
 mod bench_apply;
 mod bench_backfill;
 mod bench_graph;
+mod bench_partition;
 mod bench_tenants;
 
 const USAGE: &str = "\
@@ -30,6 +31,11 @@ tasks:
       time one upgrade of --tenants PostgreSQL schemas (default 100) x --migrations (default
       20), --jobs tenants at a time for each side, and the speedup
       (build in release: cargo run --release -p xtask -- bench tenants)
+  bench partition [--runs N] [--rows N]
+      time PostgreSQL's online conversion of a --rows table (default 1,000,000) to a
+      partitioned one against the offline recipe, each with a concurrent writer whose latency
+      it reports
+      (build in release: cargo run --release -p xtask -- bench partition)
   bench graph [--runs N] [--sizes 1000,10000]
       time registry + graph + full upgrade plan on generated migrations
       (build in release: cargo run --release -p xtask -- bench graph)";
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         ["bench", "graph", rest @ ..] => bench_graph::run(rest),
         ["bench", "backfill", rest @ ..] => bench_backfill::run(rest),
         ["bench", "tenants", rest @ ..] => bench_tenants::run(rest),
+        ["bench", "partition", rest @ ..] => bench_partition::run(rest),
         _ => Err(USAGE.to_string()),
     };
     match result {

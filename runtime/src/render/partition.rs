@@ -271,33 +271,53 @@ pub(super) mod postgres {
             text(ctx, &copy_trigger(table)),
         ));
 
-        // The swap: under both tables' locks, the counts, then the names; the unpartitioned
-        // table is kept, and kept in step, for the way back.
+        // The counts, in one statement and so one snapshot, without a lock: the trigger
+        // writes to the copy in the transaction of each write, so that every snapshot after
+        // the last batch sees the two alike. Then the swap, under both tables' locks, only
+        // renames; the unpartitioned table is kept, and kept in step, for the way back.
         let p = after.partitioning.as_ref().expect("a partitioned table");
-        let mut swap = format!(
-            "DO $godwit$ DECLARE unpartitioned bigint; partitioned bigint; BEGIN\n  \
-             IF to_regclass({kept_text}) IS NOT NULL THEN RETURN; END IF;\n  \
-             LOCK TABLE {t}, {s} IN ACCESS EXCLUSIVE MODE;\n  \
-             SELECT count(*) INTO unpartitioned FROM {t};\n  SELECT count(*) INTO partitioned FROM {s};\n  \
-             IF unpartitioned <> partitioned THEN RAISE EXCEPTION 'godwit: % rows in %, % in its partitioned copy', unpartitioned, {t_text}, partitioned; END IF;\n",
-            kept_text = text(ctx, &sql.ident(&kept)),
-            t = sql.ident(table),
-            s = sql.ident(&shadow),
-            t_text = text(ctx, table),
-        );
-        for partition in &p.partitions {
-            if let Some(predicate) = bound_predicate(ctx, &p.columns, &partition.bound) {
-                swap.push_str(&format!(
-                    "  SELECT count(*) INTO unpartitioned FROM {} WHERE {predicate};\n  \
-                     SELECT count(*) INTO partitioned FROM ONLY {};\n  \
-                     IF unpartitioned <> partitioned THEN RAISE EXCEPTION 'godwit: % rows of % in the range of partition %, % in it', unpartitioned, {}, {}, partitioned; END IF;\n",
-                    sql.ident(table),
-                    sql.ident(&partition.name),
-                    text(ctx, table),
-                    text(ctx, &partition.name),
-                ));
-            }
+        let (t, s) = (sql.ident(table), sql.ident(&shadow));
+        let kept_text = text(ctx, &sql.ident(&kept));
+        let ranged: Vec<(&Partition, String)> = p
+            .partitions
+            .iter()
+            .filter_map(|partition| {
+                bound_predicate(ctx, &p.columns, &partition.bound).map(|pred| (partition, pred))
+            })
+            .collect();
+        let mut counted = vec!["o.total".to_owned(), format!("(SELECT count(*) FROM {s})")];
+        let mut filters = vec!["count(*) AS total".to_owned()];
+        for (i, (partition, predicate)) in ranged.iter().enumerate() {
+            filters.push(format!("count(*) FILTER (WHERE {predicate}) AS p{i}"));
+            counted.push(format!("o.p{i}"));
+            counted.push(format!(
+                "(SELECT count(*) FROM ONLY {})",
+                sql.ident(&partition.name)
+            ));
         }
+        let mut verify = format!(
+            "DO $godwit$ DECLARE counts bigint[]; BEGIN\n  \
+             IF to_regclass({kept_text}) IS NOT NULL THEN RETURN; END IF;\n  \
+             SELECT ARRAY[{}] INTO counts FROM (SELECT {} FROM {t}) AS o;\n  \
+             IF counts[1] <> counts[2] THEN RAISE EXCEPTION 'godwit: % rows in %, % in its partitioned copy', counts[1], {}, counts[2]; END IF;\n",
+            counted.join(", "),
+            filters.join(", "),
+            text(ctx, table),
+        );
+        for (i, (partition, _)) in ranged.iter().enumerate() {
+            let (of, copied) = (2 * i + 3, 2 * i + 4);
+            verify.push_str(&format!(
+                "  IF counts[{of}] <> counts[{copied}] THEN RAISE EXCEPTION 'godwit: % rows of % in the range of partition %, % in it', counts[{of}], {}, {}, counts[{copied}]; END IF;\n",
+                text(ctx, table),
+                text(ctx, &partition.name),
+            ));
+        }
+        verify.push_str("END $godwit$");
+        let mut swap = format!(
+            "DO $godwit$ BEGIN\n  \
+             IF to_regclass({kept_text}) IS NOT NULL THEN RETURN; END IF;\n  \
+             LOCK TABLE {t}, {s} IN ACCESS EXCLUSIVE MODE;\n"
+        );
         swap.push_str(&format!(
             "  DROP TRIGGER {name} ON {t};\n  DROP FUNCTION {name}();\n  ALTER TABLE {t} RENAME TO {k};\n",
             name = sql.ident(&copy_trigger(table)),
@@ -337,7 +357,7 @@ pub(super) mod postgres {
             },
             batching,
         )?;
-        rendered.statements = vec![Statement::exec(swap)];
+        rendered.statements = vec![Statement::exec(verify), Statement::exec(swap)];
         Ok(rendered)
     }
 
@@ -347,17 +367,26 @@ pub(super) mod postgres {
         let after = ctx.after_table(table)?;
         let kept = unpartitioned_copy(table);
         let (t, k) = (sql.ident(table), sql.ident(&kept));
-        let mut swap = format!(
-            "DO $godwit$ DECLARE unpartitioned bigint; partitioned bigint; BEGIN\n  \
-             IF to_regclass({kept_text}) IS NULL THEN RAISE EXCEPTION 'godwit: the unpartitioned copy % of % is gone (dropped by drop_unpartitioned_copy): there is nothing to swap back; restore it from a backup', {kept_name}, {t_text}; END IF;\n  \
-             LOCK TABLE {t}, {k} IN ACCESS EXCLUSIVE MODE;\n  \
-             SELECT count(*) INTO unpartitioned FROM {k};\n  SELECT count(*) INTO partitioned FROM {t};\n  \
-             IF unpartitioned <> partitioned THEN RAISE EXCEPTION 'godwit: % rows in %, % in its unpartitioned copy', partitioned, {t_text}, unpartitioned; END IF;\n  \
-             DROP TRIGGER IF EXISTS {name} ON {t};\n  DROP FUNCTION IF EXISTS {name}();\n  \
-             DROP TABLE {t};\n  ALTER TABLE {k} RENAME TO {t};\n",
+        let gone = format!(
+            "IF to_regclass({kept_text}) IS NULL THEN RAISE EXCEPTION 'godwit: the unpartitioned copy % of % is gone (dropped by drop_unpartitioned_copy): there is nothing to swap back; restore it from a backup', {kept_name}, {t_text}; END IF;",
             kept_text = text(ctx, &k),
             kept_name = text(ctx, &kept),
             t_text = text(ctx, table),
+        );
+        // Counted in one snapshot, without a lock (the trigger keeps the two alike), then
+        // swapped back under the locks.
+        let verify = format!(
+            "DO $godwit$ DECLARE counts bigint[]; BEGIN\n  {gone}\n  \
+             SELECT ARRAY[(SELECT count(*) FROM {t}), (SELECT count(*) FROM {k})] INTO counts;\n  \
+             IF counts[1] <> counts[2] THEN RAISE EXCEPTION 'godwit: % rows in %, % in its unpartitioned copy', counts[1], {t_text}, counts[2]; END IF;\n\
+             END $godwit$",
+            t_text = text(ctx, table),
+        );
+        let mut swap = format!(
+            "DO $godwit$ BEGIN\n  {gone}\n  \
+             LOCK TABLE {t}, {k} IN ACCESS EXCLUSIVE MODE;\n  \
+             DROP TRIGGER IF EXISTS {name} ON {t};\n  DROP FUNCTION IF EXISTS {name}();\n  \
+             DROP TABLE {t};\n  ALTER TABLE {k} RENAME TO {t};\n",
             name = sql.ident(&keep_trigger(table)),
         );
         for (name, constraint) in index_names(after) {
@@ -370,7 +399,7 @@ pub(super) mod postgres {
             swap.push_str(&format!("  {line}\n"));
         }
         swap.push_str("END $godwit$");
-        Ok(RenderedOp::statements([swap]))
+        Ok(RenderedOp::statements([verify, swap]))
     }
 
     /// [`Op::DropUnpartitionedCopy`].
