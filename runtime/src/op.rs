@@ -255,9 +255,14 @@ pub struct Table {
     pub sync_triggers: Vec<SyncTrigger>,
     /// How its rows are split into partitions, if they are ([`Partitioning`]).
     pub partitioning: Option<Partitioning>,
+    /// Made partitioned by [`Op::PartitionTable`], it keeps its unpartitioned copy in step for
+    /// the way back until [`Op::DropUnpartitionedCopy`]: its columns, partitions and name stay
+    /// as they are meanwhile.
+    pub keeps_unpartitioned_copy: bool,
 }
 
-/// As derived, but for `sync_triggers` when there are none and `partitioning` when it is not: the checksum's canonical form of a
+/// As derived, but for `sync_triggers` when there are none, `partitioning` when it is not and
+/// `keeps_unpartitioned_copy` when it does not: the checksum's canonical form of a
 /// `create_table` stays what it was before tables had them.
 impl fmt::Debug for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -276,6 +281,9 @@ impl fmt::Debug for Table {
         if let Some(partitioning) = &self.partitioning {
             table.field("partitioning", partitioning);
         }
+        if self.keeps_unpartitioned_copy {
+            table.field("keeps_unpartitioned_copy", &true);
+        }
         table.finish()
     }
 }
@@ -292,6 +300,7 @@ impl Table {
             indexes: Vec::new(),
             sync_triggers: Vec::new(),
             partitioning: None,
+            keeps_unpartitioned_copy: false,
         }
     }
 

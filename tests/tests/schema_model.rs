@@ -658,6 +658,58 @@ fn a_backfill_without_reverse_is_irreversible() {
 /// A case name, the ops, and a text the error of the op that fails must contain.
 type TextCase = (&'static str, fn(&mut Migration), &'static str);
 
+/// `logs`, made partitioned by `partition_table`, which keeps the unpartitioned copy in step.
+fn converted_logs(m: &mut Migration) {
+    m.create_table("logs", |t| {
+        t.id("id");
+        t.text("line");
+    });
+    m.partition_table("logs", |p| {
+        p.by_hash(["id"]);
+        p.partition("logs_0", godwit::op::PartitionBound::hash(2, 0));
+        p.partition("logs_1", godwit::op::PartitionBound::hash(2, 1));
+    });
+}
+
+/// What a table that keeps its unpartitioned copy cannot have done to it, and the end of it.
+const KEPT_COPY_CASES: &[TextCase] = &[
+    (
+        "a column of a table keeping its copy dropped",
+        |m| {
+            converted_logs(m);
+            m.drop_column("logs", "line");
+        },
+        "cannot have its columns changed until `drop_unpartitioned_copy(\"logs\")` has run",
+    ),
+    (
+        "a table keeping its copy renamed",
+        |m| {
+            converted_logs(m);
+            m.rename_table("logs", "lines");
+        },
+        "cannot be renamed",
+    ),
+    (
+        "a copy dropped twice",
+        |m| {
+            converted_logs(m);
+            m.drop_unpartitioned_copy("logs");
+            m.drop_unpartitioned_copy("logs");
+        },
+        "keeps no unpartitioned copy",
+    ),
+    (
+        "a table referenced by a foreign key converted",
+        |m| {
+            m.partition_table("users", |p| {
+                p.by_hash(["id"]);
+                p.partition("users_0", godwit::op::PartitionBound::hash(1, 0));
+            });
+        },
+        "its foreign key would stay with the unpartitioned table",
+    ),
+];
+
 /// `events` by month of `created_on`, January and February.
 fn events(m: &mut Migration) {
     use godwit::op::PartitionBound;
@@ -831,12 +883,31 @@ fn bad_partitions_are_refused_before_any_sql() {
             "still used by the table's partitioning",
         ),
         (
-            "bounds of two kinds",
+            "bounds of another kind than the column",
             |m| {
                 events(m);
                 m.create_partition("events", "events_n", PartitionBound::range(1, 2));
             },
-            "cannot be compared",
+            "does not fit column `created_on` of type date",
+        ),
+        (
+            "a value after MINVALUE",
+            |m| {
+                m.create_table("readings", |t| {
+                    t.integer("sensor").not_null();
+                    t.integer("at").not_null();
+                    t.partition_by_range(["sensor", "at"]);
+                });
+                m.create_partition(
+                    "readings",
+                    "readings_low",
+                    PartitionBound::Range {
+                        from: vec![BoundValue::MinValue, BoundValue::from(5)],
+                        to: vec![BoundValue::from(10), BoundValue::from(0)],
+                    },
+                );
+            },
+            "every value after MINVALUE must be MINVALUE too",
         ),
         (
             "an unknown partition dropped",
@@ -879,7 +950,7 @@ fn bad_partitions_are_refused_before_any_sql() {
             "does not have the columns of `events`",
         ),
     ];
-    for (name, ops, expected) in table {
+    for (name, ops, expected) in table.iter().chain(KEPT_COPY_CASES) {
         let mut schema = blog_schema();
         let ops = Migration::record(Dialect::Postgres, *ops);
         let (last, init) = ops.split_last().expect("at least one op");

@@ -522,21 +522,13 @@ fn expected_partitioning(partitioning: &Partitioning, dialect: Dialect) -> Catal
         .map(|p| (p.name.as_str(), p.bound.clone()))
         .collect();
     if dialect == Dialect::Mysql && partitioning.method == PartitionMethod::Range {
-        let end = |b: &PartitionBound| match b {
-            PartitionBound::Range { to, .. } => row(to),
-            _ => Vec::new(),
-        };
         // The renderer refuses ranges that do not follow one another; sorted by their end,
         // each one's start is the end before it.
-        partitions.sort_by_key(|(_, b)| {
-            end(b)
-                .into_iter()
-                .map(|v| match v.as_str() {
-                    "MAXVALUE" => (1, v),
-                    _ => (0, v),
-                })
-                .collect::<Vec<_>>()
-        });
+        let to = |b: &PartitionBound| match b {
+            PartitionBound::Range { to, .. } => to.clone(),
+            _ => Vec::new(),
+        };
+        partitions.sort_by(|(_, a), (_, b)| crate::schema::compare_bound_rows(&to(a), &to(b)));
         if let Some((_, PartitionBound::Range { from, .. })) = partitions.first_mut() {
             from.iter_mut().for_each(|v| *v = BoundValue::MinValue);
         }
@@ -583,8 +575,9 @@ pub(crate) fn canonical_hash(
 }
 
 /// The values of a bound as a database spells them (`'2026-01-01 00:00:00+00', MAXVALUE`),
-/// each canonical ([`canonical_value`]).
-pub(crate) fn canonical_bound_values(list: &str) -> Vec<String> {
+/// each canonical ([`canonical_value`]); `backslashes`: a backslash escapes the next character
+/// (MySQL's spelling).
+pub(crate) fn canonical_bound_values(list: &str, backslashes: bool) -> Vec<String> {
     let mut values = Vec::new();
     let mut current = String::new();
     let mut quoted = false;
@@ -595,6 +588,11 @@ pub(crate) fn canonical_bound_values(list: &str) -> Vec<String> {
             '\'' if quoted && chars.peek() == Some(&'\'') => {
                 current.push('\'');
                 chars.next();
+            }
+            '\\' if quoted && backslashes => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
             }
             '\'' => {
                 quoted = !quoted;
@@ -626,17 +624,14 @@ fn finish_value(raw: &str, was_quoted: bool) -> String {
     canonical_value(value)
 }
 
-/// A bound value as every database reads back: a date's midnight and UTC's offset left out
-/// (`2026-01-01 00:00:00+00` is `2026-01-01`).
+/// A bound value as every database reads back: a number without trailing zeros (`10.50` is
+/// `10.5`), a time with an offset in UTC and without it, `T` between a date and its time a
+/// space, and a date's midnight left out (`2026-01-01T00:00:00+01` is `2025-12-31 23:00:00`,
+/// `2026-01-01 00:00:00` is `2026-01-01`).
 pub(crate) fn canonical_value(value: &str) -> String {
-    let mut v = value.trim();
-    for zone in ["+00:00", "+00"] {
-        if let Some(rest) = v.strip_suffix(zone)
-            && rest.len() >= 10
-        {
-            v = rest;
-            break;
-        }
+    let v = value.trim();
+    if let Some(number) = canonical_number(v) {
+        return number;
     }
     let is_date = |d: &str| {
         d.len() == 10
@@ -645,16 +640,98 @@ pub(crate) fn canonical_value(value: &str) -> String {
                 _ => b.is_ascii_digit(),
             })
     };
-    if v.len() > 10 && is_date(&v[..10]) {
-        let time = v[10..].trim_start_matches([' ', 'T']);
-        let midnight = time.strip_prefix("00:00:00").is_some_and(|rest| {
+    if v.len() < 10 || !is_date(&v[..10]) {
+        return v.to_owned();
+    }
+    let (date, time) = (&v[..10], v[10..].trim_start_matches([' ', 'T']));
+    let mut text = match in_utc(date, time) {
+        Some(utc) => utc,
+        None if time.is_empty() => return date.to_owned(),
+        None => format!("{date} {time}"),
+    };
+    if let Some(dot) = text[10..].find('.').map(|at| at + 10) {
+        let kept = text[..].trim_end_matches('0').len().max(dot + 1);
+        text.truncate(if kept == dot + 1 { dot } else { kept });
+    }
+    let midnight = text.len() > 10
+        && text[11..].strip_prefix("00:00:00").is_some_and(|rest| {
             rest.is_empty() || rest.trim_start_matches('.').bytes().all(|b| b == b'0')
         });
-        if midnight {
-            return v[..10].to_owned();
-        }
+    if midnight {
+        text.truncate(10);
     }
-    v.to_owned()
+    text
+}
+
+/// `-10.50` as `-10.5`, `3.0` as `3`: a decimal number without trailing zeros; `None` for
+/// what is not one.
+fn canonical_number(v: &str) -> Option<String> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !is_digits(whole) || !is_digits(fraction) {
+        return None;
+    }
+    let fraction = fraction.trim_end_matches('0');
+    let sign = if v.starts_with('-') { "-" } else { "" };
+    Some(match fraction {
+        "" => format!("{sign}{whole}"),
+        f => format!("{sign}{whole}.{f}"),
+    })
+}
+
+/// `date time±HH[:MM]` in UTC, without the offset, as `YYYY-MM-DD HH:MM:SS[.fraction]`; `None`
+/// when `time` has no offset.
+fn in_utc(date: &str, time: &str) -> Option<String> {
+    let at = time.rfind(['+', '-']).filter(|&at| at >= 8)?;
+    let (clock, offset) = (&time[..at], &time[at..]);
+    let sign: i64 = if offset.starts_with('-') { -1 } else { 1 };
+    let mut parts = offset[1..].split(':');
+    let hours: i64 = parts.next()?.parse().ok()?;
+    let minutes: i64 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut hms = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let seconds = days_from_civil(y, mo, d) * 86_400 + h * 3_600 + m * 60 + sec
+        - sign * (hours * 3_600 + minutes * 60);
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (y, mo, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    );
+    let fraction = fraction.trim_end_matches('0');
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    Some(out)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
 }
 
 fn native_type(schema: &Schema, c: &Column, dialect: Dialect) -> String {
@@ -851,6 +928,30 @@ mod tests {
             normalize_default("(1 + 2)", &ColumnType::Integer),
             "(expression)"
         );
+    }
+
+    #[test]
+    fn bound_values_read_back_alike() {
+        for (written, read) in [
+            ("2026-01-01", "2026-01-01"),
+            ("2026-01-01 00:00:00", "2026-01-01"),
+            ("2026-01-01T06:30:00", "2026-01-01 06:30:00"),
+            ("2026-01-01 00:00:00+00", "2026-01-01"),
+            ("2026-01-01 00:00:00+01", "2025-12-31 23:00:00"),
+            ("2026-03-01 01:30:00-02:30", "2026-03-01 04:00:00"),
+            ("2024-02-29 23:00:00.250-01", "2024-03-01 00:00:00.25"),
+            ("10.00", "10"),
+            ("-3.50", "-3.5"),
+            ("100", "100"),
+            ("eu", "eu"),
+        ] {
+            assert_eq!(canonical_value(written), read, "{written}");
+        }
+        assert_eq!(
+            canonical_bound_values("'a\\\\b', 'it''s', MAXVALUE", true),
+            ["a\\b", "it's", "MAXVALUE"]
+        );
+        assert_eq!(canonical_bound_values("'a\\b'", false), ["a\\b"]);
     }
 
     #[test]

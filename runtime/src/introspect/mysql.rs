@@ -152,7 +152,7 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
         });
         let bound = match method.as_str() {
             "RANGE" => {
-                let to = canonical_bound_values(&description);
+                let to = canonical_bound_values(&description, true);
                 let from = match range_start.take() {
                     Some((of, end)) if of == table => end,
                     _ => vec!["MINVALUE".to_owned(); to.len()],
@@ -163,7 +163,7 @@ pub(super) async fn introspect(conn: &mut Connection) -> Result<Catalog, DbError
             }
             // MariaDB reports a DEFAULT partition's description as MAXVALUE.
             "LIST" if description == "DEFAULT" || description == "MAXVALUE" => "DEFAULT".to_owned(),
-            "LIST" => canonical_list(canonical_bound_values(&description)),
+            "LIST" => canonical_list(canonical_bound_values(&description, true)),
             _ => {
                 let remainder = p.partitions.len();
                 canonical_hash("?", remainder)

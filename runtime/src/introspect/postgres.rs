@@ -213,12 +213,12 @@ fn canonical_postgres_bound(bound: &str) -> String {
     {
         let (from, to) = (&range[..=at], &range[at + 5..]);
         return canonical_range(
-            &canonical_bound_values(&inner(from)),
-            &canonical_bound_values(&inner(to)),
+            &canonical_bound_values(&inner(from), false),
+            &canonical_bound_values(&inner(to), false),
         );
     }
     if let Some(list) = rest.strip_prefix("IN ") {
-        return canonical_list(canonical_bound_values(&inner(list)));
+        return canonical_list(canonical_bound_values(&inner(list), false));
     }
     if let Some(hash) = rest.strip_prefix("WITH ") {
         let numbers: Vec<String> = inner(hash)

@@ -101,42 +101,109 @@ pub(super) mod postgres {
         }
     }
 
-    /// A function and trigger that carry every write to `from` over to `to`, whose rows are
-    /// found by `key`: a delete of the old row, an insert of the new one.
-    fn mirror(
-        ctx: &Ctx,
-        name: &str,
-        from: &str,
-        to: &str,
-        columns: &[String],
-        key: &[String],
-    ) -> (String, String) {
+    /// A trigger (and its function) that carries every write to one table over to another.
+    struct Mirror<'a> {
+        name: String,
+        from: &'a str,
+        to: &'a str,
+        columns: &'a [String],
+        /// What finds a row of `from` in `to`: its key in `from`.
+        key: &'a [String],
+        /// `to`'s key, on which an insert overwrites a row already there (the copy's own, or an
+        /// earlier write's); `None`: a row already there fails the write.
+        upsert_on: Option<&'a [String]>,
+        /// Where a delete records the key it found nothing under, when its transaction reads an
+        /// older snapshot than read committed's (a row copied since is invisible to it).
+        missed: Option<&'a str>,
+    }
+
+    impl Mirror<'_> {
+        /// The function (its `search_path` the one it is created under, so that a write from
+        /// another schema lands in this one) and the trigger.
+        fn sql(&self, ctx: &Ctx) -> (String, String) {
+            let sql = ctx.sql;
+            let matches = self
+                .key
+                .iter()
+                .map(|k| format!("{0} = OLD.{0}", sql.ident(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let values = self
+                .columns
+                .iter()
+                .map(|c| format!("NEW.{}", sql.ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let to = sql.ident(self.to);
+            let missed = match self.missed {
+                Some(missed) => format!(
+                    "\n    IF NOT FOUND AND current_setting('transaction_isolation') <> 'read committed' THEN\n      \
+                     INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING;\n    END IF;",
+                    sql.ident(missed),
+                    sql.idents(self.key),
+                    self.key
+                        .iter()
+                        .map(|k| format!("OLD.{}", sql.ident(k)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => String::new(),
+            };
+            let conflict = match self.upsert_on {
+                Some(key) => format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    sql.idents(key),
+                    self.columns
+                        .iter()
+                        .map(|c| format!("{0} = EXCLUDED.{0}", sql.ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => String::new(),
+            };
+            let name = sql.ident(&self.name);
+            let function = format!(
+                "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $godwit_mirror$\n\
+                 BEGIN\n  IF TG_OP <> 'INSERT' THEN\n    DELETE FROM {to} WHERE {matches};{missed}\n  END IF;\n  \
+                 IF TG_OP <> 'DELETE' THEN\n    INSERT INTO {to} ({}) VALUES ({values}){conflict};\n  END IF;\n  \
+                 RETURN NULL;\nEND\n$godwit_mirror$",
+                sql.idents(self.columns),
+            );
+            let trigger = format!(
+                "CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {name}()",
+                sql.ident(self.from),
+            );
+            (function, trigger)
+        }
+    }
+
+    fn missed_deletes(table: &str) -> String {
+        crate::schema::fit_identifier(format!("{}deleted_{table}", crate::schema::RESERVED_PREFIX))
+    }
+
+    /// A PL/pgSQL condition: the conversion of `table` has swapped already (its kept copy is
+    /// there and the table is partitioned). A kept copy beside an unpartitioned table is no
+    /// conversion's: that raises.
+    fn swapped(ctx: &Ctx, table: &str) -> String {
         let sql = ctx.sql;
-        let matches = key
-            .iter()
-            .map(|k| format!("{0} = OLD.{0}", sql.ident(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let values = columns
-            .iter()
-            .map(|c| format!("NEW.{}", sql.ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let function = format!(
-            "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $godwit_mirror$\n\
-             BEGIN\n  IF TG_OP <> 'INSERT' THEN\n    DELETE FROM {to} WHERE {matches};\n  END IF;\n  \
-             IF TG_OP <> 'DELETE' THEN\n    INSERT INTO {to} ({}) VALUES ({values}) ON CONFLICT DO NOTHING;\n  END IF;\n  \
-             RETURN NULL;\nEND\n$godwit_mirror$",
-            sql.idents(columns),
-            name = sql.ident(name),
-            to = sql.ident(to),
-        );
-        let trigger = format!(
-            "CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {name}()",
-            sql.ident(from),
-            name = sql.ident(name),
-        );
-        (function, trigger)
+        let kept = text(ctx, &sql.ident(&unpartitioned_copy(table)));
+        let t = text(ctx, &sql.ident(table));
+        format!(
+            "to_regclass({kept}) IS NOT NULL AND (SELECT relkind FROM pg_class WHERE oid = to_regclass({t})) = 'p'"
+        )
+    }
+
+    /// Raises when a kept copy of `table` is there but `table` is not partitioned.
+    fn stray_copy(ctx: &Ctx, table: &str) -> String {
+        let sql = ctx.sql;
+        let kept = unpartitioned_copy(table);
+        format!(
+            "IF to_regclass({}) IS NOT NULL AND NOT ({}) THEN RAISE EXCEPTION 'godwit: % is there, but % is not partitioned: it is no copy this conversion kept; drop it by hand after a look', {}, {}; END IF;",
+            text(ctx, &sql.ident(&kept)),
+            swapped(ctx, table),
+            text(ctx, &kept),
+            text(ctx, table),
+        )
     }
 
     fn copy_trigger(table: &str) -> String {
@@ -197,9 +264,25 @@ pub(super) mod postgres {
         }
     }
 
-    /// Moves each identity column's sequence of `table` past its rows' values: rows came in
-    /// with their values, which the sequence did not give.
-    fn advance_sequences(ctx: &Ctx, table: &Table) -> Vec<String> {
+    /// The last value the sequence of identity column `column` of table `of` gave (NULL if
+    /// none yet).
+    fn last_given(ctx: &Ctx, of: &str, column: &str) -> String {
+        format!(
+            "pg_sequence_last_value(pg_get_serial_sequence({}, {})::regclass)",
+            text(ctx, &ctx.sql.ident(of)),
+            text(ctx, column)
+        )
+    }
+
+    /// Moves each identity column's sequence of `table` (named `name` now) past its rows' values
+    /// and past `given(column)`, what the other table's sequence gave: rows came in with their
+    /// values, which the sequence did not give, and a value given once is never given again.
+    fn advance_sequences(
+        ctx: &Ctx,
+        table: &Table,
+        name: &str,
+        given: impl Fn(&str) -> String,
+    ) -> Vec<String> {
         let sql = ctx.sql;
         table
             .columns
@@ -207,29 +290,41 @@ pub(super) mod postgres {
             .filter(|c| c.auto_increment)
             .map(|c| {
                 format!(
-                    "PERFORM setval(pg_get_serial_sequence({}, {}), top) FROM (SELECT max({}) AS top FROM {}) AS m WHERE top IS NOT NULL;",
-                    text(ctx, &sql.ident(&table.name)),
+                    "PERFORM setval(pg_get_serial_sequence({}, {}), top) FROM (SELECT GREATEST((SELECT max({}) FROM {}), {}) AS top) AS m WHERE top IS NOT NULL;",
+                    text(ctx, &sql.ident(name)),
                     text(ctx, &c.name),
                     sql.ident(&c.name),
-                    sql.ident(&table.name)
+                    sql.ident(name),
+                    given(&c.name),
                 )
             })
             .collect()
     }
 
     /// [`Op::PartitionTable`]: the partitioned copy and the trigger feeding it (set up once,
-    /// again on resume), its batches, then one statement that counts and swaps.
+    /// again on resume), its batches, then the deletes the trigger may have missed, the counts,
+    /// and the swap.
     fn convert(dialect: &dyn DialectSql, ctx: &Ctx, table: &str, batching: Batching) -> Rendered {
         let sql = ctx.sql;
         let before = ctx.before_table(table)?;
         let after = ctx.after_table(table)?;
-        let (shadow, kept) = (shadow_table(table), unpartitioned_copy(table));
+        let (shadow, kept, missed) = (
+            shadow_table(table),
+            unpartitioned_copy(table),
+            missed_deletes(table),
+        );
         let columns: Vec<String> = before.columns.iter().map(|c| c.name.clone()).collect();
-        let old_key = crate::schema::batch_key(before)
-            .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))?;
+        let key = |t: &Table| {
+            crate::schema::batch_key(t)
+                .map_err(|reason| ctx.refuse(reason, "give the table a primary key first"))
+        };
+        let (old_key, new_key) = (key(before)?, key(after)?);
+        let (t, s, m) = (sql.ident(table), sql.ident(&shadow), sql.ident(&missed));
+        let is_swapped = swapped(ctx, table);
 
         // The copy under the shadow's name, its indexes and keys under names of their own
-        // until the swap; its partitions under theirs.
+        // until the swap; its partitions under theirs. Beside it, the keys of deletes the
+        // trigger could not see the copied row of.
         let mut copy = after.clone();
         copy.name = shadow.clone();
         if let Some(pk) = &mut copy.primary_key {
@@ -241,18 +336,31 @@ pub(super) mod postgres {
         for i in &mut copy.indexes {
             i.name = shadow_object(&i.name);
         }
-        let created = crate::render::common::create_table(dialect, ctx, &copy, &shadow)?;
-        let (function, trigger) = mirror(
-            ctx,
-            &copy_trigger(table),
-            table,
-            &shadow,
-            &columns,
-            &old_key,
-        );
+        let mut created = crate::render::common::create_table(dialect, ctx, &copy, &shadow)?;
+        let mut keys = Vec::new();
+        for name in &old_key {
+            let mut column = before.column(name).expect("a key column").clone();
+            (column.nullable, column.auto_increment, column.default) = (false, false, None);
+            keys.push(dialect.column_definition(ctx, &column, true)?);
+        }
+        created.push(format!(
+            "CREATE TABLE {m} ({}, PRIMARY KEY ({}))",
+            keys.join(", "),
+            sql.idents(&old_key)
+        ));
+        let (function, trigger) = Mirror {
+            name: copy_trigger(table),
+            from: table,
+            to: &shadow,
+            columns: &columns,
+            key: &old_key,
+            upsert_on: Some(&new_key),
+            missed: Some(&missed),
+        }
+        .sql(ctx);
         let mut setup = format!(
-            "DO $godwit$ BEGIN\n  IF to_regclass({}) IS NULL THEN\n",
-            text(ctx, &sql.ident(&kept))
+            "DO $godwit$ BEGIN\n  {}\n  IF NOT ({is_swapped}) THEN\n",
+            stray_copy(ctx, table)
         );
         for statement in created {
             let statement = statement
@@ -267,17 +375,31 @@ pub(super) mod postgres {
         }
         setup.push_str(&format!(
             "    {function};\n    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = {}::regclass AND tgname = {}) THEN\n      {trigger};\n    END IF;\n  END IF;\nEND $godwit$",
-            text(ctx, &sql.ident(table)),
+            text(ctx, &t),
             text(ctx, &copy_trigger(table)),
         ));
+
+        // A delete in a transaction whose snapshot is older than a batch's commit does not see
+        // the row the batch copied: such keys are recorded, and their rows go from the copy
+        // here, and again under the locks for any recorded since.
+        let matches = |a: &str, b: &str| {
+            old_key
+                .iter()
+                .map(|k| format!("{a}.{0} = {b}.{0}", sql.ident(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        let missed_rows = format!(
+            "DELETE FROM {s} AS c USING {m} AS d WHERE {} AND NOT EXISTS (SELECT 1 FROM {t} AS o WHERE {});",
+            matches("c", "d"),
+            matches("o", "d"),
+        );
 
         // The counts, in one statement and so one snapshot, without a lock: the trigger
         // writes to the copy in the transaction of each write, so that every snapshot after
         // the last batch sees the two alike. Then the swap, under both tables' locks, only
         // renames; the unpartitioned table is kept, and kept in step, for the way back.
         let p = after.partitioning.as_ref().expect("a partitioned table");
-        let (t, s) = (sql.ident(table), sql.ident(&shadow));
-        let kept_text = text(ctx, &sql.ident(&kept));
         let ranged: Vec<(&Partition, String)> = p
             .partitions
             .iter()
@@ -297,9 +419,9 @@ pub(super) mod postgres {
         }
         let mut verify = format!(
             "DO $godwit$ DECLARE counts bigint[]; BEGIN\n  \
-             IF to_regclass({kept_text}) IS NOT NULL THEN RETURN; END IF;\n  \
+             IF {is_swapped} THEN RETURN; END IF;\n  {missed_rows}\n  \
              SELECT ARRAY[{}] INTO counts FROM (SELECT {} FROM {t}) AS o;\n  \
-             IF counts[1] <> counts[2] THEN RAISE EXCEPTION 'godwit: % rows in %, % in its partitioned copy', counts[1], {}, counts[2]; END IF;\n",
+             IF counts[1] <> counts[2] THEN RAISE EXCEPTION 'godwit: % rows in %, % in its partitioned copy; run up again, and if it persists, compare the two', counts[1], {}, counts[2]; END IF;\n",
             counted.join(", "),
             filters.join(", "),
             text(ctx, table),
@@ -313,39 +435,43 @@ pub(super) mod postgres {
             ));
         }
         verify.push_str("END $godwit$");
+        let k = sql.ident(&kept);
         let mut swap = format!(
             "DO $godwit$ BEGIN\n  \
-             IF to_regclass({kept_text}) IS NOT NULL THEN RETURN; END IF;\n  \
-             LOCK TABLE {t}, {s} IN ACCESS EXCLUSIVE MODE;\n"
-        );
-        swap.push_str(&format!(
-            "  DROP TRIGGER {name} ON {t};\n  DROP FUNCTION {name}();\n  ALTER TABLE {t} RENAME TO {k};\n",
+             IF {is_swapped} THEN RETURN; END IF;\n  \
+             LOCK TABLE {t}, {s}, {m} IN ACCESS EXCLUSIVE MODE;\n  {missed_rows}\n  \
+             DROP TRIGGER {name} ON {t};\n  DROP FUNCTION {name}();\n  DROP TABLE {m};\n  \
+             ALTER TABLE {t} RENAME TO {k};\n",
             name = sql.ident(&copy_trigger(table)),
-            t = sql.ident(table),
-            k = sql.ident(&kept),
-        ));
+        );
         for (name, constraint) in index_names(before) {
             swap.push_str(&format!(
                 "  {}\n",
                 rename_object(ctx, &kept, (&name, constraint), &kept_object(&name))
             ));
         }
-        swap.push_str(&format!(
-            "  ALTER TABLE {} RENAME TO {};\n",
-            sql.ident(&shadow),
-            sql.ident(table)
-        ));
+        swap.push_str(&format!("  ALTER TABLE {s} RENAME TO {t};\n"));
         for (name, constraint) in index_names(after) {
             swap.push_str(&format!(
                 "  {}\n",
                 rename_object(ctx, table, (&shadow_object(&name), constraint), &name)
             ));
         }
-        for line in advance_sequences(ctx, after) {
+        for line in advance_sequences(ctx, after, table, |c| last_given(ctx, &kept, c)) {
             swap.push_str(&format!("  {line}\n"));
         }
-        let (function, trigger) =
-            mirror(ctx, &keep_trigger(table), table, &kept, &columns, &old_key);
+        // The way back: every write to the partitioned table carried to the kept one, whose
+        // key stays the old one (a write that repeats it fails rather than be lost there).
+        let (function, trigger) = Mirror {
+            name: keep_trigger(table),
+            from: table,
+            to: &kept,
+            columns: &columns,
+            key: &old_key,
+            upsert_on: None,
+            missed: None,
+        }
+        .sql(ctx);
         swap.push_str(&format!("  {function};\n  {trigger};\nEND $godwit$"));
         let mut rendered = crate::render::backfill::copy(
             ctx,
@@ -382,20 +508,41 @@ pub(super) mod postgres {
              END $godwit$",
             t_text = text(ctx, table),
         );
+        // What the partitioned table's sequences gave, before it goes.
+        let identities: Vec<&str> = after
+            .columns
+            .iter()
+            .filter(|c| c.auto_increment)
+            .map(|c| c.name.as_str())
+            .collect();
+        let declared: String = (0..identities.len())
+            .map(|i| format!(" given_{i} bigint;"))
+            .collect();
         let mut swap = format!(
-            "DO $godwit$ BEGIN\n  {gone}\n  \
-             LOCK TABLE {t}, {k} IN ACCESS EXCLUSIVE MODE;\n  \
-             DROP TRIGGER IF EXISTS {name} ON {t};\n  DROP FUNCTION IF EXISTS {name}();\n  \
+            "DO $godwit$ DECLARE{declared} BEGIN\n  {gone}\n  \
+             LOCK TABLE {t}, {k} IN ACCESS EXCLUSIVE MODE;\n"
+        );
+        for (i, column) in identities.iter().enumerate() {
+            swap.push_str(&format!(
+                "  given_{i} := {};\n",
+                last_given(ctx, table, column)
+            ));
+        }
+        swap.push_str(&format!(
+            "  DROP TRIGGER IF EXISTS {name} ON {t};\n  DROP FUNCTION IF EXISTS {name}();\n  \
              DROP TABLE {t};\n  ALTER TABLE {k} RENAME TO {t};\n",
             name = sql.ident(&keep_trigger(table)),
-        );
+        ));
         for (name, constraint) in index_names(after) {
             swap.push_str(&format!(
                 "  {}\n",
                 rename_object(ctx, table, (&kept_object(&name), constraint), &name)
             ));
         }
-        for line in advance_sequences(ctx, after) {
+        for line in advance_sequences(ctx, after, table, |c| {
+            let i = identities.iter().position(|n| *n == c).unwrap_or(0);
+            format!("given_{i}")
+        }) {
             swap.push_str(&format!("  {line}\n"));
         }
         swap.push_str("END $godwit$");
@@ -814,7 +961,7 @@ pub(super) mod mysql {
                     "column `{}` of type {} cannot partition a table on MySQL (`RANGE COLUMNS`/`LIST COLUMNS` take integers, strings, DATE and DATETIME)",
                     column.name, column.ty
                 ),
-                "partition by a `timestamp` (DATETIME), `date`, integer or string column",
+                "partition by a `timestamp` (DATETIME), `date`, `time`, integer, `string(n)` or `uuid` column",
             ));
         }
         let method = match p.method {
@@ -886,6 +1033,18 @@ pub(super) mod mysql {
             ));
         }
         Ok(None)
+    }
+
+    /// A list-partitioned table's DEFAULT partition, other than `name`.
+    fn list_default<'t>(table: &'t Table, name: &str) -> Option<&'t Partition> {
+        let p = table.partitioning.as_ref()?;
+        (p.method == PartitionMethod::List)
+            .then(|| {
+                p.partitions
+                    .iter()
+                    .find(|p| p.bound == PartitionBound::Default && p.name != name)
+            })
+            .flatten()
     }
 
     fn only_partition(ctx: &Ctx, table: &Table, name: &str) -> Result<(), RenderError> {
@@ -979,8 +1138,9 @@ pub(super) mod mysql {
         let (table, partition, op) = subject(ctx)?;
         let sql = ctx.sql;
         let (name, parent) = (sql.ident(&partition.name), sql.ident(&table.name));
-        // Before the first range partition, which holds everything below its end on MySQL:
-        // that one is split in two.
+        // Before the first range partition, which holds everything below its end on MySQL,
+        // and beside a DEFAULT list partition, which holds every value the others do not:
+        // that one is split in two, so that its rows of the new one move there.
         let add = |next: Option<&Partition>| match next {
             Some(next) => format!(
                 "ALTER TABLE {parent} REORGANIZE PARTITION {} INTO ({}, {})",
@@ -1011,7 +1171,8 @@ pub(super) mod mysql {
         };
         match op {
             Op::CreatePartition { .. } => {
-                let next = check_at_an_end(ctx, table, &partition.name, true)?;
+                let next = check_at_an_end(ctx, table, &partition.name, true)?
+                    .or_else(|| list_default(table, &partition.name));
                 single(add(next))
             }
             Op::DropPartition { .. } => {
@@ -1019,16 +1180,32 @@ pub(super) mod mysql {
                 check_at_an_end(ctx, table, &partition.name, false)?;
                 single(drop)
             }
-            // An empty partition, exchanged with the table's rows (checked against its
-            // bound); the table then holds the empty partition's none, and goes.
+            // A new partition, exchanged with the table's rows (checked against its bound);
+            // the table then holds what the new partition held, which is nothing unless the
+            // split took rows there (a DEFAULT partition's, or those MySQL's first range held
+            // below its start): then it stays, and the op fails, rather than lose them.
             Op::AttachPartition { .. } => {
-                let next = check_at_an_end(ctx, table, &partition.name, true)?;
+                let next = check_at_an_end(ctx, table, &partition.name, true)?
+                    .or_else(|| list_default(table, &partition.name));
                 refuse_checks()?;
-                let mut statements = vec![add(next)];
-                statements.extend(keys(dialect, ctx, table, &partition.name, true)?);
-                statements.push(exchange);
-                statements.push(format!("DROP TABLE {name}"));
-                Ok(RenderedOp::statements(statements))
+                let mut statements: Vec<Statement> = vec![Statement::exec(add(next))];
+                statements
+                    .extend(keys(dialect, ctx, table, &partition.name, true)?.map(Statement::exec));
+                statements.push(Statement::exec(exchange));
+                statements.push(Statement {
+                    sql: format!("SELECT 1 AS rows_the_partition_held_before FROM {name} LIMIT 1"),
+                    check: Some(crate::render::StatementCheck {
+                        kind: crate::op::AssertionKind::Verification,
+                        expect: crate::op::Expect::NoRows,
+                        in_savepoint: None,
+                    }),
+                    ..Statement::default()
+                });
+                statements.push(Statement::exec(format!("DROP TABLE {name}")));
+                Ok(RenderedOp {
+                    statements,
+                    ..RenderedOp::default()
+                })
             }
             // An empty table like the parent takes the partition's rows; the partition goes.
             Op::DetachPartition { concurrently, .. } => {
@@ -1117,6 +1294,8 @@ pub(super) mod mysql {
                 | ColumnType::Text
                 | ColumnType::Real
                 | ColumnType::Double
+                | ColumnType::Decimal(..)
+                | ColumnType::Enum(_)
                 | ColumnType::Boolean
         )
     }

@@ -31,6 +31,7 @@ pub(super) fn apply(schema: &mut Schema, op: &Op) -> std::result::Result<Inverse
 }
 
 pub(super) fn apply_to(s: &mut Schema, op: &Op) -> Result<Inverse> {
+    partition::refuse_while_kept(s, op)?;
     let inverse = apply_op(s, op)?;
     // A key added to a partitioned table must include its partition columns.
     if let Op::AddPrimaryKey { table, .. }

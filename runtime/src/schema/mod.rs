@@ -18,7 +18,9 @@ use imbl::{OrdMap, OrdSet};
 pub(crate) use apply::{REBUILD_PREFIX, RESERVED_PREFIX, batch_key};
 pub use error::{SchemaError, SchemaErrorKind};
 pub(crate) use expr::{mentions_identifier, qualify_columns};
-pub(crate) use partition::{kept_object, shadow_object, shadow_table, unpartitioned_copy};
+pub(crate) use partition::{
+    compare_bound_rows, kept_object, shadow_object, shadow_table, unpartitioned_copy,
+};
 
 use crate::op::{Op, Table};
 

@@ -85,6 +85,7 @@ fn add(s: &mut Schema, table: &str, partition: &Partition) -> Result<()> {
         )));
     };
     check_bound(partitioning, partition)?;
+    check_bound_values(t, partitioning, partition)?;
     for other in &partitioning.partitions {
         if let Some(why) = overlap(&partition.bound, &other.bound)? {
             return Err(K::Invalid(format!(
@@ -274,6 +275,22 @@ fn check_bound(partitioning: &Partitioning, partition: &Partition) -> Result<()>
                     "partition `{name}` needs a `from` and a `to` value for each of the {columns} partition column(s)"
                 )));
             }
+            // PostgreSQL's rule: nothing follows an open end but another.
+            for values in [from, to] {
+                let open = values
+                    .iter()
+                    .position(|v| matches!(v, BoundValue::MinValue | BoundValue::MaxValue));
+                if let Some(at) = open
+                    && values[at..].iter().any(|v| *v != values[at])
+                {
+                    return Err(K::Invalid(format!(
+                        "partition `{name}`: in {}, every value after {} must be {} too",
+                        show_row(values),
+                        show_row(&values[at..=at]),
+                        show_row(&values[at..=at])
+                    )));
+                }
+            }
             match compare_rows(from, to)? {
                 Ordering::Less => Ok(()),
                 _ => Err(K::Invalid(format!(
@@ -312,6 +329,68 @@ fn check_bound(partitioning: &Partitioning, partition: &Partition) -> Result<()>
         }
         (PartitionBound::Hash { .. }, _) => wrong(method_bound(partitioning.method)),
     }
+}
+
+/// Each bound value is of the kind its column holds: a number for a number column, a string
+/// (ISO for dates and times) for the others.
+fn check_bound_values(t: &Table, partitioning: &Partitioning, partition: &Partition) -> Result<()> {
+    use crate::op::ColumnType as T;
+    let values: Vec<(&String, &Literal)> = match &partition.bound {
+        PartitionBound::Range { from, to } => partitioning
+            .columns
+            .iter()
+            .zip(from)
+            .chain(partitioning.columns.iter().zip(to))
+            .filter_map(|(c, v)| match v {
+                BoundValue::Value(v) => Some((c, v)),
+                _ => None,
+            })
+            .collect(),
+        PartitionBound::List(values) => values
+            .iter()
+            .map(|v| (&partitioning.columns[0], v))
+            .collect(),
+        PartitionBound::Hash { .. } | PartitionBound::Default => Vec::new(),
+    };
+    for (column, value) in values {
+        let Some(ty) = t.column(column).map(|c| &c.ty) else {
+            continue;
+        };
+        let fits = matches!(
+            (ty, value),
+            (T::SmallInt | T::Integer | T::BigInt, Literal::Int(_))
+                | (
+                    T::Decimal(..) | T::Real | T::Double,
+                    Literal::Int(_) | Literal::Float(_)
+                )
+                | (T::Boolean, Literal::Bool(_))
+                | (
+                    T::String(_)
+                        | T::Text
+                        | T::Date
+                        | T::Time
+                        | T::Timestamp
+                        | T::TimestampTz
+                        | T::Uuid
+                        | T::Enum(_),
+                    Literal::String(_),
+                )
+        );
+        if !fits {
+            return Err(K::Invalid(format!(
+                "partition `{}`: the bound value {} does not fit column `{column}` of type {ty}: give it a {}",
+                partition.name,
+                show(value),
+                match ty {
+                    T::SmallInt | T::Integer | T::BigInt => "whole number",
+                    T::Decimal(..) | T::Real | T::Double => "number",
+                    T::Boolean => "boolean",
+                    _ => "string (ISO for a date or a time: '2026-01-01')",
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn method_bound(method: PartitionMethod) -> &'static str {
@@ -534,6 +613,7 @@ pub(super) fn partition_table(s: &mut Schema, c: &TableConversion) -> Result<Inv
     })?;
     let old_key = t.primary_key.clone();
     let mut converted = t.clone();
+    converted.keeps_unpartitioned_copy = true;
     set_primary_key(
         s,
         &mut converted,
@@ -562,9 +642,15 @@ pub(super) fn unpartition_table(
     let Some(partitioning) = t.partitioning.clone() else {
         return Err(K::Invalid(format!("table `{table}` is not partitioned")));
     };
+    if !t.keeps_unpartitioned_copy {
+        return Err(K::Invalid(format!(
+            "table `{table}` keeps no unpartitioned copy to swap back: `drop_unpartitioned_copy` dropped it, or it was created partitioned"
+        )));
+    }
     let partitioned_key = t.primary_key.clone();
     let mut plain = t.clone();
     plain.partitioning = None;
+    plain.keeps_unpartitioned_copy = false;
     set_primary_key(s, &mut plain, primary_key)?;
     s.put_table(Arc::new(plain));
     super::apply::check_auto_increment(table_ref(s, table)?)?;
@@ -577,14 +663,44 @@ pub(super) fn unpartition_table(
 }
 
 pub(super) fn drop_unpartitioned_copy(s: &mut Schema, table: &str) -> Result<Inverse> {
-    if table_ref(s, table)?.partitioning.is_none() {
+    if !table_ref(s, table)?.keeps_unpartitioned_copy {
         return Err(K::Invalid(format!(
-            "table `{table}` is not partitioned: there is no unpartitioned copy to drop"
+            "table `{table}` keeps no unpartitioned copy: only `partition_table` makes one, and it is dropped once"
         )));
     }
+    super::apply::table_mut(s, table)?.keeps_unpartitioned_copy = false;
     Ok(Inverse::Irreversible {
         reason: format!(
             "the unpartitioned copy of `{table}` is dropped, so the conversion cannot be swapped back; restore it from a backup"
         ),
     })
+}
+
+/// What a table that keeps its unpartitioned copy in step cannot have done to it: the copy
+/// and the trigger feeding it would no longer fit (a column gone, renamed or retyped), or rows
+/// would leave or enter it without the trigger (partitions dropped, detached, attached).
+pub(super) fn refuse_while_kept(s: &Schema, op: &Op) -> Result<()> {
+    let (table, what) = match op {
+        Op::DropColumn { table, .. }
+        | Op::RenameColumn { table, .. }
+        | Op::AlterColumn { table, .. } => (table, "have its columns changed"),
+        Op::RenameTable { from, .. } => (from, "be renamed"),
+        Op::DropTable { name } => (name, "be dropped"),
+        Op::DropPartition { table, .. }
+        | Op::DetachPartition { table, .. }
+        | Op::AttachPartition { table, .. } => (table, "have partitions moved in or out"),
+        _ => return Ok(()),
+    };
+    match s.table(table) {
+        Some(t) if t.keeps_unpartitioned_copy => Err(K::Invalid(format!(
+            "table `{table}` keeps its unpartitioned copy in step for the way back, so it cannot {what} until `drop_unpartitioned_copy(\"{table}\")` has run (in a contract migration)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Two range bounds in order, column by column; values of kinds that do not compare (which the
+/// model refuses) as equal.
+pub(crate) fn compare_bound_rows(a: &[BoundValue], b: &[BoundValue]) -> Ordering {
+    compare_rows(a, b).unwrap_or(Ordering::Equal)
 }

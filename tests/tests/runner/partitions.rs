@@ -459,6 +459,15 @@ async fn killed_conversion_resumes_from_its_checkpoint() {
         partial.state
     );
     assert!(partial.backfills[0].rows_done >= killed_at);
+    let refused = m
+        .downgrade(&[Target::base()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("converts `events` to a partitioned table and stopped"),
+        "{refused}"
+    );
     assert_eq!(m.up().await.unwrap().applied, ["pe_partition"]);
     assert_eq!(rows_of(m.connection(), "events").await, before);
     let schema = model(&entries, &["pe_table", "pe_partition"], Dialect::Postgres);
@@ -492,6 +501,63 @@ async fn a_conversion_proves_its_round_trip(dialect: Dialect) {
     assert_eq!(
         report.migrations[1].in_one_transaction,
         dialect == Dialect::Postgres
+    );
+    m.close().await.unwrap();
+    db.drop().await;
+}
+
+/// PostgreSQL: a delete in a REPEATABLE READ transaction whose snapshot is older than the batch
+/// that copied its row cannot see that copy; the conversion removes it before it counts, so
+/// the deleted row does not come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_from_an_older_snapshot_stays_deleted() {
+    use std::io::BufRead;
+    let Some(db) = TestDb::create(Dialect::Postgres).await else {
+        return;
+    };
+    let entries = sets::partition_events();
+    let mut m = migrator(&db, entries.clone()).await;
+    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
+    seed_events(m.connection(), 100_000).await;
+    let mut older = db.connect().await;
+    older
+        .execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&mut older, "SELECT COUNT(*) FROM events").await,
+        100_000
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+        .args(["partition_events", &db.url, "up"])
+        .env("GODWIT_TEST_BATCH_PAUSE_MS", "3")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn a runner");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Row 10 is in the first batch: copied once a batch after it is.
+    loop {
+        let line = lines.next().expect("the runner ended early").unwrap();
+        if line.starts_with("event BackfillProgress") && !line.contains("rows_done: 0,") {
+            break;
+        }
+    }
+    older
+        .execute("DELETE FROM events WHERE id = 10")
+        .await
+        .unwrap();
+    older.execute("COMMIT").await.unwrap();
+    older.close().await.ok();
+    let last = lines.last().expect("the runner's last line").unwrap();
+    assert!(child.wait().unwrap().success(), "{last}");
+    assert_eq!(last, "applied pe_partition");
+    let mut before = rows_of(m.connection(), KEPT).await;
+    assert!(!before.contains_key(&10));
+    assert_eq!(rows_of(m.connection(), "events").await, before);
+    before.clear();
+    assert_eq!(
+        count(m.connection(), "SELECT COUNT(*) FROM events").await,
+        99_999
     );
     m.close().await.unwrap();
     db.drop().await;

@@ -240,16 +240,36 @@ pub(crate) async fn refuse_half_done_reverts(
             continue;
         };
         let ops = entry.record_up(planner.dialect).into_ops();
-        let Some(table) = ops.get(row.ops_done).and_then(|op| op.batched_table()) else {
+        let Some(op) = ops.get(row.ops_done) else {
             continue;
         };
+        let Some(table) = op.batched_table() else {
+            continue;
+        };
+        let converting = matches!(op, crate::op::Op::PartitionTable(_));
         if checkpoints.is_none() {
             checkpoints = Some(checkpoint::read_up(s.conn, s.history).await?);
         }
         let found = checkpoints
             .as_ref()
             .and_then(|all| all.get(&(row.id.clone(), row.ops_done)));
-        if let Some(state) = found.filter(|state| state.rows_done > 0 && !state.done) {
+        // A conversion that started has its partitioned copy and the trigger feeding it in
+        // place, whatever its batches did: it is finished, not undone.
+        if let Some(state) = found.filter(|state| converting || state.rows_done > 0 && !state.done)
+        {
+            if converting {
+                return Err(crate::runner::RunError::CannotRevert {
+                    id: row.id.clone(),
+                    location: entry.location().to_string(),
+                    reason: format!(
+                        "op {} converts `{table}` to a partitioned table and stopped after \
+                         copying {} rows (its partitioned copy and the trigger feeding it are \
+                         in place); run `up` to finish it, then revert it",
+                        row.ops_done + 1,
+                        state.rows_done
+                    ),
+                });
+            }
             let rows_done = state.rows_done;
             return Err(crate::runner::RunError::CannotRevert {
                 id: row.id.clone(),
