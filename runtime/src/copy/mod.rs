@@ -592,7 +592,7 @@ fn table_plan(source: &Schema, target: &Schema, name: &str) -> Result<TablePlan,
         use crate::op::ColumnType as T;
         let pages = match &columns[index].source_type {
             T::SmallInt | T::Integer | T::BigInt | T::String(_) | T::Text | T::Uuid => true,
-            T::Date | T::Timestamp | T::Decimal(..) | T::Enum(_) => true,
+            T::Date | T::Timestamp | T::Enum(_) => true,
             _ => false,
         };
         if !pages {

@@ -48,35 +48,45 @@ impl TablePlan {
     }
 
     /// `SELECT` of the batch after `after` (from the start: `None`), at most `limit` rows, with
-    /// every column read as `dialect` reads it for its type on side `types`.
+    /// every column read as `dialect` reads it for its type on side `side`; with the key values
+    /// to bind to it (PostgreSQL has them as literals in the text).
     pub(crate) fn select_sql(
         &self,
         dialect: Dialect,
         side: Side,
         after: Option<&[String]>,
         limit: u32,
-    ) -> String {
+    ) -> (String, Vec<KeyValue>) {
         let exprs: Vec<String> = self
             .columns
             .iter()
             .map(|c| super::value::read_expr(dialect, &c.name, side.type_of(c)))
             .collect();
+        let table = quote_identifier(dialect, &self.name);
+        // Qualified: PostgreSQL's ORDER BY takes a bare name for the output column of that
+        // name, which is the key read as text.
         let key: Vec<String> = self
             .key
             .iter()
-            .map(|&i| quote_identifier(dialect, &self.columns[i].name))
+            .map(|&i| format!("{table}.{}", quote_identifier(dialect, &self.columns[i].name)))
             .collect();
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            exprs.join(", "),
-            quote_identifier(dialect, &self.name)
-        );
+        let mut sql = format!("SELECT {} FROM {table}", exprs.join(", "));
+        let mut binds = Vec::new();
         if let Some(after) = after {
             let values: Vec<String> = self
                 .key
                 .iter()
                 .zip(after)
-                .map(|(&i, v)| key_literal(dialect, side.type_of(&self.columns[i]), v))
+                .map(|(&i, v)| {
+                    let ty = side.type_of(&self.columns[i]);
+                    match dialect {
+                        Dialect::Postgres => key_literal(dialect, ty, v),
+                        _ => {
+                            binds.push(key_value(ty, v));
+                            "?".to_owned()
+                        }
+                    }
+                })
                 .collect();
             let (left, right) = match key.len() {
                 1 => (key[0].clone(), values[0].clone()),
@@ -88,7 +98,7 @@ impl TablePlan {
             sql.push_str(&format!(" WHERE {left} > {right}"));
         }
         sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", key.join(", ")));
-        sql
+        (sql, binds)
     }
 
     fn decodes(&self, side: Side) -> Vec<Decode> {
@@ -115,17 +125,26 @@ impl Side {
     }
 }
 
-/// A key value as a literal: integers bare, the rest quoted.
+/// A key value as a PostgreSQL literal: integers bare, the rest quoted.
 fn key_literal(dialect: Dialect, ty: &ColumnType, value: &str) -> String {
-    let is_number = !value.is_empty()
-        && value
-            .strip_prefix('-')
-            .unwrap_or(value)
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.');
-    match (ty.is_integer() || matches!(ty, ColumnType::Decimal(..))) && is_number {
-        true => value.to_owned(),
-        false => quote_literal(dialect, value),
+    match key_value(ty, value) {
+        KeyValue::Int(n) => n.to_string(),
+        KeyValue::Text(text) => quote_literal(dialect, &text),
+    }
+}
+
+/// A key value bound to a batch's query: integers as integers, so that MySQL compares them
+/// exactly (a string it would compare as a double).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyValue {
+    Int(i64),
+    Text(String),
+}
+
+fn key_value(ty: &ColumnType, value: &str) -> KeyValue {
+    match (ty.is_integer(), value.parse::<i64>()) {
+        (true, Ok(n)) => KeyValue::Int(n),
+        _ => KeyValue::Text(value.to_owned()),
     }
 }
 
@@ -137,9 +156,9 @@ pub(crate) async fn read_batch(
     after: Option<&[String]>,
     limit: u32,
 ) -> Result<Vec<ReadRow>, DbError> {
-    let sql = plan.select_sql(conn.dialect(), side, after, limit);
+    let (sql, binds) = plan.select_sql(conn.dialect(), side, after, limit);
     let decodes = plan.decodes(side);
-    let raw = fetch_raw(conn, &sql, &decodes).await?;
+    let raw = fetch_raw(conn, &sql, &binds, &decodes).await?;
     Ok(raw
         .into_iter()
         .map(|row| {
@@ -163,34 +182,49 @@ pub(crate) async fn read_batch(
         .collect())
 }
 
+/// PostgreSQL's text protocol prints floats exactly; MySQL's does not (MariaDB cuts them to
+/// 6 and 15 digits), so MySQL reads through a prepared statement, whose binary protocol sends
+/// them as they are. SQLite has one protocol; its statement is prepared once and cached.
 async fn fetch_raw(
     conn: &mut Connection,
     sql: &str,
+    binds: &[KeyValue],
     decodes: &[Decode],
 ) -> Result<Vec<Vec<Option<Raw>>>, DbError> {
     let statement = |source| DbError::Statement {
         sql: sql.to_owned(),
         source,
     };
-    macro_rules! fetch {
-        ($c:expr) => {{
-            let rows = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                .fetch_all($c)
-                .await
-                .map_err(statement)?;
+    macro_rules! decoded {
+        ($rows:expr) => {{
+            let rows = $rows.map_err(statement)?;
             rows.iter()
                 .map(|row| decode_row(row, decodes))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(statement)
         }};
     }
+    macro_rules! prepared {
+        ($c:expr) => {{
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for value in binds {
+                query = match value {
+                    KeyValue::Int(n) => query.bind(*n),
+                    KeyValue::Text(text) => query.bind(text.as_str()),
+                };
+            }
+            decoded!(query.fetch_all($c).await)
+        }};
+    }
     match conn {
         #[cfg(feature = "postgres")]
-        Connection::Postgres(c) => fetch!(c),
+        Connection::Postgres(c) => {
+            decoded!(sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).fetch_all(c).await)
+        }
         #[cfg(feature = "mysql")]
-        Connection::Mysql(c) => fetch!(c),
+        Connection::Mysql(c) => prepared!(c),
         #[cfg(feature = "sqlite")]
-        Connection::Sqlite(c) => fetch!(c),
+        Connection::Sqlite(c) => prepared!(c),
     }
 }
 
