@@ -428,7 +428,9 @@ fn cp_related(m: &mut Migration) {
     });
     m.create_table("cp_notes", |t| {
         t.id("id");
-        t.bigint("value_id").not_null().references("cp_values", "id");
+        t.bigint("value_id")
+            .not_null()
+            .references("cp_values", "id");
         t.text("note");
     });
 }

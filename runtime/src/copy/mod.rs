@@ -482,10 +482,11 @@ fn tangled_tables(schema: &Schema, names: &[String]) -> Vec<String> {
             continue;
         };
         let self_reference = table.foreign_keys.iter().any(|fk| &fk.ref_table == name);
-        let parent_after = table
-            .foreign_keys
-            .iter()
-            .any(|fk| &fk.ref_table != name && names.contains(&fk.ref_table) && !placed.contains(&fk.ref_table));
+        let parent_after = table.foreign_keys.iter().any(|fk| {
+            &fk.ref_table != name
+                && names.contains(&fk.ref_table)
+                && !placed.contains(&fk.ref_table)
+        });
         if self_reference || parent_after {
             tangled.push(name.clone());
         }
@@ -524,9 +525,9 @@ async fn foreign_keys_off(conn: &mut Connection) -> Result<(), CopyError> {
         Dialect::Mysql => "SET SESSION FOREIGN_KEY_CHECKS = 0",
         Dialect::Sqlite => "PRAGMA foreign_keys = OFF",
     };
-    conn.execute(sql)
-        .await
-        .map_err(database("turning the target's foreign-key checks off for the copy"))
+    conn.execute(sql).await.map_err(database(
+        "turning the target's foreign-key checks off for the copy",
+    ))
 }
 
 /// The session both sides of a copy run in: UTC, ISO dates; on MySQL strict about values (a
@@ -643,7 +644,10 @@ async fn start_tables(
         let rows = dst
             .fetch_text(&format!("SELECT 1 FROM {table} LIMIT 1"))
             .await
-            .map_err(database(format!("looking into `{}` on the target", plan.name)))?;
+            .map_err(database(format!(
+                "looking into `{}` on the target",
+                plan.name
+            )))?;
         if !rows.is_empty() {
             if !migrated_here {
                 return Err(CopyError::Refused(format!(
@@ -761,10 +765,15 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         let started = Instant::now();
         let done_before = state.rows_copied + state.rows_rejected;
         let limit = self.options.batch_size;
-        let mut batch =
-            transfer::read_batch(self.src, plan, Side::Source, state.last_key.as_deref(), limit)
-                .await
-                .map_err(self.context("reading"))?;
+        let mut batch = transfer::read_batch(
+            self.src,
+            plan,
+            Side::Source,
+            state.last_key.as_deref(),
+            limit,
+        )
+        .await
+        .map_err(self.context("reading"))?;
         while let Some(last) = batch.last() {
             let through = plan.key_of(&last.values);
             // The next batch is read while this one is written.
@@ -773,8 +782,14 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
                 async {
                     match full {
                         true => {
-                            transfer::read_batch(self.src, plan, Side::Source, Some(&through), limit)
-                                .await
+                            transfer::read_batch(
+                                self.src,
+                                plan,
+                                Side::Source,
+                                Some(&through),
+                                limit,
+                            )
+                            .await
                         }
                         false => Ok(Vec::new()),
                     }
@@ -1031,11 +1046,7 @@ async fn row_by_row(
     Ok((written, refused))
 }
 
-fn bind_row(
-    dialect: Dialect,
-    plan: &TablePlan,
-    row: &[Option<Canon>],
-) -> Result<BoundRow, String> {
+fn bind_row(dialect: Dialect, plan: &TablePlan, row: &[Option<Canon>]) -> Result<BoundRow, String> {
     row.iter()
         .zip(&plan.columns)
         .map(|(value, column)| {

@@ -68,7 +68,12 @@ impl TablePlan {
         let key: Vec<String> = self
             .key
             .iter()
-            .map(|&i| format!("{table}.{}", quote_identifier(dialect, &self.columns[i].name)))
+            .map(|&i| {
+                format!(
+                    "{table}.{}",
+                    quote_identifier(dialect, &self.columns[i].name)
+                )
+            })
             .collect();
         let mut sql = format!("SELECT {} FROM {table}", exprs.join(", "));
         let mut binds = Vec::new();
@@ -219,7 +224,11 @@ async fn fetch_raw(
     match conn {
         #[cfg(feature = "postgres")]
         Connection::Postgres(c) => {
-            decoded!(sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).fetch_all(c).await)
+            decoded!(
+                sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                    .fetch_all(c)
+                    .await
+            )
         }
         #[cfg(feature = "mysql")]
         Connection::Mysql(c) => prepared!(c),

@@ -151,10 +151,7 @@ fn trim_fraction(text: &str) -> String {
     let text = text.trim();
     match text.split_once('.') {
         Some((whole, fraction)) => {
-            let digits: String = fraction
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
+            let digits: String = fraction.chars().take_while(char::is_ascii_digit).collect();
             let rest = &fraction[digits.len()..];
             let digits = digits.trim_end_matches('0');
             match digits.is_empty() {
@@ -181,9 +178,11 @@ fn timestamp_utc(text: &str) -> Result<String, String> {
     };
     let mut parts = date.splitn(3, '-');
     let number = |what: Option<&str>| what.and_then(|v| v.parse::<i64>().ok());
-    let (Some(year), Some(month), Some(day)) =
-        (number(parts.next()), number(parts.next()), number(parts.next()))
-    else {
+    let (Some(year), Some(month), Some(day)) = (
+        number(parts.next()),
+        number(parts.next()),
+        number(parts.next()),
+    ) else {
         return Err(bad());
     };
     let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
@@ -413,7 +412,11 @@ pub(crate) fn row_hash(row: &[Option<Canon>]) -> u64 {
         }
     }
     let digest = hasher.finalize();
-    u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+    u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
 }
 
 #[cfg(test)]
@@ -451,8 +454,14 @@ mod tests {
             text(&tz, "2024-01-02 03:04:05.500000+02"),
             "2024-01-02 01:04:05.5Z"
         );
-        assert_eq!(text(&tz, "2024-03-01T00:30:00+01:00"), "2024-02-29 23:30:00Z");
-        assert_eq!(text(&tz, "1999-12-31 23:00:00-05:30"), "2000-01-01 04:30:00Z");
+        assert_eq!(
+            text(&tz, "2024-03-01T00:30:00+01:00"),
+            "2024-02-29 23:30:00Z"
+        );
+        assert_eq!(
+            text(&tz, "1999-12-31 23:00:00-05:30"),
+            "2000-01-01 04:30:00Z"
+        );
         assert_eq!(text(&tz, "2024-01-02 03:04:05"), "2024-01-02 03:04:05Z");
         assert_eq!(text(&tz, "2024-01-02 03:04:05Z"), "2024-01-02 03:04:05Z");
         assert_eq!(
@@ -465,7 +474,10 @@ mod tests {
     #[test]
     fn json_booleans_and_uuids_have_one_spelling() {
         assert_eq!(
-            text(&ColumnType::Json, r#"{"b": [1, 2.5, null], "a": {"z": "é", "y": true}}"#),
+            text(
+                &ColumnType::Json,
+                r#"{"b": [1, 2.5, null], "a": {"z": "é", "y": true}}"#
+            ),
             r#"{"a":{"y":true,"z":"é"},"b":[1,2.5,null]}"#
         );
         assert_eq!(text(&ColumnType::Json, "not json"), "not json");

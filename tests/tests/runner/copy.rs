@@ -65,8 +65,25 @@ fn edge_rows(wide_digits: bool) -> Vec<[V; 19]> {
     let wide = |v: &'static str| if wide_digits { Number(v) } else { Null };
     vec![
         [
-            Number("1"), Null, Null, Null, Null, Null, Null, Null, Null, Null, Null, Null, Null,
-            Null, Null, Null, Null, Null, Null,
+            Number("1"),
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
         ],
         [
             Number("2"),
@@ -104,7 +121,10 @@ fn edge_rows(wide_digits: bool) -> Vec<[V; 19]> {
             Text("9999-12-31"),
             Text("23:59:59.999999"),
             Text("9999-12-31 23:59:59.999999"),
-            Tz("2038-01-19 05:14:07.999999+02", "2038-01-19 03:14:07.999999"),
+            Tz(
+                "2038-01-19 05:14:07.999999+02",
+                "2038-01-19 03:14:07.999999",
+            ),
             Text(r#"{"b": [1, 2.5, null, true], "a": {"é": "🦤", "nested": {"z": 0}}}"#),
             Text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
             Bytes(b"\x00\xff\x00\x01\\x\tN\n"),
@@ -125,7 +145,10 @@ fn edge_rows(wide_digits: bool) -> Vec<[V; 19]> {
             Text("2024-02-29"),
             Text("12:30:00.5"),
             Text("2024-02-29 12:30:00.5"),
-            Tz("2024-03-01 00:30:00.123456+01:00", "2024-02-29 23:30:00.123456"),
+            Tz(
+                "2024-03-01 00:30:00.123456+01:00",
+                "2024-02-29 23:30:00.123456",
+            ),
             Text("[1, \"two\", [3]]"),
             Text("ffffffff-ffff-ffff-ffff-ffffffffffff"),
             Bytes(b"\x00"),
@@ -163,9 +186,11 @@ async fn insert_rows(conn: &mut Connection, rows: &[[V; 19]]) {
     )
     .await
     .expect("insert nodes");
-    conn.execute("INSERT INTO cp_notes (id, value_id, note) VALUES (1, 3, 'about row 3'), (2, 1, NULL)")
-        .await
-        .expect("insert notes");
+    conn.execute(
+        "INSERT INTO cp_notes (id, value_id, note) VALUES (1, 3, 'about row 3'), (2, 1, NULL)",
+    )
+    .await
+    .expect("insert notes");
 }
 
 /// A migrated source of the copy set, with the edge rows.
@@ -195,7 +220,11 @@ fn reject_path(name: &str) -> std::path::PathBuf {
     ))
 }
 
-async fn run_copy(from: &TestDb, to: &TestDb, options: &CopyOptions) -> Result<CopyReport, CopyError> {
+async fn run_copy(
+    from: &TestDb,
+    to: &TestDb,
+    options: &CopyOptions,
+) -> Result<CopyReport, CopyError> {
     let registry = registry(sets::copy_types());
     copy::copy(&registry, &from.url, &to.url, options, |_| {}).await
 }
@@ -320,11 +349,10 @@ async fn there_and_back(from: Dialect, to: Dialect) {
     conn.execute("INSERT INTO cp_values (name) VALUES ('after the copy')")
         .await
         .expect("a new row takes a fresh key");
-    assert_eq!(
-        count(&mut conn, "SELECT MAX(id) FROM cp_values").await,
-        41
-    );
-    conn.execute("DELETE FROM cp_values WHERE id = 41").await.unwrap();
+    assert_eq!(count(&mut conn, "SELECT MAX(id) FROM cp_values").await, 41);
+    conn.execute("DELETE FROM cp_values WHERE id = 41")
+        .await
+        .unwrap();
     conn.close().await.unwrap();
 
     let again = run_copy(&source, &target, &options(&rejects))
@@ -419,7 +447,11 @@ async fn refused_rows_go_to_the_reject_file(to: Dialect) {
         .expect("a copy with a reject goes on");
     assert_eq!(report.rows_rejected(), 1);
     assert_eq!(report.reject_file.as_deref(), Some(rejects.as_path()));
-    let values = report.tables.iter().find(|t| t.table == "cp_values").unwrap();
+    let values = report
+        .tables
+        .iter()
+        .find(|t| t.table == "cp_values")
+        .unwrap();
     assert_eq!((values.rows_copied, values.rows_rejected), (3, 1));
     let mut conn = target.connect().await;
     assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM cp_values").await, 3);
@@ -471,7 +503,10 @@ async fn strict_fails_at_the_refused_row_and_keeps_nothing_of_its_batch() {
         .expect_err("strict stops at the refused row");
     let message = error.to_string();
     assert!(matches!(error, CopyError::Strict { .. }), "{message}");
-    assert!(message.contains("cp_values") && message.contains("id = \"3\""), "{message}");
+    assert!(
+        message.contains("cp_values") && message.contains("id = \"3\""),
+        "{message}"
+    );
     assert!(!rejects.exists());
     let mut conn = target.connect().await;
     assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM cp_values").await, 0);
@@ -493,16 +528,24 @@ async fn an_unknown_table_is_refused_before_anything_runs() {
         tables: Some(vec!["cp_values".into(), "cp_valuez".into()]),
         ..Default::default()
     };
-    let error = run_copy(&source, &target, &asked).await.expect_err("refused");
+    let error = run_copy(&source, &target, &asked)
+        .await
+        .expect_err("refused");
     let message = error.to_string();
-    assert!(matches!(error, CopyError::UnknownTables { .. }), "{message}");
+    assert!(
+        matches!(error, CopyError::UnknownTables { .. }),
+        "{message}"
+    );
     assert!(
         message.contains("cp_valuez") && message.contains("cp_nodes, cp_notes, cp_values"),
         "{message}"
     );
     // The target was not even migrated.
     assert!(
-        godwit::db::user_tables(&target.url).await.unwrap().is_empty(),
+        godwit::db::user_tables(&target.url)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was created"
     );
     source.drop().await;
@@ -564,7 +607,8 @@ async fn a_target_with_rows_of_its_own_is_refused() {
         .expect_err("refused");
     let message = error.to_string();
     assert!(
-        message.contains("`cp_nodes` on the target has rows") && message.contains("nothing was copied"),
+        message.contains("`cp_nodes` on the target has rows")
+            && message.contains("nothing was copied"),
         "{message}"
     );
     let mut conn = target.connect().await;
@@ -654,7 +698,9 @@ async fn killed_copy_resumes(from: Dialect, to: Dialect) {
         },
         |event| {
             if let CopyEvent::TableStarted {
-                table, resumed_at: at, ..
+                table,
+                resumed_at: at,
+                ..
             } = event
                 && table == "cp_values"
             {
@@ -669,9 +715,16 @@ async fn killed_copy_resumes(from: Dialect, to: Dialect) {
         resumed_at >= killed_at && resumed_at < ROWS,
         "resumed at {resumed_at}, killed after {killed_at}"
     );
-    let values = report.tables.iter().find(|t| t.table == "cp_values").unwrap();
+    let values = report
+        .tables
+        .iter()
+        .find(|t| t.table == "cp_values")
+        .unwrap();
     assert_eq!(values.rows_copied, ROWS, "{report:?}");
-    assert!(report.target_migrated.is_empty(), "migrated by the killed run");
+    assert!(
+        report.target_migrated.is_empty(),
+        "migrated by the killed run"
+    );
     let mut conn = target.connect().await;
     assert_eq!(
         count(&mut conn, "SELECT COUNT(*) FROM cp_values").await,
@@ -682,7 +735,11 @@ async fn killed_copy_resumes(from: Dialect, to: Dialect) {
         ROWS as i64
     );
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(*) FROM cp_values WHERE money * 2 = id").await,
+        count(
+            &mut conn,
+            "SELECT COUNT(*) FROM cp_values WHERE money * 2 = id"
+        )
+        .await,
         ROWS as i64
     );
     conn.close().await.unwrap();
@@ -699,4 +756,3 @@ async fn killed_mysql_to_postgres_copy_resumes() {
 async fn killed_postgres_to_sqlite_copy_resumes() {
     killed_copy_resumes(Dialect::Postgres, Dialect::Sqlite).await;
 }
-
