@@ -48,7 +48,6 @@ use std::time::{Duration, Instant};
 
 use checkpoint::Progress;
 use transfer::{BoundRow, CopyColumn, ReadRow, Side, TablePlan};
-use value::Canon;
 
 use crate::db::{Connection, DbError};
 use crate::graph::Target;
@@ -324,8 +323,12 @@ pub async fn copy(
 
     let mut src = source.into_connection();
     let mut dst = target.into_connection();
+    let mut check = Connection::connect(&to)
+        .await
+        .map_err(database(format!("connecting to the target {to_shown}")))?;
     prepare_session(&mut src).await?;
     prepare_session(&mut dst).await?;
+    prepare_session(&mut check).await?;
     if !tangled.is_empty() {
         foreign_keys_off(&mut dst).await?;
     }
@@ -363,6 +366,7 @@ pub async fn copy(
                     plan,
                     src: &mut src,
                     dst: &mut dst,
+                    check: &mut check,
                     checkpoints: &checkpoints,
                     options,
                     rejects: &mut rejects,
@@ -385,6 +389,7 @@ pub async fn copy(
     report.reject_file = rejects.written.then(|| options.reject_file.clone());
     let _ = src.close().await;
     let _ = dst.close().await;
+    let _ = check.close().await;
     Ok(report)
 }
 
@@ -730,10 +735,22 @@ impl<'a> Rejects<'a> {
     }
 }
 
-/// A row refused, for the reject file.
+/// A row refused, for the reject file: its key and values as [`value::describe`] spells
+/// them, and why.
 struct Rejected {
-    row: Vec<Option<Canon>>,
+    key: String,
+    values: Vec<String>,
     reason: String,
+}
+
+impl Rejected {
+    fn new(plan: &TablePlan, values: Vec<String>, reason: String) -> Rejected {
+        Rejected {
+            key: describe_key(plan, &values),
+            values,
+            reason,
+        }
+    }
 }
 
 /// One table's copy under way.
@@ -741,6 +758,8 @@ struct TableRun<'a, 'e, E: FnMut(&CopyEvent)> {
     plan: &'a TablePlan,
     src: &'a mut Connection,
     dst: &'a mut Connection,
+    /// A second connection to the target, which reads back each batch once it has committed.
+    check: &'a mut Connection,
     checkpoints: &'a HistoryTable,
     options: &'a CopyOptions,
     rejects: &'a mut Rejects<'e>,
@@ -752,6 +771,9 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         database(format!("{what} `{}`", self.plan.name))
     }
 
+    /// Copies the table from `state` on, batch by batch: the next batch is read from the
+    /// source while this one is written and the one before it is read back from the target
+    /// (on SQLite, whose writer waits for its readers, read back after it).
     async fn copy(&mut self, mut state: Progress) -> Result<Progress, CopyError> {
         let plan = self.plan;
         let estimated = count(self.src, &plan.name)
@@ -765,20 +787,34 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         let started = Instant::now();
         let done_before = state.rows_copied + state.rows_rejected;
         let limit = self.options.batch_size;
+        let overlap = self.dst.dialect() != Dialect::Sqlite;
+        // What earlier runs copied is read back first.
+        let mut read_back = match &state.last_key {
+            Some(resumed) => checksum_of(self.check, plan, None, Some(resumed), limit)
+                .await
+                .map_err(self.context("reading back"))?,
+            None => 0,
+        };
         let mut batch = transfer::read_batch(
             self.src,
             plan,
             Side::Source,
             state.last_key.as_deref(),
+            None,
             limit,
         )
         .await
         .map_err(self.context("reading"))?;
+        // The key range of the last batch written and not yet read back.
+        let mut unchecked: Option<(Option<Vec<String>>, Vec<String>)> = None;
         while let Some(last) = batch.last() {
             let through = plan.key_of(&last.values);
-            // The next batch is read while this one is written.
             let full = batch.len() == limit as usize;
-            let (next, written) = futures_util::future::join(
+            let checking = match overlap {
+                true => unchecked.take(),
+                false => None,
+            };
+            let (next, written, checked) = futures_util::future::join3(
                 async {
                     match full {
                         true => {
@@ -787,6 +823,7 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
                                 plan,
                                 Side::Source,
                                 Some(&through),
+                                None,
                                 limit,
                             )
                             .await
@@ -803,11 +840,32 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
                     batch,
                     through.clone(),
                 ),
+                async {
+                    match &checking {
+                        Some((after, through)) => {
+                            checksum_of(self.check, plan, after.as_deref(), Some(through), limit)
+                                .await
+                        }
+                        None => Ok(0),
+                    }
+                },
             )
             .await;
             let (after, rejected) = written?;
+            read_back = read_back.wrapping_add(checked.map_err(self.context("reading back"))?);
             self.rejects.write(&reject_lines(plan, &rejected))?;
+            let range = (state.last_key.take(), through);
             state = after;
+            match overlap {
+                true => unchecked = Some(range),
+                false => {
+                    let sum =
+                        checksum_of(self.check, plan, range.0.as_deref(), Some(&range.1), limit)
+                            .await
+                            .map_err(self.context("reading back"))?;
+                    read_back = read_back.wrapping_add(sum);
+                }
+            }
             let rows_done = state.rows_copied + state.rows_rejected;
             let elapsed = started.elapsed().as_secs_f64();
             let rate = match elapsed > 0.0 {
@@ -825,10 +883,16 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             });
             batch = next.map_err(self.context("reading"))?;
         }
+        if let Some((after, through)) = unchecked {
+            let sum = checksum_of(self.check, plan, after.as_deref(), Some(&through), limit)
+                .await
+                .map_err(self.context("reading back"))?;
+            read_back = read_back.wrapping_add(sum);
+        }
         reset_counters(self.dst, plan)
             .await
             .map_err(self.context("resetting the key counter of"))?;
-        self.verify(&state).await?;
+        self.verify(&state, read_back).await?;
         let mut done = state.clone();
         done.done = true;
         let update = checkpoint::advance(
@@ -845,8 +909,9 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         Ok(done)
     }
 
-    /// The target's rows against what was written: their count, and their checksum read back.
-    async fn verify(&mut self, state: &Progress) -> Result<(), CopyError> {
+    /// The target's rows against what was written: their count, and the checksum of the rows
+    /// read back (`read_back`) against the source's.
+    async fn verify(&mut self, state: &Progress, read_back: u64) -> Result<(), CopyError> {
         let plan = self.plan;
         let mismatch = |what: String| CopyError::Mismatch {
             table: plan.name.clone(),
@@ -862,33 +927,37 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
                 state.rows_copied
             )));
         }
-        let mut checksum = 0u64;
-        let mut after: Option<Vec<String>> = None;
-        loop {
-            let batch = transfer::read_batch(
-                self.dst,
-                plan,
-                Side::Target,
-                after.as_deref(),
-                self.options.batch_size,
-            )
-            .await
-            .map_err(self.context("reading back"))?;
-            let Some(last) = batch.last() else {
-                break;
-            };
-            after = Some(plan.key_of(&last.values));
-            for row in &batch {
-                checksum = checksum.wrapping_add(value::row_hash(&row.values));
-            }
-        }
-        if checksum != state.checksum {
+        if read_back != state.checksum {
             return Err(mismatch(format!(
-                "its rows hash to {checksum:016x} on the target and to {:016x} on the source",
+                "its rows hash to {read_back:016x} on the target and to {:016x} on the source",
                 state.checksum
             )));
         }
         Ok(())
+    }
+}
+
+/// The sum of the hashes of the target's rows with keys after `after` up to `through`, read
+/// in batches of `limit`.
+async fn checksum_of(
+    conn: &mut Connection,
+    plan: &TablePlan,
+    mut after: Option<&[String]>,
+    through: Option<&[String]>,
+    limit: u32,
+) -> Result<u64, DbError> {
+    let mut sum = 0u64;
+    let mut last_key;
+    loop {
+        let batch = transfer::read_batch(conn, plan, Side::Target, after, through, limit).await?;
+        for row in &batch {
+            sum = sum.wrapping_add(row.hash);
+        }
+        let Some(last) = batch.last().filter(|_| batch.len() == limit as usize) else {
+            return Ok(sum);
+        };
+        last_key = plan.key_of(&last.values);
+        after = Some(&last_key);
     }
 }
 
@@ -926,27 +995,35 @@ async fn write_batch(
     let dialect = dst.dialect();
     let context = |what: &str| database(format!("{what} `{}`", plan.name));
     // Values the target cannot hold are refused before any is sent.
-    let mut rows: Vec<(Vec<Option<Canon>>, BoundRow)> = Vec::with_capacity(batch.len());
+    let mut hashes = Vec::with_capacity(batch.len());
+    let mut rows: Vec<BoundRow> = Vec::with_capacity(batch.len());
     let mut rejected = Vec::new();
     for read in batch {
-        let bound = match read.unreadable {
-            Some(reason) => Err(reason),
-            None => bind_row(dialect, plan, &read.values),
-        };
-        match bound {
-            Ok(bound) => rows.push((read.values, bound)),
-            Err(reason) => rejected.push(Rejected {
-                row: read.values,
-                reason,
-            }),
-        }
-    }
-    if strict && let Some(first) = rejected.first() {
-        return Err(CopyError::Strict {
-            table: plan.name.clone(),
-            key: describe_key(plan, &first.row),
-            reason: first.reason.clone(),
+        let refusal = read.unreadable.or_else(|| {
+            read.values
+                .iter()
+                .zip(&plan.columns)
+                .find_map(|(value, column)| {
+                    let reason = value::refused(dialect, &column.target_type, value.as_ref()?)?;
+                    Some(format!("column `{}`: {reason}", column.name))
+                })
         });
+        if let Some(reason) = refusal {
+            let values = read.values.iter().map(value::describe).collect();
+            rejected.push(Rejected::new(plan, values, reason));
+            continue;
+        }
+        hashes.push(read.hash);
+        rows.push(
+            read.values
+                .into_iter()
+                .zip(&plan.columns)
+                .map(|(v, c)| v.map(|v| value::bound(dialect, &c.target_type, v)))
+                .collect(),
+        );
+    }
+    if strict && !rejected.is_empty() {
+        return Err(strict_error(plan, rejected.swap_remove(0)));
     }
     let begin = match dialect {
         // A batch and its checkpoint commit together, so a commit need not wait for the disk:
@@ -957,43 +1034,35 @@ async fn write_batch(
     dst.execute(&begin)
         .await
         .map_err(context("starting a batch of"))?;
-    let bound: Vec<BoundRow> = rows.iter().map(|(_, b)| b.clone()).collect();
-    let written = match transfer::write_rows(dst, plan, &bound).await {
-        Ok(()) => rows,
-        Err(error) => {
-            let _ = dst.execute("ROLLBACK").await;
-            if !error.is_database_error() {
+    if let Err(error) = transfer::write_rows(dst, plan, &rows).await {
+        let _ = dst.execute("ROLLBACK").await;
+        if !error.is_database_error() {
+            return Err(context("writing a batch of")(error));
+        }
+        dst.execute(&begin)
+            .await
+            .map_err(context("starting a batch of"))?;
+        let mut refused;
+        (hashes, refused) = match row_by_row(dst, plan, hashes, rows).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let _ = dst.execute("ROLLBACK").await;
                 return Err(context("writing a batch of")(error));
             }
-            dst.execute(&begin)
-                .await
-                .map_err(context("starting a batch of"))?;
-            let (written, refused) = match row_by_row(dst, plan, rows).await {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    let _ = dst.execute("ROLLBACK").await;
-                    return Err(context("writing a batch of")(error));
-                }
-            };
-            if strict && let Some(first) = refused.first() {
-                let _ = dst.execute("ROLLBACK").await;
-                return Err(CopyError::Strict {
-                    table: plan.name.clone(),
-                    key: describe_key(plan, &first.row),
-                    reason: first.reason.clone(),
-                });
-            }
-            rejected.extend(refused);
-            written
+        };
+        if strict && !refused.is_empty() {
+            let _ = dst.execute("ROLLBACK").await;
+            return Err(strict_error(plan, refused.swap_remove(0)));
         }
-    };
+        rejected.extend(refused);
+    }
     let mut after = before.clone();
     after.last_key = Some(through);
-    after.rows_copied += written.len() as u64;
+    after.rows_copied += hashes.len() as u64;
     after.rows_rejected += rejected.len() as u64;
-    for (row, _) in &written {
-        after.checksum = after.checksum.wrapping_add(value::row_hash(row));
-    }
+    after.checksum = hashes
+        .iter()
+        .fold(after.checksum, |sum, hash| sum.wrapping_add(*hash));
     let advance = checkpoint::advance(dialect, checkpoints, &plan.name, before, &after);
     match dst.execute_counting(&advance).await {
         Ok(1) => {}
@@ -1016,21 +1085,30 @@ async fn write_batch(
     Ok((after, rejected))
 }
 
-/// The rows of a refused batch one at a time, each behind a savepoint: those written, and
-/// those refused with the target's reason.
+fn strict_error(plan: &TablePlan, rejected: Rejected) -> CopyError {
+    CopyError::Strict {
+        table: plan.name.clone(),
+        key: rejected.key,
+        reason: rejected.reason,
+    }
+}
+
+/// The rows of a refused batch one at a time, each behind a savepoint: the hashes of those
+/// written, and those refused with the target's reason.
 async fn row_by_row(
     dst: &mut Connection,
     plan: &TablePlan,
-    rows: Vec<(Vec<Option<Canon>>, BoundRow)>,
-) -> Result<(Vec<(Vec<Option<Canon>>, BoundRow)>, Vec<Rejected>), DbError> {
+    hashes: Vec<u64>,
+    rows: Vec<BoundRow>,
+) -> Result<(Vec<u64>, Vec<Rejected>), DbError> {
     let mut written = Vec::with_capacity(rows.len());
     let mut refused = Vec::new();
-    for (row, bound) in rows {
+    for (hash, row) in hashes.into_iter().zip(rows) {
         dst.execute("SAVEPOINT godwit_copy_row").await?;
-        match transfer::write_rows(dst, plan, std::slice::from_ref(&bound)).await {
+        match transfer::write_rows(dst, plan, std::slice::from_ref(&row)).await {
             Ok(()) => {
                 dst.execute("RELEASE SAVEPOINT godwit_copy_row").await?;
-                written.push((row, bound));
+                written.push(hash);
             }
             Err(error) if error.is_database_error() => {
                 dst.execute("ROLLBACK TO SAVEPOINT godwit_copy_row").await?;
@@ -1038,7 +1116,8 @@ async fn row_by_row(
                     DbError::Statement { source, .. } => source.to_string(),
                     other => other.to_string(),
                 };
-                refused.push(Rejected { row, reason });
+                let values = row.iter().map(value::describe_bound).collect();
+                refused.push(Rejected::new(plan, values, reason));
             }
             Err(error) => return Err(error),
         }
@@ -1046,30 +1125,17 @@ async fn row_by_row(
     Ok((written, refused))
 }
 
-fn bind_row(dialect: Dialect, plan: &TablePlan, row: &[Option<Canon>]) -> Result<BoundRow, String> {
-    row.iter()
-        .zip(&plan.columns)
-        .map(|(value, column)| {
-            value
-                .as_ref()
-                .map(|v| value::bound(dialect, &column.target_type, v))
-                .transpose()
-                .map_err(|reason| format!("column `{}`: {reason}", column.name))
-        })
-        .collect()
-}
-
-/// `id = 7`, `(a, b) = ("x", 2)`.
-fn describe_key(plan: &TablePlan, row: &[Option<Canon>]) -> String {
+/// `id = "7"`, `(a, b) = ("x", "2")`, from a row's described values.
+fn describe_key(plan: &TablePlan, values: &[String]) -> String {
     let names: Vec<&str> = plan
         .key
         .iter()
         .map(|&i| plan.columns[i].name.as_str())
         .collect();
-    let values: Vec<String> = plan.key.iter().map(|&i| value::describe(&row[i])).collect();
+    let key: Vec<&str> = plan.key.iter().map(|&i| values[i].as_str()).collect();
     match names.len() {
-        1 => format!("{} = {}", names[0], values[0]),
-        _ => format!("({}) = ({})", names.join(", "), values.join(", ")),
+        1 => format!("{} = {}", names[0], key[0]),
+        _ => format!("({}) = ({})", names.join(", "), key.join(", ")),
     }
 }
 
@@ -1082,13 +1148,13 @@ fn reject_lines(plan: &TablePlan, rejected: &[Rejected]) -> Vec<String> {
             let values: Vec<String> = plan
                 .columns
                 .iter()
-                .zip(&r.row)
-                .map(|(c, v)| format!("{}:{}", json(&c.name), json(&value::describe(v))))
+                .zip(&r.values)
+                .map(|(c, v)| format!("{}:{}", json(&c.name), json(v)))
                 .collect();
             format!(
                 "{{\"table\":{},\"key\":{},\"row\":{{{}}},\"error\":{}}}",
                 json(&plan.name),
-                json(&describe_key(plan, &r.row)),
+                json(&r.key),
                 values.join(","),
                 json(&r.reason)
             )

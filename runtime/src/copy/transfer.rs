@@ -28,9 +28,11 @@ pub(crate) struct TablePlan {
     pub counters: Vec<String>,
 }
 
-/// A row read: its canonical values, and those that had none (which go to the reject file).
+/// A row read: its canonical values, their hash, and why a value had no canonical form (such
+/// a row goes to the reject file).
 pub(crate) struct ReadRow {
     pub values: Vec<Option<Canon>>,
+    pub hash: u64,
     pub unreadable: Option<String>,
 }
 
@@ -47,14 +49,16 @@ impl TablePlan {
             .collect()
     }
 
-    /// `SELECT` of the batch after `after` (from the start: `None`), at most `limit` rows, with
-    /// every column read as `dialect` reads it for its type on side `side`; with the key values
-    /// to bind to it (PostgreSQL has them as literals in the text).
+    /// `SELECT` of the batch after key `after` (from the start: `None`) up to key `through`
+    /// (to the end: `None`), at most `limit` rows, with every column read as `dialect` reads
+    /// it for its type on side `side`; with the key values to bind to it (PostgreSQL has them
+    /// as literals in the text).
     pub(crate) fn select_sql(
         &self,
         dialect: Dialect,
         side: Side,
         after: Option<&[String]>,
+        through: Option<&[String]>,
         limit: u32,
     ) -> (String, Vec<KeyValue>) {
         let exprs: Vec<String> = self
@@ -77,11 +81,15 @@ impl TablePlan {
             .collect();
         let mut sql = format!("SELECT {} FROM {table}", exprs.join(", "));
         let mut binds = Vec::new();
-        if let Some(after) = after {
+        let mut conditions = Vec::new();
+        for (bound, operator) in [(after, ">"), (through, "<=")] {
+            let Some(bound) = bound else {
+                continue;
+            };
             let values: Vec<String> = self
                 .key
                 .iter()
-                .zip(after)
+                .zip(bound)
                 .map(|(&i, v)| {
                     let ty = side.type_of(&self.columns[i]);
                     match dialect {
@@ -93,23 +101,22 @@ impl TablePlan {
                     }
                 })
                 .collect();
-            let (left, right) = match key.len() {
-                1 => (key[0].clone(), values[0].clone()),
-                _ => (
-                    format!("({})", key.join(", ")),
-                    format!("({})", values.join(", ")),
-                ),
-            };
-            sql.push_str(&format!(" WHERE {left} > {right}"));
+            conditions.push(match key.len() {
+                1 => format!("{} {operator} {}", key[0], values[0]),
+                _ => format!("({}) {operator} ({})", key.join(", "), values.join(", ")),
+            });
+        }
+        if !conditions.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
         }
         sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", key.join(", ")));
         (sql, binds)
     }
 
-    fn decodes(&self, side: Side) -> Vec<Decode> {
+    fn decodes(&self, dialect: Dialect, side: Side) -> Vec<Decode> {
         self.columns
             .iter()
-            .map(|c| super::value::decode_of(side.type_of(c)))
+            .map(|c| super::value::decode_of(dialect, side.type_of(c)))
             .collect()
     }
 }
@@ -153,43 +160,54 @@ fn key_value(ty: &ColumnType, value: &str) -> KeyValue {
     }
 }
 
-/// Reads the batch after `after` from `conn`, side `side`.
+/// Reads the batch after key `after`, up to key `through`, from `conn`, side `side`.
 pub(crate) async fn read_batch(
     conn: &mut Connection,
     plan: &TablePlan,
     side: Side,
     after: Option<&[String]>,
+    through: Option<&[String]>,
     limit: u32,
 ) -> Result<Vec<ReadRow>, DbError> {
-    let (sql, binds) = plan.select_sql(conn.dialect(), side, after, limit);
-    let decodes = plan.decodes(side);
+    let (sql, binds) = plan.select_sql(conn.dialect(), side, after, through, limit);
+    let decodes = plan.decodes(conn.dialect(), side);
     let raw = fetch_raw(conn, &sql, &binds, &decodes).await?;
-    Ok(raw
-        .into_iter()
+    Ok(canonical_rows(raw, plan, side))
+}
+
+/// Raw rows in their canonical form, each with its hash.
+fn canonical_rows(raw: Vec<Vec<Option<Raw>>>, plan: &TablePlan, side: Side) -> Vec<ReadRow> {
+    raw.into_iter()
         .map(|row| {
             let mut unreadable = None;
-            let values = row
+            let values: Vec<Option<Canon>> = row
                 .into_iter()
                 .zip(&plan.columns)
-                .map(|(value, column)| {
-                    let value = value?;
-                    match canonical(side.type_of(column), value) {
+                .map(
+                    |(value, column)| match canonical(side.type_of(column), value?) {
                         Ok(canon) => Some(canon),
                         Err(reason) => {
                             unreadable.get_or_insert(format!("column `{}`: {reason}", column.name));
                             None
                         }
-                    }
-                })
+                    },
+                )
                 .collect();
-            ReadRow { values, unreadable }
+            let hash = super::value::row_hash(&values);
+            ReadRow {
+                values,
+                hash,
+                unreadable,
+            }
         })
-        .collect())
+        .collect()
 }
 
-/// PostgreSQL's text protocol prints floats exactly; MySQL's does not (MariaDB cuts them to
-/// 6 and 15 digits), so MySQL reads through a prepared statement, whose binary protocol sends
-/// them as they are. SQLite has one protocol; its statement is prepared once and cached.
+/// PostgreSQL streams the batch with `COPY (…) TO STDOUT`, parsed here, which costs far less
+/// than a row object per row; its text prints floats exactly. MySQL's text protocol does not
+/// (MariaDB cuts them to 6 and 15 digits), so MySQL reads through a prepared statement, whose
+/// binary protocol sends them as they are. SQLite has one protocol; its statement is prepared
+/// once and cached.
 async fn fetch_raw(
     conn: &mut Connection,
     sql: &str,
@@ -200,6 +218,7 @@ async fn fetch_raw(
         sql: sql.to_owned(),
         source,
     };
+    #[allow(unused_macros)]
     macro_rules! decoded {
         ($rows:expr) => {{
             let rows = $rows.map_err(statement)?;
@@ -209,6 +228,7 @@ async fn fetch_raw(
                 .map_err(statement)
         }};
     }
+    #[allow(unused_macros)]
     macro_rules! prepared {
         ($c:expr) => {{
             let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
@@ -223,13 +243,7 @@ async fn fetch_raw(
     }
     match conn {
         #[cfg(feature = "postgres")]
-        Connection::Postgres(c) => {
-            decoded!(
-                sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                    .fetch_all(c)
-                    .await
-            )
-        }
+        Connection::Postgres(c) => copy_out(c, sql, decodes).await.map_err(statement),
         #[cfg(feature = "mysql")]
         Connection::Mysql(c) => prepared!(c),
         #[cfg(feature = "sqlite")]
@@ -237,10 +251,108 @@ async fn fetch_raw(
     }
 }
 
+/// The rows of `select` through `COPY (select) TO STDOUT`, in the text format.
+#[cfg(feature = "postgres")]
+async fn copy_out(
+    c: &mut sqlx::PgConnection,
+    select: &str,
+    decodes: &[Decode],
+) -> Result<Vec<Vec<Option<Raw>>>, sqlx::Error> {
+    use futures_util::StreamExt as _;
+    let mut stream = c
+        .copy_out_raw(&format!("COPY ({select}) TO STDOUT"))
+        .await?;
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        data.extend_from_slice(&chunk?);
+    }
+    drop(stream);
+    parse_copy_text(&data, decodes).map_err(|reason| sqlx::Error::Decode(reason.into()))
+}
+
+/// Rows in `COPY`'s text format: a line each, fields between tabs, `\N` for NULL, backslash
+/// escapes.
+fn parse_copy_text(data: &[u8], decodes: &[Decode]) -> Result<Vec<Vec<Option<Raw>>>, String> {
+    let Some(data) = data.strip_suffix(b"\n") else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for line in data.split(|&b| b == b'\n') {
+        let mut row = Vec::with_capacity(decodes.len());
+        for (field, decode) in line.split(|&b| b == b'\t').zip(decodes) {
+            if field == b"\\N" {
+                row.push(None);
+                continue;
+            }
+            let text = unescape_copy(field)?;
+            let bad = |what: &str| format!("COPY sent `{text}` where {what} belongs");
+            row.push(Some(match decode {
+                Decode::Text => Raw::Text(text),
+                Decode::Int => Raw::Int(text.parse().map_err(|_| bad("an integer"))?),
+                Decode::F32 => Raw::F32(text.parse().map_err(|_| bad("a float"))?),
+                Decode::F64 => Raw::F64(text.parse().map_err(|_| bad("a float"))?),
+                Decode::Bytes => Raw::Bytes(
+                    text.strip_prefix("\\x")
+                        .and_then(hex_bytes)
+                        .ok_or_else(|| bad("bytea's hex"))?,
+                ),
+            }));
+        }
+        if row.len() != decodes.len() {
+            return Err(format!(
+                "COPY sent a row of {} fields for {} columns",
+                row.len(),
+                decodes.len()
+            ));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A `COPY` text field without its backslash escapes.
+fn unescape_copy(field: &[u8]) -> Result<String, String> {
+    let invalid = |_| "COPY sent text that is not UTF-8".to_owned();
+    if !field.contains(&b'\\') {
+        return String::from_utf8(field.to_vec()).map_err(invalid);
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter().copied();
+    while let Some(byte) = bytes.next() {
+        if byte != b'\\' {
+            out.push(byte);
+            continue;
+        }
+        out.push(match bytes.next() {
+            Some(b'b') => 8,
+            Some(b'f') => 12,
+            Some(b'n') => b'\n',
+            Some(b'r') => b'\r',
+            Some(b't') => b'\t',
+            Some(b'v') => 11,
+            Some(other) => other,
+            None => b'\\',
+        });
+    }
+    String::from_utf8(out).map_err(invalid)
+}
+
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [high, low] => Some(digit(*high)? << 4 | digit(*low)?),
+            _ => None,
+        })
+        .collect()
+}
+
 fn decode_row<R: sqlx::Row>(row: &R, decodes: &[Decode]) -> Result<Vec<Option<Raw>>, sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<f32>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -251,6 +363,7 @@ where
         .map(|(i, decode)| {
             Ok(match decode {
                 Decode::Text => row.try_get::<Option<String>, _>(i)?.map(Raw::Text),
+                Decode::Int => row.try_get::<Option<i64>, _>(i)?.map(Raw::Int),
                 Decode::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Raw::Bytes),
                 // SQLite keeps every float as a double.
                 Decode::F32 => match row.try_get::<Option<f32>, _>(i) {
@@ -345,7 +458,7 @@ async fn copy_in(
     rows: &[BoundRow],
 ) -> Result<(), DbError> {
     let sql = format!("COPY {table} ({columns}) FROM STDIN");
-    let mut data = Vec::with_capacity(rows.len() * 64);
+    let mut data = Vec::with_capacity(rows.len() * 256);
     for row in rows {
         for (i, value) in row.iter().enumerate() {
             if i > 0 {
@@ -366,4 +479,30 @@ async fn copy_in(
     }
     copy_in.finish().await.map_err(statement)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_rows_read_back_as_they_were_written() {
+        let decodes = [Decode::Int, Decode::Text, Decode::Bytes, Decode::F32];
+        let data = b"7\ttab\\there\\\\ \\\\N\\n\t\\\\x00ff\t3.4e+38\n8\t\\N\t\\N\t\\N\n";
+        let rows = parse_copy_text(data, &decodes).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    Some(Raw::Int(7)),
+                    Some(Raw::Text("tab\there\\ \\N\n".into())),
+                    Some(Raw::Bytes(vec![0, 255])),
+                    Some(Raw::F32(3.4e38)),
+                ],
+                vec![Some(Raw::Int(8)), None, None, None],
+            ]
+        );
+        assert!(parse_copy_text(b"", &decodes).unwrap().is_empty());
+        assert!(parse_copy_text(b"7\tonly two\n", &decodes).is_err());
+    }
 }

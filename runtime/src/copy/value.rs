@@ -24,6 +24,8 @@ pub(crate) enum Canon {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decode {
     Text,
+    /// An integer: read as it is stored, without a cast on the server.
+    Int,
     Bytes,
     F32,
     F64,
@@ -33,13 +35,16 @@ pub(crate) enum Decode {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Raw {
     Text(String),
+    Int(i64),
     Bytes(Vec<u8>),
     F32(f32),
     F64(f64),
 }
 
-pub(crate) fn decode_of(ty: &ColumnType) -> Decode {
+pub(crate) fn decode_of(dialect: Dialect, ty: &ColumnType) -> Decode {
     match ty {
+        // SQLite may hold text in an integer column: it is cast, and read as text.
+        _ if ty.is_integer() && dialect != Dialect::Sqlite => Decode::Int,
         ColumnType::Binary => Decode::Bytes,
         ColumnType::Real => Decode::F32,
         ColumnType::Double => Decode::F64,
@@ -50,10 +55,16 @@ pub(crate) fn decode_of(ty: &ColumnType) -> Decode {
 /// The expression that reads column `name` of type `ty` on `dialect`, for [`decode_of`].
 pub(crate) fn read_expr(dialect: Dialect, name: &str, ty: &ColumnType) -> String {
     let c = quote_identifier(dialect, name);
-    match (dialect, decode_of(ty)) {
+    match (dialect, decode_of(dialect, ty)) {
         (Dialect::Sqlite, Decode::Bytes) => format!("CAST({c} AS BLOB)"),
         (Dialect::Sqlite, Decode::F32 | Decode::F64) => format!("CAST({c} AS REAL)"),
-        (_, Decode::Bytes | Decode::F32 | Decode::F64) => c,
+        (_, Decode::Bytes | Decode::F32 | Decode::F64 | Decode::Int) => c,
+        // Text as it is stored.
+        (Dialect::Mysql, Decode::Text)
+            if matches!(ty, ColumnType::String(_) | ColumnType::Text) =>
+        {
+            c
+        }
         // The session's time zone is UTC: PostgreSQL prints the offset, MySQL converts.
         (Dialect::Postgres, Decode::Text) => format!("{c}::text"),
         (Dialect::Mysql, Decode::Text) => format!("CAST({c} AS CHAR)"),
@@ -68,6 +79,7 @@ pub(crate) fn canonical(ty: &ColumnType, raw: Raw) -> Result<Canon, String> {
         Raw::Bytes(bytes) => return Ok(Canon::Bytes(bytes)),
         Raw::F32(f) => return Ok(Canon::Text(format!("{f:?}"))),
         Raw::F64(f) => return Ok(Canon::Text(format!("{f:?}"))),
+        Raw::Int(n) => n.to_string(),
         Raw::Text(text) => text,
     };
     Ok(Canon::Text(match ty {
@@ -302,14 +314,33 @@ pub(crate) enum Bound {
 /// The most significant digits SQLite keeps of a decimal, which it stores as a float.
 const SQLITE_DECIMAL_DIGITS: usize = 15;
 
-/// `value` as `dialect` takes it into a column of type `ty`; an error is a value the target
-/// cannot hold, which goes to the reject file.
-pub(crate) fn bound(dialect: Dialect, ty: &ColumnType, value: &Canon) -> Result<Bound, String> {
+/// Why `dialect` cannot hold `value` in a column of type `ty`, if it cannot: such a row goes
+/// to the reject file before anything is sent.
+pub(crate) fn refused(dialect: Dialect, ty: &ColumnType, value: &Canon) -> Option<String> {
+    let (Dialect::Sqlite, ColumnType::Decimal(..), Canon::Text(text)) = (dialect, ty, value) else {
+        return None;
+    };
+    let significant = text
+        .trim_start_matches('-')
+        .replace('.', "")
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len();
+    (significant > SQLITE_DECIMAL_DIGITS).then(|| {
+        format!(
+            "SQLite stores DECIMAL as a float of {SQLITE_DECIMAL_DIGITS} significant digits, \
+             and {text} has {significant}"
+        )
+    })
+}
+
+/// `value` as `dialect` takes it into a column of type `ty` (one [`refused`] let through).
+pub(crate) fn bound(dialect: Dialect, ty: &ColumnType, value: Canon) -> Bound {
     let text = match value {
-        Canon::Bytes(bytes) => return Ok(Bound::Bytes(bytes.clone())),
+        Canon::Bytes(bytes) => return Bound::Bytes(bytes),
         Canon::Text(text) => text,
     };
-    Ok(match (dialect, ty) {
+    match (dialect, ty) {
         (Dialect::Mysql | Dialect::Sqlite, ColumnType::Boolean) => {
             Bound::Int(i64::from(text == "true"))
         }
@@ -322,23 +353,18 @@ pub(crate) fn bound(dialect: Dialect, ty: &ColumnType, value: &Canon) -> Result<
         (Dialect::Sqlite, ColumnType::TimestampTz) => {
             Bound::Text(format!("{}+00:00", text.trim_end_matches('Z')))
         }
-        (Dialect::Sqlite, ColumnType::Decimal(..)) => {
-            let significant = text
-                .trim_start_matches('-')
-                .replace('.', "")
-                .trim_start_matches('0')
-                .trim_end_matches('0')
-                .len();
-            if significant > SQLITE_DECIMAL_DIGITS {
-                return Err(format!(
-                    "SQLite stores DECIMAL as a float of {SQLITE_DECIMAL_DIGITS} significant \
-                     digits, and {text} has {significant}"
-                ));
-            }
-            Bound::Text(text.clone())
-        }
-        _ => Bound::Text(text.clone()),
-    })
+        _ => Bound::Text(text),
+    }
+}
+
+/// A value given to the target, for the reject file, as [`describe`] spells it.
+pub(crate) fn describe_bound(value: &Option<Bound>) -> String {
+    match value {
+        None => describe(&None),
+        Some(Bound::Int(n)) => n.to_string(),
+        Some(Bound::Text(text)) => describe(&Some(Canon::Text(text.clone()))),
+        Some(Bound::Bytes(bytes)) => describe(&Some(Canon::Bytes(bytes.clone()))),
+    }
 }
 
 /// A value in PostgreSQL's `COPY` text format, appended to `out`.
@@ -348,9 +374,10 @@ pub(crate) fn copy_text(value: Option<&Bound>, out: &mut Vec<u8>) {
         Some(Bound::Int(n)) => out.extend_from_slice(n.to_string().as_bytes()),
         // bytea's hex input, its backslash escaped for COPY.
         Some(Bound::Bytes(bytes)) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\\\x");
-            for byte in bytes {
-                let _ = write!(HexInto(out), "{byte:02x}");
+            for &byte in bytes {
+                out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
             }
         }
         Some(Bound::Text(text)) => {
@@ -364,15 +391,6 @@ pub(crate) fn copy_text(value: Option<&Bound>, out: &mut Vec<u8>) {
                 }
             }
         }
-    }
-}
-
-struct HexInto<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for HexInto<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 
@@ -398,17 +416,16 @@ pub(crate) fn describe(value: &Option<Canon>) -> String {
 pub(crate) fn row_hash(row: &[Option<Canon>]) -> u64 {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
+    let mut tagged = |tag: u8, content: &[u8]| {
+        hasher.update([tag]);
+        hasher.update((content.len() as u64).to_le_bytes());
+        hasher.update(content);
+    };
     for value in row {
         match value {
-            None => hasher.update(b"N;"),
-            Some(Canon::Text(text)) => {
-                hasher.update(format!("T{}:", text.len()).as_bytes());
-                hasher.update(text.as_bytes());
-            }
-            Some(Canon::Bytes(bytes)) => {
-                hasher.update(format!("B{}:", bytes.len()).as_bytes());
-                hasher.update(bytes);
-            }
+            None => tagged(b'N', b""),
+            Some(Canon::Text(text)) => tagged(b'T', text.as_bytes()),
+            Some(Canon::Bytes(bytes)) => tagged(b'B', bytes),
         }
     }
     let digest = hasher.finalize();
@@ -515,8 +532,14 @@ mod tests {
     fn sqlite_refuses_decimals_it_would_round() {
         let ty = ColumnType::Decimal(38, 10);
         let value = |s: &str| Canon::Text(s.to_owned());
-        assert!(bound(Dialect::Sqlite, &ty, &value("12345.6789012345")).is_ok());
-        assert!(bound(Dialect::Sqlite, &ty, &value("1234567890123456.7")).is_err());
-        assert!(bound(Dialect::Postgres, &ty, &value("1234567890123456.7")).is_ok());
+        assert_eq!(
+            refused(Dialect::Sqlite, &ty, &value("-12345.6789012345")),
+            None
+        );
+        assert!(refused(Dialect::Sqlite, &ty, &value("1234567890123456.7")).is_some());
+        assert_eq!(
+            refused(Dialect::Postgres, &ty, &value("1234567890123456.7")),
+            None
+        );
     }
 }
