@@ -25,7 +25,7 @@ use godwit::db::Connection;
 use godwit::registry::{Location, MigrationEntry, Registry};
 use godwit::{Dialect, Migration, Migrator};
 
-use crate::bench_apply::{Scratch, settle};
+use crate::bench_apply::{Scratch, positive, settle};
 
 const TABLE: &str = "bench_rows";
 
@@ -59,13 +59,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
-            "--rows" => {
-                rows = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--rows takes a positive number")?;
-            }
+            "--rows" => rows = positive(arg, args.next())?,
             other => return Err(format!("bench copy: unknown argument `{other}`")),
         }
     }

@@ -149,14 +149,9 @@ impl CopyReport {
 /// Why a copy stopped. Those found before the first row say so: nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
+    /// A database or the history failed (a database's error says what it was doing).
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("{context}: {source}")]
-    Database {
-        context: String,
-        #[source]
-        source: DbError,
-    },
     #[error(
         "the databases are at different points, so their tables differ; nothing was copied.\n\
          {}{}bring them to the same point first: run `up` on the one behind (or `down` on the \
@@ -224,7 +219,7 @@ fn list(what: &str, ids: &[String]) -> String {
 
 fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> CopyError {
     let context = context.into();
-    move |source| CopyError::Database { context, source }
+    move |source| CopyError::Run(RunError::Database { context, source })
 }
 
 /// Copies the rows of `from` into `to` (see the [module docs](self)); `on_event` hears each
@@ -596,11 +591,18 @@ fn table_plan(source: &Schema, target: &Schema, name: &str) -> Result<TablePlan,
             .position(|c| &c.name == key_name)
             .expect("a key's columns are the table's");
         use crate::op::ColumnType as T;
-        let pages = match &columns[index].source_type {
-            T::SmallInt | T::Integer | T::BigInt | T::String(_) | T::Text | T::Uuid => true,
-            T::Date | T::Timestamp | T::Enum(_) => true,
-            _ => false,
-        };
+        let pages = matches!(
+            &columns[index].source_type,
+            T::SmallInt
+                | T::Integer
+                | T::BigInt
+                | T::String(_)
+                | T::Text
+                | T::Uuid
+                | T::Date
+                | T::Timestamp
+                | T::Enum(_)
+        );
         if !pages {
             return Err(CopyError::Refused(format!(
                 "`{name}` is keyed by `{key_name}`, a {} column, which a copy cannot page by in \

@@ -214,6 +214,9 @@ async fn fetch_raw(
     binds: &[KeyValue],
     decodes: &[Decode],
 ) -> Result<Vec<Vec<Option<Raw>>>, DbError> {
+    // Only MySQL and SQLite bind the keys.
+    #[cfg(not(any(feature = "mysql", feature = "sqlite")))]
+    let _ = binds;
     let statement = |source| DbError::Statement {
         sql: sql.to_owned(),
         source,
@@ -406,17 +409,18 @@ pub(crate) async fn write_rows(
         .map(|c| quote_identifier(dialect, &c.name))
         .collect();
     let columns = columns.join(", ");
-    let per_statement = (max_parameters(dialect) / plan.columns.len().max(1)).max(1);
-    let placeholders = format!("({})", vec!["?"; plan.columns.len()].join(", "));
-    let insert_sql = |rows: usize| {
-        format!(
-            "INSERT INTO {table} ({columns}) VALUES {}",
-            vec![placeholders.as_str(); rows].join(", ")
-        )
-    };
     // Every chunk but the last has the same text, so its prepared statement is reused.
+    #[allow(unused_macros)]
     macro_rules! insert_chunks {
         ($c:expr) => {{
+            let per_statement = (max_parameters(dialect) / plan.columns.len().max(1)).max(1);
+            let placeholders = format!("({})", vec!["?"; plan.columns.len()].join(", "));
+            let insert_sql = |rows: usize| {
+                format!(
+                    "INSERT INTO {table} ({columns}) VALUES {}",
+                    vec![placeholders.as_str(); rows].join(", ")
+                )
+            };
             for chunk in rows.chunks(per_statement) {
                 let sql = insert_sql(chunk.len());
                 let mut query = sqlx::query(AssertSqlSafe(sql.clone()));

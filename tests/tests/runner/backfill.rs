@@ -2,7 +2,6 @@
 //! a failing batch with nothing after it changed, and a concurrent writer never held up for
 //! long.
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +15,7 @@ use godwit_tests::testdb::TestDb;
 
 use godwit_tests::matrix::assert_live_matches;
 
-use crate::common::{HISTORY, count, migrator, model, on_every_dialect};
+use crate::common::{HISTORY, count, migrator, model, numbers, on_every_dialect, run_and_kill};
 
 on_every_dialect!(
     backfill_ends_as_one_update_would,
@@ -39,15 +38,6 @@ const CHECKPOINTS: &str = "godwit_migrations_backfills";
 /// Inserts `rows` people with ids 1..=rows; every hundredth has its full name already.
 async fn seed(conn: &mut godwit::db::Connection, rows: u64) {
     let dialect = conn.dialect();
-    if dialect == Dialect::Mysql {
-        // Both cap recursive CTEs at 1,000 rows unless told otherwise, each with its own
-        // setting.
-        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
-            let _ = conn
-                .execute(&format!("SET SESSION {setting} = 10000000"))
-                .await;
-        }
-    }
     let concat = |parts: &str| match dialect {
         Dialect::Mysql => format!("CONCAT({})", parts.replace(" || ", ", ")),
         _ => parts.to_owned(),
@@ -56,13 +46,7 @@ async fn seed(conn: &mut godwit::db::Connection, rows: u64) {
         Dialect::Mysql => format!("CAST({n} AS CHAR)"),
         _ => format!("CAST({n} AS TEXT)"),
     };
-    let numbers = match dialect {
-        Dialect::Postgres => format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
-        _ => format!(
-            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) \
-             SELECT n FROM g"
-        ),
-    };
+    let numbers = numbers(conn, rows).await;
     let sql = format!(
         "INSERT INTO bf_users (id, first_name, last_name, full_name) \
          SELECT n, {}, {}, CASE WHEN n % 100 = 0 THEN 'preset' ELSE NULL END FROM ({numbers}) AS s",
@@ -209,38 +193,23 @@ async fn killed_parallel_backfill_resumes_each_slice(dialect: Dialect) {
 /// Runs set `set` in a process of its own, SIGKILLs it midway through its backfill, and
 /// reruns it here.
 async fn killed_and_resumed(dialect: Dialect, set: &str) {
-    use std::io::BufRead;
     let Some(db) = TestDb::create(dialect).await else {
         return;
     };
     let mut m = table_ready(&db, 200_000).await;
     expected_copy(m.connection()).await;
     m.close().await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
-        .args([set, &db.url, "up"])
-        .env("GODWIT_TEST_BATCH_PAUSE_MS", "3")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn a runner");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let killed_at = loop {
-        let line = lines
-            .next()
-            .expect("the runner ended before its backfill got far")
-            .expect("read the runner's output");
-        if let Some(rows) = line
-            .strip_prefix("event BackfillProgress")
-            .and_then(|rest| rest.split("rows_done: ").nth(1))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            && rows >= 30_000
-        {
-            break rows;
-        }
-    };
-    child.kill().expect("SIGKILL the runner");
-    child.wait().expect("reap the runner");
+    let killed_at = run_and_kill(
+        &[set, &db.url, "up"],
+        &[("GODWIT_TEST_BATCH_PAUSE_MS", "3")],
+        |line| {
+            line.strip_prefix("event BackfillProgress")
+                .and_then(|rest| rest.split("rows_done: ").nth(1))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|n| n.parse::<u64>().ok())
+        },
+        30_000,
+    );
 
     let entries = sets::by_name(set).expect("a known set");
     let (mut m, events) = recorded(migrator(&db, entries).await);

@@ -95,3 +95,56 @@ pub(crate) fn event_trail(events: &Mutex<Vec<Event>>) -> Vec<String> {
         })
         .collect()
 }
+
+/// Spawns the test runner with `args`, reads the events it prints until `progress` (the rows
+/// one line says are done) reaches `at_least`, then SIGKILLs it. Returns the rows it had
+/// reported done.
+pub(crate) fn run_and_kill(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    progress: impl Fn(&str) -> Option<u64>,
+    at_least: u64,
+) -> u64 {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn a runner");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let killed_at = loop {
+        let line = lines
+            .next()
+            .expect("the runner ended before it got far")
+            .expect("read the runner's output");
+        if let Some(rows) = progress(&line).filter(|rows| *rows >= at_least) {
+            break rows;
+        }
+    };
+    child.kill().expect("SIGKILL the runner");
+    child.wait().expect("reap the runner");
+    killed_at
+}
+
+/// A query of the numbers 1..=`rows` (column `n`) for `conn`'s dialect, to seed tables with;
+/// on MySQL and MariaDB the session is first let past their 1,000-row cap on recursive CTEs.
+pub(crate) async fn numbers(conn: &mut godwit::db::Connection, rows: u64) -> String {
+    let dialect = conn.dialect();
+    if dialect == Dialect::Mysql {
+        // Each has its own setting.
+        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
+            let _ = conn
+                .execute(&format!("SET SESSION {setting} = 10000000"))
+                .await;
+        }
+    }
+    match dialect {
+        Dialect::Postgres => format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
+        _ => format!(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) \
+             SELECT n FROM g"
+        ),
+    }
+}

@@ -2,9 +2,6 @@
 //! dialect pairs (there and back again, compared with what the source holds), rejects,
 //! `strict`, refusals before anything runs, and a copy SIGKILLed midway that resumes.
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
-
 use godwit::Dialect;
 use godwit::copy::{self, CopyError, CopyEvent, CopyOptions, CopyReport};
 use godwit::db::Connection;
@@ -13,7 +10,7 @@ use godwit::quote_literal;
 use godwit_tests::sets::{self, registry};
 use godwit_tests::testdb::TestDb;
 
-use crate::common::{count, migrator};
+use crate::common::{count, migrator, numbers, run_and_kill};
 
 /// A value of a test row, spelled for each dialect.
 #[derive(Clone, Copy)]
@@ -201,6 +198,30 @@ async fn source(dialect: Dialect, wide_digits: bool) -> Option<TestDb> {
     insert_rows(m.connection(), &edge_rows(wide_digits)).await;
     m.close().await.unwrap();
     Some(db)
+}
+
+/// A migrated source of `from` with the edge rows, and an empty target of `to`; `None` when a
+/// server is unreachable (skipped).
+async fn source_and_target(
+    from: Dialect,
+    wide_digits: bool,
+    to: Dialect,
+) -> Option<(TestDb, TestDb)> {
+    let source = source(from, wide_digits).await?;
+    let Some(target) = TestDb::create(to).await else {
+        source.drop().await;
+        return None;
+    };
+    Some((source, target))
+}
+
+/// Checks that the target's `cp_values` holds no row, and drops both databases.
+async fn nothing_written_then_drop(source: TestDb, target: TestDb) {
+    let mut conn = target.connect().await;
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM cp_values").await, 0);
+    conn.close().await.unwrap();
+    source.drop().await;
+    target.drop().await;
 }
 
 fn options(reject_file: &std::path::Path) -> CopyOptions {
@@ -396,30 +417,28 @@ async fn there_and_back(from: Dialect, to: Dialect) {
     back.drop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_to_postgres_and_back() {
-    there_and_back(Dialect::Mysql, Dialect::Postgres).await;
+/// `name` runs `test(from, to)`, for each pair of dialects given.
+macro_rules! on_pairs {
+    ($test:ident: $($name:ident => ($from:ident, $to:ident)),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $test(Dialect::$from, Dialect::$to).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_to_mysql_and_back() {
-    there_and_back(Dialect::Postgres, Dialect::Mysql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_to_postgres_and_back() {
-    there_and_back(Dialect::Sqlite, Dialect::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_to_sqlite_and_back() {
-    there_and_back(Dialect::Postgres, Dialect::Sqlite).await;
-}
+on_pairs!(there_and_back:
+    mysql_to_postgres_and_back => (Mysql, Postgres),
+    postgres_to_mysql_and_back => (Postgres, Mysql),
+    sqlite_to_postgres_and_back => (Sqlite, Postgres),
+    postgres_to_sqlite_and_back => (Postgres, Sqlite),
+);
 
 /// A row the target cannot hold: a timestamp past MySQL's 2038, which the server refuses, and
 /// a decimal of more digits than SQLite keeps, which the copy refuses before sending it.
 async fn refusing_source(target: Dialect) -> Option<(TestDb, TestDb)> {
-    let source = source(Dialect::Postgres, target != Dialect::Sqlite).await?;
+    let (source, target_db) =
+        source_and_target(Dialect::Postgres, target != Dialect::Sqlite, target).await?;
     let mut conn = source.connect().await;
     let value = match target {
         Dialect::Mysql => "stamp_tz = '2100-01-01 00:00:00+00'",
@@ -429,11 +448,7 @@ async fn refusing_source(target: Dialect) -> Option<(TestDb, TestDb)> {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let Some(target) = TestDb::create(target).await else {
-        source.drop().await;
-        return None;
-    };
-    Some((source, target))
+    Some((source, target_db))
 }
 
 async fn refused_rows_go_to_the_reject_file(to: Dialect) {
@@ -508,20 +523,13 @@ async fn strict_fails_at_the_refused_row_and_keeps_nothing_of_its_batch() {
         "{message}"
     );
     assert!(!rejects.exists());
-    let mut conn = target.connect().await;
-    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM cp_values").await, 0);
-    conn.close().await.unwrap();
-    source.drop().await;
-    target.drop().await;
+    nothing_written_then_drop(source, target).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_table_is_refused_before_anything_runs() {
-    let Some(source) = source(Dialect::Sqlite, false).await else {
-        return;
-    };
-    let Some(target) = TestDb::create(Dialect::Postgres).await else {
-        source.drop().await;
+    let Some((source, target)) = source_and_target(Dialect::Sqlite, false, Dialect::Postgres).await
+    else {
         return;
     };
     let asked = CopyOptions {
@@ -554,11 +562,8 @@ async fn an_unknown_table_is_refused_before_anything_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn databases_at_different_points_are_refused() {
-    let Some(source) = source(Dialect::Postgres, true).await else {
-        return;
-    };
-    let Some(target) = TestDb::create(Dialect::Mysql).await else {
-        source.drop().await;
+    let Some((source, target)) = source_and_target(Dialect::Postgres, true, Dialect::Mysql).await
+    else {
         return;
     };
     let mut m = migrator(&target, sets::copy_types()).await;
@@ -579,20 +584,13 @@ async fn databases_at_different_points_are_refused() {
         other => panic!("{other}"),
     }
     assert!(message.contains("run `up`"), "{message}");
-    let mut conn = target.connect().await;
-    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM cp_values").await, 0);
-    conn.close().await.unwrap();
-    source.drop().await;
-    target.drop().await;
+    nothing_written_then_drop(source, target).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_with_rows_of_its_own_is_refused() {
-    let Some(source) = source(Dialect::Sqlite, false).await else {
-        return;
-    };
-    let Some(target) = TestDb::create(Dialect::Sqlite).await else {
-        source.drop().await;
+    let Some((source, target)) = source_and_target(Dialect::Sqlite, false, Dialect::Sqlite).await
+    else {
         return;
     };
     let mut m = migrator(&target, sets::copy_types()).await;
@@ -611,30 +609,13 @@ async fn a_target_with_rows_of_its_own_is_refused() {
             && message.contains("nothing was copied"),
         "{message}"
     );
-    let mut conn = target.connect().await;
-    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM cp_values").await, 0);
-    conn.close().await.unwrap();
-    source.drop().await;
-    target.drop().await;
+    nothing_written_then_drop(source, target).await;
 }
 
 /// `rows` rows in `cp_values`, ids 1..=rows.
 async fn seed_many(conn: &mut Connection, rows: u64) {
     let dialect = conn.dialect();
-    if dialect == Dialect::Mysql {
-        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
-            let _ = conn
-                .execute(&format!("SET SESSION {setting} = 10000000"))
-                .await;
-        }
-    }
-    let numbers = match dialect {
-        Dialect::Postgres => format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
-        _ => format!(
-            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) \
-             SELECT n FROM g"
-        ),
-    };
+    let numbers = numbers(conn, rows).await;
     let name = match dialect {
         Dialect::Mysql => "CONCAT('row ', n)",
         _ => "'row ' || n",
@@ -662,29 +643,16 @@ async fn killed_copy_resumes(from: Dialect, to: Dialect) {
     seed_many(m.connection(), ROWS).await;
     m.close().await.unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
-        .args(["copy_types", &source.url, "copy", &target.url, "200"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn a copy");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let killed_at = loop {
-        let line = lines
-            .next()
-            .expect("the copy ended before it got far")
-            .expect("read the copy's output");
-        if let Some(rows) = line
-            .strip_prefix("event Progress { table: \"cp_values\", rows_done: ")
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            && rows >= 4_000
-        {
-            break rows;
-        }
-    };
-    child.kill().expect("SIGKILL the copy");
-    child.wait().expect("reap the copy");
+    let killed_at = run_and_kill(
+        &["copy_types", &source.url, "copy", &target.url, "200"],
+        &[],
+        |line| {
+            line.strip_prefix("event Progress { table: \"cp_values\", rows_done: ")
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|n| n.parse::<u64>().ok())
+        },
+        4_000,
+    );
 
     let registry = registry(sets::copy_types());
     let mut resumed_at = None;
@@ -747,12 +715,7 @@ async fn killed_copy_resumes(from: Dialect, to: Dialect) {
     target.drop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_mysql_to_postgres_copy_resumes() {
-    killed_copy_resumes(Dialect::Mysql, Dialect::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_postgres_to_sqlite_copy_resumes() {
-    killed_copy_resumes(Dialect::Postgres, Dialect::Sqlite).await;
-}
+on_pairs!(killed_copy_resumes:
+    killed_mysql_to_postgres_copy_resumes => (Mysql, Postgres),
+    killed_postgres_to_sqlite_copy_resumes => (Postgres, Sqlite),
+);
