@@ -88,18 +88,58 @@ pub(crate) fn canonical(ty: &ColumnType, raw: Raw) -> Result<Canon, String> {
             "0" | "f" | "false" => "false".to_owned(),
             other => return Err(format!("`{other}` is not a boolean")),
         },
+        ColumnType::Decimal(_, scale) if has_scale(&text, *scale) => text,
         ColumnType::Decimal(_, scale) => decimal(&text, *scale)?,
         ColumnType::Time => trim_fraction(&text),
         ColumnType::Timestamp => trim_fraction(&text.replacen('T', " ", 1)),
-        ColumnType::TimestampTz => timestamp_utc(&text)?,
+        ColumnType::TimestampTz => match utc_without_zone(&text) {
+            Some(time) => format!("{}Z", trim_fraction(time)),
+            None => timestamp_utc(&text)?,
+        },
         ColumnType::Json => json(&text).unwrap_or(text),
-        ColumnType::Uuid => text.to_ascii_lowercase(),
+        ColumnType::Uuid if text.bytes().any(|b| b.is_ascii_uppercase()) => {
+            text.to_ascii_lowercase()
+        }
         ColumnType::Real | ColumnType::Double => match text.parse::<f64>() {
             Ok(f) => format!("{f:?}"),
             Err(_) => text,
         },
         _ => text,
     }))
+}
+
+/// Whether `text` is a decimal already in its canonical form for `scale`: digits, with no
+/// leading zero but the units', and exactly `scale` of them after the point (what PostgreSQL
+/// and MySQL print).
+fn has_scale(text: &str, scale: u32) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match (scale, digits.split_once('.')) {
+        (0, None) => (digits, ""),
+        (_, Some(parts)) if scale > 0 => parts,
+        _ => return false,
+    };
+    let zero = whole.bytes().chain(fraction.bytes()).all(|b| b == b'0');
+    !whole.is_empty()
+        && (whole == "0" || !whole.starts_with('0'))
+        && fraction.len() == scale as usize
+        && whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+        && !(zero && text.starts_with('-'))
+}
+
+/// The date and time of a timestamp that is in UTC as written (no zone, or `+00`), in ISO
+/// form with a space.
+fn utc_without_zone(text: &str) -> Option<&str> {
+    let time = text.strip_suffix("+00").unwrap_or(text);
+    let bytes = time.as_bytes();
+    let iso = bytes.len() >= 19
+        && bytes[4] == b'-'
+        && bytes[10] == b' '
+        && bytes[13] == b':'
+        && time[19..].bytes().all(|b| b == b'.' || b.is_ascii_digit());
+    iso.then_some(time)
 }
 
 /// A decimal's digits with exactly `scale` of them after the point, from `12.5`, `-0.1`,
@@ -461,6 +501,21 @@ mod tests {
             "99999999999999999999999999999999.999999"
         );
         assert!(decimal("12.345", 2).is_err());
+        for (text, scale, canonical) in [
+            ("12.50", 2, true),
+            ("0.10", 2, true),
+            ("-3", 0, true),
+            ("012.50", 2, false),
+            ("12.5", 2, false),
+            ("-0.00", 2, false),
+            ("1e5", 0, false),
+            ("12.", 0, false),
+        ] {
+            assert_eq!(has_scale(text, scale), canonical, "{text}");
+            if canonical {
+                assert_eq!(decimal(text, scale).unwrap(), text);
+            }
+        }
         assert!(decimal("abc", 2).is_err());
     }
 
@@ -481,6 +536,14 @@ mod tests {
         );
         assert_eq!(text(&tz, "2024-01-02 03:04:05"), "2024-01-02 03:04:05Z");
         assert_eq!(text(&tz, "2024-01-02 03:04:05Z"), "2024-01-02 03:04:05Z");
+        assert_eq!(
+            text(&tz, "2024-01-02 03:04:05.120+00"),
+            "2024-01-02 03:04:05.12Z"
+        );
+        assert_eq!(
+            text(&tz, "2024-01-02 03:04:05.000000"),
+            "2024-01-02 03:04:05Z"
+        );
         assert_eq!(
             text(&ColumnType::Timestamp, "2024-01-02T03:04:05.120"),
             "2024-01-02 03:04:05.12"
