@@ -164,7 +164,8 @@ pub enum CopyError {
         only_target: Vec<String>,
     },
     #[error(
-        "{} not in the model at the source's point: {}; nothing was copied. The tables are: {}",
+        "{} not in the model at the source's point: {}; nothing was copied. Name tables of \
+         the model in --tables (check the spelling): {}",
         if unknown.len() == 1 { "this table is" } else { "these tables are" },
         unknown.join(", "),
         known.join(", ")
@@ -691,7 +692,9 @@ async fn in_transaction(conn: &mut Connection, statements: &[String]) -> Result<
     conn.execute("COMMIT").await
 }
 
-/// The reject file, opened at the first reject.
+/// The reject file, opened at the first reject. A batch's rejects are written once it has
+/// committed: a copy killed between the two keeps their count in the checkpoint, without
+/// their lines; written before, a rerun would write them twice.
 struct Rejects<'a> {
     path: &'a Path,
     file: Option<std::fs::File>,
