@@ -7,6 +7,7 @@
 //! `INSERT … SELECT`. Each side copies it into an empty PostgreSQL database of its own, in a
 //! process of its own, so that its peak memory is its own (`wait4`'s `ru_maxrss`):
 //! - godwit: this binary's hidden `bench copy-child FROM TO`, which runs `godwit::copy::copy`
+//!   on a two-thread runtime as the CLI does
 //!   (the target migrated to the source's point, batches of 10,000 rows through `COPY`, each
 //!   table verified by its count and checksum read back);
 //! - pgloader: `LOAD DATABASE FROM mysql://… INTO postgresql://… INCLUDING ONLY TABLE NAMES
@@ -75,7 +76,9 @@ pub fn child(args: &[&str]) -> Result<(), String> {
     let [from, to] = args else {
         return Err("usage: bench copy-child FROM TO".into());
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // As the CLI runs a copy.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;

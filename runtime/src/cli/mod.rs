@@ -170,10 +170,17 @@ impl Cli {
             println!("{HELP}");
             return 0;
         }
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        // A copy reads its batches back on a second thread while the next is written.
+        let runtime = match options.command == "copy" {
+            true => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
+            false => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+        };
+        let runtime = match runtime {
             Ok(runtime) => runtime,
             Err(e) => {
                 printer.error(&format!("cannot start the async runtime: {e}"));

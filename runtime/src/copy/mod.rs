@@ -11,7 +11,8 @@
 //!    `foreign_keys`, PostgreSQL `session_replication_role = replica`, which needs a superuser:
 //!    without one, the copy is refused before it starts).
 //! 3. Rows stream in keyset batches by the table's key (`batch_key`), never `OFFSET`: two
-//!    batches in memory at most, the next read while the last is written. Each value is
+//!    batches in memory at most, the next read while the last is written and the one before
+//!    is read back from the target (on another thread, on a multi-threaded runtime). Each value is
 //!    brought to a canonical form ([`value`]) and written the fastest way the target has
 //!    ([`transfer`]): PostgreSQL `COPY`, MySQL and SQLite multi-row `INSERT`s.
 //! 4. Each batch commits with its checkpoint ([`checkpoint`]): a copy killed at any point
@@ -345,6 +346,7 @@ pub async fn copy(
     .await?;
 
     let mut rejects = Rejects::new(&options.reject_file);
+    let mut check_slot = Some(check);
     for plan in &plans {
         let state = progress.remove(&plan.name).unwrap_or_default();
         let started = Instant::now();
@@ -362,7 +364,7 @@ pub async fn copy(
                     plan,
                     src: &mut src,
                     dst: &mut dst,
-                    check: &mut check,
+                    check: &mut check_slot,
                     checkpoints: &checkpoints,
                     options,
                     rejects: &mut rejects,
@@ -385,7 +387,9 @@ pub async fn copy(
     report.reject_file = rejects.written.then(|| options.reject_file.clone());
     let _ = src.close().await;
     let _ = dst.close().await;
-    let _ = check.close().await;
+    if let Some(check) = check_slot {
+        let _ = check.close().await;
+    }
     Ok(report)
 }
 
@@ -763,8 +767,10 @@ struct TableRun<'a, 'e, E: FnMut(&CopyEvent)> {
     plan: &'a TablePlan,
     src: &'a mut Connection,
     dst: &'a mut Connection,
-    /// A second connection to the target, which reads back each batch once it has committed.
-    check: &'a mut Connection,
+    /// A second connection to the target, which reads back each batch once it has committed,
+    /// on a task of its own (another thread, on a multi-threaded runtime); it is there
+    /// between batches.
+    check: &'a mut Option<Connection>,
     checkpoints: &'a HistoryTable,
     options: &'a CopyOptions,
     rejects: &'a mut Rejects<'e>,
@@ -795,7 +801,8 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         let overlap = self.dst.dialect() != Dialect::Sqlite;
         // What earlier runs copied is read back first.
         let mut read_back = match &state.last_key {
-            Some(resumed) => checksum_of(self.check, plan, None, Some(resumed), limit)
+            Some(resumed) => self
+                .read_back(None, resumed.clone())
                 .await
                 .map_err(self.context("reading back"))?,
             None => 0,
@@ -846,10 +853,9 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
                     through.clone(),
                 ),
                 async {
-                    match &checking {
+                    match checking {
                         Some((after, through)) => {
-                            checksum_of(self.check, plan, after.as_deref(), Some(through), limit)
-                                .await
+                            read_back_on_task(self.check, plan, after, through, limit).await
                         }
                         None => Ok(0),
                     }
@@ -864,10 +870,10 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             match overlap {
                 true => unchecked = Some(range),
                 false => {
-                    let sum =
-                        checksum_of(self.check, plan, range.0.as_deref(), Some(&range.1), limit)
-                            .await
-                            .map_err(self.context("reading back"))?;
+                    let sum = self
+                        .read_back(range.0, range.1)
+                        .await
+                        .map_err(self.context("reading back"))?;
                     read_back = read_back.wrapping_add(sum);
                 }
             }
@@ -889,7 +895,8 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             batch = next.map_err(self.context("reading"))?;
         }
         if let Some((after, through)) = unchecked {
-            let sum = checksum_of(self.check, plan, after.as_deref(), Some(&through), limit)
+            let sum = self
+                .read_back(after, through)
                 .await
                 .map_err(self.context("reading back"))?;
             read_back = read_back.wrapping_add(sum);
@@ -912,6 +919,22 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             .await
             .map_err(self.context("recording the end of the copy of"))?;
         Ok(done)
+    }
+
+    /// The sum of the hashes of the target's rows after key `after` up to `through`.
+    async fn read_back(
+        &mut self,
+        after: Option<Vec<String>>,
+        through: Vec<String>,
+    ) -> Result<u64, DbError> {
+        read_back_on_task(
+            self.check,
+            self.plan,
+            after,
+            through,
+            self.options.batch_size,
+        )
+        .await
     }
 
     /// The target's rows against what was written: their count, and the checksum of the rows
@@ -940,6 +963,31 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         }
         Ok(())
     }
+}
+
+/// [`checksum_of`] on a task of its own, with the connection in `slot` moved there and back.
+async fn read_back_on_task(
+    slot: &mut Option<Connection>,
+    plan: &TablePlan,
+    after: Option<Vec<String>>,
+    through: Vec<String>,
+    limit: u32,
+) -> Result<u64, DbError> {
+    let Some(mut conn) = slot.take() else {
+        return Err(DbError::Invalid(
+            "the connection that reads batches back was lost by an earlier failure".into(),
+        ));
+    };
+    let plan = plan.clone();
+    let task = tokio::spawn(async move {
+        let sum = checksum_of(&mut conn, &plan, after.as_deref(), Some(&through), limit).await;
+        (conn, sum)
+    });
+    let (conn, sum) = task
+        .await
+        .map_err(|e| DbError::Invalid(format!("reading a batch back stopped: {e}")))?;
+    *slot = Some(conn);
+    sum
 }
 
 /// The sum of the hashes of the target's rows with keys after `after` up to `through`, read
