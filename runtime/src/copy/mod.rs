@@ -581,13 +581,23 @@ fn table_plan(source: &Schema, target: &Schema, name: &str) -> Result<TablePlan,
             target_type: other.ty.clone(),
         });
     }
+    // The backfills' rule, told as a copy's.
     let key_names = crate::schema::batch_key(table).map_err(|reason| {
-        CopyError::Refused(reason.replace(
-            "to page a backfill by; add one first (`m.add_primary_key(..)`), or change its rows \
-             with a single `m.sql(..)` UPDATE",
-            "to copy it by, in batches; add one (`m.add_primary_key(..)`), or leave the table \
-             out with --tables",
-        ))
+        let told = reason
+            .replace(
+                "to page a backfill by; add one first (`m.add_primary_key(..)`), or change \
+                     its rows with a single `m.sql(..)` UPDATE",
+                "to copy it by, in batches; add one (`m.add_primary_key(..)`), or leave the \
+                     table out with --tables",
+            )
+            .replace(
+                "which a backfill cannot page by",
+                "which a copy cannot page by",
+            );
+        CopyError::Refused(match told.contains("--tables") {
+            true => told,
+            false => told + ", or leave the table out with --tables",
+        })
     })?;
     let mut key = Vec::with_capacity(key_names.len());
     for key_name in &key_names {
@@ -1297,6 +1307,45 @@ mod tests {
             schema.insert_table(t);
         }
         schema
+    }
+
+    #[test]
+    fn a_table_without_a_key_to_page_by_is_refused_naming_it_and_the_fix() {
+        let mut keyless = Table::new("events");
+        keyless
+            .columns
+            .push(Column::new("at", ColumnType::Timestamp));
+        let mut by_json = Table::new("docs");
+        by_json.columns.push(Column::new("doc", ColumnType::Json));
+        by_json.primary_key = Some(crate::op::PrimaryKey {
+            name: "docs_pkey".into(),
+            columns: vec!["doc".into()],
+        });
+        by_json.columns[0].nullable = false;
+        let mut users = table("users", &[]);
+        users.primary_key = Some(crate::op::PrimaryKey {
+            name: "users_pkey".into(),
+            columns: vec!["id".into()],
+        });
+        users.columns[0].nullable = false;
+        let s = schema(vec![keyless, by_json, users]);
+        let refusal = |name: &str| match table_plan(&s, &s, name) {
+            Err(CopyError::Refused(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let message = refusal("events");
+        assert!(
+            message.contains("`events`") && message.contains("leave the table out with --tables"),
+            "{message}"
+        );
+        assert_eq!(message.matches("--tables").count(), 1, "{message}");
+        let message = refusal("docs");
+        assert!(
+            message.contains("`docs`") && message.contains("json, which a copy cannot page by"),
+            "{message}"
+        );
+        let users = table_plan(&s, &s, "users").expect("keyed by id");
+        assert_eq!(users.key, [0]);
     }
 
     #[test]
