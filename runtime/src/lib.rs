@@ -17,6 +17,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod copy;
 pub mod db;
 pub mod graph;
 pub mod lint;

@@ -321,6 +321,7 @@ pub fn by_name(name: &str) -> Option<Vec<MigrationEntry>> {
         "deferrable" => Some(deferrable()),
         "backfill" => Some(backfill()),
         "partition_events" => Some(partition_events()),
+        "copy_types" => Some(copy_types()),
         "backfill_parallel" => Some(vec![
             entry!("bf_table", [], bf_table),
             entry!("bf_fill", ["bf_table"], bf_fill_parallel),
@@ -432,5 +433,55 @@ pub fn pe_partition(m: &mut Migration) {
         }
         p.batch_size(1_000);
         p.pause(pause);
+    });
+}
+
+/// A column of every model type (`cp_values`), a table that references itself (`cp_nodes`)
+/// and one that references the first (`cp_notes`): what the copy tests move between dialects.
+pub fn copy_types() -> Vec<MigrationEntry> {
+    vec![
+        entry!("cp_types", [], cp_types),
+        entry!("cp_related", ["cp_types"], cp_related),
+    ]
+}
+
+fn cp_types(m: &mut Migration) {
+    m.create_enum("cp_mood", ["happy", "sad", "ünïcode"]);
+    m.create_table("cp_values", |t| {
+        t.id("id");
+        t.smallint("small");
+        t.integer("medium");
+        t.bigint("big");
+        t.string("name", 100);
+        t.text("body");
+        t.boolean("flag");
+        t.real("ratio");
+        t.double("measure");
+        // SQLite keeps 15 significant digits of a decimal; `wide` holds more.
+        t.decimal("money", 15, 5);
+        t.decimal("wide", 38, 10);
+        t.date("day");
+        t.time("clock");
+        t.timestamp("stamp");
+        t.timestamp_tz("stamp_tz");
+        t.json("doc");
+        t.uuid("token");
+        t.binary("bytes");
+        t.enumeration("mood", "cp_mood");
+    });
+}
+
+fn cp_related(m: &mut Migration) {
+    m.create_table("cp_nodes", |t| {
+        t.id("id");
+        t.bigint("parent_id").references("cp_nodes", "id");
+        t.string("label", 50).not_null();
+    });
+    m.create_table("cp_notes", |t| {
+        t.id("id");
+        t.bigint("value_id")
+            .not_null()
+            .references("cp_values", "id");
+        t.text("note");
     });
 }

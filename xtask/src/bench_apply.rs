@@ -904,3 +904,14 @@ fn spread(ratios: &[f64]) -> String {
     let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!("({min:+.0}..{max:+.0} %)")
 }
+
+/// The positive number a flag takes.
+pub(crate) fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    flag: &str,
+    value: Option<&&str>,
+) -> Result<T, String> {
+    value
+        .and_then(|n| n.parse::<T>().ok())
+        .filter(|n| *n > T::default())
+        .ok_or(format!("{flag} takes a positive number"))
+}

@@ -24,7 +24,7 @@ use godwit::graph::Target;
 use godwit::registry::{Location, MigrationEntry, Registry};
 use godwit::{Dialect, Migration, Migrator};
 
-use crate::bench_apply::{Scratch, median, settle};
+use crate::bench_apply::{Scratch, median, positive, settle};
 
 const BATCH_SIZE: u32 = 1_000;
 
@@ -39,20 +39,8 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
-            "--runs" => {
-                runs = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--runs takes a positive number")?;
-            }
-            "--rows" => {
-                rows = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--rows takes a positive number")?;
-            }
+            "--runs" => runs = positive(arg, args.next())?,
+            "--rows" => rows = positive(arg, args.next())?,
             "--pause" => {
                 pause = args
                     .next()

@@ -7,6 +7,7 @@ use godwit_example_blog as _; // links the example migrations for `migrate`
 
 mod bench_apply;
 mod bench_backfill;
+mod bench_copy;
 mod bench_graph;
 mod bench_partition;
 mod bench_tenants;
@@ -36,6 +37,9 @@ tasks:
       partitioned one against the offline recipe, each with a concurrent writer whose latency
       it reports
       (build in release: cargo run --release -p xtask -- bench partition)
+  bench copy [--rows N]
+      godwit's copy of a mixed-type table from MariaDB to PostgreSQL against pgloader's:
+      rows/s and peak memory of each (build in release: cargo run --release -p xtask -- bench copy)
   bench graph [--runs N] [--sizes 1000,10000]
       time registry + graph + full upgrade plan on generated migrations
       (build in release: cargo run --release -p xtask -- bench graph)";
@@ -58,6 +62,9 @@ fn main() -> ExitCode {
         ["bench", "backfill", rest @ ..] => bench_backfill::run(rest),
         ["bench", "tenants", rest @ ..] => bench_tenants::run(rest),
         ["bench", "partition", rest @ ..] => bench_partition::run(rest),
+        ["bench", "copy", rest @ ..] => bench_copy::run(rest),
+        // The godwit side of `bench copy`, in a process of its own.
+        ["bench", "copy-child", rest @ ..] => bench_copy::child(rest),
         _ => Err(USAGE.to_string()),
     };
     match result {

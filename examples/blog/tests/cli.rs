@@ -708,3 +708,79 @@ fn sqlite_urls_make_their_file_and_databases_are_created_and_dropped() {
     assert!(!dir.join("made.db").exists() && !dir.join("shop_prod.db").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `copy` from a SQLite blog to an empty PostgreSQL database: the target is migrated to the
+/// source's point, the rows its migrations seeded are replaced by the source's, every table is
+/// verified; a second run has nothing to do; bad input is refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_the_blog_to_another_dialect() {
+    let Some(source) = TestDb::create(Dialect::Sqlite).await else {
+        return;
+    };
+    let Some(target) = TestDb::create(Dialect::Postgres).await else {
+        source.drop().await;
+        return;
+    };
+    let (from, to) = (source.url.as_str(), target.url.as_str());
+    expect(0, &["up", "--database-url", from]);
+    let mut conn = source.connect().await;
+    conn.execute("INSERT INTO tags (label) VALUES ('copied from SQLite ✓')")
+        .await
+        .unwrap();
+    let tags = scalar(&mut conn, "SELECT CAST(COUNT(*) AS TEXT) FROM tags").await;
+    conn.close().await.unwrap();
+
+    let out = expect(
+        1,
+        &["copy", "--from", from, "--to", to, "--tables", "tags,tagz"],
+    );
+    assert!(out.is_empty(), "{out}");
+    let err = String::from_utf8_lossy(
+        &cli(&["copy", "--from", from, "--to", to, "--tables", "tagz"]).stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("this table is not in the model at the source's point: tagz")
+            && err.contains("nothing was copied"),
+        "{err}"
+    );
+    let usage = cli(&["copy", "--from", from]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--from URL --to URL"));
+    let misplaced = cli(&["status", "--strict", "--database-url", from]);
+    assert_eq!(misplaced.status.code(), Some(2));
+
+    let out = expect(
+        0,
+        &["copy", "--from", from, "--to", to, "--batch-size", "2"],
+    );
+    assert!(
+        out.contains("migrated the target to the source's point: 11 migration(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("+ copied tags: {tags} rows")),
+        "{out}"
+    );
+    assert!(out.contains("verified (checksum"), "{out}");
+    assert!(out.contains("none rejected"), "{out}");
+    let mut conn = target.connect().await;
+    assert_eq!(
+        scalar(&mut conn, "SELECT CAST(COUNT(*) AS TEXT) FROM tags").await,
+        tags
+    );
+    assert_eq!(
+        scalar(&mut conn, "SELECT label FROM tags ORDER BY id DESC LIMIT 1").await,
+        "copied from SQLite ✓"
+    );
+    conn.close().await.unwrap();
+    let json = expect(0, &["copy", "--from", from, "--to", to, "--format", "json"]);
+    assert!(
+        json.contains("\"already_done\":true") && !json.contains("\"already_done\":false"),
+        "{json}"
+    );
+    let out = expect(0, &["copy", "--from", from, "--to", to]);
+    assert!(out.contains("nothing to do"), "{out}");
+    source.drop().await;
+    target.drop().await;
+}

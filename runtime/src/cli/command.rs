@@ -45,6 +45,11 @@ pub(super) enum Command {
     Stamp {
         targets: Vec<Target>,
     },
+    /// `copy --from URL --to URL`.
+    Copy {
+        from: String,
+        to: String,
+    },
 }
 
 impl Command {
@@ -70,6 +75,16 @@ impl Command {
             "heads" => no_arguments(options, Command::Heads)?,
             "check" => no_arguments(options, Command::Check)?,
             "verify" => no_arguments(options, Command::Verify)?,
+            "copy" => match (&options.copy.from, &options.copy.to) {
+                (Some(from), Some(to)) => no_arguments(
+                    options,
+                    Command::Copy {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                )?,
+                _ => return Err(usage("copy needs both databases: --from URL --to URL")),
+            },
             "database" => match args {
                 [action] if action == "create" => Command::CreateDatabase,
                 [action] if action == "drop" => Command::DropDatabase,

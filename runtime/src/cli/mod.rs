@@ -71,6 +71,11 @@ commands:
   new NAME               scaffold a migration after the current heads, registered in --dir
   merge [NAME]           scaffold a migration that merges every head
   stamp TARGET           record the database as being at TARGET without running anything
+  copy --from URL --to URL
+                         copy every table's rows from one database to another (any two
+                         dialects), both at the same migration point: an empty target is
+                         migrated to the source's first; resumes where a killed copy stopped,
+                         verifies each table by its row count and checksum
   database create        create the database --database-url names (a SQLite file: the file)
   database drop [-y]     drop it, after asking (-y: without); a database with tables named
                          like production's (prod, production, live) needs --force too
@@ -113,6 +118,12 @@ options:
   --commit-each          up/down/redo: commit every migration alone, even those that lock only
                          tables the run creates or drops (which share commits by default); on
                          MySQL, record progress op by op instead of per group
+  --from URL, --to URL   copy: the source and the target
+  --tables A,B           copy: only these tables (default: every table of the model)
+  --batch-size N         copy: rows per batch, each one transaction (default 10000)
+  --reject-file PATH     copy: where rows the target refuses go, one JSON object a line
+                         (default: ./godwit-rejects.jsonl)
+  --strict               copy: fail at the first row the target refuses instead
   --lock-timeout SECS    wait this long for another runner's lock (default: 60)
   --history-table NAME   [schema.]table of the history (default: godwit_migrations)
 
@@ -159,10 +170,17 @@ impl Cli {
             println!("{HELP}");
             return 0;
         }
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        // A copy reads its batches back on a second thread while the next is written.
+        let runtime = match options.command == "copy" {
+            true => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
+            false => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+        };
+        let runtime = match runtime {
             Ok(runtime) => runtime,
             Err(e) => {
                 printer.error(&format!("cannot start the async runtime: {e}"));
@@ -228,6 +246,29 @@ struct Options {
     targets: Vec<Server>,
     lock_timeout: Option<Duration>,
     history_table: Option<(Option<String>, String)>,
+    copy: CopyFlags,
+}
+
+/// The options of `copy`.
+#[derive(Default)]
+struct CopyFlags {
+    from: Option<String>,
+    to: Option<String>,
+    tables: Option<Vec<String>>,
+    batch_size: Option<u32>,
+    reject_file: Option<PathBuf>,
+    strict: bool,
+}
+
+impl CopyFlags {
+    fn any(&self) -> bool {
+        self.from.is_some()
+            || self.to.is_some()
+            || self.tables.is_some()
+            || self.batch_size.is_some()
+            || self.reject_file.is_some()
+            || self.strict
+    }
 }
 
 impl Options {
@@ -260,6 +301,7 @@ impl Options {
             targets: Vec::new(),
             lock_timeout: None,
             history_table: None,
+            copy: CopyFlags::default(),
         };
         let mut positional = Vec::new();
         let mut args = args.iter();
@@ -328,6 +370,29 @@ impl Options {
                         None => (None, name),
                     });
                 }
+                "--from" => options.copy.from = Some(value(arg)?),
+                "--to" => options.copy.to = Some(value(arg)?),
+                "--tables" => {
+                    let tables: Vec<String> = value(arg)?
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    if tables.is_empty() {
+                        return Err("--tables takes table names, `a,b`".into());
+                    }
+                    options.copy.tables = Some(tables);
+                }
+                "--batch-size" => {
+                    let text = value(arg)?;
+                    let size = count(arg, &text, 1)?;
+                    options.copy.batch_size = Some(u32::try_from(size).map_err(|_| {
+                        format!("--batch-size takes at most {} rows, not `{text}`", u32::MAX)
+                    })?);
+                }
+                "--reject-file" => options.copy.reject_file = Some(PathBuf::from(value(arg)?)),
+                "--strict" => options.copy.strict = true,
                 "-h" | "--help" => positional.insert(0, "help".to_owned()),
                 flag if flag.starts_with("--") => {
                     return Err(format!("unknown option `{flag}`"));
@@ -442,6 +507,17 @@ impl Options {
                 "`up --expand` applies every pending migration of the expand phase and takes no \
                  target; drop the target, or `--expand`"
                     .into(),
+            ));
+        }
+        if self.copy.any() && !matches!(command, "copy" | "help") {
+            return Err(Failure::Usage(format!(
+                "--from, --to, --tables, --batch-size, --reject-file and --strict apply to \
+                 `copy`, not `{command}`; drop them"
+            )));
+        }
+        if command == "copy" && self.database_url.is_some() {
+            return Err(Failure::Usage(
+                "copy names its databases with --from and --to: drop --database-url".into(),
             ));
         }
         if self.commit_each && self.single_transaction {
@@ -581,7 +657,44 @@ async fn dispatch(options: &Options, printer: &Printer) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Stamp { targets } => stamp(options, registry, printer, &targets).await,
+        Command::Copy { from, to } => copy(options, &registry, printer, &from, &to).await,
     }
+}
+
+/// `copy --from URL --to URL`: the progress as it goes, the totals at the end.
+async fn copy(
+    options: &Options,
+    registry: &Registry,
+    printer: &Printer,
+    from: &str,
+    to: &str,
+) -> Result<u8, Failure> {
+    let flags = &options.copy;
+    let mut copy_options = crate::copy::CopyOptions {
+        tables: flags.tables.clone(),
+        strict: flags.strict,
+        ..Default::default()
+    };
+    if let Some(size) = flags.batch_size {
+        copy_options.batch_size = size;
+    }
+    if let Some(path) = &flags.reject_file {
+        copy_options.reject_file = path.clone();
+    }
+    if let Some((schema, name)) = &options.history_table {
+        copy_options.history_table = crate::runner::HistoryTable {
+            schema: schema.clone(),
+            name: name.clone(),
+        };
+    }
+    let report = crate::copy::copy(registry, from, to, &copy_options, |event| {
+        printer.copy_event(event)
+    })
+    .await;
+    printer.finish_progress();
+    let report = report.map_err(|e| Failure::Run(e.to_string()))?;
+    printer.copy_report(&report);
+    Ok(0)
 }
 
 async fn up(

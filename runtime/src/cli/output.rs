@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::check::CheckReport;
 use super::graph_view::Line;
+use crate::copy::{CopyEvent, CopyReport};
 use crate::graph::Direction;
 use crate::lint::{Finding, LintReport, Severity};
 use crate::op::Dialect;
@@ -49,9 +50,11 @@ struct Progress {
     redrawn: Option<Instant>,
 }
 
-/// Where a running backfill stands.
+/// Where a running backfill (or a table's copy) stands.
 #[derive(Debug, Clone, PartialEq)]
 struct BackfillLine {
+    /// `backfill` or `copy`.
+    verb: &'static str,
     table: String,
     rows_done: u64,
     estimated_total: u64,
@@ -60,15 +63,17 @@ struct BackfillLine {
 }
 
 impl BackfillLine {
-    /// `[#####-----] backfill users 120,000/1,000,000 rows (12 %), 45,000 rows/s, ETA 19s`.
+    /// `[#####-----] backfill users 120,000/1,000,000 rows (12 %), 45,000 rows/s, ETA 19s`
+    /// (`copy users …` for a copy).
     fn render(&self) -> String {
         let width = 30;
         let total = self.estimated_total.max(self.rows_done).max(1);
         let filled = ((self.rows_done as u128 * width as u128 / total as u128) as usize).min(width);
         let mut line = format!(
-            "[{}{}] backfill {} {}/{} rows ({} %)",
+            "[{}{}] {} {} {}/{} rows ({} %)",
             "#".repeat(filled),
             "-".repeat(width - filled),
+            self.verb,
             self.table,
             thousands(self.rows_done),
             thousands(total),
@@ -301,6 +306,7 @@ impl Printer {
                     ..
                 } => {
                     let line = BackfillLine {
+                        verb: "backfill",
                         table: table.clone(),
                         rows_done: *rows_done,
                         estimated_total: *estimated_total,
@@ -364,6 +370,140 @@ impl Printer {
                 p.redrawn = Some(Instant::now());
             }
             p.draw();
+        }
+    }
+
+    /// A copy's progress: a line per table as it ends on stdout; the bar (rows, rows/s, ETA)
+    /// on a terminal, or a line on stderr every few seconds without one.
+    pub fn copy_event(&self, event: &CopyEvent) {
+        let Ok(mut p) = self.progress.lock() else {
+            return;
+        };
+        let text = self.format == Format::Text;
+        match event {
+            CopyEvent::TargetMigrated { applied } => {
+                p.clear();
+                if text {
+                    println!(
+                        "migrated the target to the source's point: {} migration(s)",
+                        applied.len()
+                    );
+                }
+            }
+            CopyEvent::TableStarted {
+                table, resumed_at, ..
+            } => {
+                p.logged = None;
+                if *resumed_at > 0 && text {
+                    p.clear();
+                    println!("resuming {table} after {} rows", thousands(*resumed_at));
+                }
+            }
+            CopyEvent::Progress {
+                table,
+                rows_done,
+                rows_estimated,
+                rate,
+                eta,
+            } => {
+                let line = BackfillLine {
+                    verb: "copy",
+                    table: table.clone(),
+                    rows_done: *rows_done,
+                    estimated_total: *rows_estimated,
+                    rate: *rate,
+                    eta: *eta,
+                }
+                .render();
+                if p.enabled {
+                    if p.redrawn.is_some_and(|at| at.elapsed() < REDRAW_EVERY) {
+                        return;
+                    }
+                    p.redrawn = Some(Instant::now());
+                    eprint!("\r\x1b[2K{}", line.chars().take(160).collect::<String>());
+                    let _ = std::io::stderr().flush();
+                    p.drawn = true;
+                } else if text && p.logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                    eprintln!("  {line}");
+                    p.logged = Some(Instant::now());
+                }
+            }
+            CopyEvent::TableFinished(t) => {
+                p.clear();
+                if !text {
+                    return;
+                }
+                if t.already_done {
+                    println!(
+                        "  {}: copied by an earlier run ({} rows)",
+                        t.table,
+                        thousands(t.rows_copied)
+                    );
+                    return;
+                }
+                let rejected = match t.rows_rejected {
+                    0 => String::new(),
+                    n => format!(", {} rejected", thousands(n)),
+                };
+                let mark = self.paint(GREEN, "+");
+                println!(
+                    "{mark} copied {}: {} rows{rejected} in {}, verified (checksum {})",
+                    t.table,
+                    thousands(t.rows_copied),
+                    duration(t.elapsed),
+                    t.checksum
+                );
+            }
+        }
+    }
+
+    /// What a copy did: a line of totals, or the report as JSON.
+    pub fn copy_report(&self, report: &CopyReport) {
+        if self.format == Format::Json {
+            let tables: Vec<String> = report
+                .tables
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{{\"table\":{},\"rows_copied\":{},\"rows_rejected\":{},\"checksum\":{},\"already_done\":{},\"ms\":{}}}",
+                        json(&t.table),
+                        t.rows_copied,
+                        t.rows_rejected,
+                        json(&t.checksum),
+                        t.already_done,
+                        t.elapsed.as_millis()
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"target_migrated\":{},\"rows_copied\":{},\"rows_rejected\":{},\"reject_file\":{},\"tables\":[{}]}}",
+                json_list(&report.target_migrated),
+                report.rows_copied(),
+                report.rows_rejected(),
+                report
+                    .reject_file
+                    .as_ref()
+                    .map_or("null".into(), |p| json(&p.display().to_string())),
+                tables.join(",")
+            );
+            return;
+        }
+        if report.nothing_to_do() {
+            println!("nothing to do: every table was copied and verified by an earlier run");
+            return;
+        }
+        print!(
+            "copied {} rows of {} table(s)",
+            thousands(report.rows_copied()),
+            report.tables.len()
+        );
+        match &report.reject_file {
+            Some(path) => println!(
+                "; {} rejected, written to {}",
+                thousands(report.rows_rejected()),
+                path.display()
+            ),
+            None => println!("; none rejected"),
         }
     }
 
@@ -1365,6 +1505,7 @@ mod tests {
     fn a_backfill_bar_moves_with_its_rows() {
         let at = |rows_done| {
             BackfillLine {
+                verb: "backfill",
                 table: "users".into(),
                 rows_done,
                 estimated_total: 1_000_000,

@@ -51,12 +51,13 @@ impl HistoryTable {
     }
 
     /// The tables godwit keeps in the database, this one and those beside it (backfill
-    /// checkpoints, backups): left out of what drift and verify compare.
-    pub(crate) fn own_tables(&self) -> [String; 3] {
+    /// checkpoints, backups, copy checkpoints): left out of what drift and verify compare.
+    pub(crate) fn own_tables(&self) -> [String; 4] {
         [
             self.name.clone(),
             super::backfill::checkpoint::table(self).name,
             super::backup::table(self).name,
+            crate::copy::checkpoint::table(self).name,
         ]
     }
 

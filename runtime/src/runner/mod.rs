@@ -33,7 +33,7 @@
 // enum is what callers match on.
 #![allow(clippy::result_large_err)]
 
-mod backfill;
+pub(crate) mod backfill;
 mod backup;
 mod checksum;
 mod contract;
@@ -44,7 +44,7 @@ pub(crate) mod execute;
 #[cfg(test)]
 mod fixtures;
 mod footprint;
-mod history;
+pub(crate) mod history;
 mod job;
 mod lock;
 pub(crate) mod plan;
@@ -89,6 +89,18 @@ use stored::StoredDown;
 
 /// Where the backups of migrations marked `backup` go unless [`Migrator::backup_dir`] says.
 pub const DEFAULT_BACKUP_DIR: &str = "godwit-backups";
+
+/// Where a database's history stands: what [`Migrator::applied_point`] reads.
+pub(crate) struct AppliedPoint {
+    /// Every migration with a history row, in the history's order.
+    pub applied: Vec<String>,
+    /// Those that stopped midway (or an interrupted MySQL group left unconfirmed).
+    pub unfinished: Vec<String>,
+    /// Those this binary does not know.
+    pub unknown: Vec<String>,
+    /// The model after the known ones.
+    pub schema: crate::schema::Schema,
+}
 
 /// Applies and reverts migrations on one database connection. See the [module docs](self).
 pub struct Migrator {
@@ -523,6 +535,34 @@ impl Migrator {
     pub async fn drift(&mut self) -> Result<Vec<Difference>, RunError> {
         let (mut session, planner) = self.split();
         drift::read(&mut session, &planner, drift::Tables::All).await
+    }
+
+    /// The migrations the history records and the model they leave, for a copy between
+    /// databases. Reads only: creates nothing and takes no lock.
+    pub(crate) async fn applied_point(&mut self) -> Result<AppliedPoint, RunError> {
+        let (mut session, planner) = self.split();
+        let rows = status::rows(&mut session).await?;
+        let unfinished = rows
+            .iter()
+            .filter(|r| r.partial || r.unconfirmed.is_some())
+            .map(|r| r.id.clone())
+            .collect();
+        let unknown = rows
+            .iter()
+            .filter(|r| !planner.graph.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        let known: Vec<&Row> = rows
+            .iter()
+            .filter(|r| planner.graph.contains(&r.id))
+            .collect();
+        let schema = planner.replay(&known, &BTreeSet::new())?.schema;
+        Ok(AppliedPoint {
+            applied: rows.iter().map(|r| r.id.clone()).collect(),
+            unfinished,
+            unknown,
+            schema,
+        })
     }
 
     /// Every migration's state. Reads only: creates nothing and takes no lock.

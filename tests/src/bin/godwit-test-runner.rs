@@ -1,4 +1,6 @@
-//! Runs a test migration set in its own process: `godwit-test-runner <set> <url> up|down|status`.
+//! Runs a test migration set in its own process: `godwit-test-runner <set> <url> up|down|status`,
+//! or copies between two databases at the set's point: `godwit-test-runner <set> <from> copy
+//! <to> <batch size>`.
 //! Prints one line per event and a last line `applied N`, `nothing to do`, `reverted N` or
 //! `error: ...`
 //! (exit code 1). The runner tests spawn it to kill a run midway or start several at once.
@@ -13,14 +15,42 @@ use godwit_tests::sets;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [set, url, command] = args.as_slice() else {
-        eprintln!("usage: godwit-test-runner <set> <url> up|down|status");
-        return ExitCode::FAILURE;
+    let (set, url, command, rest) = match args.as_slice() {
+        [set, url, command, rest @ ..] => (set, url, command, rest),
+        _ => {
+            eprintln!("usage: godwit-test-runner <set> <url> up|down|status|copy …");
+            return ExitCode::FAILURE;
+        }
     };
     let Some(entries) = sets::by_name(set) else {
         eprintln!("unknown set `{set}`");
         return ExitCode::FAILURE;
     };
+    if command == "copy" {
+        let [to, batch_size] = rest else {
+            eprintln!("usage: godwit-test-runner <set> <from> copy <to> <batch size>");
+            return ExitCode::FAILURE;
+        };
+        let options = godwit::copy::CopyOptions {
+            batch_size: batch_size.parse().expect("a batch size"),
+            ..Default::default()
+        };
+        let registry = sets::registry(entries);
+        let copied = godwit::copy::copy(&registry, url, to, &options, |event| {
+            println!("event {event:?}")
+        })
+        .await;
+        return match copied {
+            Ok(report) => {
+                println!("copied {}", report.rows_copied());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = async {
         let mut migrator = Migrator::connect_with_registry(url, sets::registry(entries))
             .await

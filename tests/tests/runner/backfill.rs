@@ -15,7 +15,7 @@ use godwit_tests::testdb::TestDb;
 
 use godwit_tests::matrix::assert_live_matches;
 
-use crate::common::{HISTORY, count, killed_midway, migrator, model, on_every_dialect};
+use crate::common::{HISTORY, count, killed_midway, migrator, model, numbers, on_every_dialect};
 
 on_every_dialect!(
     backfill_ends_as_one_update_would,
@@ -38,15 +38,6 @@ const CHECKPOINTS: &str = "godwit_migrations_backfills";
 /// Inserts `rows` people with ids 1..=rows; every hundredth has its full name already.
 async fn seed(conn: &mut godwit::db::Connection, rows: u64) {
     let dialect = conn.dialect();
-    if dialect == Dialect::Mysql {
-        // Both cap recursive CTEs at 1,000 rows unless told otherwise, each with its own
-        // setting.
-        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
-            let _ = conn
-                .execute(&format!("SET SESSION {setting} = 10000000"))
-                .await;
-        }
-    }
     let concat = |parts: &str| match dialect {
         Dialect::Mysql => format!("CONCAT({})", parts.replace(" || ", ", ")),
         _ => parts.to_owned(),
@@ -55,13 +46,7 @@ async fn seed(conn: &mut godwit::db::Connection, rows: u64) {
         Dialect::Mysql => format!("CAST({n} AS CHAR)"),
         _ => format!("CAST({n} AS TEXT)"),
     };
-    let numbers = match dialect {
-        Dialect::Postgres => format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
-        _ => format!(
-            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) \
-             SELECT n FROM g"
-        ),
-    };
+    let numbers = numbers(conn, rows).await;
     let sql = format!(
         "INSERT INTO bf_users (id, first_name, last_name, full_name) \
          SELECT n, {}, {}, CASE WHEN n % 100 = 0 THEN 'preset' ELSE NULL END FROM ({numbers}) AS s",

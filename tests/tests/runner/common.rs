@@ -96,35 +96,71 @@ pub(crate) fn event_trail(events: &Mutex<Vec<Event>>) -> Vec<String> {
         .collect()
 }
 
-/// Runs set `set` up on `url` in a process of its own, its batches paced (3 ms apart), and
-/// SIGKILLs it once a batched op reports `rows` rows done; returns the rows it reported.
-pub(crate) fn killed_midway(set: &str, url: &str, rows: u64) -> u64 {
+/// Spawns the test runner with `args`, reads the events it prints until `progress` (the rows
+/// one line says are done) reaches `at_least`, then SIGKILLs it. Returns the rows it had
+/// reported done.
+pub(crate) fn run_and_kill(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    progress: impl Fn(&str) -> Option<u64>,
+    at_least: u64,
+) -> u64 {
     use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
-        .args([set, url, "up"])
-        .env("GODWIT_TEST_BATCH_PAUSE_MS", "3")
-        .stdout(Stdio::piped())
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_godwit-test-runner"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn a runner");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
-    let reported = loop {
+    let killed_at = loop {
         let line = lines
             .next()
-            .expect("the runner ended before its batches got far")
+            .expect("the runner ended before it got far")
             .expect("read the runner's output");
-        if let Some(done) = line
-            .strip_prefix("event BackfillProgress")
-            .and_then(|rest| rest.split("rows_done: ").nth(1))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            && done >= rows
-        {
-            break done;
+        if let Some(rows) = progress(&line).filter(|rows| *rows >= at_least) {
+            break rows;
         }
     };
     child.kill().expect("SIGKILL the runner");
     child.wait().expect("reap the runner");
-    reported
+    killed_at
+}
+
+/// A query of the numbers 1..=`rows` (column `n`) for `conn`'s dialect, to seed tables with;
+/// on MySQL and MariaDB the session is first let past their 1,000-row cap on recursive CTEs.
+pub(crate) async fn numbers(conn: &mut godwit::db::Connection, rows: u64) -> String {
+    let dialect = conn.dialect();
+    if dialect == Dialect::Mysql {
+        // Each has its own setting.
+        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
+            let _ = conn
+                .execute(&format!("SET SESSION {setting} = 10000000"))
+                .await;
+        }
+    }
+    match dialect {
+        Dialect::Postgres => format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
+        _ => format!(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) \
+             SELECT n FROM g"
+        ),
+    }
+}
+
+/// Runs set `set` up on `url` in a process of its own, its batches paced (3 ms apart), and
+/// SIGKILLs it once a batched op reports `rows` rows done; returns the rows it reported.
+pub(crate) fn killed_midway(set: &str, url: &str, rows: u64) -> u64 {
+    run_and_kill(
+        &[set, url, "up"],
+        &[("GODWIT_TEST_BATCH_PAUSE_MS", "3")],
+        |line| {
+            line.strip_prefix("event BackfillProgress")
+                .and_then(|rest| rest.split("rows_done: ").nth(1))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|n| n.parse::<u64>().ok())
+        },
+        rows,
+    )
 }

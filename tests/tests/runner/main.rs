@@ -9,6 +9,7 @@ mod backup;
 mod basics;
 mod checks;
 mod concurrency;
+mod copy;
 mod deferred;
 mod downgrade;
 mod drift;

@@ -562,3 +562,68 @@ async fn a_delete_from_an_older_snapshot_stays_deleted() {
     m.close().await.unwrap();
     db.drop().await;
 }
+
+/// A partitioned table copies between systems: a converted PostgreSQL table (and not the copy
+/// it keeps) to MariaDB, whose copy of the model partitions it the MySQL way, each row in its
+/// month.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_table_copies_between_dialects() {
+    use godwit::copy::{self, CopyOptions};
+    let Some(from) = TestDb::create(Dialect::Postgres).await else {
+        return;
+    };
+    let Some(to) = TestDb::create(Dialect::Mysql).await else {
+        from.drop().await;
+        return;
+    };
+    let entries = sets::partition_events();
+    let mut m = migrator(&from, entries.clone()).await;
+    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
+    seed_events(m.connection(), 5_000).await;
+    assert_eq!(m.up().await.unwrap().applied, ["pe_partition"]);
+    let rows = rows_of(m.connection(), "events").await;
+    m.close().await.unwrap();
+
+    let reject_file = std::env::temp_dir().join(format!(
+        "godwit-rejects-partitions-{}.jsonl",
+        std::process::id()
+    ));
+    let options = CopyOptions {
+        batch_size: 700,
+        reject_file: reject_file.clone(),
+        ..Default::default()
+    };
+    let report = copy::copy(
+        &sets::registry(entries.clone()),
+        &from.url,
+        &to.url,
+        &options,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.rows_copied(), 5_000);
+    assert_eq!(report.rows_rejected(), 0);
+    let mut target = migrator(&to, entries.clone()).await;
+    assert_eq!(rows_of(target.connection(), "events").await, rows);
+    for month in 1..=12 {
+        let prefix = format!("2026-{month:02}-");
+        let in_month = rows.values().filter(|r| r.0.starts_with(&prefix)).count();
+        let name = format!("events_2026_{month:02}");
+        assert_eq!(
+            in_partition(target.connection(), &name).await,
+            in_month as i64
+        );
+    }
+    let schema = model(&entries, &["pe_table", "pe_partition"], Dialect::Mysql);
+    let own = [
+        HISTORY,
+        "godwit_migrations_backfills",
+        "godwit_migrations_copies",
+    ];
+    assert_live_matches(target.connection(), &schema, &own, "after the copy").await;
+    target.close().await.unwrap();
+    let _ = std::fs::remove_file(reject_file);
+    from.drop().await;
+    to.drop().await;
+}
