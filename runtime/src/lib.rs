@@ -28,6 +28,7 @@ pub mod registry;
 pub mod runner;
 pub mod tenants;
 
+mod canonical;
 mod dialect;
 mod introspect;
 mod render;

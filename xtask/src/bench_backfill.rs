@@ -108,25 +108,30 @@ async fn bench(runs: usize, rows: u64, dialects: &[Dialect]) -> Result<(), Strin
                 }
             }
         }
-        let rate = |timed: &[Timed]| {
-            median(timed.iter().map(|t| rows as f64 / t.elapsed.as_secs_f64())).unwrap_or(0.0)
-        };
-        let ratio = median(
-            ours.iter()
-                .zip(&theirs)
-                .map(|(o, t)| t.elapsed.as_secs_f64() / o.elapsed.as_secs_f64() * 100.0),
-        )
-        .unwrap_or(0.0);
-        println!(
-            "| {} | {:.0} | {:.0} | {ratio:.0} % | {} | {} |",
-            dialect.name(),
-            rate(&ours),
-            rate(&theirs),
-            latencies(&ours),
-            latencies(&theirs)
-        );
+        println!("| {} {}", dialect.name(), compared(rows, &ours, &theirs));
     }
     Ok(())
+}
+
+/// `| ours rows/s | theirs rows/s | ours / theirs | writer during ours | during theirs |`:
+/// medians over the runs, each run's ratio of the two.
+pub(crate) fn compared(rows: u64, ours: &[Timed], theirs: &[Timed]) -> String {
+    let rate = |timed: &[Timed]| {
+        median(timed.iter().map(|t| rows as f64 / t.elapsed.as_secs_f64())).unwrap_or(0.0)
+    };
+    let ratio = median(
+        ours.iter()
+            .zip(theirs)
+            .map(|(o, t)| t.elapsed.as_secs_f64() / o.elapsed.as_secs_f64() * 100.0),
+    )
+    .unwrap_or(0.0);
+    format!(
+        "| {:.0} | {:.0} | {ratio:.0} % | {} | {} |",
+        rate(ours),
+        rate(theirs),
+        latencies(ours),
+        latencies(theirs)
+    )
 }
 
 /// `p50 / p99 / max` of the writer's writes, medians over the runs.

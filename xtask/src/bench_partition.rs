@@ -26,8 +26,8 @@ use godwit::op::PartitionBound;
 use godwit::registry::{Location, MigrationEntry, Registry};
 use godwit::{Dialect, Migration, Migrator};
 
-use crate::bench_apply::{Scratch, median, settle};
-use crate::bench_backfill::{Timed, latencies, write_until};
+use crate::bench_apply::{Scratch, settle};
+use crate::bench_backfill::{Timed, compared, write_until};
 
 pub fn run(args: &[&str]) -> Result<(), String> {
     let mut runs = 1usize;
@@ -78,22 +78,7 @@ async fn bench(runs: usize, rows: u64) -> Result<(), String> {
             }
         }
     }
-    let rate = |timed: &[Timed]| {
-        median(timed.iter().map(|t| rows as f64 / t.elapsed.as_secs_f64())).unwrap_or(0.0)
-    };
-    let ratio = median(
-        ours.iter()
-            .zip(&theirs)
-            .map(|(o, t)| t.elapsed.as_secs_f64() / o.elapsed.as_secs_f64() * 100.0),
-    )
-    .unwrap_or(0.0);
-    println!(
-        "| {:.0} | {:.0} | {ratio:.0} % | {} | {} |",
-        rate(&ours),
-        rate(&theirs),
-        latencies(&ours),
-        latencies(&theirs)
-    );
+    println!("{}", compared(rows, &ours, &theirs));
     Ok(())
 }
 

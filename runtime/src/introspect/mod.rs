@@ -643,20 +643,17 @@ pub(crate) fn canonical_value(value: &str) -> String {
     if v.len() < 10 || !is_date(&v[..10]) {
         return v.to_owned();
     }
-    let (date, time) = (&v[..10], v[10..].trim_start_matches([' ', 'T']));
-    let mut text = match in_utc(date, time) {
-        Some(utc) => utc,
-        None if time.is_empty() => return date.to_owned(),
-        None => format!("{date} {time}"),
+    let time = v[10..].trim_start_matches([' ', 'T']);
+    let with_offset = time.len() > 8 && time[8..].contains(['+', '-', 'Z', 'z']);
+    let mut text = match with_offset {
+        true => match crate::canonical::timestamp_utc(v) {
+            Ok(utc) => utc.trim_end_matches('Z').to_owned(),
+            Err(_) => return v.to_owned(),
+        },
+        false if time.is_empty() => return v[..10].to_owned(),
+        false => crate::canonical::trim_fraction(&format!("{} {time}", &v[..10])),
     };
-    if let Some(dot) = text[10..].find('.').map(|at| at + 10) {
-        let kept = text[..].trim_end_matches('0').len().max(dot + 1);
-        text.truncate(if kept == dot + 1 { dot } else { kept });
-    }
-    let midnight = text.len() > 10
-        && text[11..].strip_prefix("00:00:00").is_some_and(|rest| {
-            rest.is_empty() || rest.trim_start_matches('.').bytes().all(|b| b == b'0')
-        });
+    let midnight = text.len() > 10 && &text[11..] == "00:00:00";
     if midnight {
         text.truncate(10);
     }
@@ -678,60 +675,6 @@ fn canonical_number(v: &str) -> Option<String> {
         "" => format!("{sign}{whole}"),
         f => format!("{sign}{whole}.{f}"),
     })
-}
-
-/// `date time±HH[:MM]` in UTC, without the offset, as `YYYY-MM-DD HH:MM:SS[.fraction]`; `None`
-/// when `time` has no offset.
-fn in_utc(date: &str, time: &str) -> Option<String> {
-    let at = time.rfind(['+', '-']).filter(|&at| at >= 8)?;
-    let (clock, offset) = (&time[..at], &time[at..]);
-    let sign: i64 = if offset.starts_with('-') { -1 } else { 1 };
-    let mut parts = offset[1..].split(':');
-    let hours: i64 = parts.next()?.parse().ok()?;
-    let minutes: i64 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
-    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut hms = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, mo, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let seconds = days_from_civil(y, mo, d) * 86_400 + h * 3_600 + m * 60 + sec
-        - sign * (hours * 3_600 + minutes * 60);
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (y, mo, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    );
-    let fraction = fraction.trim_end_matches('0');
-    if !fraction.is_empty() {
-        out.push('.');
-        out.push_str(fraction);
-    }
-    Some(out)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
 }
 
 fn native_type(schema: &Schema, c: &Column, dialect: Dialect) -> String {

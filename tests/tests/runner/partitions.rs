@@ -15,7 +15,7 @@ use godwit_tests::matrix::assert_live_matches;
 use godwit_tests::sets::{self, first_of_2026_month};
 use godwit_tests::testdb::TestDb;
 
-use crate::common::{HISTORY, count, killed_midway, migrator, model, on_every_dialect};
+use crate::common::{HISTORY, count, killed_midway, migrator, model, numbers, on_every_dialect};
 
 on_every_dialect!(
     monthly_partitions_hold_their_rows,
@@ -166,27 +166,14 @@ async fn rows_of(conn: &mut godwit::db::Connection, table: &str) -> BTreeMap<i64
 /// `rows` rows spread over the days of 2026, ids 1 to `rows`.
 async fn seed_events(conn: &mut godwit::db::Connection, rows: u64) {
     let dialect = conn.dialect();
-    if dialect == Dialect::Mysql {
-        for setting in ["cte_max_recursion_depth", "max_recursive_iterations"] {
-            let _ = conn
-                .execute(&format!("SET SESSION {setting} = 10000000"))
-                .await;
-        }
-    }
-    let (numbers, day, text) = match dialect {
-        Dialect::Postgres => (
-            format!("SELECT n FROM generate_series(1, {rows}) AS g(n)"),
-            "DATE '2026-01-01' + (n % 365)::int",
-            "'payload ' || n",
-        ),
+    let (day, text) = match dialect {
+        Dialect::Postgres => ("DATE '2026-01-01' + (n % 365)::int", "'payload ' || n"),
         _ => (
-            format!(
-                "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) SELECT n FROM g"
-            ),
             "DATE_ADD('2026-01-01', INTERVAL n % 365 DAY)",
             "CONCAT('payload ', n)",
         ),
     };
+    let numbers = numbers(conn, rows).await;
     conn.execute(&format!(
         "INSERT INTO events (id, created_on, kind, payload) \
          SELECT n, {day}, CASE WHEN n % 3 = 0 THEN 'view' ELSE 'click' END, \
@@ -200,6 +187,15 @@ async fn seed_events(conn: &mut godwit::db::Connection, rows: u64) {
             .await
             .unwrap();
     }
+}
+
+/// A migrator of `partition_events` on `db`, with `events` created (unpartitioned) and
+/// holding `rows` rows.
+async fn events_ready(db: &TestDb, rows: u64) -> godwit::Migrator {
+    let mut m = migrator(db, sets::partition_events()).await;
+    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
+    seed_events(m.connection(), rows).await;
+    m
 }
 
 /// A write of the concurrent writer, as it expects the table to have it.
@@ -387,8 +383,6 @@ async fn converting_a_table_keeps_every_row(dialect: Dialect) {
     db.drop().await;
 }
 
-/// PostgreSQL: SIGKILL midway through the copy; the rerun goes on from its checkpoint, and
-/// no row is lost or doubled.
 /// PostgreSQL: a row that no partition holds stops the copy with the server's words, before
 /// the swap: the table is as it was, taking writes, and the shadow is not in its way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,9 +391,7 @@ async fn a_row_no_partition_holds_fails_the_copy_before_the_swap() {
         return;
     };
     let entries = sets::partition_events();
-    let mut m = migrator(&db, entries.clone()).await;
-    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
-    seed_events(m.connection(), 5_000).await;
+    let mut m = events_ready(&db, 5_000).await;
     m.connection()
         .execute("UPDATE events SET created_on = '2025-12-31' WHERE id = 4321")
         .await
@@ -421,15 +413,15 @@ async fn a_row_no_partition_holds_fails_the_copy_before_the_swap() {
     db.drop().await;
 }
 
+/// PostgreSQL: SIGKILL midway through the copy; the rerun goes on from its checkpoint, and
+/// no row is lost or doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_conversion_resumes_from_its_checkpoint() {
     let Some(db) = TestDb::create(Dialect::Postgres).await else {
         return;
     };
     let entries = sets::partition_events();
-    let mut m = migrator(&db, entries.clone()).await;
-    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
-    seed_events(m.connection(), 100_000).await;
+    let mut m = events_ready(&db, 100_000).await;
     let before = rows_of(m.connection(), "events").await;
     m.close().await.unwrap();
     let killed_at = killed_midway("partition_events", &db.url, 20_000);
@@ -515,10 +507,7 @@ async fn a_delete_from_an_older_snapshot_stays_deleted() {
     let Some(db) = TestDb::create(Dialect::Postgres).await else {
         return;
     };
-    let entries = sets::partition_events();
-    let mut m = migrator(&db, entries.clone()).await;
-    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
-    seed_events(m.connection(), 100_000).await;
+    let mut m = events_ready(&db, 100_000).await;
     let mut older = db.connect().await;
     older
         .execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -577,9 +566,7 @@ async fn a_partitioned_table_copies_between_dialects() {
         return;
     };
     let entries = sets::partition_events();
-    let mut m = migrator(&from, entries.clone()).await;
-    m.upgrade(&[Target::id("pe_table")]).await.unwrap();
-    seed_events(m.connection(), 5_000).await;
+    let mut m = events_ready(&from, 5_000).await;
     assert_eq!(m.up().await.unwrap().applied, ["pe_partition"]);
     let rows = rows_of(m.connection(), "events").await;
     m.close().await.unwrap();
