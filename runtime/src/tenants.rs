@@ -200,10 +200,16 @@ fn tenant(
     }
     Ok(match dialect {
         Dialect::Postgres => {
-            // The schema first on the search path, set when the connection opens.
-            let option = format!("options=-c%20search_path%3D{name}");
-            let joiner = if url.contains('?') { '&' } else { '?' };
-            let url = format!("{url}{joiner}{option}");
+            // The schema first on the search path, set when the connection opens; added to the
+            // URL's own `options` when it has them (libpq and pg_dump keep one: the last).
+            let setting = format!("-c%20search_path%3D{name}");
+            let url = match options_end(url) {
+                Some(end) => format!("{}%20{setting}{}", &url[..end], &url[end..]),
+                None => {
+                    let joiner = if url.contains('?') { '&' } else { '?' };
+                    format!("{url}{joiner}options={setting}")
+                }
+            };
             Tenant {
                 url,
                 schema: Some(name.clone()),
@@ -218,6 +224,19 @@ fn tenant(
             provisioned,
         },
     })
+}
+
+/// Where the value of the `options` parameter of `url`'s query ends, if it has one.
+fn options_end(url: &str) -> Option<usize> {
+    let query = url.find('?')? + 1;
+    let mut at = query;
+    for param in url[query..].split('&') {
+        if param.starts_with("options=") {
+            return Some(at + param.len());
+        }
+        at += param.len() + 1;
+    }
+    None
 }
 
 /// SQLite tenants: files matching a pattern (`*` and `?` in the file name), or listed.
@@ -465,7 +484,14 @@ async fn upgrade_one(
         Ok(m) => configure(m),
         Err(e) => return failed(e),
     };
-    let result = migrator.upgrade(targets).await;
+    // Changed migrations accepted: their checksums re-recorded in this tenant's history too.
+    let result = match migrator.accepts_changes() {
+        true => match migrator.record_checksums().await {
+            Ok(_) => migrator.upgrade(targets).await,
+            Err(e) => Err(e),
+        },
+        false => migrator.upgrade(targets).await,
+    };
     let _ = migrator.close().await;
     match result {
         Ok(report) => TenantResult::Applied(report.applied),
@@ -559,6 +585,18 @@ mod tests {
             "postgres://app@host/shop?sslmode=disable&options=-c%20search_path%3Dtenant_1"
         );
         assert_eq!(pg.schema.as_deref(), Some("tenant_1"));
+        // The URL's own options stay, with the search path after them.
+        let with_options = tenant(
+            Dialect::Postgres,
+            "postgres://app@host/shop?options=-c%20statement_timeout%3D5000&sslmode=disable",
+            "tenant_2".into(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            with_options.url,
+            "postgres://app@host/shop?options=-c%20statement_timeout%3D5000%20-c%20search_path%3Dtenant_2&sslmode=disable"
+        );
         let my = tenant(
             Dialect::Mysql,
             "mysql://root@127.0.0.1:3306/test",

@@ -372,12 +372,23 @@ impl MysqlUrl {
             ),
             None => ("root".to_owned(), None),
         };
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((host, port)) => (
-                host.to_owned(),
-                port.parse().map_err(|_| bad("the port is not a number"))?,
-            ),
-            None => (host_port.to_owned(), 3306),
+        let port = |port: &str| port.parse().map_err(|_| bad("the port is not a number"));
+        // An IPv6 address is bracketed (`[::1]:3306`); mysqldump takes it bare.
+        let (host, port) = match host_port.strip_prefix('[') {
+            Some(bracketed) => {
+                let (address, after) = bracketed
+                    .split_once(']')
+                    .ok_or_else(|| bad("an IPv6 address without its `]`"))?;
+                match after.strip_prefix(':') {
+                    Some(p) => (address.to_owned(), port(p)?),
+                    None if after.is_empty() => (address.to_owned(), 3306),
+                    None => return Err(bad("text after the IPv6 address")),
+                }
+            }
+            None => match host_port.rsplit_once(':') {
+                Some((host, p)) => (host.to_owned(), port(p)?),
+                None => (host_port.to_owned(), 3306),
+            },
         };
         Ok(MysqlUrl {
             host: if host.is_empty() {
@@ -549,6 +560,11 @@ mod tests {
         let url = MysqlUrl::parse("mariadb://root@127.0.0.1/test").unwrap();
         assert_eq!((url.port, url.password), (3306, None));
         assert!(MysqlUrl::parse("mysql://root@host").is_err());
+        let url = MysqlUrl::parse("mysql://root@[::1]:3307/shop").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", 3307));
+        let url = MysqlUrl::parse("mysql://root@[fe80::1]/shop").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("fe80::1", 3306));
+        assert!(MysqlUrl::parse("mysql://root@[::1/shop").is_err());
     }
 
     #[test]

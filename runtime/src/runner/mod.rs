@@ -521,6 +521,11 @@ impl Migrator {
         self.end(lock, result).await
     }
 
+    /// Whether [`Migrator::accept_changed`] named any migration.
+    pub(crate) fn accepts_changes(&self) -> bool {
+        !self.accept_changed.is_empty()
+    }
+
     /// Re-records the checksum (and the reverse SQL) of applied migrations whose ops changed,
     /// for those accepted with [`Migrator::accept_changed`]. Returns the ids re-recorded.
     pub async fn record_checksums(&mut self) -> Result<Vec<String>, RunError> {

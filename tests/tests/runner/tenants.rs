@@ -265,3 +265,72 @@ async fn a_failing_canary_stops_the_fan_out_and_missing_tenants_are_skipped() {
     assert!(missing.contains("matches no schema"), "{missing}");
     db.drop().await;
 }
+
+/// The seed row written otherwise: the same table, a changed migration.
+fn items_edited(m: &mut Migration) {
+    m.create_table("tn_items", |t| {
+        t.id("id");
+        t.string("name", 40).not_null();
+    });
+    m.sql("INSERT INTO tn_items (id, name) VALUES (1, 'the first')");
+}
+
+/// PostgreSQL: a changed migration accepted for a fan-out has its checksum re-recorded in
+/// every tenant's own history, and the run goes on past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_change_is_recorded_in_every_tenant() {
+    let Some(db) = TestDb::create(Dialect::Postgres).await else {
+        return;
+    };
+    let (names, spec, url) = provision(&db, 3).await;
+    let found = tenants::resolve(&url, &spec).await.unwrap();
+    let fan_out = FanOut {
+        jobs: 2,
+        canary: 0,
+        policy: FailurePolicy::Continue,
+    };
+    let first = registry(vec![entry!("tn_items", [], items)]);
+    let report = tenants::upgrade(&first, &found, &[Target::Heads], &fan_out, |m| m, |_| {}).await;
+    assert!(report.failed().next().is_none(), "{report:#?}");
+
+    let edited = registry(vec![
+        entry!("tn_items", [], items_edited),
+        entry!("tn_more", ["tn_items"], more),
+    ]);
+    let refused =
+        tenants::upgrade(&edited, &found, &[Target::Heads], &fan_out, |m| m, |_| {}).await;
+    assert_eq!(
+        refused.failed().count(),
+        3,
+        "a changed migration stops each tenant"
+    );
+    let accepted = tenants::upgrade(
+        &edited,
+        &found,
+        &[Target::Heads],
+        &fan_out,
+        |m| m.accept_changed(["tn_items"]),
+        |_| {},
+    )
+    .await;
+    assert!(accepted.failed().next().is_none(), "{accepted:#?}");
+    for tenant in &found {
+        assert!(
+            matches!(&tenant_result(&accepted, &tenant.name), TenantResult::Applied(ids) if ids == &["tn_more"]),
+            "{accepted:#?}"
+        );
+    }
+    // Recorded: a plain run now finds nothing changed and nothing to do.
+    let again = tenants::upgrade(&edited, &found, &[Target::Heads], &fan_out, |m| m, |_| {}).await;
+    assert!(again.failed().next().is_none(), "{again:#?}");
+    cleanup(db, &names).await;
+}
+
+fn tenant_result(report: &tenants::FanOutReport, name: &str) -> TenantResult {
+    report
+        .tenants
+        .iter()
+        .find(|t| t.tenant == name)
+        .map(|t| t.result.clone())
+        .expect("a tenant of the report")
+}
