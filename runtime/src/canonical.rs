@@ -21,6 +21,28 @@ pub(crate) fn trim_fraction(text: &str) -> String {
     }
 }
 
+/// Whether the fields name a real date and time of day (no February 30th, no 25 o'clock).
+pub(crate) fn is_time_of_day(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+) -> bool {
+    let days_in_month = match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
+    };
+    (1..=12).contains(&month)
+        && (1..=days_in_month).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0..60).contains(&second)
+}
+
 /// A timestamp with an offset (`+02`, `+02:00`, `-0530`, `Z`) or none (UTC), in UTC:
 /// `2024-01-02 01:04:05.5Z`.
 pub(crate) fn timestamp_utc(text: &str) -> Result<String, String> {
@@ -49,7 +71,15 @@ pub(crate) fn timestamp_utc(text: &str) -> Result<String, String> {
     else {
         return Err(bad());
     };
-    let second = second.flatten().unwrap_or(0);
+    let second = match second {
+        None => 0,
+        Some(second) => second.ok_or_else(bad)?,
+    };
+    if !is_time_of_day(year, month, day, hour, minute, second)
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
     let minutes = days_from_civil(year, month, day) * 1440 + hour * 60 + minute - offset_minutes;
     let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
     let (year, month, day) = civil_from_days(days);

@@ -9,6 +9,7 @@
 //! | `last_key` | the key of the last row of the last batch committed (`NULL`: none yet), as the backfills' checkpoints store keys |
 //! | `rows_copied`, `rows_rejected` | rows written, and rows the target refused (in the reject file) |
 //! | `checksum` | the sum of the hashes of the source rows written (16 hex digits) |
+//! | `source` | the database the rows come from (its URL without the password): a copy from another one does not resume this one |
 
 use crate::db::{Connection, DbError};
 use crate::op::Dialect;
@@ -32,6 +33,7 @@ pub(crate) struct Progress {
     pub rows_copied: u64,
     pub rows_rejected: u64,
     pub checksum: u64,
+    pub source: String,
 }
 
 pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Result<(), DbError> {
@@ -50,7 +52,8 @@ pub(crate) async fn create(conn: &mut Connection, table: &HistoryTable) -> Resul
          last_key {text}, \
          rows_copied BIGINT NOT NULL, \
          rows_rejected BIGINT NOT NULL, \
-         checksum VARCHAR(16) NOT NULL){tail}",
+         checksum VARCHAR(16) NOT NULL, \
+         source {text} NOT NULL){tail}",
         table.sql(dialect)
     ))
     .await
@@ -68,7 +71,7 @@ pub(crate) async fn read(
     };
     let rows = conn
         .fetch_text(&format!(
-            "SELECT table_name, state, last_key, {}, {}, checksum FROM {}",
+            "SELECT table_name, state, last_key, {}, {}, checksum, source FROM {}",
             number("rows_copied"),
             number("rows_rejected"),
             table.sql(dialect)
@@ -103,6 +106,7 @@ pub(crate) async fn read(
             checksum: text(5)
                 .and_then(|v| u64::from_str_radix(&v, 16).ok())
                 .ok_or_else(|| damaged("checksum"))?,
+            source: text(6).unwrap_or_default(),
         };
         found.insert(name, progress);
     }
@@ -118,14 +122,15 @@ fn state(progress: &Progress) -> &'static str {
     if progress.done { "done" } else { "running" }
 }
 
-/// The row of a table whose copy starts.
-pub(crate) fn insert(dialect: Dialect, table: &HistoryTable, name: &str) -> String {
+/// The row of a table whose copy from `source` starts.
+pub(crate) fn insert(dialect: Dialect, table: &HistoryTable, name: &str, source: &str) -> String {
     format!(
-        "INSERT INTO {} (table_name, state, last_key, rows_copied, rows_rejected, checksum) \
-         VALUES ({}, 'running', NULL, 0, 0, '{:016x}')",
+        "INSERT INTO {} (table_name, state, last_key, rows_copied, rows_rejected, checksum, source) \
+         VALUES ({}, 'running', NULL, 0, 0, '{:016x}', {})",
         table.sql(dialect),
         literal(dialect, name),
-        0
+        0,
+        literal(dialect, source)
     )
 }
 

@@ -6,24 +6,28 @@
 //!    before anything runs, naming the migrations that differ.
 //! 2. The tables, their columns and their types come from the schema model replayed at that
 //!    point on each side, never from the catalog; godwit's own tables are not copied. Tables go
-//!    parents first (foreign keys); a self-reference or a cycle turns the target's foreign-key
-//!    checks off for the copy's session (MySQL `FOREIGN_KEY_CHECKS`, SQLite
-//!    `foreign_keys`, PostgreSQL `session_replication_role = replica`, which needs a superuser:
-//!    without one, the copy is refused before it starts).
-//! 3. Rows stream in keyset batches by the table's key (`batch_key`), never `OFFSET`: two
-//!    batches in memory at most, the next read while the last is written and the one before
-//!    is read back from the target (on another thread, on a multi-threaded runtime). Each value is
+//!    parents first (foreign keys): a child of a refused parent is refused too. A table that
+//!    references itself or one copied after it is written with the target's foreign-key checks
+//!    off (MySQL `FOREIGN_KEY_CHECKS`, SQLite `foreign_keys`, PostgreSQL
+//!    `session_replication_role = replica`, which needs a superuser: without one, the copy is
+//!    refused before it starts), and its references are checked once every table is copied.
+//! 3. Rows stream in keyset batches by the table's key (`batch_key`) as each database stores it,
+//!    never `OFFSET`: two batches in memory at most, the next read while the last is written.
+//!    Each value is
 //!    brought to a canonical form ([`value`]) and written the fastest way the target has
 //!    ([`transfer`]): PostgreSQL `COPY`, MySQL and SQLite multi-row `INSERT`s.
 //! 4. Each batch commits with its checkpoint ([`checkpoint`]): a copy killed at any point
-//!    resumes after the last batch committed. A rerun after the end does nothing.
+//!    resumes after the last batch committed, from the same source only. A rerun after the end
+//!    does nothing, once it has counted the finished tables unchanged.
 //! 5. A batch the target refuses is written again row by row behind savepoints; the rows it
 //!    refuses go to the reject file with the target's reason and the copy goes on
 //!    ([`CopyOptions::strict`] fails instead, committing nothing of that batch).
 //! 6. After a table: its generated-key counter is reset (PostgreSQL `setval`, MySQL
 //!    `AUTO_INCREMENT`, SQLite `sqlite_sequence`); its rows are counted on the target, and the
-//!    target's rows read back and hashed in the same canonical form as the source's were: a
-//!    different count or checksum fails the copy, naming the table.
+//!    whole table is read back in the target's own key order (a sum of row hashes does not
+//!    depend on the order, which collations may see apart) and hashed in the same canonical form
+//!    as the source's rows were: a different count or checksum fails the copy, naming the
+//!    table.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), godwit::copy::CopyError> {
@@ -52,7 +56,7 @@ use transfer::{BoundRow, CopyColumn, ReadRow, Side, TablePlan};
 
 use crate::db::{Connection, DbError};
 use crate::graph::Target;
-use crate::op::Dialect;
+use crate::op::{ColumnType, Dialect};
 use crate::registry::Registry;
 use crate::render::{quote_identifier, quote_literal};
 use crate::runner::{AppliedPoint, HistoryTable, Migrator, RunError};
@@ -315,7 +319,14 @@ pub async fn copy(
     };
     let plans = order
         .iter()
-        .map(|name| table_plan(&source_point.schema, &target_schema, name))
+        .map(|name| {
+            let plan = table_plan(&source_point.schema, &target_schema, name)?;
+            refuse_enum_key_on_mysql(
+                &plan,
+                [source.connection().dialect(), target.connection().dialect()],
+            )?;
+            Ok::<_, CopyError>(plan)
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut src = source.into_connection();
@@ -326,9 +337,6 @@ pub async fn copy(
     prepare_session(&mut src).await?;
     prepare_session(&mut dst).await?;
     prepare_session(&mut check).await?;
-    if !tangled.is_empty() {
-        foreign_keys_off(&mut dst).await?;
-    }
     let checkpoints = checkpoint::table(history);
     checkpoint::create(&mut dst, &checkpoints)
         .await
@@ -342,6 +350,7 @@ pub async fn copy(
         &plans,
         &mut progress,
         !report.target_migrated.is_empty(),
+        &from_shown,
     )
     .await?;
 
@@ -360,6 +369,10 @@ pub async fn copy(
                 elapsed: Duration::ZERO,
             },
             false => {
+                let unchecked = tangled.contains(&plan.name);
+                if unchecked {
+                    foreign_keys(&mut dst, false).await?;
+                }
                 let mut run = TableRun {
                     plan,
                     src: &mut src,
@@ -371,6 +384,9 @@ pub async fn copy(
                     on_event: &mut on_event,
                 };
                 let state = run.copy(state).await?;
+                if unchecked {
+                    foreign_keys(&mut dst, true).await?;
+                }
                 TableReport {
                     table: plan.name.clone(),
                     rows_copied: state.rows_copied,
@@ -383,6 +399,13 @@ pub async fn copy(
         };
         on_event(&CopyEvent::TableFinished(table_report.clone()));
         report.tables.push(table_report);
+    }
+    // What the checks turned off let through: a child of a parent the target refused.
+    let copied: BTreeSet<String> = plans.iter().map(|p| p.name.clone()).collect();
+    for name in &tangled {
+        if let Some(table) = target_schema.table(name) {
+            check_references(&mut dst, table, &copied).await?;
+        }
     }
     report.reject_file = rejects.written.then(|| options.reject_file.clone());
     let _ = src.close().await;
@@ -524,15 +547,66 @@ async fn check_foreign_keys_can_be_off(
     }
 }
 
-async fn foreign_keys_off(conn: &mut Connection) -> Result<(), CopyError> {
-    let sql = match conn.dialect() {
-        Dialect::Postgres => "SET session_replication_role = replica",
-        Dialect::Mysql => "SET SESSION FOREIGN_KEY_CHECKS = 0",
-        Dialect::Sqlite => "PRAGMA foreign_keys = OFF",
+/// Turns the target's foreign-key checks off (`on`: back on) for the session: only while a
+/// table that references itself or a table copied after it is written.
+async fn foreign_keys(conn: &mut Connection, on: bool) -> Result<(), CopyError> {
+    let sql = match (conn.dialect(), on) {
+        (Dialect::Postgres, false) => "SET session_replication_role = replica",
+        (Dialect::Postgres, true) => "RESET session_replication_role",
+        (Dialect::Mysql, false) => "SET SESSION FOREIGN_KEY_CHECKS = 0",
+        (Dialect::Mysql, true) => "SET SESSION FOREIGN_KEY_CHECKS = 1",
+        (Dialect::Sqlite, false) => "PRAGMA foreign_keys = OFF",
+        (Dialect::Sqlite, true) => "PRAGMA foreign_keys = ON",
     };
     conn.execute(sql).await.map_err(database(
-        "turning the target's foreign-key checks off for the copy",
+        "turning the target's foreign-key checks off or on for the copy",
     ))
+}
+
+/// Rows of `table` on the target whose foreign key finds no row, once the tables it
+/// references are copied too (a parent the target refused leaves its children so): the copy
+/// fails naming the key, as the checks it turned off would have.
+async fn check_references(
+    conn: &mut Connection,
+    table: &crate::op::Table,
+    copied: &BTreeSet<String>,
+) -> Result<(), CopyError> {
+    let dialect = conn.dialect();
+    let ident = |name: &str| quote_identifier(dialect, name);
+    for fk in &table.foreign_keys {
+        if !copied.contains(&fk.ref_table) {
+            continue;
+        }
+        let set = fk
+            .columns
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matches = fk
+            .columns
+            .iter()
+            .zip(&fk.ref_columns)
+            .map(|(c, r)| format!("p.{} = c.{}", ident(r), ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "SELECT 1 FROM {} AS c WHERE {set} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {matches}) LIMIT 1",
+            ident(&table.name),
+            ident(&fk.ref_table)
+        );
+        let found = conn.fetch_text(&sql).await.map_err(database(format!(
+            "checking foreign key `{}` on the target",
+            fk.name
+        )))?;
+        if !found.is_empty() {
+            return Err(CopyError::Refused(format!(
+                "rows of `{}` on the target point at no row of `{}` through foreign key `{}`: their parents were refused (see the reject file); fix those rows at the source, then empty the target and copy again",
+                table.name, fk.ref_table, fk.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The session both sides of a copy run in: UTC, ISO dates; on MySQL strict about values (a
@@ -553,6 +627,28 @@ async fn prepare_session(conn: &mut Connection) -> Result<(), CopyError> {
     conn.execute(copy)
         .await
         .map_err(database("configuring the copy's session"))
+}
+
+/// MySQL orders an ENUM column by the place of its values but compares it with text as text,
+/// so that keyset batches by one would skip rows.
+fn refuse_enum_key_on_mysql(plan: &TablePlan, dialects: [Dialect; 2]) -> Result<(), CopyError> {
+    if !dialects.contains(&Dialect::Mysql) {
+        return Ok(());
+    }
+    match plan
+        .key
+        .iter()
+        .map(|&i| &plan.columns[i])
+        .find(|c| matches!(c.source_type, ColumnType::Enum(_)))
+    {
+        Some(column) => Err(CopyError::Refused(format!(
+            "`{}` is keyed by `{}`, an enum column, which MySQL orders by its values' places but \
+             compares as text, so batches by it would skip rows; key it by integers, text or \
+             UUIDs, or leave the table out with --tables",
+            plan.name, column.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The copy of table `name`: its columns as both models have them, and its key.
@@ -651,8 +747,48 @@ async fn start_tables(
     plans: &[TablePlan],
     progress: &mut BTreeMap<String, Progress>,
     migrated_here: bool,
+    source: &str,
 ) -> Result<(), CopyError> {
     let dialect = dst.dialect();
+    // A checkpoint resumes only the copy from its own source; a table it says is done must
+    // still hold what was copied.
+    for plan in plans {
+        let Some(state) = progress.get(&plan.name) else {
+            continue;
+        };
+        let forget = format!(
+            "empty `{}` on the target and delete its row from {} to copy it afresh",
+            plan.name,
+            checkpoints.display()
+        );
+        if state.source != source {
+            return Err(CopyError::Refused(format!(
+                "the target's copy of `{}` comes from {}, not {source}: finish it from there, or {forget}",
+                plan.name, state.source
+            )));
+        }
+        if state.done {
+            let table = quote_identifier(dialect, &plan.name);
+            let rows = dst
+                .fetch_text(&format!("SELECT CAST(COUNT(*) AS CHAR(20)) FROM {table}"))
+                .await
+                .map_err(database(format!("counting `{}` on the target", plan.name)))?;
+            let held: Option<u64> = rows
+                .first()
+                .and_then(|r| r.first())
+                .cloned()
+                .flatten()
+                .and_then(|n| n.trim().parse().ok());
+            if held != Some(state.rows_copied) {
+                return Err(CopyError::Refused(format!(
+                    "`{}` on the target holds {} rows, where its finished copy wrote {}: it changed since; {forget}",
+                    plan.name,
+                    held.map_or("an unknown number of".to_owned(), |n| n.to_string()),
+                    state.rows_copied
+                )));
+            }
+        }
+    }
     let fresh: Vec<&TablePlan> = plans
         .iter()
         .filter(|p| !progress.contains_key(&p.name))
@@ -683,7 +819,7 @@ async fn start_tables(
         }
     }
     for plan in &fresh {
-        writes.push(checkpoint::insert(dialect, checkpoints, &plan.name));
+        writes.push(checkpoint::insert(dialect, checkpoints, &plan.name, source));
     }
     in_transaction(dst, &writes)
         .await
@@ -793,8 +929,11 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
     }
 
     /// Copies the table from `state` on, batch by batch: the next batch is read from the
-    /// source while this one is written and the one before it is read back from the target
-    /// (on SQLite, whose writer waits for its readers, read back after it).
+    /// source while this one is written. A table keyed by integers, which every database
+    /// orders alike, has each batch read back from the target while the next is written (on
+    /// SQLite, whose writer waits for its readers, after it); any other is read back whole at
+    /// the end, in the target's own key order (a sum of row hashes does not depend on it, and
+    /// collations or a key stored in capitals may order the two apart).
     async fn copy(&mut self, mut state: Progress) -> Result<Progress, CopyError> {
         let plan = self.plan;
         let estimated = count(self.src, &plan.name)
@@ -808,14 +947,19 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         let started = Instant::now();
         let done_before = state.rows_copied + state.rows_rejected;
         let limit = self.options.batch_size;
-        let overlap = self.dst.dialect() != Dialect::Sqlite;
+        let ordered_alike = plan
+            .key
+            .iter()
+            .all(|&i| plan.columns[i].source_type.is_integer());
+        let overlap = ordered_alike && self.dst.dialect() != Dialect::Sqlite;
         // What earlier runs copied is read back first.
-        let mut read_back = match &state.last_key {
-            Some(resumed) => self
-                .read_back(None, resumed.clone())
-                .await
-                .map_err(self.context("reading back"))?,
-            None => 0,
+        let mut read_back = match (&state.last_key, ordered_alike) {
+            (Some(resumed), true) => {
+                read_back_on_task(self.check, plan, None, Some(resumed.clone()), limit)
+                    .await
+                    .map_err(self.context("reading back"))?
+            }
+            _ => 0,
         };
         let mut batch = transfer::read_batch(
             self.src,
@@ -830,7 +974,7 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
         // The key range of the last batch written and not yet read back.
         let mut unchecked: Option<(Option<Vec<String>>, Vec<String>)> = None;
         while let Some(last) = batch.last() {
-            let through = plan.key_of(&last.values);
+            let through = last.key.clone();
             let full = batch.len() == limit as usize;
             let checking = match overlap {
                 true => unchecked.take(),
@@ -865,7 +1009,7 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
                 async {
                     match checking {
                         Some((after, through)) => {
-                            read_back_on_task(self.check, plan, after, through, limit).await
+                            read_back_on_task(self.check, plan, after, Some(through), limit).await
                         }
                         None => Ok(0),
                     }
@@ -877,15 +1021,15 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             self.rejects.write(&reject_lines(plan, &rejected))?;
             let range = (state.last_key.take(), through);
             state = after;
-            match overlap {
-                true => unchecked = Some(range),
-                false => {
-                    let sum = self
-                        .read_back(range.0, range.1)
+            match (overlap, ordered_alike) {
+                (true, _) => unchecked = Some(range),
+                (false, true) => {
+                    let sum = read_back_on_task(self.check, plan, range.0, Some(range.1), limit)
                         .await
                         .map_err(self.context("reading back"))?;
                     read_back = read_back.wrapping_add(sum);
                 }
+                (false, false) => {}
             }
             let rows_done = state.rows_copied + state.rows_rejected;
             let elapsed = started.elapsed().as_secs_f64();
@@ -905,11 +1049,15 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             batch = next.map_err(self.context("reading"))?;
         }
         if let Some((after, through)) = unchecked {
-            let sum = self
-                .read_back(after, through)
+            let sum = read_back_on_task(self.check, plan, after, Some(through), limit)
                 .await
                 .map_err(self.context("reading back"))?;
             read_back = read_back.wrapping_add(sum);
+        }
+        if !ordered_alike {
+            read_back = read_back_on_task(self.check, plan, None, None, limit)
+                .await
+                .map_err(self.context("reading back"))?;
         }
         reset_counters(self.dst, plan)
             .await
@@ -929,22 +1077,6 @@ impl<E: FnMut(&CopyEvent)> TableRun<'_, '_, E> {
             .await
             .map_err(self.context("recording the end of the copy of"))?;
         Ok(done)
-    }
-
-    /// The sum of the hashes of the target's rows after key `after` up to `through`.
-    async fn read_back(
-        &mut self,
-        after: Option<Vec<String>>,
-        through: Vec<String>,
-    ) -> Result<u64, DbError> {
-        read_back_on_task(
-            self.check,
-            self.plan,
-            after,
-            through,
-            self.options.batch_size,
-        )
-        .await
     }
 
     /// The target's rows against what was written: their count, and the checksum of the rows
@@ -980,7 +1112,7 @@ async fn read_back_on_task(
     slot: &mut Option<Connection>,
     plan: &TablePlan,
     after: Option<Vec<String>>,
-    through: Vec<String>,
+    through: Option<Vec<String>>,
     limit: u32,
 ) -> Result<u64, DbError> {
     let Some(mut conn) = slot.take() else {
@@ -990,7 +1122,14 @@ async fn read_back_on_task(
     };
     let plan = plan.clone();
     let task = tokio::spawn(async move {
-        let sum = checksum_of(&mut conn, &plan, after.as_deref(), Some(&through), limit).await;
+        let sum = checksum_of(
+            &mut conn,
+            &plan,
+            after.as_deref(),
+            through.as_deref(),
+            limit,
+        )
+        .await;
         (conn, sum)
     });
     let (conn, sum) = task
@@ -1019,7 +1158,7 @@ async fn checksum_of(
         let Some(last) = batch.last().filter(|_| batch.len() == limit as usize) else {
             return Ok(sum);
         };
-        last_key = plan.key_of(&last.values);
+        last_key = last.key.clone();
         after = Some(&last_key);
     }
 }

@@ -32,19 +32,23 @@ pub(crate) struct TablePlan {
 /// a row goes to the reject file).
 pub(crate) struct ReadRow {
     pub values: Vec<Option<Canon>>,
+    /// The key as the database reads it, not in its canonical form: what the next batch
+    /// pages after (a key stored `B0…` or `2024-01-02T03:00` compares as stored).
+    pub key: Vec<String>,
     pub hash: u64,
     pub unreadable: Option<String>,
 }
 
 impl TablePlan {
-    /// The key of `row`, as text.
-    pub(crate) fn key_of(&self, row: &[Option<Canon>]) -> Vec<String> {
+    /// The key of a raw row, as text.
+    fn key_of(&self, row: &[Option<Raw>]) -> Vec<String> {
         self.key
             .iter()
             .map(|&i| match &row[i] {
-                Some(Canon::Text(text)) => text.clone(),
-                // The plan allows only keys read as text; NOT NULL.
-                Some(Canon::Bytes(_)) | None => String::new(),
+                Some(Raw::Text(text)) => text.clone(),
+                Some(Raw::Int(n)) => n.to_string(),
+                // The plan allows only keys read as text or integers; NOT NULL.
+                _ => String::new(),
             })
             .collect()
     }
@@ -179,6 +183,7 @@ pub(crate) async fn read_batch(
 fn canonical_rows(raw: Vec<Vec<Option<Raw>>>, plan: &TablePlan, side: Side) -> Vec<ReadRow> {
     raw.into_iter()
         .map(|row| {
+            let key = plan.key_of(&row);
             let mut unreadable = None;
             let values: Vec<Option<Canon>> = row
                 .into_iter()
@@ -196,6 +201,7 @@ fn canonical_rows(raw: Vec<Vec<Option<Raw>>>, plan: &TablePlan, side: Side) -> V
             let hash = super::value::row_hash(&values);
             ReadRow {
                 values,
+                key,
                 hash,
                 unreadable,
             }
@@ -250,8 +256,54 @@ async fn fetch_raw(
         #[cfg(feature = "mysql")]
         Connection::Mysql(c) => prepared!(c),
         #[cfg(feature = "sqlite")]
-        Connection::Sqlite(c) => prepared!(c),
+        Connection::Sqlite(c) => {
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for value in binds {
+                query = match value {
+                    KeyValue::Int(n) => query.bind(*n),
+                    KeyValue::Text(text) => query.bind(text.as_str()),
+                };
+            }
+            let rows = query.fetch_all(c).await.map_err(statement)?;
+            rows.iter()
+                .map(|row| decode_sqlite_row(row, decodes))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(statement)
+        }
     }
+}
+
+/// A SQLite row: as [`decode_row`], but a float column's value is read as the class SQLite
+/// stored it in, so that text there is read as text (and refused unless it is a number)
+/// rather than as 0.
+#[cfg(feature = "sqlite")]
+fn decode_sqlite_row(
+    row: &sqlx::sqlite::SqliteRow,
+    decodes: &[Decode],
+) -> Result<Vec<Option<Raw>>, sqlx::Error> {
+    use sqlx::{Row, TypeInfo, ValueRef};
+    let mut plain = decodes.to_vec();
+    let mut blobs = Vec::new();
+    for (i, decode) in decodes.iter().enumerate() {
+        if matches!(decode, Decode::F32 | Decode::F64) {
+            match row.try_get_raw(i)?.type_info().name() {
+                "TEXT" => plain[i] = Decode::Text,
+                "BLOB" => {
+                    plain[i] = Decode::Bytes;
+                    blobs.push(i);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut values = decode_row(row, &plain)?;
+    // A blob where a float belongs: its bytes as text, for the refusal to show.
+    for i in blobs {
+        if let Some(Raw::Bytes(bytes)) = values[i].take() {
+            values[i] = Some(Raw::Text(String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    Ok(values)
 }
 
 /// The rows of `select` through `COPY (select) TO STDOUT`, in the text format.

@@ -59,7 +59,8 @@ pub(crate) fn read_expr(dialect: Dialect, name: &str, ty: &ColumnType) -> String
     let c = quote_identifier(dialect, name);
     match (dialect, decode_of(dialect, ty)) {
         (Dialect::Sqlite, Decode::Bytes) => format!("CAST({c} AS BLOB)"),
-        (Dialect::Sqlite, Decode::F32 | Decode::F64) => format!("CAST({c} AS REAL)"),
+        // As stored: the reader tells a float from text SQLite keeps in a float column
+        // (which a cast would read as 0).
         (_, Decode::Bytes | Decode::F32 | Decode::F64 | Decode::Int) => c,
         // Text as it is stored.
         (Dialect::Mysql, Decode::Text)
@@ -102,9 +103,13 @@ pub(crate) fn canonical(ty: &ColumnType, raw: Raw) -> Result<Canon, String> {
         ColumnType::Uuid if text.bytes().any(|b| b.is_ascii_uppercase()) => {
             text.to_ascii_lowercase()
         }
-        ColumnType::Real | ColumnType::Double => match text.parse::<f64>() {
+        ColumnType::Real => match text.trim().parse::<f64>() {
+            Ok(f) => format!("{:?}", f as f32),
+            Err(_) => return Err(format!("`{text}` is not a number")),
+        },
+        ColumnType::Double => match text.trim().parse::<f64>() {
             Ok(f) => format!("{f:?}"),
-            Err(_) => text,
+            Err(_) => return Err(format!("`{text}` is not a number")),
         },
         _ => text,
     }))
@@ -138,10 +143,26 @@ fn utc_without_zone(text: &str) -> Option<&str> {
     let bytes = time.as_bytes();
     let iso = bytes.len() >= 19
         && bytes[4] == b'-'
+        && bytes[7] == b'-'
         && bytes[10] == b' '
         && bytes[13] == b':'
-        && time[19..].bytes().all(|b| b == b'.' || b.is_ascii_digit());
-    iso.then_some(time)
+        && bytes[16] == b':'
+        && bytes[19..].iter().all(|&b| b == b'.' || b.is_ascii_digit());
+    // The fields at their places, as numbers: a real date and time of day.
+    let field = |from: usize, to: usize| -> Option<i64> {
+        let digits = &bytes[from..to];
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| std::str::from_utf8(digits).ok()?.parse().ok())?
+    };
+    let real = iso
+        && matches!(
+            (field(0, 4), field(5, 7), field(8, 10), field(11, 13), field(14, 16), field(17, 19)),
+            (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s))
+                if crate::canonical::is_time_of_day(y, mo, d, h, mi, s)
+        );
+    real.then_some(time)
 }
 
 /// A decimal's digits with exactly `scale` of them after the point, from `12.5`, `-0.1`,
@@ -200,41 +221,258 @@ pub(crate) fn decimal(text: &str, scale: u32) -> Result<String, String> {
     })
 }
 
-/// JSON compact, with the keys of every object sorted; `None` when `text` is not JSON.
+/// JSON compact, with the keys of every object sorted (a key given twice keeps both, in their
+/// order) and numbers as exact decimals (`1.50e2` is `150`, never a float); `None` when `text`
+/// is not JSON.
 fn json(text: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let mut out = String::with_capacity(text.len());
-    write_json(&value, &mut out);
-    Some(out)
+    normalize_json(text).map(|(normal, _)| normal)
 }
 
-fn write_json(value: &serde_json::Value, out: &mut String) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String(key.clone()).to_string());
-                out.push(':');
-                write_json(value, out);
-            }
-            out.push('}');
+/// Whether a JSON object in `text` has a key twice.
+fn json_has_duplicate_keys(text: &str) -> bool {
+    normalize_json(text).is_some_and(|(_, twice)| twice)
+}
+
+fn normalize_json(text: &str) -> Option<(String, bool)> {
+    let mut parser = Json {
+        bytes: text.as_bytes(),
+        at: 0,
+        duplicates: false,
+    };
+    let mut out = String::with_capacity(text.len());
+    parser.value(&mut out)?;
+    parser.space();
+    (parser.at == parser.bytes.len()).then_some((out, parser.duplicates))
+}
+
+/// Four hex digits of a `\\u` escape.
+fn hex4(chars: &mut std::str::CharIndices<'_>) -> Option<u32> {
+    let hex: String = (0..4)
+        .filter_map(|_| chars.next().map(|(_, c)| c))
+        .collect();
+    u32::from_str_radix(&hex, 16)
+        .ok()
+        .filter(|_| hex.len() == 4)
+}
+
+/// Just enough of a JSON reader to write a value back in one spelling without changing it.
+struct Json<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    duplicates: bool,
+}
+
+impl Json<'_> {
+    fn space(&mut self) {
+        while self
+            .bytes
+            .get(self.at)
+            .is_some_and(|b| b" \t\n\r".contains(b))
+        {
+            self.at += 1;
         }
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item, out);
-            }
-            out.push(']');
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        self.space();
+        let found = self.bytes.get(self.at) == Some(&byte);
+        if found {
+            self.at += 1;
         }
-        scalar => out.push_str(&scalar.to_string()),
+        found
+    }
+
+    fn value(&mut self, out: &mut String) -> Option<()> {
+        self.space();
+        match *self.bytes.get(self.at)? {
+            b'{' => {
+                self.at += 1;
+                let mut members: Vec<(String, String)> = Vec::new();
+                if !self.eat(b'}') {
+                    loop {
+                        self.space();
+                        let key = self.string()?;
+                        if !self.eat(b':') {
+                            return None;
+                        }
+                        let mut value = String::new();
+                        self.value(&mut value)?;
+                        members.push((key, value));
+                        if self.eat(b'}') {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return None;
+                        }
+                    }
+                }
+                if !members.is_sorted_by(|a, b| a.0 <= b.0) {
+                    members.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                self.duplicates |= members.windows(2).any(|w| w[0].0 == w[1].0);
+                out.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(key);
+                    out.push(':');
+                    out.push_str(value);
+                }
+                out.push('}');
+            }
+            b'[' => {
+                self.at += 1;
+                out.push('[');
+                if !self.eat(b']') {
+                    loop {
+                        self.value(out)?;
+                        if self.eat(b']') {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return None;
+                        }
+                        out.push(',');
+                    }
+                }
+                out.push(']');
+            }
+            b'"' => out.push_str(&self.string()?),
+            b't' | b'f' | b'n' => {
+                let word = [&b"true"[..], b"false", b"null"]
+                    .into_iter()
+                    .find(|w| self.bytes[self.at..].starts_with(w))?;
+                self.at += word.len();
+                out.push_str(std::str::from_utf8(word).ok()?);
+            }
+            _ => out.push_str(&self.number()?),
+        }
+        Some(())
+    }
+
+    /// A string, decoded and written again in serde_json's escaping.
+    fn string(&mut self) -> Option<String> {
+        if self.bytes.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        self.at += 1;
+        // Most strings have no escape: written back as they are.
+        let plain = self.bytes[self.at..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        if let Some(end) = plain
+            && self.bytes[self.at + end] == b'"'
+        {
+            let text = std::str::from_utf8(&self.bytes[self.at - 1..self.at + end + 1]).ok()?;
+            self.at += end + 1;
+            return Some(text.to_owned());
+        }
+        let mut decoded = String::new();
+        let rest = std::str::from_utf8(&self.bytes[self.at..]).ok()?;
+        let mut chars = rest.char_indices();
+        loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '"' => {
+                    self.at += i + 1;
+                    return serde_json::to_string(&decoded).ok();
+                }
+                '\\' => {
+                    let (_, escape) = chars.next()?;
+                    decoded.push(match escape {
+                        '"' => '"',
+                        '\\' => '\\',
+                        '/' => '/',
+                        'b' => '\u{8}',
+                        'f' => '\u{c}',
+                        'n' => '\n',
+                        'r' => '\r',
+                        't' => '\t',
+                        'u' => {
+                            let high = hex4(&mut chars)?;
+                            let code = if (0xD800..0xDC00).contains(&high) {
+                                let (_, slash) = chars.next()?;
+                                let (_, u) = chars.next()?;
+                                if slash != '\\' || u != 'u' {
+                                    return None;
+                                }
+                                let low = hex4(&mut chars)?.checked_sub(0xDC00)?;
+                                0x10000 + ((high - 0xD800) << 10) + (low & 0x3FF)
+                            } else {
+                                high
+                            };
+                            char::from_u32(code)?
+                        }
+                        _ => return None,
+                    });
+                }
+                c if (c as u32) < 0x20 => return None,
+                c => decoded.push(c),
+            }
+        }
+    }
+
+    /// A number as an exact decimal: no exponent, no leading or trailing zeros, no `-0`.
+    fn number(&mut self) -> Option<String> {
+        let start = self.at;
+        while self
+            .bytes
+            .get(self.at)
+            .is_some_and(|b| b.is_ascii_digit() || b"+-.eE".contains(b))
+        {
+            self.at += 1;
+        }
+        let token = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        // A plain integer is its own canonical form.
+        let digits = token.strip_prefix('-').unwrap_or(token);
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" && token == "0" || !digits.starts_with('0'))
+        {
+            return Some(token.to_owned());
+        }
+        let (negative, unsigned) = match token.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, token),
+        };
+        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i64>().ok()?),
+            None => (unsigned, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits_only(int) || !digits_only(frac) || mantissa.ends_with('.') {
+            return None;
+        }
+        if exponent.abs() > 400 {
+            // Far out of any column's range: kept as written, but for the exponent's case.
+            return Some(token.replace('E', "e"));
+        }
+        let digits = format!("{int}{frac}");
+        let point = int.len() as i64 + exponent;
+        let digit = |i: i64| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| digits.as_bytes().get(i).copied())
+                .unwrap_or(b'0') as char
+        };
+        let last = (0..digits.len() as i64).rev().find(|&i| digit(i) != '0');
+        let whole: String = (0..point.max(0)).map(digit).collect();
+        let whole = match whole.trim_start_matches('0') {
+            "" => "0",
+            w => w,
+        };
+        let fraction: String = match last {
+            Some(last) if last >= point => (point..=last).map(digit).collect(),
+            _ => String::new(),
+        };
+        let zero = last.is_none();
+        let sign = if negative && !zero { "-" } else { "" };
+        Some(match fraction.is_empty() {
+            true => format!("{sign}{whole}"),
+            false => format!("{sign}{whole}.{fraction}"),
+        })
     }
 }
 
@@ -253,9 +491,24 @@ const SQLITE_DECIMAL_DIGITS: usize = 15;
 /// Why `dialect` cannot hold `value` in a column of type `ty`, if it cannot: such a row goes
 /// to the reject file before anything is sent.
 pub(crate) fn refused(dialect: Dialect, ty: &ColumnType, value: &Canon) -> Option<String> {
-    let (Dialect::Sqlite, ColumnType::Decimal(..), Canon::Text(text)) = (dialect, ty, value) else {
+    let Canon::Text(text) = value else {
         return None;
     };
+    match (dialect, ty) {
+        (Dialect::Sqlite, ColumnType::Real | ColumnType::Double) => {
+            return matches!(text.as_str(), "NaN" | "inf" | "-inf" | "-0.0")
+                .then(|| format!("SQLite keeps no {text}: it would store it as text, or as 0.0"));
+        }
+        (Dialect::Postgres, ColumnType::Json) => {
+            return json_has_duplicate_keys(text).then(|| {
+                "a JSON object has a key twice: PostgreSQL's jsonb keeps only the last, where \
+                 the source reads the first"
+                    .to_owned()
+            });
+        }
+        (Dialect::Sqlite, ColumnType::Decimal(..)) => {}
+        _ => return None,
+    }
     let significant = text
         .trim_start_matches('-')
         .replace('.', "")
@@ -413,6 +666,66 @@ mod tests {
             }
         }
         assert!(decimal("abc", 2).is_err());
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_in_one_spelling() {
+        let json = |text: &str| normalize_json(text).map(|(normal, _)| normal);
+        assert_eq!(
+            json(r#" { "b" : [1.50e2, -0.0, 3.14159265358979323846264338327950288], "a": "x\u00e9\ud83d\ude00" } "#).as_deref(),
+            Some(r#"{"a":"xé😀","b":[150,0,3.14159265358979323846264338327950288]}"#)
+        );
+        assert_eq!(
+            json("123456789012345678901234567890").as_deref(),
+            Some("123456789012345678901234567890")
+        );
+        assert_eq!(
+            json("18446744073709551616").as_deref(),
+            Some("18446744073709551616")
+        );
+        assert_eq!(
+            json("1.000000000000000000001").as_deref(),
+            Some("1.000000000000000000001")
+        );
+        assert_eq!(json("1e-3").as_deref(), Some("0.001"));
+        // A key given twice keeps both, in their order; and it is told.
+        assert_eq!(
+            normalize_json(r#"{"a":1,"b":0,"a":2}"#),
+            Some((r#"{"a":1,"a":2,"b":0}"#.to_owned(), true))
+        );
+        for bad in ["{", "[1,]", "01x", r#"{"a" 1}"#, "tru", r#""\u12""#, "1."] {
+            assert_eq!(json(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_timestamps_and_floats_are_refused_not_changed() {
+        let tz = ColumnType::TimestampTz;
+        for bad in [
+            "2024-02-30 10:00:00+01",
+            "2024-01-01 25:70:ab+00:00",
+            "2023-02-29 00:00:00+00",
+        ] {
+            assert!(canonical(&tz, Raw::Text(bad.into())).is_err(), "{bad}");
+        }
+        assert!(canonical(&tz, Raw::Text("2024-02-29 23:30:00+01".into())).is_ok());
+        assert!(canonical(&ColumnType::Double, Raw::Text("abc".into())).is_err());
+        assert_eq!(
+            canonical(&ColumnType::Double, Raw::Text("0.10000000000000001".into())).unwrap(),
+            Canon::Text("0.1".into())
+        );
+        assert!(canonical(&tz, Raw::Text("2024-01-02 03:04:0\u{e9}".into())).is_err());
+        let twice = Canon::Text(r#"{"a":1,"a":2}"#.into());
+        assert!(refused(Dialect::Postgres, &ColumnType::Json, &twice).is_some());
+        assert!(refused(Dialect::Mysql, &ColumnType::Json, &twice).is_none());
+        assert!(
+            refused(
+                Dialect::Sqlite,
+                &ColumnType::Double,
+                &Canon::Text("NaN".into())
+            )
+            .is_some()
+        );
     }
 
     #[test]

@@ -460,7 +460,8 @@ async fn refused_rows_go_to_the_reject_file(to: Dialect) {
     let report = run_copy(&source, &target, &options(&rejects))
         .await
         .expect("a copy with a reject goes on");
-    assert_eq!(report.rows_rejected(), 1);
+    // The row, and the note that references it: the target's foreign key refuses the note.
+    assert_eq!(report.rows_rejected(), 2);
     assert_eq!(report.reject_file.as_deref(), Some(rejects.as_path()));
     let values = report
         .tables
@@ -474,11 +475,20 @@ async fn refused_rows_go_to_the_reject_file(to: Dialect) {
         count(&mut conn, "SELECT COUNT(*) FROM cp_values WHERE id = 3").await,
         0
     );
-    // Its note references it: the target keeps what it was given.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) FROM cp_notes WHERE value_id = 3"
+        )
+        .await,
+        0,
+        "no note points at a row the target does not have"
+    );
     conn.close().await.unwrap();
     let text = std::fs::read_to_string(&rejects).expect("the reject file");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].contains(r#""table":"cp_notes""#), "{text}");
     assert!(lines[0].contains(r#""table":"cp_values""#), "{text}");
     assert!(lines[0].contains(r#""key":"id = \"3\"""#), "{text}");
     let reason = match to {
@@ -719,3 +729,99 @@ on_pairs!(killed_copy_resumes:
     killed_mysql_to_postgres_copy_resumes => (Mysql, Postgres),
     killed_postgres_to_sqlite_copy_resumes => (Postgres, Sqlite),
 );
+
+/// A table keyed by a UUID, and one with a float column, for what SQLite keeps as written.
+fn loose_values(m: &mut godwit::Migration) {
+    m.create_table("cp_tokens", |t| {
+        t.uuid("token").not_null().primary_key();
+        t.double("weight");
+    });
+}
+
+/// SQLite keeps what it is given: a UUID key in capitals pages as it is stored (no row is
+/// skipped), text in a float column is refused rather than read as 0, and a checkpoint left by
+/// a copy from another source, or a finished table changed since, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_sqlite_keeps_as_written_is_copied_or_refused_not_changed() {
+    let entries = vec![godwit_tests::entry!("cp_tokens", [], loose_values)];
+    let Some(source) = TestDb::create(Dialect::Sqlite).await else {
+        return;
+    };
+    let Some(target) = TestDb::create(Dialect::Postgres).await else {
+        source.drop().await;
+        return;
+    };
+    let mut m = migrator(&source, entries.clone()).await;
+    m.up().await.unwrap();
+    m.connection()
+        .execute(
+            "INSERT INTO cp_tokens (token, weight) VALUES \
+             ('a0000000-0000-0000-0000-000000000001', 1.5), \
+             ('B0000000-0000-0000-0000-000000000002', 2.5), \
+             ('c0000000-0000-0000-0000-000000000003', 'heavy'), \
+             ('D0000000-0000-0000-0000-000000000004', NULL)",
+        )
+        .await
+        .unwrap();
+    m.close().await.unwrap();
+    let rejects = reject_path("sqlite-as-written");
+    let _ = std::fs::remove_file(&rejects);
+    let options = CopyOptions {
+        batch_size: 1,
+        reject_file: rejects.clone(),
+        ..Default::default()
+    };
+    let registry = registry(entries.clone());
+    let report = copy::copy(&registry, &source.url, &target.url, &options, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.rows_copied(), report.rows_rejected()), (3, 1));
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    assert!(text.contains("`heavy` is not a number"), "{text}");
+    let mut conn = target.connect().await;
+    let weights = conn
+        .fetch_text("SELECT token::text, weight::text FROM cp_tokens ORDER BY token")
+        .await
+        .unwrap();
+    assert_eq!(
+        weights,
+        [
+            vec![
+                Some("a0000000-0000-0000-0000-000000000001".into()),
+                Some("1.5".into())
+            ],
+            vec![
+                Some("b0000000-0000-0000-0000-000000000002".into()),
+                Some("2.5".into())
+            ],
+            vec![Some("d0000000-0000-0000-0000-000000000004".into()), None],
+        ]
+    );
+    // The table is done; emptied by hand, it is not taken for copied.
+    conn.execute("DELETE FROM cp_tokens").await.unwrap();
+    let changed = copy::copy(&registry, &source.url, &target.url, &options, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        changed.contains("holds 0 rows, where its finished copy wrote 3"),
+        "{changed}"
+    );
+    // A checkpoint from this source does not resume a copy from another.
+    let Some(other) = TestDb::create(Dialect::Sqlite).await else {
+        return;
+    };
+    let mut m = migrator(&other, entries).await;
+    m.up().await.unwrap();
+    m.close().await.unwrap();
+    let elsewhere = copy::copy(&registry, &other.url, &target.url, &options, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(elsewhere.contains("comes from"), "{elsewhere}");
+    conn.close().await.ok();
+    let _ = std::fs::remove_file(&rejects);
+    other.drop().await;
+    source.drop().await;
+    target.drop().await;
+}
