@@ -12,7 +12,8 @@
 //!    `session_replication_role = replica`, which needs a superuser: without one, the copy is
 //!    refused before it starts), and its references are checked once every table is copied.
 //! 3. Rows stream in keyset batches by the table's key (`batch_key`) as each database stores it,
-//!    never `OFFSET`: two batches in memory at most, the next read while the last is written.
+//!    never `OFFSET`: three batches in memory at most, the next read while the last is written
+//!    and the one before read back.
 //!    Each value is
 //!    brought to a canonical form ([`value`]) and written the fastest way the target has
 //!    ([`transfer`]): PostgreSQL `COPY`, MySQL and SQLite multi-row `INSERT`s.
