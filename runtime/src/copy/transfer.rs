@@ -284,7 +284,17 @@ fn decode_sqlite_row(
     use sqlx::{Row, TypeInfo, ValueRef};
     let mut plain = decodes.to_vec();
     let mut blobs = Vec::new();
+    let mut invalid = Vec::new();
     for (i, decode) in decodes.iter().enumerate() {
+        // SQLite keeps any bytes as text: what is not UTF-8 is refused, the row rejected.
+        if *decode == Decode::Text
+            && let Some(bytes) = row.try_get_unchecked::<Option<Vec<u8>>, _>(i)?
+            && let Err(e) = std::str::from_utf8(&bytes)
+        {
+            plain[i] = Decode::Bytes;
+            invalid.push((i, format!("text that is not UTF-8 ({e})")));
+            continue;
+        }
         if matches!(decode, Decode::F32 | Decode::F64) {
             match row.try_get_raw(i)?.type_info().name() {
                 "TEXT" => plain[i] = Decode::Text,
@@ -297,6 +307,9 @@ fn decode_sqlite_row(
         }
     }
     let mut values = decode_row(row, &plain)?;
+    for (i, reason) in invalid {
+        values[i] = Some(Raw::Invalid(reason));
+    }
     // A blob where a float belongs: its bytes as text, for the refusal to show.
     for i in blobs {
         if let Some(Raw::Bytes(bytes)) = values[i].take() {
@@ -444,6 +457,43 @@ fn max_parameters(dialect: Dialect) -> usize {
     }
 }
 
+/// The most bytes of values one statement carries: MariaDB's smallest `max_allowed_packet`
+/// default is 16 MiB, and a packet larger than it closes the connection.
+fn max_statement_bytes(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Mysql => 4 << 20,
+        _ => usize::MAX,
+    }
+}
+
+/// `rows` cut into runs of at most `per_statement` rows and about `bytes` bytes of values
+/// (a row larger than that alone).
+fn chunks(rows: &[BoundRow], per_statement: usize, bytes: usize) -> Vec<&[BoundRow]> {
+    let size = |row: &BoundRow| -> usize {
+        row.iter()
+            .map(|v| match v {
+                None | Some(Bound::Int(_)) => 8,
+                Some(Bound::Text(text)) => text.len(),
+                Some(Bound::Bytes(b)) => b.len(),
+            })
+            .sum()
+    };
+    let mut out = Vec::new();
+    let (mut start, mut held) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let row_size = size(row);
+        if i > start && (i - start == per_statement || held + row_size > bytes) {
+            out.push(&rows[start..i]);
+            (start, held) = (i, 0);
+        }
+        held += row_size;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
 /// Writes `rows` to table `plan` on `conn`, inside the caller's transaction.
 pub(crate) async fn write_rows(
     conn: &mut Connection,
@@ -473,7 +523,7 @@ pub(crate) async fn write_rows(
                     vec![placeholders.as_str(); rows].join(", ")
                 )
             };
-            for chunk in rows.chunks(per_statement) {
+            for chunk in chunks(rows, per_statement, max_statement_bytes(dialect)) {
                 let sql = insert_sql(chunk.len());
                 let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
                 for value in chunk.iter().flatten() {
@@ -540,6 +590,16 @@ async fn copy_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_are_cut_by_rows_and_by_bytes() {
+        let row = |n: usize| vec![Some(Bound::Text("x".repeat(n)))];
+        let rows = vec![row(3), row(3), row(3), row(10), row(1)];
+        let sizes = |c: Vec<&[BoundRow]>| c.iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(chunks(&rows, 2, usize::MAX)), [2, 2, 1]);
+        assert_eq!(sizes(chunks(&rows, 10, 7)), [2, 1, 1, 1]);
+        assert!(chunks(&[], 10, 7).is_empty());
+    }
 
     #[test]
     fn copy_text_rows_read_back_as_they_were_written() {

@@ -41,6 +41,8 @@ pub(crate) enum Raw {
     Bytes(Vec<u8>),
     F32(f32),
     F64(f64),
+    /// A value that is none of its type's: why (SQLite text that is not UTF-8).
+    Invalid(String),
 }
 
 pub(crate) fn decode_of(dialect: Dialect, ty: &ColumnType) -> Decode {
@@ -79,6 +81,7 @@ pub(crate) fn read_expr(dialect: Dialect, name: &str, ty: &ColumnType) -> String
 /// none (text where JSON belongs stays as it is, for the target to accept or reject).
 pub(crate) fn canonical(ty: &ColumnType, raw: Raw) -> Result<Canon, String> {
     let text = match raw {
+        Raw::Invalid(reason) => return Err(reason),
         Raw::Bytes(bytes) => return Ok(Canon::Bytes(bytes)),
         Raw::F32(f) => return Ok(Canon::Text(format!("{f:?}"))),
         Raw::F64(f) => return Ok(Canon::Text(format!("{f:?}"))),

@@ -735,11 +735,13 @@ fn loose_values(m: &mut godwit::Migration) {
     m.create_table("cp_tokens", |t| {
         t.uuid("token").not_null().primary_key();
         t.double("weight");
+        t.text("label");
     });
 }
 
 /// SQLite keeps what it is given: a UUID key in capitals pages as it is stored (no row is
-/// skipped), text in a float column is refused rather than read as 0, and a checkpoint left by
+/// skipped), text in a float column is refused rather than read as 0, bytes that are no UTF-8
+/// in a text column are refused, not the batch, and a checkpoint left by
 /// a copy from another source, or a finished table changed since, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_sqlite_keeps_as_written_is_copied_or_refused_not_changed() {
@@ -763,6 +765,13 @@ async fn what_sqlite_keeps_as_written_is_copied_or_refused_not_changed() {
         )
         .await
         .unwrap();
+    m.connection()
+        .execute(
+            "INSERT INTO cp_tokens (token, label) VALUES \
+             ('e0000000-0000-0000-0000-000000000005', CAST(X'41FF42' AS TEXT))",
+        )
+        .await
+        .unwrap();
     m.close().await.unwrap();
     let rejects = reject_path("sqlite-as-written");
     let _ = std::fs::remove_file(&rejects);
@@ -775,9 +784,10 @@ async fn what_sqlite_keeps_as_written_is_copied_or_refused_not_changed() {
     let report = copy::copy(&registry, &source.url, &target.url, &options, |_| {})
         .await
         .unwrap();
-    assert_eq!((report.rows_copied(), report.rows_rejected()), (3, 1));
+    assert_eq!((report.rows_copied(), report.rows_rejected()), (3, 2));
     let text = std::fs::read_to_string(&rejects).unwrap();
     assert!(text.contains("`heavy` is not a number"), "{text}");
+    assert!(text.contains("text that is not UTF-8"), "{text}");
     let mut conn = target.connect().await;
     let weights = conn
         .fetch_text("SELECT token::text, weight::text FROM cp_tokens ORDER BY token")
