@@ -790,7 +790,10 @@ fn partitions(ctx: &OpContext, hits: &mut Vec<Hit>) {
                                     (
                                         PartitionBound::Range { to, .. },
                                         PartitionBound::Range { from, .. },
-                                    ) => to == from || partition_ends_before(to, from),
+                                    ) => {
+                                        crate::schema::compare_bound_rows(to, from)
+                                            != std::cmp::Ordering::Greater
+                                    }
                                     _ => false,
                                 })
                         })
@@ -820,22 +823,5 @@ fn partitions(ctx: &OpContext, hits: &mut Vec<Hit>) {
             ));
         }
         _ => {}
-    }
-}
-
-/// Whether a range ending at `end` ends before one starting at `start` (a bound list compared as
-/// text where both are values; the model has checked they do not overlap).
-fn partition_ends_before(end: &[crate::op::BoundValue], start: &[crate::op::BoundValue]) -> bool {
-    use crate::op::{BoundValue, Literal};
-    match (end.first(), start.first()) {
-        (
-            Some(BoundValue::Value(Literal::String(a))),
-            Some(BoundValue::Value(Literal::String(b))),
-        ) => a <= b,
-        (Some(BoundValue::Value(Literal::Int(a))), Some(BoundValue::Value(Literal::Int(b)))) => {
-            a <= b
-        }
-        (Some(BoundValue::MinValue), _) => true,
-        _ => false,
     }
 }

@@ -739,10 +739,6 @@ pub(super) mod mysql {
     use super::*;
     use crate::render::common::{DialectSql, single};
 
-    fn refuse(ctx: &Ctx, reason: String, fix: &str) -> RenderError {
-        ctx.refuse(reason, fix)
-    }
-
     /// MySQL keeps no foreign keys on partitioned InnoDB tables, nor into them.
     pub(in crate::render) fn check_foreign_keys(
         ctx: &Ctx,
@@ -752,9 +748,7 @@ pub(super) mod mysql {
             return Ok(());
         }
         if let Some(fk) = table.foreign_keys.first() {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "table `{}` is partitioned and has foreign key `{}`: MySQL's partitioned tables have no foreign keys",
                     table.name, fk.name
                 ),
@@ -762,9 +756,7 @@ pub(super) mod mysql {
             ));
         }
         if let Some(other) = ctx.after.tables_referencing(&table.name).next() {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "table `{}` is partitioned and table `{}` has a foreign key into it: MySQL's partitioned tables cannot be referenced",
                     table.name, other.name
                 ),
@@ -786,9 +778,7 @@ pub(super) mod mysql {
             (None, Some(t)) if t.partitioning.is_some() => &t.name,
             _ => return Ok(()),
         };
-        Err(refuse(
-            ctx,
-            format!(
+        Err(ctx.refuse(format!(
                 "foreign key `{}` is from or into `{partitioned}`, which is partitioned: MySQL's partitioned tables have no foreign keys",
                 fk.name
             ),
@@ -804,7 +794,8 @@ pub(super) mod mysql {
         let mut partitions: Vec<&Partition> = p.partitions.iter().collect();
         match p.method {
             PartitionMethod::Range => {
-                partitions.sort_by(|a, b| range_end(a).partial_cmp_rows(range_end(b)));
+                partitions
+                    .sort_by(|a, b| crate::schema::compare_bound_rows(range_end(a), range_end(b)));
                 for pair in partitions.windows(2) {
                     let (PartitionBound::Range { to, .. }, PartitionBound::Range { from, .. }) =
                         (&pair[0].bound, &pair[1].bound)
@@ -812,9 +803,7 @@ pub(super) mod mysql {
                         continue;
                     };
                     if from != to {
-                        return Err(refuse(
-                            ctx,
-                            format!(
+                        return Err(ctx.refuse(format!(
                                 "partition `{}` does not start where `{}` ends: MySQL's range partitions follow one another without gaps",
                                 pair[1].name, pair[0].name
                             ),
@@ -826,8 +815,7 @@ pub(super) mod mysql {
                     .iter()
                     .find(|p| p.bound == PartitionBound::Default)
                 {
-                    return Err(refuse(
-                        ctx,
+                    return Err(ctx.refuse(
                         format!(
                             "partition `{}` is a DEFAULT partition of a range: MySQL has none",
                             default.name
@@ -843,9 +831,7 @@ pub(super) mod mysql {
                         .column(&p.columns[0])
                         .is_some_and(|c| c.ty.is_integer());
                 if !column_is_integer {
-                    return Err(refuse(
-                        ctx,
-                        format!(
+                    return Err(ctx.refuse(format!(
                             "table `{}` is partitioned by HASH of other than one integer column: MySQL hashes an integer",
                             table.name
                         ),
@@ -865,9 +851,7 @@ pub(super) mod mysql {
                         }
                 });
                 if !complete {
-                    return Err(refuse(
-                        ctx,
-                        format!(
+                    return Err(ctx.refuse(format!(
                             "the hash partitions of table `{}` are not the remainders 0 to {} of modulus {modulus}: MySQL spreads rows over all its hash partitions",
                             table.name,
                             modulus.saturating_sub(1)
@@ -884,35 +868,6 @@ pub(super) mod mysql {
         match &p.bound {
             PartitionBound::Range { to, .. } => to,
             _ => &[],
-        }
-    }
-
-    trait RowOrder {
-        fn partial_cmp_rows(&self, other: &Self) -> std::cmp::Ordering;
-    }
-
-    impl RowOrder for [BoundValue] {
-        fn partial_cmp_rows(&self, other: &Self) -> std::cmp::Ordering {
-            use std::cmp::Ordering::*;
-            for (a, b) in self.iter().zip(other) {
-                let order = match (a, b) {
-                    (BoundValue::MinValue, BoundValue::MinValue)
-                    | (BoundValue::MaxValue, BoundValue::MaxValue) => Equal,
-                    (BoundValue::MinValue, _) | (_, BoundValue::MaxValue) => Less,
-                    (_, BoundValue::MinValue) | (BoundValue::MaxValue, _) => Greater,
-                    (BoundValue::Value(a), BoundValue::Value(b)) => match (a, b) {
-                        (Literal::Int(x), Literal::Int(y)) => x.cmp(y),
-                        (Literal::String(x), Literal::String(y)) => x.cmp(y),
-                        (Literal::Float(x), Literal::Float(y)) => x.partial_cmp(y).unwrap_or(Equal),
-                        (Literal::Bool(x), Literal::Bool(y)) => x.cmp(y),
-                        _ => Equal,
-                    },
-                };
-                if order != Equal {
-                    return order;
-                }
-            }
-            Equal
         }
     }
 
@@ -939,9 +894,7 @@ pub(super) mod mysql {
         check_foreign_keys(ctx, table)?;
         let p = table.partitioning.as_ref().expect("a partitioned table");
         if p.partitions.is_empty() {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "partitioned table `{}` has no partition: MySQL creates a partitioned table with its partitions",
                     table.name
                 ),
@@ -955,9 +908,7 @@ pub(super) mod mysql {
                 .filter_map(|c| table.column(c))
                 .find(|c| !partitionable(&c.ty))
         {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "column `{}` of type {} cannot partition a table on MySQL (`RANGE COLUMNS`/`LIST COLUMNS` take integers, strings, DATE and DATETIME)",
                     column.name, column.ty
                 ),
@@ -997,9 +948,7 @@ pub(super) mod mysql {
             return Ok(None);
         };
         if p.method == PartitionMethod::Hash {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "table `{}` is partitioned by HASH: MySQL spreads every row again to change its hash partitions",
                     table.name
                 ),
@@ -1015,18 +964,14 @@ pub(super) mod mysql {
             return Ok(Some(ordered[1]));
         }
         if adding && at != last {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "range partition `{name}` is not after the last one: MySQL adds range partitions at the end only"
                 ),
                 "add range partitions in order, each starting where the last one ends",
             ));
         }
         if !adding && at != 0 && at != last {
-            return Err(refuse(
-                ctx,
-                format!(
+            return Err(ctx.refuse(format!(
                     "range partition `{name}` is between two others: on MySQL the next one would take its range"
                 ),
                 "drop range partitions from either end (the oldest first)",
@@ -1053,8 +998,7 @@ pub(super) mod mysql {
             .as_ref()
             .map_or(0, |p| p.partitions.len());
         if partitions <= 1 {
-            return Err(refuse(
-                ctx,
+            return Err(ctx.refuse(
                 format!(
                     "partition `{name}` is the last of table `{}`: MySQL keeps at least one",
                     table.name
@@ -1159,8 +1103,7 @@ pub(super) mod mysql {
             if table.checks.is_empty() {
                 Ok(())
             } else {
-                Err(refuse(
-                    ctx,
+                Err(ctx.refuse(
                     format!(
                         "table `{}` has checks, which MySQL would copy under other names",
                         table.name
@@ -1210,9 +1153,7 @@ pub(super) mod mysql {
             // An empty table like the parent takes the partition's rows; the partition goes.
             Op::DetachPartition { concurrently, .. } => {
                 if *concurrently {
-                    return Err(refuse(
-                        ctx,
-                        "MySQL has no concurrent detach: `EXCHANGE PARTITION` locks the table briefly".into(),
+                    return Err(ctx.refuse("MySQL has no concurrent detach: `EXCHANGE PARTITION` locks the table briefly",
                         "drop `.concurrently()` on MySQL",
                     ));
                 }

@@ -195,7 +195,7 @@ pub(super) fn attach_partition(
             user: format!("table `{}`", other.name),
         });
     }
-    refuse_sync_triggers(parent_of(s, table)?)?;
+    refuse_sync_triggers(table_ref(s, table)?)?;
     s.take_table(name);
     add(s, table, partition)?;
     ops(Op::DetachPartition {
@@ -206,7 +206,7 @@ pub(super) fn attach_partition(
 }
 
 pub(super) fn detach_partition(s: &mut Schema, table: &str, name: &str) -> Result<Inverse> {
-    refuse_sync_triggers(parent_of(s, table)?)?;
+    refuse_sync_triggers(table_ref(s, table)?)?;
     let partition = remove(s, table, name)?;
     let mut detached = Table::new(name);
     detached.columns = detached_columns(table_ref(s, table)?);
@@ -215,10 +215,6 @@ pub(super) fn detach_partition(s: &mut Schema, table: &str, name: &str) -> Resul
         table: table.into(),
         partition,
     })
-}
-
-fn parent_of<'s>(s: &'s Schema, table: &str) -> Result<&'s Table> {
-    table_ref(s, table)
 }
 
 /// A sync trigger's copies on a partition would stay behind on a table of its own.
