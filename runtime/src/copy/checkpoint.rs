@@ -19,10 +19,7 @@ use crate::runner::history::literal;
 
 /// The checkpoint table of a history table.
 pub(crate) fn table(history: &HistoryTable) -> HistoryTable {
-    HistoryTable {
-        schema: history.schema.clone(),
-        name: format!("{}_copies", history.name),
-    }
+    history.beside(crate::runner::history::COPIES)
 }
 
 /// Where the copy of one table stands.

@@ -431,10 +431,7 @@ fn decode(text: &str) -> String {
 
 /// `<history>_backups`: one row per backup taken.
 pub(crate) fn table(history: &HistoryTable) -> HistoryTable {
-    HistoryTable {
-        schema: history.schema.clone(),
-        name: format!("{}_backups", history.name),
-    }
+    history.beside(crate::runner::history::BACKUPS)
 }
 
 /// A backup as `<history>_backups` records it.

@@ -40,6 +40,12 @@ impl Default for HistoryTable {
     }
 }
 
+/// The suffixes of the tables beside the history: backfill checkpoints, backups, copy
+/// checkpoints.
+pub(crate) const BACKFILLS: &str = "_backfills";
+pub(crate) const BACKUPS: &str = "_backups";
+pub(crate) const COPIES: &str = "_copies";
+
 impl HistoryTable {
     /// The qualified, quoted name.
     pub(crate) fn sql(&self, dialect: Dialect) -> String {
@@ -55,10 +61,18 @@ impl HistoryTable {
     pub(crate) fn own_tables(&self) -> [String; 4] {
         [
             self.name.clone(),
-            super::backfill::checkpoint::table(self).name,
-            super::backup::table(self).name,
-            crate::copy::checkpoint::table(self).name,
+            self.beside(BACKFILLS).name,
+            self.beside(BACKUPS).name,
+            self.beside(COPIES).name,
         ]
+    }
+
+    /// The table of godwit's beside this one: `<history><suffix>`, in its schema.
+    pub(crate) fn beside(&self, suffix: &str) -> HistoryTable {
+        HistoryTable {
+            schema: self.schema.clone(),
+            name: format!("{}{suffix}", self.name),
+        }
     }
 
     /// A display name: `schema.name` or `name`.

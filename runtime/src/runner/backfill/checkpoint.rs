@@ -29,10 +29,7 @@ use crate::runner::history::{HistoryTable, literal};
 
 /// The checkpoint table of a history table.
 pub(crate) fn table(history: &HistoryTable) -> HistoryTable {
-    HistoryTable {
-        schema: history.schema.clone(),
-        name: format!("{}_backfills", history.name),
-    }
+    history.beside(crate::runner::history::BACKFILLS)
 }
 
 /// One backfill's progress, as its row records it.
